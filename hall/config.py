@@ -1,0 +1,197 @@
+"""One validated configuration tree, loaded once from config.toml and the environment.
+
+Precedence: defaults < config.toml < environment.  A wrong value fails at start-up with the
+dotted key and what was expected (``ConfigError``), never later at first use.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from devices.contract import DEVICE_ID_PATTERN, is_valid_device_id
+from devices.kinds import DeviceKind
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; the message names the key and what was expected."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class EmbeddedBrokerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Port = Field(0, description="0 picks a free port; the chosen one is printed")
+
+
+class MqttConfig(_Section):
+    url: str = Field("", description="mqtt://user:pass@host:port; empty starts the embedded amqtt broker")
+    topic_prefix: str = "hall/v1"
+    client_id: str = "hall-controller"
+    shared_group: str = Field("", description="when set, subscribe as $share/<group>/... (Mosquitto, EMQX)")
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    embedded: EmbeddedBrokerConfig = EmbeddedBrokerConfig()
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_mqtt(cls, value: str) -> str:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+                raise ValueError("expected mqtt://[user:pass@]host[:port]")
+            try:
+                _ = parts.port
+            except ValueError:
+                raise ValueError("expected a numeric port in mqtt://host:port") from None
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_has_no_wildcards(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
+            raise ValueError("expected a topic prefix like hall/v1 (no wildcards, no leading or trailing /)")
+        return value
+
+
+class DatabaseConfig(_Section):
+    url: str = Field("", description="a PostgreSQL DSN; empty starts an embedded PostgreSQL (pgserver)")
+    pool_min: Annotated[int, Field(ge=1)] = 1
+    pool_max: Annotated[int, Field(ge=1)] = 8
+    telemetry_retention_days: Annotated[int, Field(ge=1)] = 90
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_postgres(cls, value: str) -> str:
+        if value and not (value.startswith(("postgresql://", "postgres://")) or "=" in value):
+            raise ValueError("expected postgresql://user@host:port/db or a key=value DSN")
+        return value
+
+
+class HttpConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 8000
+
+
+def _default_timeouts() -> dict[DeviceKind, float]:
+    return {DeviceKind.KIOSK: 90.0, DeviceKind.FACE_GATE: 60.0, DeviceKind.DOOR_LOCK: 300.0,
+            DeviceKind.QUEUE_DISPLAY: 90.0}
+
+
+class ControllerConfig(_Section):
+    queue_size: Annotated[int, Field(ge=10)] = 10_000
+    batch_max: Annotated[int, Field(ge=1)] = 1_000
+    max_payload_bytes: Annotated[int, Field(ge=1024)] = 65_536
+    command_timeout_s: Seconds = 10.0
+    command_ttl_s: Seconds = 30.0
+    presence_check_interval_s: Seconds = 2.0
+    inactivity_timeout_s: dict[DeviceKind, Seconds] = Field(default_factory=_default_timeouts)
+
+
+class AuthConfig(_Section):
+    token_ttl_s: Annotated[int, Field(ge=60)] = 8 * 3600
+    admin_password: str = Field("", description="demo admin password; empty → generated and printed")
+    secret: str = Field("", description="token signing key; empty → generated once into the data dir")
+
+
+class EdgeConfig(_Section):
+    """The one agent ``hall edge`` runs."""
+
+    device_id: str = "kiosk-1"
+    kind: DeviceKind = DeviceKind.KIOSK
+    model: str = "sim"
+    fw: str = "1.0.0"
+    site: str = "main-hall"
+    telemetry_interval_s: Seconds = 5.0
+
+    @field_validator("device_id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not is_valid_device_id(value):
+            raise ValueError(f"expected a device id matching {DEVICE_ID_PATTERN}")
+        return value
+
+
+class DemoConfig(_Section):
+    devices_per_kind: Annotated[int, Field(ge=0, le=1000)] = 3
+    telemetry_interval_s: Seconds = 5.0
+
+
+class HallConfig(_Section):
+    data_dir: Path = Path(".hall-data")
+    mqtt: MqttConfig = MqttConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    http: HttpConfig = HttpConfig()
+    controller: ControllerConfig = ControllerConfig()
+    auth: AuthConfig = AuthConfig()
+    edge: EdgeConfig = EdgeConfig()
+    demo: DemoConfig = DemoConfig()
+
+
+# Environment variable → dotted key.  Only these are read; anything else HALL_* is ignored.
+ENV_KEYS: dict[str, str] = {
+    "HALL_MQTT_URL": "mqtt.url",
+    "HALL_MQTT_TOPIC_PREFIX": "mqtt.topic_prefix",
+    "HALL_MQTT_CLIENT_ID": "mqtt.client_id",
+    "HALL_MQTT_SHARED_GROUP": "mqtt.shared_group",
+    "HALL_DATABASE_URL": "database.url",
+    "HALL_HTTP_HOST": "http.host",
+    "HALL_HTTP_PORT": "http.port",
+    "HALL_DATA_DIR": "data_dir",
+    "HALL_ADMIN_PASSWORD": "auth.admin_password",
+    "HALL_AUTH_SECRET": "auth.secret",
+}
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: cannot set, {part} is not a table in the config file")
+        node = child
+    node[leaf] = value
+
+
+def _describe(error: Any) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(root)"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key (typo?)"
+    got = error.get("input")
+    shown = f" (got {got!r})" if not isinstance(got, dict) else ""
+    return f"{key}: {error['msg']}{shown}"
+
+
+def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> HallConfig:
+    """Load config.toml (if given or present in the working directory) and apply the environment."""
+    env = os.environ if environ is None else environ
+    tree: dict[str, Any] = {}
+    if path is None and Path("config.toml").is_file():
+        path = Path("config.toml")
+    if path is not None:
+        try:
+            tree = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for var, dotted in ENV_KEYS.items():
+        if var in env:
+            _set_dotted(tree, dotted, env[var])
+    try:
+        return HallConfig.model_validate(tree)
+    except ValidationError as exc:
+        source = f" in {path} or the environment" if path else " in the environment"
+        details = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"invalid configuration{source}: {details}") from None

@@ -1,0 +1,1 @@
+"""The asyncio hall controller: domain rules, services over ports, adapters (MQTT, PostgreSQL)."""

@@ -1,0 +1,1 @@
+"""Pure domain: records and rules. Imports no I/O library."""
