@@ -1,0 +1,111 @@
+"""The FastAPI application factory.
+
+``create_app`` is handed the controller's ports by the composition root; nothing here builds
+an adapter or reads configuration.  The controller's errors are translated to HTTP here, once,
+so routes just let them rise.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from api.auth import (
+    AccountDisabledError,
+    Authenticator,
+    AuthError,
+    AuthSettings,
+    InvalidCredentialsError,
+)
+from api.auth import router as auth_router
+from api.context import ApiContext
+from api.routes import alarms as alarm_routes
+from api.routes import commands as command_routes
+from api.routes import dead_letters as dead_letter_routes
+from api.routes import devices as device_routes
+from api.routes import health as health_routes
+from hall_controller.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
+from hall_controller.ports import CommandSender, HallStore, HealthProbe
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+_TAGS = [
+    {"name": "auth", "description": "Log in (OAuth2 password form) and get a bearer token."},
+    {"name": "users", "description": "User management (admin)."},
+    {"name": "devices", "description": "Devices, presence, latest values, telemetry, events."},
+    {"name": "commands", "description": "Commands to devices (facilities, admin)."},
+    {"name": "alarms", "description": "Alarms: active/cleared × acknowledged."},
+    {"name": "dead letters", "description": "Messages refused by the controller."},
+    {"name": "health", "description": "Liveness and component health; no login."},
+]
+
+
+def create_app(
+    store: HallStore, commands: CommandSender, health: HealthProbe,
+    auth: AuthSettings | Authenticator, *, title: str = "Campus hall controller",
+) -> FastAPI:
+    """Build the HTTP API over the controller's ports.
+
+    ``auth`` is either the settings (secret and token lifetime; users come from ``store``) or a
+    ready ``Authenticator`` (e.g. one with cheaper password hashing for tests).
+    """
+    app = FastAPI(
+        title=title, version="1",
+        description="Devices, telemetry, commands and alarms of the campus service hall. "
+                    f"Log in at `{API_PREFIX}/auth/token`; times are milliseconds since the epoch.",
+        openapi_tags=_TAGS,
+    )
+    app.state.hall = ApiContext(store=store, commands=commands, health=health)
+    if not isinstance(auth, Authenticator):
+        auth = Authenticator(auth, store)
+    app.state.authenticator = auth
+    for router in (auth_router, device_routes.router, command_routes.router, alarm_routes.router,
+                   dead_letter_routes.router, health_routes.router):
+        app.include_router(router, prefix=API_PREFIX)
+    _install_error_handlers(app)
+    return app
+
+
+def _error(code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def auth_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, AccountDisabledError):
+            return _error(status.HTTP_403_FORBIDDEN, str(exc))
+        # RFC 6750: a 401 names the scheme, so clients know to log in and send a bearer token.
+        headers = {"WWW-Authenticate": "Bearer"}
+        if not isinstance(exc, InvalidCredentialsError):
+            headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return _error(status.HTTP_401_UNAUTHORIZED, str(exc), headers)
+
+    async def hall_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, NotFound):
+            return _error(status.HTTP_404_NOT_FOUND, str(exc) or "not found")
+        if isinstance(exc, DeviceOffline):
+            return _error(status.HTTP_409_CONFLICT,
+                          str(exc) or "the device is offline; try again when it is back")
+        if isinstance(exc, Conflict):
+            return _error(status.HTTP_409_CONFLICT, str(exc) or "conflicts with the current state")
+        if isinstance(exc, StoreUnavailable):
+            # The adapter's message may carry connection details; keep them in the log only.
+            logger.warning("store unavailable during %s %s: %s", request.method, request.url.path,
+                           exc, extra={"path": request.url.path})
+            return _error(status.HTTP_503_SERVICE_UNAVAILABLE,
+                          "the database is unavailable; try again shortly", {"Retry-After": "5"})
+        logger.error("unmapped controller error during %s %s", request.method, request.url.path,
+                     exc_info=exc, extra={"path": request.url.path})
+        return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after answering, so the server still logs the traceback.
+        return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
+
+    app.add_exception_handler(AuthError, auth_error)
+    app.add_exception_handler(HallError, hall_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,31 @@
+"""Dead letters: messages the controller could not accept, with the reason."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.auth import Facilities
+from api.context import Context
+from api.schemas import DeadLetterOut, DeadLetterSummaryOut
+
+router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
+
+
+@router.get("", response_model=list[DeadLetterOut])
+async def list_dead_letters(
+    ctx: Context, _: Facilities,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    device_id: Annotated[str | None, Query(description="only this device's")] = None,
+) -> list[DeadLetterOut]:
+    """Refused messages, newest first, with a preview of the payload."""
+    letters = await ctx.store.list_dead_letters(limit=limit, device_id=device_id)
+    return [DeadLetterOut.build(d) for d in letters]
+
+
+@router.get("/summary", response_model=DeadLetterSummaryOut)
+async def dead_letter_summary(ctx: Context, _: Facilities) -> DeadLetterSummaryOut:
+    """How many messages were refused, by reason (e.g. ``invalid_json``, ``too_large``)."""
+    counts = await ctx.store.count_dead_letters_by_reason()
+    return DeadLetterSummaryOut(total=sum(counts.values()), by_reason=counts)
