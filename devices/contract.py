@@ -93,10 +93,15 @@ class Topics:
         return f"{self.prefix}/controller/state"
 
     def controller_subscriptions(self) -> list[str]:
-        """What the controller subscribes to: everything devices send."""
-        base = f"{self.prefix}/dev/+"
-        return [f"{base}/state", f"{base}/telemetry", f"{base}/event", f"{base}/req",
-                f"{base}/cmd/ack"]
+        """What the controller subscribes to: everything under the prefix, so that a message
+        on an unknown topic is dead-lettered with a reason instead of vanishing unseen."""
+        return [f"{self.prefix}/#"]
+
+    def is_controller_output(self, topic: str) -> bool:
+        """Topics the controller itself publishes (it hears its own messages on ``#``)."""
+        if topic == self.controller_state:
+            return True
+        return topic.startswith(f"{self.prefix}/dev/") and topic.endswith(("/cmd", "/res"))
 
     def parse(self, topic: str) -> DeviceTopic:
         """Parse a per-device topic; raises ContractError for anything else."""

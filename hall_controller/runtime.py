@@ -1,0 +1,113 @@
+"""The controller's composition: services wired over a store and a bus, run as owned tasks.
+
+Adapters come in from outside (``hall`` builds them from the config), so tests can run the
+whole controller over a real broker and database, or over fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from devices.contract import Topics, now_ms
+from devices.kinds import DeviceKind
+from hall_controller.adapters.mqtt_bus import MqttBus
+from hall_controller.ports import HallStore
+from hall_controller.services.alarms import AlarmService
+from hall_controller.services.commands import CommandService
+from hall_controller.services.health import HealthService
+from hall_controller.services.ingest import IngestPipeline
+from hall_controller.services.metrics import IngestCounters
+from hall_controller.services.registry import DeviceRegistry
+from hall_controller.services.requests import RequestRouter
+
+logger = logging.getLogger(__name__)
+
+
+def _default_timeouts() -> dict[DeviceKind, float]:
+    return {DeviceKind.KIOSK: 90.0, DeviceKind.FACE_GATE: 60.0, DeviceKind.DOOR_LOCK: 300.0,
+            DeviceKind.QUEUE_DISPLAY: 90.0}
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerSettings:
+    """What the controller needs to know; ``hall`` fills it from the config tree."""
+
+    mqtt_url: str
+    topic_prefix: str = "hall/v1"
+    client_id: str = "hall-controller"
+    shared_group: str = ""
+    keepalive_s: int = 30
+    queue_size: int = 10_000
+    batch_max: int = 1_000
+    max_payload_bytes: int = 65_536
+    command_timeout_s: float = 10.0
+    command_ttl_s: float = 30.0
+    presence_check_interval_s: float = 2.0
+    inactivity_timeout_s: dict[DeviceKind, float] = field(default_factory=_default_timeouts)
+    telemetry_retention_days: int = 90
+    maintenance_interval_s: float = 3600.0
+
+
+class HallController:
+    """Owns the bus, the pipeline and the background watchers. Use ``running()``."""
+
+    def __init__(self, settings: ControllerSettings, store: HallStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.topics = Topics(settings.topic_prefix)
+        self.counters = IngestCounters()
+        self.alarms = AlarmService(store)
+        self.registry = DeviceRegistry(store, self.alarms, settings.inactivity_timeout_s)
+        self.bus = MqttBus(settings.mqtt_url, self.topics, client_id=settings.client_id,
+                           shared_group=settings.shared_group, keepalive_s=settings.keepalive_s)
+        self.commands = CommandService(store, self.bus, self.registry, self.topics,
+                                       default_timeout_s=settings.command_timeout_s,
+                                       ttl_s=settings.command_ttl_s)
+        self.requests = RequestRouter()
+        self.pipeline = IngestPipeline(
+            store, self.registry, self.commands, self.requests, self.bus, self.topics,
+            self.counters, queue_size=settings.queue_size, batch_max=settings.batch_max,
+            max_payload_bytes=settings.max_payload_bytes)
+        self.health = HealthService(store, self.counters, self.bus.connected.is_set,
+                                    lambda: self.pipeline.queue_depth, self._online_counts)
+
+    def _online_counts(self) -> tuple[int, int]:
+        devices = self.registry.all()
+        return sum(d.online for d in devices), len(devices)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[HallController]:
+        """Start everything; on exit say goodbye on the controller's state topic and stop."""
+        await self.registry.load()
+        async with asyncio.TaskGroup() as tasks:
+            owned = [
+                tasks.create_task(self.pipeline.run(), name="ingest-pipeline"),
+                tasks.create_task(self.bus.run(self.pipeline.submit), name="mqtt-bus"),
+                tasks.create_task(
+                    self.registry.watch_timeouts(self.settings.presence_check_interval_s),
+                    name="presence-watchdog"),
+                tasks.create_task(self._maintain_storage(), name="storage-maintenance"),
+            ]
+            try:
+                yield self
+            finally:
+                await self.bus.say_goodbye()
+                self.commands.forget_waiting()
+                for task in owned:
+                    task.cancel()
+
+    async def _maintain_storage(self) -> None:
+        """Partitions ahead, retention behind; harmless to run on every controller."""
+        maintain = getattr(self.store, "maintain", None)
+        if maintain is None:
+            return
+        while True:
+            try:
+                await maintain(now_ms())
+            except Exception:
+                logger.exception("storage maintenance failed; will retry")
+            await asyncio.sleep(self.settings.maintenance_interval_s)

@@ -1,0 +1,260 @@
+"""The ingest pipeline: bus → bounded queue → batches → one transaction → acks → effects.
+
+Every device message ends in exactly one place: telemetry or event tables, the registry, the
+command log, a request handler, or the dead-letter table with the reason.  A message is
+acknowledged to the broker only after its batch is committed, so a crash or a database outage
+loses nothing: the broker redelivers, and redelivered events are deduplicated by id.
+
+Ordering of work inside a batch: parse and validate everything (pure), commit once, ack, then
+run effects that talk to the outside (alarms, command acks, request replies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from devices.contract import (
+    Birth,
+    Channel,
+    ContractError,
+    Request,
+    Response,
+    Topics,
+    decode_json,
+    encode,
+    parse_event,
+    parse_request,
+    parse_response,
+    parse_state,
+    parse_telemetry,
+)
+from hall_controller.adapters.mqtt_bus import InboundMessage
+from hall_controller.domain.model import DeadLetter, DeviceEvent, IngestBatch, TelemetryPoint
+from hall_controller.domain.presence import Change, Outcome
+from hall_controller.errors import HallError, StoreUnavailable
+from hall_controller.ports import IngestStore, Publisher
+from hall_controller.services.commands import CommandService
+from hall_controller.services.metrics import IngestCounters
+from hall_controller.services.registry import DeviceRegistry
+from hall_controller.services.requests import RequestRouter
+
+logger = logging.getLogger(__name__)
+
+DEAD_LETTER_PAYLOAD_BYTES = 65_536
+
+
+@dataclass(slots=True)
+class _Parsed:
+    """What one message contributes to a batch, and what must happen after the commit."""
+
+    message: InboundMessage
+    batch: IngestBatch = field(default_factory=IngestBatch)
+    presence: list[Outcome] = field(default_factory=list)
+    ack: tuple[str, Response] | None = None
+    request: tuple[str, Request] | None = None
+
+
+class IngestPipeline:
+    def __init__(
+        self, store: IngestStore, registry: DeviceRegistry, commands: CommandService,
+        requests: RequestRouter, publisher: Publisher, topics: Topics,
+        counters: IngestCounters | None = None, *, queue_size: int = 10_000,
+        batch_max: int = 1_000, max_payload_bytes: int = 65_536, request_concurrency: int = 64,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._commands = commands
+        self._requests = requests
+        self._publisher = publisher
+        self._topics = topics
+        self.counters = counters or IngestCounters()
+        self._queue: asyncio.Queue[InboundMessage] = asyncio.Queue(maxsize=queue_size)
+        self._batch_max = batch_max
+        self._max_payload = max_payload_bytes
+        self._request_slots = asyncio.Semaphore(request_concurrency)
+        self._request_tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    async def submit(self, message: InboundMessage) -> None:
+        """The bus's sink. Blocks while the queue is full: that is the back-pressure."""
+        self.counters.received += 1
+        await self._queue.put(message)
+
+    async def run(self) -> None:
+        """Consume forever (cancel to stop). Batches form by themselves under load: whatever
+        queued up while the previous batch was committing goes into the next one."""
+        while True:
+            messages = [await self._queue.get()]
+            while len(messages) < self._batch_max and not self._queue.empty():
+                messages.append(self._queue.get_nowait())
+            await self.process(messages)
+
+    async def process(self, messages: list[InboundMessage]) -> None:
+        parsed = [self._parse(m) for m in messages]
+        new_event_ids = await self._commit(parsed)
+        for item in parsed:
+            item.message.ack()
+        self.counters.committed += len(messages)
+        self.counters.batches += 1
+        events = sum(len(p.batch.events) for p in parsed)
+        self.counters.events_new += len(new_event_ids)
+        self.counters.events_duplicate += events - len(new_event_ids)
+        await self._after_commit(parsed)
+
+    # -- parsing (pure apart from the in-memory registry) ---------------------------------
+
+    def _parse(self, message: InboundMessage) -> _Parsed:
+        item = _Parsed(message)
+        device_id: str | None = None
+        if self._topics.is_controller_output(message.topic):
+            return item  # our own cmd/res/state, heard back through the wildcard: nothing to do
+        try:
+            address = self._topics.parse(message.topic)
+            device_id = address.device_id
+            if address.channel not in (Channel.STATE, Channel.TELEMETRY, Channel.EVENT,
+                                       Channel.REQ, Channel.CMD_ACK):
+                raise ContractError(f"unexpected channel {address.channel.value!r} from a device")
+            body = decode_json(message.payload, self._max_payload)
+            self._route(item, address.channel, device_id, body)
+        except ContractError as exc:
+            self._dead_letter(item, device_id, exc.reason)
+        return item
+
+    def _route(self, item: _Parsed, channel: Channel, device_id: str, body: Any) -> None:
+        at = item.message.received_ms
+        batch = item.batch
+        if channel is Channel.STATE:
+            state = parse_state(body, device_id)
+            if isinstance(state, Birth):
+                outcome: Outcome | None = self._registry.on_birth(device_id, state, at)
+            else:
+                outcome = self._registry.on_will(device_id, state, at)
+            if outcome is not None:
+                batch.devices[device_id] = outcome.record
+                item.presence.append(outcome)
+            return
+        if channel is Channel.TELEMETRY:
+            for sample in parse_telemetry(body, device_id):
+                batch.telemetry.extend(
+                    TelemetryPoint(device_id, sample.ts, metric, value)
+                    for metric, value in sample.values.items())
+            self.counters.telemetry_points += len(batch.telemetry)
+        elif channel is Channel.EVENT:
+            event = parse_event(body, device_id)
+            batch.events.append(DeviceEvent(str(event.id), device_id, event.ts, event.type,
+                                            event.data, at))
+        elif channel is Channel.REQ:
+            item.request = (device_id, parse_request(body, device_id))
+            self.counters.requests += 1
+        elif channel is Channel.CMD_ACK:
+            item.ack = (device_id, parse_response(body, device_id))
+        activity = self._registry.on_activity(device_id, at)
+        if activity is not None:
+            batch.devices[device_id] = activity.record
+            if activity.change is not Change.NONE:
+                item.presence.append(activity)
+
+    def _dead_letter(self, item: _Parsed, device_id: str | None, reason: str) -> None:
+        message = item.message
+        item.batch = IngestBatch(dead_letters=[DeadLetter(
+            received_ms=message.received_ms, topic=message.topic[:512], device_id=device_id,
+            reason=reason, payload=message.payload[:DEAD_LETTER_PAYLOAD_BYTES],
+            size=len(message.payload),
+        )])
+        item.presence.clear()
+        item.ack = item.request = None
+        self.counters.dead_letter(reason)
+        logger.warning("dead letter from %s on %s: %s", device_id or "?", message.topic[:200],
+                       reason, extra={"device_id": device_id})
+
+    # -- committing --------------------------------------------------------------------------
+
+    async def _commit(self, parsed: list[_Parsed]) -> set[str]:
+        merged = _merge(p.batch for p in parsed)
+        if merged.is_empty():
+            return set()
+        try:
+            return await self._commit_retrying(merged)
+        except HallError:
+            raise
+        except Exception as exc:
+            # Something in this batch is poison for the database (it passed validation but
+            # the store refused it). Commit message by message so only the culprit is
+            # dead-lettered and the rest of the batch is kept.
+            logger.warning("batch of %d refused by the store (%s); committing one by one",
+                           len(parsed), exc)
+            return await self._commit_one_by_one(parsed)
+
+    async def _commit_retrying(self, batch: IngestBatch) -> set[str]:
+        delay = 0.2
+        while True:
+            try:
+                return await self._store.commit_batch(batch)
+            except StoreUnavailable as exc:
+                # Nothing is acked while we wait; the queue fills and the bus stops reading.
+                self.counters.commit_failures += 1
+                logger.error("database unavailable (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _commit_one_by_one(self, parsed: list[_Parsed]) -> set[str]:
+        new_ids: set[str] = set()
+        for item in parsed:
+            if item.batch.is_empty():
+                continue
+            try:
+                new_ids |= await self._commit_retrying(item.batch)
+            except Exception as exc:
+                self._dead_letter(item, _device_of(item), f"rejected by the database: {exc}"[:1000])
+                await self._commit_retrying(item.batch)
+        return new_ids
+
+    # -- effects -------------------------------------------------------------------------------
+
+    async def _after_commit(self, parsed: list[_Parsed]) -> None:
+        for item in parsed:
+            try:
+                for outcome in item.presence:
+                    await self._registry.announce(outcome)
+                if item.ack is not None:
+                    await self._commands.on_ack(*item.ack)
+            except Exception:
+                logger.exception("effect of a committed message failed")
+            if item.request is not None:
+                self._spawn_request(*item.request)
+
+    def _spawn_request(self, device_id: str, request: Request) -> None:
+        # Requests run beside the pipeline so a slow handler never holds up telemetry.
+        task = asyncio.create_task(self._answer(device_id, request), name=f"req-{request.id}")
+        self._request_tasks.add(task)
+        task.add_done_callback(self._request_tasks.discard)
+
+    async def _answer(self, device_id: str, request: Request) -> None:
+        async with self._request_slots:
+            response = await self._requests.handle(device_id, self._registry.get(device_id), request)
+            try:
+                await self._publisher.publish(self._topics.device(device_id, Channel.RES),
+                                              encode(response))
+            except HallError as exc:
+                logger.warning("reply to %s request %s not sent: %s", device_id, request.id, exc)
+
+
+def _merge(batches: Any) -> IngestBatch:
+    merged = IngestBatch()
+    for batch in batches:
+        merged.telemetry.extend(batch.telemetry)
+        merged.events.extend(batch.events)
+        merged.dead_letters.extend(batch.dead_letters)
+        merged.devices.update(batch.devices)  # later records of a device supersede earlier ones
+    return merged
+
+
+def _device_of(item: _Parsed) -> str | None:
+    devices = list(item.batch.devices) or [p.device_id for p in item.batch.telemetry[:1]]
+    return devices[0] if devices else None

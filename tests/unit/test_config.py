@@ -1,0 +1,56 @@
+"""A wrong configuration fails at start-up naming the key and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hall.config import ConfigError, load_config
+
+
+def test_defaults_need_no_file(tmp_path: Path) -> None:
+    config = load_config(None, {})
+    assert config.http.port == 8000 and config.mqtt.url == "" and config.database.url == ""
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[http]\nport = 9000\n[mqtt]\nurl = "mqtt://a:1883"\n')
+    config = load_config(path, {"HALL_HTTP_PORT": "9100", "HALL_DATA_DIR": str(tmp_path),
+                                "HALL_MQTT_URL": "mqtt://u:p@127.0.0.1:1884",
+                                "HALL_DATABASE_URL": "postgresql://postgres@127.0.0.1/x",
+                                "HALL_ADMIN_PASSWORD": "s3cret-pass"})
+    assert config.http.port == 9100
+    assert config.mqtt.url == "mqtt://u:p@127.0.0.1:1884"
+    assert config.data_dir == tmp_path
+    assert config.auth.admin_password == "s3cret-pass"
+
+
+@pytest.mark.parametrize(("toml", "env", "message"), [
+    ("", {"HALL_HTTP_PORT": "eighty"}, "http.port"),
+    ("", {"HALL_HTTP_PORT": "70000"}, "http.port"),
+    ("", {"HALL_MQTT_URL": "http://broker"}, "mqtt.url: Value error, expected mqtt://"),
+    ("", {"HALL_DATABASE_URL": "mysql://x"}, "database.url"),
+    ("[mqtt]\ntopic_prefix = \"hall/#\"\n", {}, "mqtt.topic_prefix"),
+    ("[controller.inactivity_timeout_s]\nkiosk = -1\n", {}, "controller.inactivity_timeout_s.kiosk"),
+    ("[controller.inactivity_timeout_s]\ntoaster = 5\n", {}, "toaster"),
+    ("[edge]\ndevice_id = \"Kiosk 1\"\n", {}, "edge.device_id"),
+    ("[htp]\nport = 1\n", {}, "htp: unknown key"),
+    ("this is = = not toml", {}, "not valid TOML"),
+])
+def test_wrong_values_name_the_key(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        load_config(path, env)
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml", {})
+
+
+def test_shipped_config_file_is_valid() -> None:
+    config = load_config(Path(__file__).parents[2] / "config.toml", {})
+    assert config.controller.inactivity_timeout_s["door_lock"] == 300

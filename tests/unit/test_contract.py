@@ -1,0 +1,96 @@
+"""The wire contract refuses what a device must not send, and says why."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from devices.contract import (
+    Birth,
+    Channel,
+    ContractError,
+    Topics,
+    decode_json,
+    encode,
+    parse_event,
+    parse_state,
+    parse_telemetry,
+)
+
+
+def test_topics_round_trip_every_device_channel() -> None:
+    topics = Topics("site-a/hall/v1")
+    for channel in Channel:
+        parsed = topics.parse(topics.device("kiosk-01", channel))
+        assert (parsed.device_id, parsed.channel) == ("kiosk-01", channel)
+
+
+@pytest.mark.parametrize("topic", [
+    "hall/v1/dev/Kiosk/state",          # upper case is not a device id
+    "hall/v1/dev/-bad/state",
+    "hall/v1/dev/kiosk-1/firmware",     # unknown channel
+    "hall/v1/dev/kiosk-1",              # no channel
+    "other/v1/dev/kiosk-1/state",       # outside the prefix
+    "hall/v1/dev/" + "a" * 64 + "/state",
+])
+def test_bad_topics_are_refused(topic: str) -> None:
+    with pytest.raises(ContractError):
+        Topics().parse(topic)
+
+
+def test_birth_and_will_are_told_apart() -> None:
+    birth = parse_state({"online": True, "session": 4, "kind": "door_lock", "ts": 1}, "lock-1")
+    assert isinstance(birth, Birth) and birth.kind == "door_lock"
+    will = parse_state({"online": False, "session": 4}, "lock-1")
+    assert will.online is False and will.session == 4
+
+
+def test_a_device_naming_another_device_in_its_payload_is_refused() -> None:
+    with pytest.raises(ContractError, match="device id mismatch"):
+        parse_telemetry({"device_id": "lock-2", "ts": 1, "values": {"x": 1}}, "lock-1")
+    # Naming itself is allowed (and the key is dropped).
+    assert parse_telemetry({"device_id": "lock-1", "ts": 1, "values": {"x": 1}}, "lock-1")
+
+
+def test_telemetry_accepts_a_list_from_an_outbox_flush() -> None:
+    samples = parse_telemetry([{"ts": 1, "values": {"a": 1}}, {"ts": 2, "values": {"a": 2.5}}], "k")
+    assert [s.values["a"] for s in samples] == [1, 2.5]
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    ({"ts": "yesterday", "values": {"a": 1}}, "ts"),
+    ({"ts": 1, "values": {}}, "values"),
+    ({"ts": 1, "values": {"a": [1, 2]}}, "values.a"),
+    ({"ts": 1, "values": {"a": 1}, "extra": 1}, "extra"),
+    ([], "empty list"),
+    ("a string", "JSON object"),
+])
+def test_wrong_telemetry_names_the_field(payload: object, reason: str) -> None:
+    with pytest.raises(ContractError, match=reason):
+        parse_telemetry(payload, "k")
+
+
+def test_event_needs_a_uuid_and_a_dotted_type() -> None:
+    good = {"id": str(uuid.uuid4()), "ts": 5, "type": "door.opened", "data": {"by": "card"}}
+    assert parse_event(good, "lock-1").type == "door.opened"
+    with pytest.raises(ContractError, match="id"):
+        parse_event({**good, "id": "not-a-uuid"}, "lock-1")
+    with pytest.raises(ContractError, match="type"):
+        parse_event({**good, "type": "Door Opened"}, "lock-1")
+
+
+def test_payload_decoding_errors_are_clear() -> None:
+    with pytest.raises(ContractError, match="too large"):
+        decode_json(b"{" + b" " * 2_000_000 + b"}", 65_536)
+    with pytest.raises(ContractError, match="not JSON"):
+        decode_json(b"{not json", 65_536)
+    with pytest.raises(ContractError, match="not UTF-8"):
+        decode_json(b"\xff\xfe{}", 65_536)
+
+
+def test_encode_is_compact_json() -> None:
+    birth = Birth(online=True, session=1, kind="kiosk", ts=7)
+    assert json.loads(encode(birth)) == {"online": True, "session": 1, "kind": "kiosk",
+                                          "model": "", "fw": "", "site": "", "ts": 7}
