@@ -32,14 +32,14 @@ Seconds = Annotated[float, Field(gt=0)]
 
 class EmbeddedBrokerConfig(_Section):
     host: str = "127.0.0.1"
-    port: Port = Field(0, description="0 picks a free port; the chosen one is printed")
+    port: Port = Field(default=0, description="0 picks a free port; the chosen one is printed")
 
 
 class MqttConfig(_Section):
-    url: str = Field("", description="mqtt://user:pass@host:port; empty starts the embedded amqtt broker")
+    url: str = Field(default="", description="mqtt://user:pass@host:port; empty starts the embedded amqtt broker")
     topic_prefix: str = "hall/v1"
     client_id: str = "hall-controller"
-    shared_group: str = Field("", description="when set, subscribe as $share/<group>/... (Mosquitto, EMQX)")
+    shared_group: str = Field(default="", description="when set, subscribe as $share/<group>/... (Mosquitto, EMQX)")
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     embedded: EmbeddedBrokerConfig = EmbeddedBrokerConfig()
 
@@ -65,7 +65,7 @@ class MqttConfig(_Section):
 
 
 class DatabaseConfig(_Section):
-    url: str = Field("", description="a PostgreSQL DSN; empty starts an embedded PostgreSQL (pgserver)")
+    url: str = Field(default="", description="a PostgreSQL DSN; empty starts an embedded PostgreSQL (pgserver)")
     pool_min: Annotated[int, Field(ge=1)] = 1
     pool_max: Annotated[int, Field(ge=1)] = 8
     telemetry_retention_days: Annotated[int, Field(ge=1)] = 90
@@ -100,8 +100,15 @@ class ControllerConfig(_Section):
 
 class AuthConfig(_Section):
     token_ttl_s: Annotated[int, Field(ge=60)] = 8 * 3600
-    admin_password: str = Field("", description="demo admin password; empty → generated and printed")
-    secret: str = Field("", description="token signing key; empty → generated once into the data dir")
+    admin_password: str = Field(default="", description="demo admin password; empty → generated and printed")
+    secret: str = Field(default="", description="token signing key; empty → generated once into the data dir")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("expected at least 32 characters (or empty to generate one)")
+        return value
 
 
 class EdgeConfig(_Section):

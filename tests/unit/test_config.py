@@ -38,6 +38,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("[edge]\ndevice_id = \"Kiosk 1\"\n", {}, "edge.device_id"),
     ("[htp]\nport = 1\n", {}, "htp: unknown key"),
     ("this is = = not toml", {}, "not valid TOML"),
+    ("", {"HALL_AUTH_SECRET": "short"}, "auth.secret"),
 ])
 def test_wrong_values_name_the_key(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:
     path = tmp_path / "config.toml"
