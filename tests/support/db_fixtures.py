@@ -34,7 +34,7 @@ def dsn_for_database(server_dsn: str, dbname: str) -> str:
     return make_conninfo(server_dsn, dbname=dbname)
 
 
-def admin(server_dsn: str, statement: sql.Composable) -> None:
+def admin(server_dsn: str, statement: sql.Composed) -> None:
     """Run one statement (CREATE/DROP DATABASE) outside a transaction."""
     with psycopg.connect(server_dsn, autocommit=True, connect_timeout=10) as conn:
         conn.execute(statement)
