@@ -1,0 +1,91 @@
+"""The settings of one agent, and the broker URL they name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from devices.contract import DEFAULT_PREFIX, DEVICE_ID_PATTERN, is_valid_device_id
+from devices.kinds import DeviceKind
+
+DEFAULT_MQTT_PORT = 1883
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where the broker listens and who we are to it, parsed from ``mqtt://user:pass@host:port``."""
+
+    host: str
+    port: int = DEFAULT_MQTT_PORT
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        """Parse an ``mqtt://`` (or ``tcp://``) URL; raises ValueError naming what is wrong."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ValueError(f"invalid broker URL {url!r}: expected mqtt://[user:pass@]host[:port]")
+        try:
+            port = parts.port or DEFAULT_MQTT_PORT
+        except ValueError:
+            raise ValueError(f"invalid broker URL {url!r}: the port is not a number") from None
+        username = unquote(parts.username) if parts.username is not None else None
+        password = unquote(parts.password) if parts.password is not None else None
+        return cls(parts.hostname, port, username, password)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    """Who the agent is and how it talks to the broker.
+
+    ``data_dir`` holds this device's outbox (``outbox.sqlite3``) and session counter
+    (``session``); give every device its own.  ``durable=False`` keeps the outbox in memory
+    (load simulations of many devices in one process); the session counter is still kept in
+    ``data_dir`` when one is given.
+    """
+
+    device_id: str
+    kind: DeviceKind
+    broker_url: str
+    model: str = "sim"
+    fw: str = "1.0.0"
+    site: str = ""
+    topic_prefix: str = DEFAULT_PREFIX
+    data_dir: Path | None = None
+    durable: bool = True
+    telemetry_interval_s: float = 5.0
+    keepalive_s: int = 30
+    mqtt_timeout_s: float = 10.0
+    """How long to wait for a CONNACK, SUBACK or PUBACK before calling the connection lost."""
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    outbox_max_rows: int = 100_000
+    """Outbox bound; when full the oldest telemetry is shed (events are never dropped)."""
+    max_samples_per_message: int = 100
+    """Telemetry samples batched into one JSON-list message when a backlog is flushed."""
+    command_cache_size: int = 256
+    """How many recent command ids are remembered to answer duplicates without re-executing."""
+    shutdown_flush_s: float = 2.0
+    """On a clean stop, how long to keep flushing the outbox before saying goodbye."""
+
+    def __post_init__(self) -> None:
+        if not is_valid_device_id(self.device_id):
+            raise ValueError(f"invalid device id {self.device_id!r}: expected {DEVICE_ID_PATTERN}")
+        BrokerAddress.parse(self.broker_url)
+        if self.durable and self.data_dir is None:
+            raise ValueError("a durable outbox needs a data_dir")
+        if self.telemetry_interval_s <= 0 or self.reconnect_min_s <= 0:
+            raise ValueError("telemetry_interval_s and reconnect_min_s must be positive")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_min_s")
+        if not 1 <= self.max_samples_per_message <= 1000:
+            raise ValueError("max_samples_per_message must be within 1..1000 (the contract limit)")
+        if self.outbox_max_rows < 1 or self.command_cache_size < 1:
+            raise ValueError("outbox_max_rows and command_cache_size must be positive")
+
+    @property
+    def broker(self) -> BrokerAddress:
+        """The parsed ``broker_url``."""
+        return BrokerAddress.parse(self.broker_url)

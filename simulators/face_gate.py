@@ -1,0 +1,47 @@
+"""A simulated face-recognition gate: counts passages, frame rate drops when busy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from devices.kinds import DeviceKind
+from edge.driver import TelemetryScalar
+from simulators.base import SimulatedDevice
+
+PASSAGES_PER_S = 1 / 10
+RECOGNISED_SHARE = 0.92  # the rest are visitors without an enrolled face
+
+
+class SimulatedFaceGate(SimulatedDevice):
+    """Telemetry: ``fps``, ``passages``, ``cpu_temp_c``.  Events: ``gate.passage``.
+
+    Only decisions leave the device (never images or embeddings), as on a real gate.
+    """
+
+    kind: ClassVar[DeviceKind] = DeviceKind.FACE_GATE
+
+    def __init__(self, device_id: str, *, speed: float = 1.0, tick_s: float = 1.0) -> None:
+        super().__init__(device_id, speed=speed, tick_s=tick_s)
+        self.passages = 0
+        self._load = 0.0
+
+    def read_telemetry(self) -> Mapping[str, TelemetryScalar]:
+        return {
+            "fps": max(1.0, self.noisy(15.0 - 6.0 * self._load, 0.7)),
+            "passages": self.passages,
+            "cpu_temp_c": self.noisy(55.0 + 10.0 * self._load, 0.8),
+        }
+
+    def step(self, dt: float) -> None:
+        self._load *= 0.8
+        if self.happens(PASSAGES_PER_S, dt):
+            self.passages += 1
+            self._load = min(1.0, self._load + 0.5)
+            recognised = self.rng.random() < RECOGNISED_SHARE
+            self.emit("gate.passage", {
+                "direction": "in" if self.rng.random() < 0.55 else "out",
+                "recognised": recognised,
+                "opened": recognised,
+                "passages": self.passages,
+            })

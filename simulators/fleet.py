@@ -1,0 +1,196 @@
+"""Many simulated devices in one process, each a full ``EdgeAgent`` with its own MQTT identity.
+
+``hall demo`` and ``hall simulate --devices N`` call ``run_fleet``; it runs until cancelled,
+and on cancellation every agent says goodbye (retained offline state) before it disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from devices.contract import DEFAULT_PREFIX
+from devices.kinds import DeviceKind
+from edge.agent import EdgeAgent
+from edge.settings import AgentSettings
+from simulators.catalog import simulated_driver
+
+logger = logging.getLogger(__name__)
+
+SHORT_NAMES: dict[DeviceKind, str] = {
+    DeviceKind.KIOSK: "kiosk",
+    DeviceKind.FACE_GATE: "gate",
+    DeviceKind.DOOR_LOCK: "lock",
+    DeviceKind.QUEUE_DISPLAY: "display",
+}
+# Up to this many of a kind get short ids (kiosk-01); more get sim-kiosk-0001.
+SHORT_ID_LIMIT = 99
+# Connecting hundreds of clients in the same instant is a thundering herd; spread the starts.
+MAX_STAGGER_S = 5.0
+STAGGER_PER_DEVICE_S = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    """One simulated device of a fleet."""
+
+    device_id: str
+    kind: DeviceKind
+
+
+def fleet_plan(
+    *,
+    devices_per_kind: int | None = None,
+    count: int | None = None,
+    kinds: Sequence[DeviceKind] = tuple(DeviceKind),
+) -> list[DeviceSpec]:
+    """The devices of a fleet: ``devices_per_kind`` of every kind, or ``count`` spread evenly.
+
+    Ids are ``kiosk-01``, ``gate-01``, ``lock-01``, ``display-01``; past 99 of a kind they are
+    ``sim-kiosk-0001`` and so on.
+    """
+    if (devices_per_kind is None) == (count is None):
+        raise ValueError("give exactly one of devices_per_kind and count")
+    if not kinds:
+        raise ValueError("a fleet needs at least one device kind")
+    if devices_per_kind is not None:
+        if devices_per_kind < 0:
+            raise ValueError("devices_per_kind must not be negative")
+        per_kind = dict.fromkeys(kinds, devices_per_kind)
+    else:
+        assert count is not None
+        if count < 0:
+            raise ValueError("count must not be negative")
+        per_kind = {kind: count // len(kinds) + (i < count % len(kinds))
+                    for i, kind in enumerate(kinds)}
+    specs = []
+    for kind, n in per_kind.items():
+        short = SHORT_NAMES[kind]
+        for i in range(1, n + 1):
+            device_id = f"{short}-{i:02d}" if n <= SHORT_ID_LIMIT else f"sim-{short}-{i:04d}"
+            specs.append(DeviceSpec(device_id, kind))
+    return specs
+
+
+def build_agent(
+    broker_url: str,
+    topic_prefix: str = DEFAULT_PREFIX,
+    data_dir: Path | None = None,
+    *,
+    device_id: str,
+    kind: DeviceKind,
+    model: str | None = None,
+    fw: str = "sim-1.0",
+    site: str = "main-hall",
+    telemetry_interval_s: float = 5.0,
+    durable: bool = True,
+    speed: float = 1.0,
+    outbox_max_rows: int = 10_000,
+) -> EdgeAgent:
+    """One simulated device's agent, not yet running; its files go in ``data_dir/<device id>/``."""
+    settings = AgentSettings(
+        device_id=device_id,
+        kind=kind,
+        broker_url=broker_url,
+        model=model or f"sim-{SHORT_NAMES[kind]}",
+        fw=fw,
+        site=site,
+        topic_prefix=topic_prefix,
+        data_dir=data_dir / device_id if data_dir is not None else None,
+        durable=durable,
+        telemetry_interval_s=telemetry_interval_s,
+        outbox_max_rows=outbox_max_rows,
+    )
+    return EdgeAgent(settings, simulated_driver(kind, device_id, speed=speed))
+
+
+def build_fleet(
+    broker_url: str,
+    topic_prefix: str = DEFAULT_PREFIX,
+    data_dir: Path | None = None,
+    *,
+    devices_per_kind: int | None = None,
+    count: int | None = None,
+    telemetry_interval_s: float = 5.0,
+    site: str = "main-hall",
+    durable: bool = True,
+    speed: float = 1.0,
+    outbox_max_rows: int = 10_000,
+) -> list[EdgeAgent]:
+    """The agents of a fleet, not yet running (see ``run_agents``).
+
+    Every device keeps its outbox and session counter in ``data_dir/<device id>/``.
+    ``durable=False`` keeps outboxes in memory (``data_dir`` may then be None).
+    """
+    if durable and data_dir is None:
+        raise ValueError("a durable fleet needs a data_dir")
+    return [
+        build_agent(broker_url, topic_prefix, data_dir, device_id=spec.device_id, kind=spec.kind,
+                    site=site, telemetry_interval_s=telemetry_interval_s, durable=durable,
+                    speed=speed, outbox_max_rows=outbox_max_rows)
+        for spec in fleet_plan(devices_per_kind=devices_per_kind, count=count)
+    ]
+
+
+async def run_agents(agents: Iterable[EdgeAgent]) -> None:
+    """Run agents until cancelled, their starts spread over a few seconds."""
+    agents = list(agents)
+    stagger = min(MAX_STAGGER_S, STAGGER_PER_DEVICE_S * len(agents))
+    logger.info("starting %d simulated devices over %.1f s", len(agents), stagger)
+    async with asyncio.TaskGroup() as tg:
+        for i, agent in enumerate(agents):
+            delay = stagger * i / len(agents)
+            tg.create_task(_run_after(agent, delay), name=f"fleet:{agent.device_id}")
+
+
+async def _run_after(agent: EdgeAgent, delay_s: float) -> None:
+    await asyncio.sleep(delay_s)
+    await agent.run()
+
+
+async def run_fleet(
+    broker_url: str,
+    topic_prefix: str = DEFAULT_PREFIX,
+    data_dir: Path | None = None,
+    *,
+    devices_per_kind: int | None = None,
+    count: int | None = None,
+    telemetry_interval_s: float = 5.0,
+    site: str = "main-hall",
+    durable: bool = True,
+    speed: float = 1.0,
+) -> None:
+    """Run a simulated fleet until cancelled.
+
+    ``devices_per_kind=3`` gives kiosk-01..03, gate-01..03, lock-01..03, display-01..03;
+    ``count=500`` gives 500 devices spread over the kinds.  ``speed`` runs the simulated
+    world faster than the clock (a lively demo).  See ``build_fleet`` for the rest.
+    """
+    agents = build_fleet(broker_url, topic_prefix, data_dir, devices_per_kind=devices_per_kind,
+                         count=count, telemetry_interval_s=telemetry_interval_s, site=site,
+                         durable=durable, speed=speed)
+    await run_agents(agents)
+
+
+async def run_single_agent(
+    broker_url: str,
+    topic_prefix: str = DEFAULT_PREFIX,
+    data_dir: Path | None = None,
+    *,
+    device_id: str,
+    kind: DeviceKind,
+    model: str | None = None,
+    fw: str = "sim-1.0",
+    site: str = "main-hall",
+    telemetry_interval_s: float = 5.0,
+    durable: bool = True,
+    speed: float = 1.0,
+) -> None:
+    """Run one simulated agent until cancelled (``hall edge``); see ``build_agent``."""
+    agent = build_agent(broker_url, topic_prefix, data_dir, device_id=device_id, kind=kind,
+                        model=model, fw=fw, site=site, telemetry_interval_s=telemetry_interval_s,
+                        durable=durable, speed=speed)
+    await agent.run()
