@@ -28,6 +28,7 @@ def _broker_config(host: str, port: int) -> dict[str, Any]:
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
         "sys_interval": 0,
+        "plugins": {"hall.amqtt_auth.NamedClientsKeepSessions": {}},
     }
 
 

@@ -131,8 +131,11 @@ class MqttBus:
     async def _session_once(self, sink: MessageSink) -> None:
         will = aiomqtt.Will(self._topics.controller_state, self._state_payload(False), qos=1,
                             retain=True)
+        # Always present a username: brokers (amqtt) may treat a nameless client as anonymous
+        # and drop its persistent session, and with broker auth the name is the identity.
         client = aiomqtt.Client(
-            self._address.host, self._address.port, username=self._address.username,
+            self._address.host, self._address.port,
+            username=self._address.username or self._client_id,
             password=self._address.password, identifier=self._client_id, clean_session=False,
             keepalive=self._keepalive_s, will=will, max_inflight_messages=self._max_inflight,
         )

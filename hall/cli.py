@@ -1,0 +1,205 @@
+"""The ``hall`` command.
+
+    hall demo                     embedded broker + database + controller + API + simulated hall
+    hall controller               the controller and its API (embedded broker/db when not configured)
+    hall edge                     one simulated edge agent from the [edge] config section
+    hall simulate --devices N     N simulated devices against the configured broker
+    hall db migrate               apply database migrations
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from hall.config import ConfigError, HallConfig, load_config
+
+logger = logging.getLogger("hall")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hall", description="Campus service-hall controller")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="config file (default: ./config.toml if present)")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run everything on one box with a simulated hall")
+    demo.add_argument("--devices-per-kind", type=int, default=None)
+
+    sub.add_parser("controller", help="run the hall controller and its HTTP API")
+    sub.add_parser("edge", help="run the one edge agent described in the [edge] config section")
+
+    simulate = sub.add_parser("simulate", help="simulated devices against the configured broker")
+    simulate.add_argument("--devices", type=int, required=True, help="how many devices in all")
+    simulate.add_argument("--interval", type=float, default=None,
+                          help="seconds between telemetry messages of one device")
+    simulate.add_argument("--durable", action="store_true",
+                          help="give every simulated agent a durable outbox on disk")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    db_sub.add_parser("migrate", help="apply pending migrations")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"hall: {exc}", file=sys.stderr)
+        sys.exit(2)
+    commands: dict[str, Callable[[HallConfig, argparse.Namespace], Coroutine[Any, Any, None]]] = {
+        "demo": _demo, "controller": _controller, "edge": _edge, "simulate": _simulate,
+        "db": _db,
+    }
+    try:
+        _run_until_signalled(commands[args.command](config, args))
+    except ConfigError as exc:
+        print(f"hall: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro``; SIGINT/SIGTERM cancel it so every context manager closes cleanly."""
+
+    async def runner() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await coro
+
+    asyncio.run(runner())
+
+
+# -- subcommands ---------------------------------------------------------------------------
+
+
+async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
+                            *, then: Callable[[str], Awaitable[None]] | None = None,
+                            admin_password: str | None = None) -> None:
+    """Controller + API until cancelled; ``then`` runs beside them (the demo's simulated hall)."""
+    import uvicorn
+
+    from api import create_app
+    from api.auth import AuthSettings, ensure_user
+    from hall.stack import auth_secret, controller_settings, migrated_store
+    from hall_controller.domain.model import Role
+    from hall_controller.runtime import HallController
+
+    async with migrated_store(config, dsn) as store:
+        if admin_password is not None:
+            await ensure_user(store, "admin", admin_password, Role.ADMIN)
+        controller = HallController(controller_settings(config, mqtt_url), store)
+        app = create_app(store, controller.commands, controller.health,
+                         AuthSettings(secret=auth_secret(config),
+                                      token_ttl_s=config.auth.token_ttl_s))
+        server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port,
+                                               log_level="warning", lifespan="off"))
+        async with controller.running(), asyncio.TaskGroup() as tasks:
+            api_task = tasks.create_task(server.serve(), name="http-api")
+            await controller.bus.connected.wait()
+            if then is not None:
+                tasks.create_task(then(mqtt_url), name="demo-hall")
+            try:
+                await api_task
+                # uvicorn returns (instead of raising) when it cannot bind its port.
+                if not server.started:
+                    raise ConfigError(f"http.port: cannot listen on {config.http.host}:"
+                                      f"{config.http.port} (in use? set HALL_HTTP_PORT)")
+            finally:
+                server.should_exit = True
+
+
+async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
+    from hall.stack import broker_url, database_url
+    from simulators.fleet import run_fleet
+
+    per_kind = args.devices_per_kind if args.devices_per_kind is not None else config.demo.devices_per_kind
+    admin_password = config.auth.admin_password or secrets.token_urlsafe(12)
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+
+    async with broker_url(config) as mqtt_url, database_url(config) as dsn:
+
+        async def simulated_hall(url: str) -> None:
+            base = f"http://{config.http.host}:{config.http.port}"
+            print("\n".join([
+                "",
+                "  Campus hall demo is running.",
+                f"  API:      {base}/api/v1/devices   (docs: {base}/docs)",
+                "  Login:    admin / " + (admin_password if not config.auth.admin_password
+                                          else "(the HALL_ADMIN_PASSWORD you set)"),
+                f"  Broker:   {url}   topics under {config.mqtt.topic_prefix}/",
+                f"  Data:     {Path(config.data_dir).resolve()}",
+                f"  Devices:  {per_kind} of each kind, simulated",
+                "  Stop with Ctrl-C.",
+                "",
+            ]), flush=True)
+            await run_fleet(url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
+                            devices_per_kind=per_kind,
+                            telemetry_interval_s=config.demo.telemetry_interval_s, durable=True)
+
+        await _serve_controller(config, mqtt_url, dsn, then=simulated_hall,
+                                admin_password=admin_password)
+
+
+async def _controller(config: HallConfig, args: argparse.Namespace) -> None:
+    from hall.stack import broker_url, database_url
+
+    async with broker_url(config) as mqtt_url, database_url(config) as dsn:
+        logger.info("broker %s; API on http://%s:%d", mqtt_url, config.http.host, config.http.port)
+        admin = config.auth.admin_password or None  # only (re)set when explicitly configured
+        await _serve_controller(config, mqtt_url, dsn, admin_password=admin)
+
+
+async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
+    from simulators.fleet import run_single_agent
+
+    if not config.mqtt.url:
+        raise ConfigError("mqtt.url: an edge agent needs a broker; set HALL_MQTT_URL")
+    e = config.edge
+    await run_single_agent(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
+                           device_id=e.device_id, kind=e.kind, model=e.model, fw=e.fw, site=e.site,
+                           telemetry_interval_s=e.telemetry_interval_s)
+
+
+async def _simulate(config: HallConfig, args: argparse.Namespace) -> None:
+    from simulators.fleet import run_fleet
+
+    if not config.mqtt.url:
+        raise ConfigError("mqtt.url: simulated devices need a broker to talk to; set HALL_MQTT_URL")
+    if args.devices < 1:
+        raise ConfigError("--devices: expected at least 1")
+    interval = args.interval or config.demo.telemetry_interval_s
+    print(f"simulating {args.devices} devices against {config.mqtt.url}, telemetry every "
+          f"{interval} s; Ctrl-C stops", flush=True)
+    await run_fleet(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
+                    count=args.devices, telemetry_interval_s=interval, durable=args.durable)
+
+
+async def _db(config: HallConfig, args: argparse.Namespace) -> None:
+    from hall.stack import database_url
+    from hall_controller.adapters.postgres.migrate import apply_migrations
+
+    async with database_url(config) as dsn:
+        applied = await apply_migrations(dsn)
+        print("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+if __name__ == "__main__":
+    main()
