@@ -1,0 +1,35 @@
+# One-command entry points for a fresh machine (Python 3.11+ with venv).
+#   make demo   – the whole hall on embedded broker + database, simulated devices
+#   make test   – unit tests, then integration/acceptance tests against the machine's
+#                 Mosquitto and PostgreSQL, then the same integration tests against the
+#                 embedded amqtt broker and pgserver
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-unit test-services test-embedded lint bench install
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<82" wheel
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/hall demo
+
+test: $(STAMP)
+	scripts/ensure-services
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration tests/acceptance
+	HALL_TEST_EMBEDDED=1 $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	scripts/ensure-services
+	$(PY) benchmarks/ingest.py
