@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -32,16 +32,47 @@ def _broker_config(host: str, port: int) -> dict[str, Any]:
     }
 
 
+class _SnapshotDict(dict[str, Any]):
+    """Iterates over a snapshot of its keys, so awaiting inside a loop over it is safe."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.keys()))
+
+
+def _hall_broker_class() -> type[Any]:
+    from amqtt.broker import Broker  # imported late: only the embedded mode needs amqtt
+
+    class HallBroker(Broker):  # type: ignore[misc]
+        """amqtt 0.12.1 with two fixes the demo needs.
+
+        On connect, amqtt walks *every* subscription in the broker and sends the new client the
+        retained messages for all of them — other clients' topics included — and that walk
+        awaits while the dict can change ("dictionary changed size during iteration" when many
+        devices connect at once). Here the walk runs over a snapshot and only the connecting
+        client's own subscriptions get their retained messages.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._subscriptions = _SnapshotDict()
+
+        async def _publish_retained_messages_for_subscription(
+                self, subscription: tuple[str, int], session: Any) -> None:
+            subscribers = self._subscriptions.get(subscription[0], [])
+            if any(s.client_id == session.client_id for s, _ in subscribers):
+                await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    return HallBroker
+
+
 @contextlib.asynccontextmanager
 async def embedded_broker(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Run amqtt in this event loop; yields its mqtt:// URL. Port 0 picks a free port."""
-    from amqtt.broker import Broker  # imported late: only the embedded mode needs it
-
     port = port or free_port(host)
     # amqtt logs every connection at INFO; the demo's console is for the hall, not the broker.
     for name in ("amqtt", "transitions"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    broker = Broker(_broker_config(host, port))
+    broker = _hall_broker_class()(_broker_config(host, port))
     await broker.start()
     logger.info("embedded MQTT broker listening on %s:%d", host, port)
     try:
