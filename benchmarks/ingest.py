@@ -41,12 +41,12 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devices.contract import Channel, Topics, now_ms  # noqa: E402
-from hall.embedded_broker import free_port  # noqa: E402
-from hall_controller.adapters.postgres.migrate import apply_migrations  # noqa: E402
-from hall_controller.adapters.postgres.store import PostgresStore  # noqa: E402
-from hall_controller.domain.model import IngestBatch  # noqa: E402
-from hall_controller.runtime import ControllerSettings, HallController  # noqa: E402
+from devices.contract import Channel, Topics, now_ms
+from hall.embedded_broker import free_port
+from hall_controller.adapters.postgres.migrate import apply_migrations
+from hall_controller.adapters.postgres.store import PostgresStore
+from hall_controller.domain.model import IngestBatch
+from hall_controller.runtime import ControllerSettings, HallController
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,11 +88,11 @@ def _publisher(url: str, prefix: str, device_ids: list[str], seconds: float, rat
         sent += 1
         if sent % 200 == 0:
             # Stay within the in-flight window instead of buffering unboundedly in paho.
-            while len(client._out_messages) > 900:  # noqa: SLF001
+            while len(client._out_messages) > 900:
                 time.sleep(0.0005)
     # Let the in-flight messages finish.
     deadline = time.time() + 10
-    while client._out_messages and time.time() < deadline:  # noqa: SLF001
+    while client._out_messages and time.time() < deadline:
         time.sleep(0.01)
     client.loop_stop()
     client.disconnect()
@@ -247,7 +247,7 @@ async def controller_run(url: str, database_url: str, prefix: str, devices: int,
                 for proc in procs:
                     await asyncio.to_thread(proc.join)
                 deadline = time.monotonic() + 30
-                while measuring.committed_messages < counter.value and time.monotonic() < deadline:
+                while measuring.committed_messages < counter.value and time.monotonic() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
             # Check against the database itself, not only our own count.
             async with await psycopg.AsyncConnection.connect(dsn) as conn:
@@ -268,7 +268,8 @@ def pct(values: list[int], q: float) -> float:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=2000.0, help="offered msg/s for the lag run")

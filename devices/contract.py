@@ -8,6 +8,7 @@ The device id always comes from the topic, never from the payload (see ``parse_t
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -15,7 +16,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from devices.kinds import DeviceKind
 
@@ -107,25 +117,71 @@ class Topics:
         """Parse a per-device topic; raises ContractError for anything else."""
         head = f"{self.prefix}/dev/"
         if not topic.startswith(head):
-            raise ContractError(f"unknown topic {topic!r}: expected {head}<id>/<channel>")
+            raise ContractError(f"unknown topic: {topic!r} is not {head}<id>/<channel>")
         device_id, sep, rest = topic[len(head):].partition("/")
         if not sep:
-            raise ContractError(f"unknown topic {topic!r}: no channel after the device id")
+            raise ContractError(f"unknown topic: {topic!r} has no channel after the device id")
         if not is_valid_device_id(device_id):
-            raise ContractError(f"invalid device id {device_id!r} in topic: expected {DEVICE_ID_PATTERN}")
+            raise ContractError(
+                f"invalid device id in topic: {device_id!r} does not match {DEVICE_ID_PATTERN}")
         try:
             channel = Channel(rest)
         except ValueError:
-            raise ContractError(f"unknown channel {rest!r} in topic {topic!r}") from None
+            raise ContractError(f"unknown channel: {rest!r} in topic {topic!r}") from None
         return DeviceTopic(device_id, channel)
 
 
 # --- message models -------------------------------------------------------------------------
 
-Millis = Annotated[StrictInt, Field(ge=0, le=32503680000000)]  # up to year 3000
+EARLIEST_MS = 946_684_800_000  # 2000-01-01: anything earlier is a clock in seconds, or unset
+LATEST_MS = 32_503_680_000_000  # 3000-01-01
+
+
+def _plausible_millis(value: int) -> int:
+    if value < EARLIEST_MS:
+        hint = " (this looks like seconds)" if value > 900_000_000 else ""
+        raise ValueError(f"expected milliseconds since the Unix epoch after 2000-01-01{hint}")
+    if value > LATEST_MS:
+        raise ValueError("expected milliseconds since the Unix epoch before 3000-01-01")
+    return value
+
+
+def _telemetry_value(key: str, value: Any) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{key}: integer out of the 64-bit range")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{key}: expected a finite number")
+        return
+    if isinstance(value, str):
+        if len(value) > MAX_STRING_VALUE:
+            raise ValueError(f"{key}: string longer than {MAX_STRING_VALUE} characters")
+        if "\x00" in value:
+            raise ValueError(f"{key}: string contains a NUL character")
+        return
+    got = "null" if value is None else type(value).__name__
+    raise ValueError(f"{key}: expected a number, boolean or string, got {got}")
+
+
+def _check_values(values: dict[str, Any]) -> dict[str, Any]:
+    for key, value in values.items():
+        _telemetry_value(key, value)
+    return values
+
+
+Millis = Annotated[StrictInt, AfterValidator(_plausible_millis)]
 DottedName = Annotated[str, Field(pattern=_DOTTED_NAME, max_length=128)]
 MetricName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")]
-TelemetryValue = StrictBool | StrictInt | StrictFloat | Annotated[str, Field(max_length=MAX_STRING_VALUE)]
+TelemetryValue = bool | int | float | str
+TelemetryValues = Annotated[
+    dict[MetricName, Any],
+    Field(min_length=1, max_length=MAX_TELEMETRY_VALUES),
+    AfterValidator(_check_values),
+]
 
 
 class _Message(BaseModel):
@@ -157,7 +213,7 @@ class Will(_Message):
 
 class TelemetrySample(_Message):
     ts: Millis
-    values: Annotated[dict[MetricName, TelemetryValue], Field(min_length=1, max_length=MAX_TELEMETRY_VALUES)]
+    values: TelemetryValues
 
 
 class Event(_Message):
@@ -186,6 +242,14 @@ class Response(_Message):
     result: dict[str, Any] | None = None
     error: ErrorBody | None = None
 
+    @model_validator(mode="after")
+    def _error_iff_not_ok(self) -> Response:
+        if self.ok and self.error is not None:
+            raise ValueError("ok is true but an error is given")
+        if not self.ok and self.error is None:
+            raise ValueError("ok is false but no error says why")
+        return self
+
 
 CommandAck = Response
 
@@ -213,9 +277,15 @@ def decode_json(payload: bytes, max_bytes: int) -> Any:
     except UnicodeDecodeError as exc:
         raise ContractError(f"payload is not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise ContractError(f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ContractError(
+            f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON (and PostgreSQL's jsonb) do not.
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
 
 
 def _check_identity(obj: dict[str, Any], device_id: str) -> dict[str, Any]:
@@ -229,21 +299,24 @@ def _check_identity(obj: dict[str, Any], device_id: str) -> dict[str, Any]:
     return obj
 
 
-def _validate(model: type[_M], obj: Any, what: str) -> _M:
+def _validate(model: type[_M], obj: Any, what: str, where: str = "") -> _M:
+    """Validate; the reason reads ``invalid <what>: <where><field>: <problem>`` so that the text
+    before the first colon is a stable category for counting."""
     if not isinstance(obj, dict):
-        raise ContractError(f"{what} must be a JSON object, got {type(obj).__name__}")
+        raise ContractError(f"invalid {what}: {where}must be a JSON object, got {type(obj).__name__}")
     try:
         return model.model_validate(obj)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        field = ".".join(str(p) for p in first["loc"]) or "(root)"
+        message = first["msg"].removeprefix("Value error, ")
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ContractError(f"invalid {what}: {where}: {first['msg']}{more}") from None
+        raise ContractError(f"invalid {what}: {where}{field}: {message}{more}") from None
 
 
 def parse_state(obj: Any, device_id: str) -> Birth | Will:
     if not isinstance(obj, dict):
-        raise ContractError(f"state must be a JSON object, got {type(obj).__name__}")
+        raise ContractError(f"invalid state: must be a JSON object, got {type(obj).__name__}")
     obj = _check_identity(obj, device_id)
     if obj.get("online") is True:
         return _validate(Birth, obj, "birth")
@@ -261,10 +334,9 @@ def parse_telemetry(obj: Any, device_id: str) -> list[TelemetrySample]:
         raise ContractError(f"invalid telemetry: {len(items)} samples in one message > 1000")
     samples = []
     for i, item in enumerate(items):
-        what = "telemetry" if not isinstance(obj, list) else f"telemetry[{i}]"
-        if isinstance(item, dict):
-            item = _check_identity(item, device_id)
-        samples.append(_validate(TelemetrySample, item, what))
+        where = f"[{i}] " if isinstance(obj, list) else ""
+        sample = _check_identity(item, device_id) if isinstance(item, dict) else item
+        samples.append(_validate(TelemetrySample, sample, "telemetry", where))
     return samples
 
 

@@ -16,7 +16,7 @@ from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import Session
 
 
-class NamedClientsKeepSessions(BaseAuthPlugin):
+class NamedClientsKeepSessions(BaseAuthPlugin):  # type: ignore[misc]
     async def authenticate(self, *, session: Session) -> bool:
         session.is_anonymous = not session.username
         return True

@@ -13,10 +13,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
 
 
 async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
-                            *, then: Callable[[str], Awaitable[None]] | None = None,
+                            *, then: Callable[[str], Coroutine[Any, Any, None]] | None = None,
                             admin_password: str | None = None) -> None:
     """Controller + API until cancelled; ``then`` runs beside them (the demo's simulated hall)."""
     import uvicorn
@@ -132,7 +133,8 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
 
     per_kind = args.devices_per_kind if args.devices_per_kind is not None else config.demo.devices_per_kind
     admin_password = config.auth.admin_password or secrets.token_urlsafe(12)
-    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    data_dir = Path(os.path.abspath(config.data_dir))  # noqa: ASYNC240 - string work only
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
 
     async with broker_url(config) as mqtt_url, database_url(config) as dsn:
 
@@ -145,7 +147,7 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 "  Login:    admin / " + (admin_password if not config.auth.admin_password
                                           else "(the HALL_ADMIN_PASSWORD you set)"),
                 f"  Broker:   {url}   topics under {config.mqtt.topic_prefix}/",
-                f"  Data:     {Path(config.data_dir).resolve()}",
+                f"  Data:     {data_dir}",
                 f"  Devices:  {per_kind} of each kind, simulated",
                 "  Stop with Ctrl-C.",
                 "",

@@ -36,10 +36,12 @@ class EmbeddedBrokerConfig(_Section):
 
 
 class MqttConfig(_Section):
-    url: str = Field(default="", description="mqtt://user:pass@host:port; empty starts the embedded amqtt broker")
+    url: str = Field(default="",
+                     description="mqtt://user:pass@host:port; empty starts the embedded amqtt broker")
     topic_prefix: str = "hall/v1"
     client_id: str = "hall-controller"
-    shared_group: str = Field(default="", description="when set, subscribe as $share/<group>/... (Mosquitto, EMQX)")
+    shared_group: str = Field(
+        default="", description="when set, subscribe as $share/<group>/... (Mosquitto, EMQX)")
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     embedded: EmbeddedBrokerConfig = EmbeddedBrokerConfig()
 
@@ -65,7 +67,8 @@ class MqttConfig(_Section):
 
 
 class DatabaseConfig(_Section):
-    url: str = Field(default="", description="a PostgreSQL DSN; empty starts an embedded PostgreSQL (pgserver)")
+    url: str = Field(
+        default="", description="a PostgreSQL DSN; empty starts an embedded PostgreSQL (pgserver)")
     pool_min: Annotated[int, Field(ge=1)] = 1
     pool_max: Annotated[int, Field(ge=1)] = 8
     telemetry_retention_days: Annotated[int, Field(ge=1)] = 90

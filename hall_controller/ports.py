@@ -97,7 +97,9 @@ class CommandStore(Protocol):
 
 
 class DeadLetterStore(Protocol):
-    async def list_dead_letters(self, limit: int = 100, device_id: str | None = None) -> list[StoredDeadLetter]:
+    async def list_dead_letters(
+        self, limit: int = 100, device_id: str | None = None
+    ) -> list[StoredDeadLetter]:
         """Newest first."""
         ...
 

@@ -69,8 +69,9 @@ class HallController:
                                        ttl_s=settings.command_ttl_s)
         self.requests = RequestRouter()
         self.pipeline = IngestPipeline(
-            store, self.registry, self.commands, self.requests, self.bus, self.topics,
-            self.counters, queue_size=settings.queue_size, batch_max=settings.batch_max,
+            store, self.registry, commands=self.commands, requests=self.requests,
+            publisher=self.bus, topics=self.topics, counters=self.counters,
+            queue_size=settings.queue_size, batch_max=settings.batch_max,
             max_payload_bytes=settings.max_payload_bytes)
         self.health = HealthService(store, self.counters, self.bus.connected.is_set,
                                     lambda: self.pipeline.queue_depth, self._online_counts)

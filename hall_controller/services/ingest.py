@@ -59,9 +59,9 @@ class _Parsed:
 
 class IngestPipeline:
     def __init__(
-        self, store: IngestStore, registry: DeviceRegistry, commands: CommandService,
+        self, store: IngestStore, registry: DeviceRegistry, *, commands: CommandService,
         requests: RequestRouter, publisher: Publisher, topics: Topics,
-        counters: IngestCounters | None = None, *, queue_size: int = 10_000,
+        counters: IngestCounters | None = None, queue_size: int = 10_000,
         batch_max: int = 1_000, max_payload_bytes: int = 65_536, request_concurrency: int = 64,
     ) -> None:
         self._store = store
@@ -117,9 +117,10 @@ class IngestPipeline:
         try:
             address = self._topics.parse(message.topic)
             device_id = address.device_id
-            if address.channel not in (Channel.STATE, Channel.TELEMETRY, Channel.EVENT,
-                                       Channel.REQ, Channel.CMD_ACK):
-                raise ContractError(f"unexpected channel {address.channel.value!r} from a device")
+            if address.channel is Channel.STATE and not message.payload:
+                # ``mosquitto_pub -r -n``: someone cleared the retained state (decommissioning
+                # a device). Not a message from the device, and nothing to record.
+                return item
             body = decode_json(message.payload, self._max_payload)
             self._route(item, address.channel, device_id, body)
         except ContractError as exc:

@@ -8,6 +8,7 @@ holds the same records so the API (and a restarted controller) sees them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -32,9 +33,11 @@ class DeviceRegistry:
         self._timeouts = inactivity_timeout_s
         self._devices: dict[str, DeviceRecord] = {}
         self._listeners: list[PresenceListener] = []
+        self._started_ms = now_ms()
 
     async def load(self) -> None:
         """Start from what the database knows (presence included: a restart is not an outage)."""
+        self._started_ms = now_ms()
         self._devices = {d.device_id: d for d in await self._store.load_devices()}
         logger.info("registry loaded %d devices", len(self._devices))
 
@@ -103,8 +106,15 @@ class DeviceRegistry:
         at_ms = now_ms() if at_ms is None else at_ms
         outcomes = []
         for record in list(self._devices.values()):
-            outcome = presence.apply_timeout(record, at_ms, self._timeouts[record.kind])
+            # While this controller was down nobody heard anyone: a device gets a full timeout
+            # counted from our start, or every device would flap offline and back while the
+            # broker hands over the backlog.
+            heard = record if record.last_seen_ms >= self._started_ms else dataclasses.replace(
+                record, last_seen_ms=self._started_ms)
+            outcome = presence.apply_timeout(heard, at_ms, self._timeouts[record.kind])
             if outcome.change is Change.WENT_OFFLINE:
+                outcome = Outcome(dataclasses.replace(outcome.record, last_seen_ms=record.last_seen_ms),
+                                  outcome.change)
                 self._devices[record.device_id] = outcome.record
                 outcomes.append(outcome)
         if outcomes:

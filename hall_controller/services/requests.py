@@ -54,7 +54,8 @@ class RequestRouter:
         except Exception:
             logger.exception("request %s from %s failed", request.method, device_id,
                              extra={"device_id": device_id})
-            return error_response(request.id, "internal_error", "the controller failed to handle this request")
+            return error_response(request.id, "internal_error",
+                                  "the controller failed to handle this request")
 
 
 async def _device_time(device_id: str, device: DeviceRecord | None, params: dict[str, Any]) -> dict[str, Any]:

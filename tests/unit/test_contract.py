@@ -16,8 +16,11 @@ from devices.contract import (
     encode,
     parse_event,
     parse_state,
+    parse_response,
     parse_telemetry,
 )
+
+T0 = 1_700_000_000_000  # a plausible device clock, in milliseconds
 
 
 def test_topics_round_trip_every_device_channel() -> None:
@@ -41,7 +44,7 @@ def test_bad_topics_are_refused(topic: str) -> None:
 
 
 def test_birth_and_will_are_told_apart() -> None:
-    birth = parse_state({"online": True, "session": 4, "kind": "door_lock", "ts": 1}, "lock-1")
+    birth = parse_state({"online": True, "session": 4, "kind": "door_lock", "ts": T0}, "lock-1")
     assert isinstance(birth, Birth) and birth.kind == "door_lock"
     will = parse_state({"online": False, "session": 4}, "lock-1")
     assert will.online is False and will.session == 4
@@ -49,21 +52,26 @@ def test_birth_and_will_are_told_apart() -> None:
 
 def test_a_device_naming_another_device_in_its_payload_is_refused() -> None:
     with pytest.raises(ContractError, match="device id mismatch"):
-        parse_telemetry({"device_id": "lock-2", "ts": 1, "values": {"x": 1}}, "lock-1")
+        parse_telemetry({"device_id": "lock-2", "ts": T0, "values": {"x": 1}}, "lock-1")
     # Naming itself is allowed (and the key is dropped).
-    assert parse_telemetry({"device_id": "lock-1", "ts": 1, "values": {"x": 1}}, "lock-1")
+    assert parse_telemetry({"device_id": "lock-1", "ts": T0, "values": {"x": 1}}, "lock-1")
 
 
 def test_telemetry_accepts_a_list_from_an_outbox_flush() -> None:
-    samples = parse_telemetry([{"ts": 1, "values": {"a": 1}}, {"ts": 2, "values": {"a": 2.5}}], "k")
+    samples = parse_telemetry([{"ts": T0, "values": {"a": 1}}, {"ts": T0 + 1, "values": {"a": 2.5}}], "k")
     assert [s.values["a"] for s in samples] == [1, 2.5]
 
 
 @pytest.mark.parametrize(("payload", "reason"), [
     ({"ts": "yesterday", "values": {"a": 1}}, "ts"),
-    ({"ts": 1, "values": {}}, "values"),
-    ({"ts": 1, "values": {"a": [1, 2]}}, "values.a"),
-    ({"ts": 1, "values": {"a": 1}, "extra": 1}, "extra"),
+    ({"ts": T0, "values": {}}, "values"),
+    ({"ts": T0, "values": {"a": [1, 2]}}, "values: a: expected a number, boolean or string, got list"),
+    ({"ts": T0, "values": {"a": None}}, "values: a: expected a number, boolean or string, got null"),
+    ({"ts": T0, "values": {"a": "nul\x00"}}, "values: a: string contains a NUL"),
+    ({"ts": T0, "values": {"a": 10**30}}, "values: a: integer out of the 64-bit range"),
+    ({"ts": T0 // 1000, "values": {"a": 1}}, "ts: expected milliseconds .* looks like seconds"),
+    ([{"ts": T0, "values": {"a": 1}}, 7], r"invalid telemetry: \[1\] must be a JSON object"),
+    ({"ts": T0, "values": {"a": 1}, "extra": 1}, "extra"),
     ([], "empty list"),
     ("a string", "JSON object"),
 ])
@@ -73,7 +81,7 @@ def test_wrong_telemetry_names_the_field(payload: object, reason: str) -> None:
 
 
 def test_event_needs_a_uuid_and_a_dotted_type() -> None:
-    good = {"id": str(uuid.uuid4()), "ts": 5, "type": "door.opened", "data": {"by": "card"}}
+    good = {"id": str(uuid.uuid4()), "ts": T0, "type": "door.opened", "data": {"by": "card"}}
     assert parse_event(good, "lock-1").type == "door.opened"
     with pytest.raises(ContractError, match="id"):
         parse_event({**good, "id": "not-a-uuid"}, "lock-1")
@@ -88,9 +96,30 @@ def test_payload_decoding_errors_are_clear() -> None:
         decode_json(b"{not json", 65_536)
     with pytest.raises(ContractError, match="not UTF-8"):
         decode_json(b"\xff\xfe{}", 65_536)
+    with pytest.raises(ContractError, match="NaN is not valid JSON"):
+        decode_json(b'{"ts": 1, "values": {"a": NaN}}', 65_536)
+
+
+def test_a_response_must_say_why_when_not_ok() -> None:
+    with pytest.raises(ContractError, match="no error says why"):
+        parse_response({"id": "c1", "ok": False}, "k")
+    with pytest.raises(ContractError, match="ok is true but an error"):
+        parse_response({"id": "c1", "ok": True, "error": {"code": "x", "message": "y"}}, "k")
+    assert parse_response({"id": "c1", "ok": False, "error": {"code": "expired", "message": "late"}},
+                          "k").error is not None
+
+
+def test_reason_categories_carry_no_data() -> None:
+    # The text before the first ':' is what dead letters are counted by.
+    reasons = []
+    for topic in ("hall/v1/dev/Kiosk_01/state", "hall/v1/dev/k-1/firmware", "lobby/lights"):
+        with pytest.raises(ContractError) as refused:
+            Topics().parse(topic)
+        reasons.append(refused.value.reason.split(":", 1)[0])
+    assert reasons == ["invalid device id in topic", "unknown channel", "unknown topic"]
 
 
 def test_encode_is_compact_json() -> None:
-    birth = Birth(online=True, session=1, kind="kiosk", ts=7)
+    birth = Birth(online=True, session=1, kind="kiosk", ts=T0)
     assert json.loads(encode(birth)) == {"online": True, "session": 1, "kind": "kiosk",
-                                          "model": "", "fw": "", "site": "", "ts": 7}
+                                          "model": "", "fw": "", "site": "", "ts": T0}
