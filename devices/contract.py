@@ -93,10 +93,10 @@ class Topics:
 
     prefix: str = DEFAULT_PREFIX
 
-    def device(self, device_id: str, channel: Channel) -> str:
+    def device(self, device_id: str, channel: Channel | str) -> str:
         if not is_valid_device_id(device_id):
             raise ContractError(f"invalid device id {device_id!r}: expected {DEVICE_ID_PATTERN}")
-        return f"{self.prefix}/dev/{device_id}/{channel.value}"
+        return f"{self.prefix}/dev/{device_id}/{Channel(channel).value}"
 
     @property
     def controller_state(self) -> str:

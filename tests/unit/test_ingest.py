@@ -1,0 +1,146 @@
+"""The ingest pipeline over the in-memory store: what gets committed, when messages are acked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from devices.contract import Topics, now_ms
+from devices.kinds import DeviceKind
+from hall_controller.adapters.memory import MemoryStore
+from hall_controller.adapters.mqtt_bus import InboundMessage
+from hall_controller.domain.model import DeviceRecord, IngestBatch
+from hall_controller.services.alarms import AlarmService
+from hall_controller.services.commands import CommandService
+from hall_controller.services.ingest import IngestPipeline
+from hall_controller.services.registry import DeviceRegistry
+from hall_controller.services.requests import RequestRouter
+
+TOPICS = Topics()
+TIMEOUTS = dict.fromkeys(DeviceKind, 60.0)
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        self.sent.append((topic, payload))
+
+
+class Acks:
+    """Records which messages were acknowledged, and what the store held at that moment."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.acked: list[str] = []
+        self.batches_at_ack: list[int] = []
+
+    def message(self, topic: str, body: object) -> InboundMessage:
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        tag = f"{topic}#{len(self.acked)}-{uuid.uuid4().hex[:4]}"
+
+        def ack() -> None:
+            self.acked.append(tag)
+            self.batches_at_ack.append(self.store.committed_batches)
+
+        return InboundMessage(topic, payload, now_ms(), ack)
+
+
+def build(store: MemoryStore) -> tuple[IngestPipeline, DeviceRegistry, FakePublisher]:
+    alarms = AlarmService(store)
+    registry = DeviceRegistry(store, alarms, TIMEOUTS)
+    publisher = FakePublisher()
+    commands = CommandService(store, publisher, registry, TOPICS, default_timeout_s=1, ttl_s=5)
+    pipeline = IngestPipeline(store, registry, commands=commands, requests=RequestRouter(),
+                              publisher=publisher, topics=TOPICS)
+    return pipeline, registry, publisher
+
+
+def telemetry(value: object) -> dict[str, object]:
+    return {"ts": now_ms(), "values": {"temp_c": value}}
+
+
+async def test_messages_are_acked_only_after_their_batch_is_committed() -> None:
+    store = MemoryStore()
+    pipeline, _, _ = build(store)
+    acks = Acks(store)
+    batch = [acks.message(TOPICS.device("kiosk-1", ch), body) for ch, body in [
+        ("state", {"online": True, "session": 1, "kind": "kiosk", "ts": now_ms()}),
+        ("telemetry", telemetry(40.5)),
+        ("event", {"id": str(uuid.uuid4()), "ts": now_ms(), "type": "printer.paper_low"}),
+    ]]
+    await pipeline.process(batch)
+    assert len(acks.acked) == 3
+    assert all(n == 1 for n in acks.batches_at_ack)  # every ack came after the one commit
+    assert len(store.telemetry) == 1 and len(store.events) == 1 and "kiosk-1" in store.devices
+
+
+async def test_nothing_is_acked_while_the_database_is_down() -> None:
+    store = MemoryStore()
+    pipeline, _, _ = build(store)
+    acks = Acks(store)
+    store.available = False
+    work = asyncio.create_task(pipeline.process([acks.message(
+        TOPICS.device("kiosk-1", "telemetry"), telemetry(1))]))
+    await asyncio.sleep(0.5)
+    assert acks.acked == [] and not work.done()
+    assert pipeline.counters.commit_failures >= 1
+    store.available = True
+    await asyncio.wait_for(work, 15)
+    assert len(acks.acked) == 1 and len(store.telemetry) == 1
+
+
+class PickyStore(MemoryStore):
+    """A store that refuses one particular value, the way PostgreSQL refuses odd data."""
+
+    async def commit_batch(self, batch: IngestBatch) -> set[str]:
+        if any(p.value == "poison" for p in batch.telemetry):
+            raise ValueError("invalid byte sequence")
+        return await super().commit_batch(batch)
+
+
+async def test_a_message_the_database_refuses_is_dead_lettered_and_the_rest_kept() -> None:
+    store = PickyStore()
+    pipeline, _, _ = build(store)
+    acks = Acks(store)
+    messages = [acks.message(TOPICS.device(f"kiosk-{i}", "telemetry"), telemetry(v))
+                for i, v in enumerate([1, "poison", 3])]
+    await pipeline.process(messages)
+    assert len(acks.acked) == 3
+    assert sorted(r.device_id for r in store.telemetry) == ["kiosk-0", "kiosk-2"]
+    [letter] = store.dead_letters.values()
+    assert letter.device_id == "kiosk-1" and letter.reason.startswith("rejected by the database")
+
+
+async def test_a_cleared_retained_state_is_not_a_dead_letter() -> None:
+    store = MemoryStore()
+    pipeline, _, _ = build(store)
+    acks = Acks(store)
+    await pipeline.process([acks.message(TOPICS.device("kiosk-1", "state"), b"")])
+    assert acks.acked and not store.dead_letters
+
+
+async def test_our_own_commands_heard_back_are_ignored() -> None:
+    store = MemoryStore()
+    pipeline, _, _ = build(store)
+    acks = Acks(store)
+    await pipeline.process([acks.message(TOPICS.device("kiosk-1", "cmd"), {"id": "x"}),
+                            acks.message(TOPICS.controller_state, {"online": True})])
+    assert len(acks.acked) == 2 and not store.dead_letters
+
+
+async def test_devices_get_a_full_timeout_after_a_controller_restart() -> None:
+    store = MemoryStore()
+    long_ago = now_ms() - 3_600_000  # the controller was down for an hour
+    await store.upsert_devices([DeviceRecord("lock-1", DeviceKind.DOOR_LOCK, online=True,
+                                             session=1, first_seen_ms=long_ago,
+                                             last_seen_ms=long_ago)])
+    _, registry, _ = build(store)
+    await registry.load()
+    assert await registry.check_timeouts() == []  # not flapped offline on start
+    went = await registry.check_timeouts(now_ms() + 61_000)
+    assert [d.device_id for d in went] == ["lock-1"]
+    # The record keeps the real last time we heard from it.
+    assert went[0].last_seen_ms == long_ago
