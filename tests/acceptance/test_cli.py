@@ -1,0 +1,201 @@
+"""The ``hall`` command as a user runs it: as a subprocess, through HTTP and raw MQTT."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from hall.embedded_broker import free_port
+
+HALL = [sys.executable, "-m", "hall.cli"]
+ADMIN_PASSWORD = "acceptance-pass-1"
+
+
+class Running:
+    def __init__(self, proc: subprocess.Popen[str], port: int, log: Path) -> None:
+        self.proc = proc
+        self.base = f"http://127.0.0.1:{port}/api/v1"
+        self.log = log
+        self._token: str | None = None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def token(self) -> str:
+        if self._token is None:
+            response = httpx.post(f"{self.base}/auth/token",
+                                  data={"username": "admin", "password": ADMIN_PASSWORD})
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        return self._token
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.base}{path}", params=params,
+                             headers={"Authorization": f"Bearer {self.token()}"}, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, running: Running) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if running.proc.poll() is not None:
+            raise AssertionError(f"hall exited with {running.proc.returncode}:\n{running.output()[-3000:]}")
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{running.output()[-3000:]}")
+
+
+@pytest.fixture
+def start_hall(tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> Running:
+        port = free_port()
+        log = tmp_path / f"hall-{len(started)}.log"
+        full_env = {**os.environ, "HALL_HTTP_PORT": str(port), "HALL_DATA_DIR": str(tmp_path / "data"),
+                    "HALL_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
+        with log.open("w") as out:
+            proc = subprocess.Popen([*HALL, *args], env=full_env, stdout=out, stderr=subprocess.STDOUT,
+                                    text=True, cwd=tmp_path)
+        running = Running(proc, port, log)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.wait()
+
+
+def stop(running: Running) -> int:
+    running.proc.send_signal(signal.SIGINT)
+    return running.proc.wait(timeout=30)
+
+
+def test_demo_lists_simulated_devices_online_and_stops_cleanly(start_hall: Callable[..., Running]) -> None:
+    demo = start_hall("demo", env={"HALL_MQTT_URL": "", "HALL_DATABASE_URL": ""})
+    started = time.monotonic()
+
+    def all_online() -> bool:
+        devices = demo.get("/devices")
+        return len(devices) == 12 and all(d["online"] for d in devices)
+
+    wait_until(all_online, 15, "12 simulated devices online", demo)
+    ready_s = time.monotonic() - started
+    kinds = sorted({d["kind"] for d in demo.get("/devices")})
+    assert kinds == ["door_lock", "face_gate", "kiosk", "queue_display"]
+    assert "admin / " in demo.output() and "/api/v1/devices" in demo.output()
+    wait_until(lambda: all(d["latest"] for d in demo.get("/devices")), 15, "telemetry from all", demo)
+    first_run_from = int(time.time() * 1000) - 60_000
+    assert stop(demo) == 0, demo.output()[-2000:]
+    first_run_to = int(time.time() * 1000)
+    assert "Traceback" not in demo.output()
+    print(f"demo ready in {ready_s:.1f} s")
+
+    # Data persists: a second run starts from what the first stored.
+    again = start_hall("demo", env={"HALL_MQTT_URL": "", "HALL_DATABASE_URL": ""})
+    wait_until(lambda: len(again.get("/devices")) == 12, 15, "devices after restart", again)
+    series = again.get("/devices/kiosk-01/telemetry", metric="cpu_temp_c", from_ms=first_run_from,
+                       to_ms=first_run_to, bucket_s=60)
+    buckets = series["buckets"] if isinstance(series, dict) else series
+    assert sum(b["count"] for b in buckets) > 0, "telemetry of the first run was not kept"
+    assert stop(again) == 0
+
+
+def _mosquitto_pub(url: str, *args: str) -> None:
+    parts = urlsplit(url)
+    subprocess.run(["mosquitto_pub", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 1883),
+                    "-q", "1", *args], check=True, timeout=10)
+
+
+def test_a_shell_device_registers_reports_and_goes_offline_by_its_will(
+        start_hall: Callable[..., Running], broker_url: str, topic_prefix: str, database_url: str) -> None:
+    assert shutil.which("mosquitto_pub") and shutil.which("mosquitto_sub"), "mosquitto clients missing"
+    hall = start_hall("controller", env={"HALL_MQTT_URL": broker_url, "HALL_DATABASE_URL": database_url,
+                                         "HALL_MQTT_TOPIC_PREFIX": topic_prefix,
+                                         "HALL_MQTT_CLIENT_ID": f"acc-{uuid.uuid4().hex[:8]}"})
+    wait_until(lambda: httpx.get(f"{hall.base}/health").status_code == 200, 20, "healthy", hall)
+    state = f"{topic_prefix}/dev/kiosk-99/state"
+    parts = urlsplit(broker_url)
+    # The device's MQTT session is a mosquitto_sub holding its last will, as in docs/protocol.md.
+    session = subprocess.Popen([
+        "mosquitto_sub", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 1883),
+        "-i", f"kiosk-99-{uuid.uuid4().hex[:4]}", "-t", f"{topic_prefix}/dev/kiosk-99/cmd", "-q", "1",
+        "--will-topic", state, "--will-payload", '{"online":false,"session":1}',
+        "--will-qos", "1", "--will-retain"], stdout=subprocess.DEVNULL)
+    try:
+        now = int(time.time() * 1000)
+        _mosquitto_pub(broker_url, "-r", "-t", state, "-m", json.dumps(
+            {"online": True, "session": 1, "kind": "kiosk", "model": "shell", "fw": "0.1", "ts": now}))
+        for i in range(3):
+            _mosquitto_pub(broker_url, "-t", f"{topic_prefix}/dev/kiosk-99/telemetry", "-m",
+                           json.dumps({"ts": now + i, "values": {"paper_level_pct": 80 - i}}))
+
+        wait_until(lambda: hall.get("/devices/kiosk-99")["online"], 10, "kiosk-99 online", hall)
+        wait_until(lambda: hall.get("/devices/kiosk-99")["latest"]["paper_level_pct"]["value"] == 78,
+                   10, "latest value", hall)
+        series = hall.get("/devices/kiosk-99/telemetry", metric="paper_level_pct",
+                          from_ms=now - 60_000, to_ms=now + 60_000, bucket_s=60)
+        buckets = series["buckets"] if isinstance(series, dict) else series
+        assert sum(b["count"] for b in buckets) == 3
+    finally:
+        session.send_signal(signal.SIGKILL)  # no DISCONNECT: the broker publishes the will
+        session.wait()
+
+    wait_until(lambda: not hall.get("/devices/kiosk-99")["online"], 10, "offline by will", hall)
+    alarms = hall.get("/alarms", device_id="kiosk-99")
+    assert [(a["type"], a["status"]) for a in alarms] == [("device.offline", "active")]
+    assert stop(hall) == 0
+
+
+def test_a_killed_simulated_device_goes_offline_and_raises_an_alarm(
+        start_hall: Callable[..., Running], broker_url: str, topic_prefix: str, database_url: str,
+        tmp_path: Path) -> None:
+    hall = start_hall("controller", env={"HALL_MQTT_URL": broker_url, "HALL_DATABASE_URL": database_url,
+                                         "HALL_MQTT_TOPIC_PREFIX": topic_prefix,
+                                         "HALL_MQTT_CLIENT_ID": f"acc-{uuid.uuid4().hex[:8]}"})
+    wait_until(lambda: httpx.get(f"{hall.base}/health").status_code == 200, 20, "healthy", hall)
+    device_id = f"lock-{uuid.uuid4().hex[:6]}"
+    agent = subprocess.Popen([sys.executable, "-m", "simulators.agent_process", "--device-id", device_id,
+                              "--kind", "door_lock", "--broker-url", broker_url, "--prefix", topic_prefix,
+                              "--data-dir", str(tmp_path / "edge"), "--telemetry-interval-s", "1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: hall.get(f"/devices/{device_id}")["online"], 15, "agent online", hall)
+        killed_at = time.monotonic()
+        agent.send_signal(signal.SIGKILL)
+        agent.wait()
+        wait_until(lambda: not hall.get(f"/devices/{device_id}")["online"], 15, "offline after kill", hall)
+        print(f"offline {time.monotonic() - killed_at:.2f} s after SIGKILL")
+        alarms = hall.get("/alarms", device_id=device_id, status="active")
+        assert [(a["type"], a["severity"]) for a in alarms] == [("device.offline", "critical")]
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+    assert stop(hall) == 0
+
+
+def test_a_wrong_setting_stops_start_up_naming_the_key(tmp_path: Path) -> None:
+    result = subprocess.run([*HALL, "controller"], env={**os.environ, "HALL_HTTP_PORT": "eighty"},
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "http.port" in result.stderr and "eighty" in result.stderr
