@@ -140,7 +140,7 @@ class MqttBus:
             keepalive=self._keepalive_s, will=will, max_inflight_messages=self._max_inflight,
         )
         # Ack-after-commit: paho must not PUBACK on its own once on_message returns.
-        client._client.manual_ack_set(True)  # noqa: SLF001 - no public way in aiomqtt 2.x
+        client._client.manual_ack_set(True)  # private attribute: no public way in aiomqtt 2.x
         async with client:
             self._generation += 1
             generation = self._generation
@@ -171,7 +171,7 @@ class MqttBus:
             # A message id only means something on the connection it arrived on; after a
             # reconnect the broker redelivers it anyway, so an old ack is simply dropped.
             if qos > 0 and generation == self._generation and self._client is client:
-                client._client.ack(mid, qos)  # noqa: SLF001
+                client._client.ack(mid, qos)  # paho's own ack, see manual_ack_set above
         return ack
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:

@@ -22,14 +22,13 @@ async def _drain(client: aiomqtt.Client, seconds: float) -> list[str]:
 
 
 async def test_a_subscriber_gets_only_retained_messages_of_its_own_subscriptions() -> None:
-    async with embedded_broker() as url:
-        async with mqtt_client(url) as other:
-            await other.subscribe("elsewhere/#", qos=1)
-            await other.publish("elsewhere/state", b"{}", qos=1, retain=True)
-            async with mqtt_client(url) as mine:
-                await mine.subscribe("mine/#", qos=1)
-                await mine.publish("mine/state", b"{}", qos=1, retain=True)
-                assert await _drain(mine, 0.5) == ["mine/state"]
+    async with embedded_broker() as url, mqtt_client(url) as other:
+        await other.subscribe("elsewhere/#", qos=1)
+        await other.publish("elsewhere/state", b"{}", qos=1, retain=True)
+        async with mqtt_client(url) as mine:
+            await mine.subscribe("mine/#", qos=1)
+            await mine.publish("mine/state", b"{}", qos=1, retain=True)
+            assert await _drain(mine, 0.5) == ["mine/state"]
 
 
 async def test_a_named_persistent_client_gets_what_was_sent_while_it_was_away() -> None:

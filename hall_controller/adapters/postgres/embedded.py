@@ -26,7 +26,7 @@ def _import_pgserver() -> Any:
     # CI); pgserver only keeps a lock file there, so the fallback in /tmp is fine.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import pgserver  # noqa: PLC0415 - heavy and optional: only when embedding
+        import pgserver  # heavy and optional: only when embedding
     return pgserver
 
 
