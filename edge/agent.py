@@ -5,8 +5,8 @@ Tasks, all named and owned by the agent's ``TaskGroup``:
 - ``telemetry``: samples the driver every interval into the outbox (also while offline);
 - ``driver``: the driver's own loop, which emits events into the outbox;
 - ``commands``: executes received commands one at a time, in arrival order, and acks them;
-- ``mqtt``: connects, announces, and per connection runs ``receive`` and ``drain``;
-  reconnects with jittered exponential backoff when the connection is lost.
+- ``mqtt``: connects, announces, and per connection runs ``receive``, ``drain``, ``replies``
+  and ``reannounce``; reconnects with jittered exponential backoff when the connection is lost.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any, Self
 import aiomqtt
 
 from devices.contract import (
+    MAX_TELEMETRY_VALUES,
     Birth,
     Channel,
     Command,
@@ -59,6 +60,8 @@ MAX_INBOUND_BYTES = 65_536
 # A connection that stayed up this long resets the backoff; one that drops at once (a client
 # id taken over by a twin, a broker refusing us) keeps backing off instead of flapping.
 STABLE_CONNECTION_S = 10.0
+# The agent's own telemetry value: samples dropped because the outbox was full, since start.
+TELEMETRY_SHED_METRIC = "agent.telemetry_shed"
 
 
 @dataclass(slots=True)
@@ -98,6 +101,13 @@ class EdgeAgent:
         self._sessions = SessionCounter(session_file)
         self._commands = CommandRunner(driver, settings.device_id, settings.command_cache_size)
         self._command_queue: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE_SIZE)
+        # Acks the receiver answers itself (malformed or refused-as-busy commands), sent by a
+        # task of their own so the receiver never waits on a publish.
+        self._replies: asyncio.Queue[Response] = asyncio.Queue(COMMAND_QUEUE_SIZE)
+        self._reannounce = asyncio.Event()
+        # The controller birth we last announced ourselves to: a retained birth delivered
+        # again (after our reconnect, or twice by the broker) needs no second announcement.
+        self._controller_birth: bytes | None = None
         self._pending: dict[str, asyncio.Future[Response]] = {}
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
@@ -106,7 +116,7 @@ class EdgeAgent:
         self._lifetime_stack: contextlib.AsyncExitStack | None = None
         self._running = False
         # Seeded by device id: a fleet spreads out, and one device's timing is reproducible.
-        self._rng = random.Random(settings.device_id)  # noqa: S311 - jitter, not secrets
+        self._rng = random.Random(settings.device_id)  # jitter, not secrets
         self.stats = AgentStats(commands=self._commands.stats)
 
     # --- public API ---------------------------------------------------------------------------
@@ -284,6 +294,10 @@ class EdgeAgent:
             values = _finite(self._driver.read_telemetry())
             if not values:
                 return
+            if len(values) < MAX_TELEMETRY_VALUES or TELEMETRY_SHED_METRIC in values:
+                # Always sent, 0 included: the device's latest values then say "nothing lost
+                # since the agent started" instead of keeping a stale count from before.
+                values[TELEMETRY_SHED_METRIC] = self.telemetry_shed
             sample = parse_telemetry({"ts": now_ms(), "values": values}, self.device_id)[0]
             await self.outbox.put(RecordKind.TELEMETRY, encode(sample).decode())
             self.stats.telemetry_sampled += 1
@@ -362,7 +376,7 @@ class EdgeAgent:
         return aiomqtt.Client(
             b.host,
             b.port,
-            username=b.username,
+            username=self._settings.mqtt_username,
             password=b.password,
             identifier=self.device_id,
             # A persistent session: commands sent while we were away wait for us (and are
@@ -384,27 +398,44 @@ class EdgeAgent:
             except BaseException:
                 self.stats.connection_losses += 1
                 raise
-            await self._goodbye(client, session, flush=True)
 
     async def _serve(self, client: aiomqtt.Client, session: int) -> None:
-        await self._announce(client, session)
-        await client.subscribe([
-            (self._topics.device(self.device_id, Channel.CMD), 1),
-            (self._topics.device(self.device_id, Channel.RES), 1),
-            (self._topics.controller_state, 1),
-        ])
+        """One connection: announce, subscribe, work until stop(), then say goodbye."""
+        # Acks may go out at once: commands queued for us while we were away arrive right
+        # after the CONNACK, before our own subscribe.
         self._client = client
-        self._connected.set()
-        logger.info("%s connected to %s:%d (session %d)", self.device_id, self._broker.host,
-                    self._broker.port, session, extra={"device_id": self.device_id})
+        self._reannounce.clear()  # the birth below answers any controller seen meanwhile
         name = f"edge:{self.device_id}"
         async with asyncio.TaskGroup() as tg:
-            receiver = tg.create_task(self._receive(client, session), name=f"{name}:receive")
+            # The receiver starts first and never waits on a publish: sitting in
+            # client.messages is what notices a lost connection at once (a PUBACK or SUBACK
+            # still awaited would only time out after mqtt_timeout_s), and it retrieves the
+            # error aiomqtt keeps for the disconnect, which asyncio would otherwise log as
+            # "Future exception was never retrieved".  Its failure cancels everything below.
+            receiver = tg.create_task(self._receive(client), name=f"{name}:receive")
+            await self._announce(client, session)
+            await client.subscribe([
+                (self._topics.device(self.device_id, Channel.CMD), 1),
+                (self._topics.device(self.device_id, Channel.RES), 1),
+                (self._topics.controller_state, 1),
+            ])
+            self._connected.set()
+            logger.log(self._settings.routine_log_level, "%s connected to %s:%d (session %d)",
+                       self.device_id, self._broker.host, self._broker.port, session,
+                       extra={"device_id": self.device_id})
+            helpers = [
+                tg.create_task(self._send_replies(), name=f"{name}:replies"),
+                tg.create_task(self._reannounce_on_request(client, session),
+                               name=f"{name}:reannounce"),
+            ]
+            drain = tg.create_task(self._drain(client), name=f"{name}:drain")
+            await self._stop.wait()
             # The drain finishes the batch in flight and returns by itself after stop(), so a
             # clean stop does not leave a published-but-undeleted batch to be sent twice.
-            tg.create_task(self._drain(client), name=f"{name}:drain")
-            # A lost connection fails a worker, which cancels this wait through the group.
-            await self._stop.wait()
+            await drain
+            for task in helpers:
+                task.cancel()
+            await self._goodbye(client, session, flush=True)  # still watched by the receiver
             receiver.cancel()
 
     @property
@@ -430,23 +461,24 @@ class EdgeAgent:
             offline = Will(online=False, session=session, ts=now_ms())
             await client.publish(self._state_topic, encode(offline), qos=1, retain=True,
                                  timeout=self._settings.mqtt_timeout_s)
-            logger.info("%s said goodbye (session %d)", self.device_id, session,
-                        extra={"device_id": self.device_id})
+            logger.log(self._settings.routine_log_level, "%s said goodbye (session %d)",
+                       self.device_id, session, extra={"device_id": self.device_id})
 
-    async def _receive(self, client: aiomqtt.Client, session: int) -> None:
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        """Dispatch what arrives; nothing here awaits anything but the next message."""
         cmd_topic = self._topics.device(self.device_id, Channel.CMD)
         res_topic = self._topics.device(self.device_id, Channel.RES)
         async for message in client.messages:
             topic = message.topic.value
             payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
             if topic == cmd_topic:
-                await self._on_command(bytes(payload))
+                self._on_command(bytes(payload))
             elif topic == res_topic:
                 self._on_response(bytes(payload))
             elif topic == self._topics.controller_state:
-                await self._on_controller_state(client, session, bytes(payload))
+                self._on_controller_state(bytes(payload))
 
-    async def _on_command(self, payload: bytes) -> None:
+    def _on_command(self, payload: bytes) -> None:
         try:
             command = self._commands.parse(payload)
         except ContractError as exc:
@@ -454,12 +486,24 @@ class EdgeAgent:
                            extra={"device_id": self.device_id})
             command_id = usable_id(payload)
             if command_id is not None:
-                await self._send_ack(error_response(command_id, "invalid_command", exc.reason))
+                self._reply(error_response(command_id, "invalid_command", exc.reason))
             return
         try:
             self._command_queue.put_nowait(command)
         except asyncio.QueueFull:
-            await self._send_ack(error_response(command.id, "busy", "too many commands queued"))
+            self._reply(error_response(command.id, "busy", "too many commands queued"))
+
+    def _reply(self, response: Response) -> None:
+        try:
+            self._replies.put_nowait(response)
+        except asyncio.QueueFull:
+            self.stats.acks_dropped += 1
+            logger.warning("ack of command %s dropped: too many acks waiting", response.id,
+                           extra={"device_id": self.device_id})
+
+    async def _send_replies(self) -> None:
+        while True:
+            await self._send_ack(await self._replies.get())
 
     def _on_response(self, payload: bytes) -> None:
         try:
@@ -476,9 +520,9 @@ class EdgeAgent:
             return
         future.set_result(response)
 
-    async def _on_controller_state(
-        self, client: aiomqtt.Client, session: int, payload: bytes
-    ) -> None:
+    def _on_controller_state(self, payload: bytes) -> None:
+        if not payload:
+            return  # the retained state was cleared
         try:
             state = decode_json(payload, MAX_INBOUND_BYTES)
         except ContractError as exc:
@@ -486,16 +530,31 @@ class EdgeAgent:
             logger.warning("%s: malformed controller state ignored: %s", self.device_id,
                            exc.reason, extra={"device_id": self.device_id})
             return
-        if isinstance(state, dict) and state.get("online") is True:
-            # A controller that (re)starts may have missed our retained birth; say it again.
-            logger.info("%s: controller online; re-announcing", self.device_id,
-                        extra={"device_id": self.device_id})
+        if not (isinstance(state, dict) and state.get("online") is True):
+            return
+        # A controller that (re)starts may have missed our retained birth; say it again, once
+        # per controller birth (a birth carries the controller's session and time).
+        if payload == self._controller_birth:
+            logger.debug("%s: controller birth seen again; already announced to it",
+                         self.device_id, extra={"device_id": self.device_id})
+            return
+        self._controller_birth = payload
+        logger.log(self._settings.routine_log_level,
+                   "%s: controller online (session %s); re-announcing", self.device_id,
+                   state.get("session"), extra={"device_id": self.device_id})
+        self._reannounce.set()
+
+    async def _reannounce_on_request(self, client: aiomqtt.Client, session: int) -> None:
+        while True:
+            await self._reannounce.wait()
+            self._reannounce.clear()
             await self._announce(client, session)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Publish the outbox while connected; return after stop() between two batches."""
         outbox = self.outbox
         stopped = asyncio.ensure_future(self._stop.wait())
+        work: asyncio.Future[None] | None = None
         try:
             while not self._stop.is_set():
                 if not outbox.size:
@@ -511,6 +570,8 @@ class EdgeAgent:
                     await asyncio.sleep(1.0)
         finally:
             stopped.cancel()
+            if work is not None:
+                work.cancel()  # not left waiting when a lost connection cancels the drain
 
     async def _publish_batch(self, client: aiomqtt.Client) -> None:
         """Publish the oldest messages and delete them once the broker acknowledged them all."""

@@ -19,7 +19,7 @@ class Backoff:
         self._maximum = maximum_s
         self._attempt = 0
         # Jitter only needs to spread devices apart, not be unpredictable to an attacker.
-        self._rng = rng or random.Random()  # noqa: S311
+        self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
         """The delay before the next attempt; each call doubles the ceiling up to the maximum."""

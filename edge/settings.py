@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -69,6 +70,11 @@ class AgentSettings:
     """How many recent command ids are remembered to answer duplicates without re-executing."""
     shutdown_flush_s: float = 2.0
     """On a clean stop, how long to keep flushing the outbox before saying goodbye."""
+    routine_log_level: int = logging.INFO
+    """Level of the routine session messages (connected, re-announced, said goodbye).
+
+    A fleet of simulated agents sharing a console with the controller sets ``logging.DEBUG``;
+    trouble (a lost connection, malformed input) is logged as a warning either way."""
 
     def __post_init__(self) -> None:
         if not is_valid_device_id(self.device_id):
@@ -89,3 +95,15 @@ class AgentSettings:
     def broker(self) -> BrokerAddress:
         """The parsed ``broker_url``."""
         return BrokerAddress.parse(self.broker_url)
+
+    @property
+    def mqtt_username(self) -> str:
+        """The username the agent connects with: the broker URL's, or else the device id.
+
+        Always presenting one matters: with broker auth the username is the device's identity
+        (the controller checks it against the topic), and a broker may treat a nameless client
+        as anonymous and forget its persistent session on disconnect (the embedded amqtt
+        broker does), losing the commands queued for the device while it was away.  An empty
+        username (``mqtt://:secret@host``) counts as none: the device id goes with the password.
+        """
+        return self.broker.username or self.device_id

@@ -34,7 +34,7 @@ class SimulatedDevice:
         self.speed = speed
         self.tick_s = tick_s
         # Simulated physics, not secrets.
-        self.rng = random.Random(f"{self.kind}:{device_id}")  # noqa: S311
+        self.rng = random.Random(f"{self.kind}:{device_id}")
         self.reboots = 0
         self._events: list[tuple[str, dict[str, Any]]] = []
 

@@ -28,9 +28,12 @@ SHORT_NAMES: dict[DeviceKind, str] = {
 }
 # Up to this many of a kind get short ids (kiosk-01); more get sim-kiosk-0001.
 SHORT_ID_LIMIT = 99
-# Connecting hundreds of clients in the same instant is a thundering herd; spread the starts.
-MAX_STAGGER_S = 5.0
-STAGGER_PER_DEVICE_S = 0.01
+# Connecting many clients in the same instant is a thundering herd (amqtt timed out one of 13
+# simultaneous connects): spread the starts evenly, over about a second for a small fleet and
+# a little more per device for a large one, but never more than MAX_STAGGER_S in all.
+MIN_STAGGER_S = 1.0
+MAX_STAGGER_S = 2.0
+STAGGER_PER_DEVICE_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +92,12 @@ def build_agent(
     durable: bool = True,
     speed: float = 1.0,
     outbox_max_rows: int = 10_000,
+    routine_log_level: int = logging.INFO,
 ) -> EdgeAgent:
-    """One simulated device's agent, not yet running; its files go in ``data_dir/<device id>/``."""
+    """One simulated device's agent, not yet running; its files go in ``data_dir/<device id>/``.
+
+    ``routine_log_level`` is the level of its connected / re-announced / goodbye messages.
+    """
     settings = AgentSettings(
         device_id=device_id,
         kind=kind,
@@ -103,6 +110,7 @@ def build_agent(
         durable=durable,
         telemetry_interval_s=telemetry_interval_s,
         outbox_max_rows=outbox_max_rows,
+        routine_log_level=routine_log_level,
     )
     return EdgeAgent(settings, simulated_driver(kind, device_id, speed=speed))
 
@@ -124,25 +132,42 @@ def build_fleet(
 
     Every device keeps its outbox and session counter in ``data_dir/<device id>/``.
     ``durable=False`` keeps outboxes in memory (``data_dir`` may then be None).
+    A fleet's routine session messages (connected, re-announced, goodbye) are logged at
+    DEBUG, so a console shared with the controller shows the controller's view; lost
+    connections are still warnings.
     """
     if durable and data_dir is None:
         raise ValueError("a durable fleet needs a data_dir")
     return [
         build_agent(broker_url, topic_prefix, data_dir, device_id=spec.device_id, kind=spec.kind,
                     site=site, telemetry_interval_s=telemetry_interval_s, durable=durable,
-                    speed=speed, outbox_max_rows=outbox_max_rows)
+                    speed=speed, outbox_max_rows=outbox_max_rows,
+                    routine_log_level=logging.DEBUG)
         for spec in fleet_plan(devices_per_kind=devices_per_kind, count=count)
     ]
 
 
+def start_delays(count: int) -> list[float]:
+    """When each of ``count`` agents starts, in seconds from now: evenly spread, first at 0.
+
+    The spread is MIN_STAGGER_S (12 devices: 83 ms apart), or STAGGER_PER_DEVICE_S per device
+    when that is longer (past 200 devices), but at most MAX_STAGGER_S (400 devices: 5 ms apart;
+    a larger fleet starts closer together rather than slower).
+    """
+    if count < 1:
+        return []
+    spread = min(MAX_STAGGER_S, max(MIN_STAGGER_S, STAGGER_PER_DEVICE_S * count))
+    return [spread * i / count for i in range(count)]
+
+
 async def run_agents(agents: Iterable[EdgeAgent]) -> None:
-    """Run agents until cancelled, their starts spread over a few seconds."""
+    """Run agents until cancelled, their starts (and first connects) spread by ``start_delays``."""
     agents = list(agents)
-    stagger = min(MAX_STAGGER_S, STAGGER_PER_DEVICE_S * len(agents))
-    logger.info("starting %d simulated devices over %.1f s", len(agents), stagger)
+    delays = start_delays(len(agents))
+    if agents:
+        logger.info("starting %d simulated devices over %.1f s", len(agents), delays[-1])
     async with asyncio.TaskGroup() as tg:
-        for i, agent in enumerate(agents):
-            delay = stagger * i / len(agents)
+        for agent, delay in zip(agents, delays, strict=True):
             tg.create_task(_run_after(agent, delay), name=f"fleet:{agent.device_id}")
 
 

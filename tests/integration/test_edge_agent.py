@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import itertools
 import json
 import os
 import signal
@@ -31,6 +33,7 @@ from edge import AgentSettings, CommandRefused, EdgeAgent, RequestTimeout, Unkno
 from edge.driver import DeviceHandle, TelemetryScalar
 from hall.embedded_broker import free_port
 from simulators import SimulatedQueueDisplay, build_fleet, run_agents
+from simulators.fleet import MAX_STAGGER_S, start_delays
 from tests.support.mqtt_fixtures import BrokerProcess
 
 pytestmark = pytest.mark.integration
@@ -239,7 +242,7 @@ async def test_the_will_marks_a_killed_agent_offline_with_its_session(
     assert await retained(broker_url, f"{topic_prefix}/{state_topic}") == will
 
 
-async def test_the_agent_reannounces_when_the_controller_comes_online(
+async def test_the_agent_reannounces_once_per_controller_birth(
     broker_url: str, topic_prefix: str, device_id: str, tmp_path: Path
 ) -> None:
     state_topic = f"dev/{device_id}/state"
@@ -248,17 +251,61 @@ async def test_the_agent_reannounces_when_the_controller_comes_online(
         await watcher.wait_for(state_topic, lambda s: s["online"] is True)
         births_before = len(watcher.on(state_topic))
 
-        await watcher.publish("controller/state", json.dumps({"online": True, "ts": now_ms()}),
-                              retain=True)
+        birth = json.dumps({"online": True, "session": 1, "ts": now_ms()})
+        await watcher.publish("controller/state", birth, retain=True)
         try:
             await watcher.wait_for(state_topic,
-                                   lambda _: len(watcher.on(state_topic)) > births_before)
+                                   lambda _: len(watcher.on(state_topic)) == births_before + 1)
+            # The same birth again (a retained copy, delivered twice): nothing to say.
+            await watcher.publish("controller/state", birth)
+            await asyncio.sleep(0.5)
+            after_repeat = len(watcher.on(state_topic))
+            # A restarted controller: a new birth, a new announcement.
+            await watcher.publish("controller/state",
+                                  json.dumps({"online": True, "session": 2, "ts": now_ms()}))
+            await watcher.wait_for(state_topic,
+                                   lambda _: len(watcher.on(state_topic)) > after_repeat)
         finally:
             await watcher.publish("controller/state", b"", retain=True)  # clear the retained one
+        await asyncio.sleep(0.2)
 
         again = watcher.on(state_topic)[-1].json()
+        assert after_repeat == births_before + 1
+        assert len(watcher.on(state_topic)) == births_before + 2
         assert again["online"] is True
         assert again["session"] == agent.session
+        assert agent.stats.malformed_messages == 0  # the cleared retained state is no error
+
+
+def test_the_mqtt_username_is_the_url_s_or_else_the_device_id(tmp_path: Path) -> None:
+    def username(url: str) -> str:
+        return settings_for(url, "hall/v1", "kiosk-01", tmp_path).mqtt_username
+
+    assert username("mqtt://127.0.0.1:1883") == "kiosk-01"
+    assert username("mqtt://:secret@127.0.0.1") == "kiosk-01"
+    assert username("mqtt://edge%2Fkiosk:secret@127.0.0.1") == "edge/kiosk"
+
+
+async def test_a_command_sent_while_the_agent_was_away_is_delivered_when_it_returns(
+    broker_url: str, topic_prefix: str, device_id: str, tmp_path: Path
+) -> None:
+    """The agent's persistent session holds it.  The broker URL has no username: on the
+    embedded amqtt broker only a named client keeps its session, so this needs the agent to
+    connect with its device id as the username."""
+    assert urlsplit(broker_url).username is None
+    settings = settings_for(broker_url, topic_prefix, device_id, tmp_path)
+    driver = CountingDriver()
+    async with Watcher(broker_url, topic_prefix) as watcher:
+        async with running(settings, driver):
+            pass
+        await watcher.wait_for(f"dev/{device_id}/state", lambda s: s["online"] is False)
+        await watcher.publish(f"dev/{device_id}/cmd", command("device.ping", cid="c-away"))
+        async with running(settings, driver):
+            ack = await watcher.wait_for(f"dev/{device_id}/cmd/ack",
+                                         lambda a: a["id"] == "c-away")
+
+    assert ack["ok"] is True
+    assert driver.executed == [("device.ping", {})]
 
 
 # --- commands and requests ----------------------------------------------------------------------
@@ -436,6 +483,85 @@ async def gate(private_broker: BrokerProcess) -> AsyncIterator[TcpGate]:
     await gate.shut()
 
 
+class DropOnFirstPublish(TcpGate):
+    """A gate that closes the first connection through it when the client's first PUBLISH
+    (an agent's birth) comes along, without forwarding it: the client loses its connection
+    while it waits for a PUBACK.  Later connections pass untouched."""
+
+    def __init__(self, target_port: int) -> None:
+        super().__init__(target_port)
+        self.dropped = asyncio.Event()
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.dropped.is_set():
+            await super()._link(reader, writer)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._links.add(task)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+        down = asyncio.create_task(self._pipe(up_reader, writer))
+        try:
+            while True:
+                packet = await read_mqtt_packet(reader)
+                if packet[0] >> 4 == 3:  # PUBLISH
+                    break
+                up_writer.write(packet)
+                await up_writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.dropped.set()
+            down.cancel()
+            writer.close()
+            up_writer.close()
+            self._links.discard(task)
+
+
+async def read_mqtt_packet(reader: asyncio.StreamReader) -> bytes:
+    """One whole MQTT control packet: fixed header, remaining length, the rest."""
+    header = await reader.readexactly(1)
+    length_bytes = b""
+    length, multiplier = 0, 1
+    while True:
+        byte = await reader.readexactly(1)
+        length_bytes += byte
+        length += (byte[0] & 0x7F) * multiplier
+        multiplier *= 128
+        if not byte[0] & 0x80:
+            break
+    return header + length_bytes + await reader.readexactly(length)
+
+
+async def test_a_connection_lost_while_announcing_is_noticed_at_once(
+    broker_url: str, topic_prefix: str, device_id: str, tmp_path: Path
+) -> None:
+    """Not after mqtt_timeout_s without a PUBACK, and without leaving aiomqtt's disconnect
+    error unretrieved ("Future exception was never retrieved" in the demo console)."""
+    gate = DropOnFirstPublish(host_port(broker_url)[1])
+    await gate.open()
+    settings = settings_for(gate.url, topic_prefix, device_id, tmp_path, mqtt_timeout_s=60)
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        started = loop.time()
+        async with running(settings) as agent:
+            reconnected_after = loop.time() - started
+            losses = agent.stats.connection_losses
+            gc.collect()  # the lost connection's client is garbage by now
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous_handler)
+        await gate.shut()
+
+    assert gate.dropped.is_set()
+    assert losses == 1
+    assert reconnected_after < 5  # the reconnect backoff, not the 60 s MQTT timeout
+    assert [c.get("message") for c in reported] == []
+
+
 def event_numbers(messages: list[Received]) -> list[int]:
     """The ``n`` of every distinct event, in order of first arrival (redeliveries are fine)."""
     seen: set[str] = set()
@@ -522,7 +648,37 @@ async def test_events_queued_while_the_broker_was_never_reachable_survive_a_rest
     assert [e["id"] for e in events] == ids
 
 
+async def test_telemetry_reports_how_many_samples_the_full_outbox_shed(tmp_path: Path) -> None:
+    nowhere = f"mqtt://127.0.0.1:{free_port()}"
+    settings = settings_for(nowhere, "hall/v1", "t-shed", tmp_path, telemetry_interval_s=0.02,
+                            outbox_max_rows=3)
+    async with EdgeAgent(settings, CountingDriver()) as agent:
+        async with asyncio.timeout(10):
+            while True:  # shedding happens between samples: there is no event to wait on
+                if agent.telemetry_shed >= 5:
+                    break
+                await asyncio.sleep(0.02)
+        held = [json.loads(r.payload)["values"] for r in await agent.outbox.peek(10)]
+
+    assert len(held) == 3
+    # Sample n was taken after n - 1 others, of which all but the 3 the outbox holds were shed.
+    assert [v["agent.telemetry_shed"] for v in held] == [v["n"] - 4 for v in held]
+
+
 # --- the simulated fleet ------------------------------------------------------------------------
+
+
+def test_a_fleet_spreads_its_first_connects() -> None:
+    demo = start_delays(12)
+    assert demo[0] == 0
+    assert demo == sorted(demo)
+    assert 0.8 < demo[-1] < 1.0  # 12 devices: 83 ms apart
+    large = start_delays(400)
+    assert large[-1] < MAX_STAGGER_S <= 2.0
+    assert min(b - a for a, b in itertools.pairwise(large)) >= 0.004
+    assert start_delays(1) == [0.0]
+    assert start_delays(0) == []
+
 
 
 async def test_a_simulated_fleet_announces_reports_and_obeys(
@@ -571,3 +727,4 @@ async def test_a_simulated_fleet_announces_reports_and_obeys(
     kiosk = [m.json() for m in watcher.on("dev/kiosk-01/telemetry")]
     values = kiosk[0]["values"] if isinstance(kiosk[0], dict) else kiosk[0][0]["values"]
     assert set(values) >= {"paper_level_pct", "printer_state", "cpu_temp_c"}
+    assert values["agent.telemetry_shed"] == 0
