@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # pgserver narrates initdb and pg_ctl at INFO; the console is for the hall.
+    logging.getLogger("pgserver").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -114,17 +116,32 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
                                                log_level="warning", lifespan="off"))
         async with controller.running(), asyncio.TaskGroup() as tasks:
             api_task = tasks.create_task(server.serve(), name="http-api")
-            await controller.bus.connected.wait()
-            if then is not None:
-                tasks.create_task(then(mqtt_url), name="demo-hall")
+            hall_task: asyncio.Task[None] | None = None
             try:
+                await controller.bus.connected.wait()
+                if then is not None:
+                    hall_task = tasks.create_task(then(mqtt_url), name="demo-hall")
                 await api_task
                 # uvicorn returns (instead of raising) when it cannot bind its port.
                 if not server.started:
                     raise ConfigError(f"http.port: cannot listen on {config.http.host}:"
                                       f"{config.http.port} (in use? set HALL_HTTP_PORT)")
             finally:
+                if hall_task is not None:
+                    # Stop the simulated devices first and give their goodbyes a moment to be
+                    # committed, so the next start does not find them "online" in the database.
+                    hall_task.cancel()
+                    await asyncio.gather(hall_task, return_exceptions=True)
+                    await _drained(controller, timeout_s=3.0)
                 server.should_exit = True
+
+
+async def _drained(controller: Any, timeout_s: float) -> None:
+    """Wait until the controller has committed what it received (bounded)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    await asyncio.sleep(0.3)  # the broker still has the last goodbyes in flight
+    while controller.pipeline.queue_depth and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
 
 
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
