@@ -129,8 +129,10 @@ class PreparedBatch:
 def prepare_batch(batch: IngestBatch) -> PreparedBatch:
     """Apply the storage rules to a batch.
 
-    - telemetry: typed columns; "latest" keeps only the newest sample per (device, metric)
-      (the later one in the batch on a tie), because one upsert cannot touch a row twice;
+    - telemetry: typed columns; one sample per (device, metric, ts), the first in the batch
+      (a redelivered message is the same sample again; see ``PostgresStore`` for why the
+      first one wins); "latest" keeps only the newest sample per (device, metric), because
+      one upsert cannot touch a row twice;
     - events: deduplicated by id within the batch; an id that is not a UUID becomes a dead
       letter (the contract guarantees UUIDs, so this is defence, not a path);
     - dead letters: payload cut to ``MAX_DEAD_LETTER_PAYLOAD``, topic, device id and reason
@@ -142,11 +144,16 @@ def prepare_batch(batch: IngestBatch) -> PreparedBatch:
     """
     telemetry: list[TelemetryRow] = []
     newest: dict[tuple[str, str], TelemetryPoint] = {}
+    samples: set[tuple[str, str, int]] = set()
     for point in batch.telemetry:
+        sample = (point.device_id, point.metric, point.ts_ms)
+        if sample in samples:
+            continue  # the same sample again in this batch: the first one stands
+        samples.add(sample)
         telemetry.append(telemetry_row(point.device_id, point.ts_ms, point.metric, point.value))
         key = (point.device_id, point.metric)
         seen = newest.get(key)
-        if seen is None or point.ts_ms >= seen.ts_ms:
+        if seen is None or point.ts_ms > seen.ts_ms:
             newest[key] = point
 
     dead_letters = [_trim_dead_letter(d) for d in batch.dead_letters]

@@ -1,6 +1,7 @@
 """``HallStore`` in memory: the fake the services' unit tests (and the API's) run against.
 
-Same observable behaviour as ``PostgresStore`` — events deduplicated by id, one active alarm
+Same observable behaviour as ``PostgresStore`` — events deduplicated by id, telemetry by
+(device, metric, ts) with the first value kept (see ``PostgresStore``), one active alarm
 per (device, type), newest-first lists, latest values that never go back in time, telemetry
 buckets aligned on the epoch — because both apply the same batch rules
 (``hall_controller.adapters.prepare_batch``) and the shared contract tests
@@ -58,6 +59,7 @@ class MemoryStore:
         self.available = True
         self.devices: dict[str, DeviceRecord] = {}
         self.telemetry: list[TelemetryRow] = []
+        self._samples: set[tuple[str, str, int]] = set()  # (device, metric, ts) in telemetry
         self.latest: dict[tuple[str, str], LatestValue] = {}
         self.events: dict[uuid.UUID, DeviceEvent] = {}
         self.dead_letters: dict[int, DeadLetter] = {}
@@ -83,11 +85,15 @@ class MemoryStore:
         if batch.is_empty():
             return set()
         prepared = prepare_batch(batch)  # everything that can fail happens before any change
-        self.telemetry.extend(prepared.telemetry)
+        for sample in prepared.telemetry:
+            stored_key = (sample.device_id, sample.metric, sample.ts_ms)
+            if stored_key not in self._samples:  # redelivered: the first value stands
+                self._samples.add(stored_key)
+                self.telemetry.append(sample)
         for row in prepared.latest:
             key = (row.device_id, row.metric)
             current = self.latest.get(key)
-            if current is None or row.ts_ms >= current.ts_ms:
+            if current is None or row.ts_ms > current.ts_ms:
                 self.latest[key] = LatestValue(row.metric, row.ts_ms, row.value)
         new_ids: set[str] = set()
         for item in prepared.events:
@@ -151,7 +157,7 @@ class MemoryStore:
         for start in sorted(buckets):
             rows = buckets[start]
             numbers = [r.num for r in rows if r.num is not None]
-            newest = max(rows, key=lambda r: r.ts_ms)  # the first of equals, as stored first
+            newest = max(rows, key=lambda r: r.ts_ms)  # one sample per ts: no ties
             result.append(TelemetryBucket(
                 bucket_start_ms=start, count=len(rows),
                 avg=sum(numbers) / len(numbers) if numbers else None,
@@ -326,6 +332,7 @@ class MemoryStore:
         days = self.retention_days if retention_days is None else retention_days
         cutoff = now_ms - days * _MS_PER_DAY
         self.telemetry = [r for r in self.telemetry if r.ts_ms >= cutoff]
+        self._samples = {(r.device_id, r.metric, r.ts_ms) for r in self.telemetry}
         self.dead_letters = {k: d for k, d in self.dead_letters.items()
                              if d.received_ms >= cutoff}
 

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from devices.contract import now_ms
+from hall_controller.adapters.postgres import migrate
 from hall_controller.adapters.postgres.migrate import apply_migrations, load_migrations
 from hall_controller.adapters.postgres.store import PostgresStore
 from hall_controller.domain.model import DeviceRecord, IngestBatch, TelemetryPoint
@@ -72,6 +73,90 @@ async def test_controllers_starting_together_migrate_once(empty_database_url: st
 
     names = [m.name for m in load_migrations()]
     assert sorted(results, key=len) == [[], [], names]
+
+
+async def test_telemetry_stored_twice_before_0003_is_deduplicated_by_it(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A database in the field: at 0002, with telemetry stored twice by redelivery.
+    monkeypatch.setattr(migrate, "load_migrations",
+                        lambda: [m for m in load_migrations() if m.version <= 2])
+    await apply_migrations(empty_database_url)
+    monkeypatch.undo()
+    far = int(datetime(2999, 6, 1, 12, tzinfo=UTC).timestamp() * 1000)  # default partition
+    rows = [
+        ("kiosk-1", BASE, "temperature_c", 40.0), ("kiosk-1", BASE, "temperature_c", 40.0),
+        ("kiosk-1", BASE, "temperature_c", 99.0), ("kiosk-1", BASE + 1000, "temperature_c", 41.0),
+        ("kiosk-1", BASE, "queue_len", 3.0), ("door-1", far, "battery_pct", 80.0),
+        ("door-1", far, "battery_pct", 80.0),
+    ]
+    with psycopg.connect(empty_database_url) as conn:
+        for device_id, ts_ms, metric, value in rows:  # one at a time: stored in this order
+            conn.execute("INSERT INTO telemetry (device_id, ts, metric, value_num) "
+                         "VALUES (%s, hall_ts(%s), %s, %s)", (device_id, ts_ms, metric, value))
+
+    assert await apply_migrations(empty_database_url) == ["0003_telemetry_unique"]
+
+    assert count(empty_database_url, "SELECT count(*) FROM telemetry") == 4
+    assert count(empty_database_url, "SELECT count(*) FROM telemetry_default") == 1
+    async with PostgresStore.connect(empty_database_url) as store:
+        [bucket] = await store.telemetry_series("kiosk-1", "temperature_c", BASE, BASE + DAY, 60)
+        assert (bucket.count, bucket.min, bucket.max) == (2, 40.0, 41.0)  # the first 40.0 kept
+        # From now on a redelivery is skipped.
+        await store.commit_batch(IngestBatch(telemetry=points("kiosk-1", BASE,
+                                                              temperature_c=40.0)))
+        [bucket] = await store.telemetry_series("kiosk-1", "temperature_c", BASE, BASE + DAY, 60)
+        assert bucket.count == 2
+
+
+def unique_index_coverage(dsn: str) -> tuple[list[str], list[str]]:
+    """(telemetry partitions, partitions whose index belongs to the parent's unique index)."""
+    with psycopg.connect(dsn) as conn:
+        [definition] = conn.execute(
+            "SELECT pg_get_indexdef(x.indexrelid) FROM pg_index x "
+            "WHERE x.indrelid = 'telemetry'::regclass AND x.indisunique").fetchone() or [""]
+        assert "(device_id, metric, ts DESC)" in definition
+        covered = conn.execute(
+            "SELECT x.indrelid::regclass::text FROM pg_partition_tree('telemetry_sample') t "
+            "JOIN pg_index x ON x.indexrelid = t.relid "
+            "WHERE t.isleaf AND x.indisunique AND x.indisvalid ORDER BY 1").fetchall()
+    return partitions(dsn), [r[0] for r in covered]
+
+
+async def test_every_telemetry_partition_has_the_unique_index(
+    store: PostgresStore, database_url: str,
+) -> None:
+    today = now_ms()
+    ahead = today + 30 * DAY  # no partition yet: lands in the default partition
+    await store.commit_batch(IngestBatch(telemetry=points("door-1", ahead, battery_pct=77)))
+    await store.maintain(today, days_ahead=10)  # partitions made after the migration
+    await store.maintain(ahead, days_ahead=0)  # one made with rows moved in from the default
+
+    names, covered = unique_index_coverage(database_url)
+    assert "telemetry_default" in names
+    assert day_name(today + 10 * DAY) in names
+    assert day_name(ahead) in names
+    assert covered == names
+    # The old non-unique index (same columns) is gone: one index to maintain, not two.
+    assert count(database_url, "SELECT count(*) FROM pg_indexes "
+                               "WHERE tablename = 'telemetry'") == 1
+
+
+async def test_a_redelivered_sample_is_skipped_in_the_default_partition_and_after_it_moves(
+    store: PostgresStore, database_url: str,
+) -> None:
+    far = int(datetime(2999, 6, 1, 12, tzinfo=UTC).timestamp() * 1000)  # a clock gone wrong
+    sample = IngestBatch(telemetry=points("door-1", far, battery_pct=77))
+    await store.commit_batch(sample)
+    await store.commit_batch(sample)
+    assert count(database_url, "SELECT count(*) FROM telemetry_default") == 1
+
+    report = await store.maintain(far)  # the day gets its partition; the row moves there
+    assert report.moved_rows == 1
+    await store.commit_batch(sample)
+
+    assert count(database_url, "SELECT count(*) FROM telemetry_default") == 0
+    assert count(database_url, f"SELECT count(*) FROM {day_name(far)}") == 1
 
 
 # -- partitions and retention -----------------------------------------------------------------
@@ -189,8 +274,12 @@ async def test_a_batch_the_database_refuses_commits_nothing_and_is_not_unavailab
     assert await store.list_events(None, 10) == []
     assert await store.latest_values() == {}
     assert await store.telemetry_series("kiosk-1", "x", BASE - DAY, BASE + DAY, 60) == []
-    # The event was not consumed by the failed attempt: it is new next time.
-    assert await store.commit_batch(IngestBatch(events=[opened])) == {opened.event_id}
+    # The event was not consumed by the failed attempt: it is new next time; nor was the
+    # sample (nor is it left in the session's staging table to be stored twice).
+    assert await store.commit_batch(IngestBatch(
+        telemetry=points("kiosk-1", BASE, x=1), events=[opened])) == {opened.event_id}
+    [bucket] = await store.telemetry_series("kiosk-1", "x", BASE - DAY, BASE + DAY, 60)
+    assert bucket.count == 1
 
 
 async def test_an_unreachable_database_is_store_unavailable() -> None:

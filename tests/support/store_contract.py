@@ -161,6 +161,99 @@ class StoreContract:
         series = await store.telemetry_series("kiosk-1", "temperature_c", BASE, BASE + HOUR, 3600)
         assert [b.count for b in series] == [4]
 
+    async def test_a_telemetry_batch_committed_twice_is_stored_once(
+        self, store: HallStore,
+    ) -> None:
+        # The controller acks only after commit: after a crash or a lost PUBACK the broker
+        # redelivers the whole batch's messages, here together with one new message.
+        first = IngestBatch(telemetry=[
+            *points("kiosk-1", BASE + 1000, temperature_c=40.0, paper_ok=True, mode="idle"),
+            *points("kiosk-1", BASE + 2000, temperature_c=42.0, paper_ok=False, mode="service"),
+            *points("gate-1", BASE + 1000, temperature_c=30.0),
+        ])
+        await store.commit_batch(first)
+
+        async def observed() -> tuple[object, ...]:
+            return (
+                await store.telemetry_series("kiosk-1", "temperature_c", BASE, BASE + HOUR, 60),
+                await store.telemetry_series("kiosk-1", "paper_ok", BASE, BASE + HOUR, 60),
+                await store.telemetry_series("kiosk-1", "mode", BASE, BASE + HOUR, 60),
+                await store.telemetry_series("gate-1", "temperature_c", BASE, BASE + HOUR, 60),
+                await store.latest_values(),
+            )
+
+        before = await observed()
+        await store.commit_batch(first)
+        assert await observed() == before
+
+        newer = points("kiosk-1", BASE + 3000, temperature_c=45.0)
+        await store.commit_batch(IngestBatch(telemetry=[*first.telemetry, *newer]))
+        [bucket] = await store.telemetry_series("kiosk-1", "temperature_c", BASE, BASE + HOUR, 60)
+        assert (bucket.count, bucket.min, bucket.max, bucket.last) == (3, 40.0, 45.0, 45.0)
+        assert bucket.avg == pytest.approx((40.0 + 42.0 + 45.0) / 3)
+        [mode] = await store.telemetry_series("kiosk-1", "mode", BASE, BASE + HOUR, 60)
+        assert (mode.count, mode.last) == (2, "service")
+
+    async def test_a_sample_redelivered_within_one_batch_is_stored_once(
+        self, store: HallStore,
+    ) -> None:
+        # An outbox flush racing a redelivery: the same message twice in one batch.
+        message = points("kiosk-1", BASE + 1000, temperature_c=40.0, queue_len=3)
+        other = points("kiosk-1", BASE + 2000, temperature_c=50.0, queue_len=5)
+        await store.commit_batch(IngestBatch(telemetry=[*message, *other, *message, *message]))
+
+        [temperature] = await store.telemetry_series("kiosk-1", "temperature_c", BASE,
+                                                     BASE + HOUR, 60)
+        assert (temperature.count, temperature.min, temperature.max) == (2, 40.0, 50.0)
+        assert temperature.avg == pytest.approx(45.0)
+        [queue] = await store.telemetry_series("kiosk-1", "queue_len", BASE, BASE + HOUR, 60)
+        assert (queue.count, queue.last) == (2, 5.0)
+
+    async def test_a_different_value_for_the_same_instant_keeps_the_first(
+        self, store: HallStore,
+    ) -> None:
+        # Redelivery carries the same value; two values for one instant is a device bug, and
+        # the first value stored stands (in raw telemetry and in "latest"), across batches ...
+        await store.commit_batch(IngestBatch(telemetry=points("kiosk-1", BASE + 1000,
+                                                              temperature_c=40.0, mode="idle")))
+        await store.commit_batch(IngestBatch(telemetry=points("kiosk-1", BASE + 1000,
+                                                              temperature_c=99.0, mode="busy")))
+        # ... and within one batch.
+        await store.commit_batch(IngestBatch(telemetry=[
+            *points("gate-1", BASE + 1000, temperature_c=30.0),
+            *points("gate-1", BASE + 1000, temperature_c=31.0),
+        ]))
+
+        [kiosk] = await store.telemetry_series("kiosk-1", "temperature_c", BASE, BASE + HOUR, 60)
+        assert (kiosk.count, kiosk.avg, kiosk.last) == (1, 40.0, 40.0)
+        [mode] = await store.telemetry_series("kiosk-1", "mode", BASE, BASE + HOUR, 60)
+        assert (mode.count, mode.last) == (1, "idle")
+        [gate] = await store.telemetry_series("gate-1", "temperature_c", BASE, BASE + HOUR, 60)
+        assert (gate.count, gate.avg, gate.last) == (1, 30.0, 30.0)
+        assert await store.latest_values() == {
+            "gate-1": [LatestValue("temperature_c", BASE + 1000, 30.0)],
+            "kiosk-1": [LatestValue("mode", BASE + 1000, "idle"),
+                        LatestValue("temperature_c", BASE + 1000, 40.0)],
+        }
+
+    async def test_overlapping_telemetry_committed_at_once_is_stored_once(
+        self, store: HallStore,
+    ) -> None:
+        # Several controllers (or retries) committing overlapping batches at the same moment:
+        # none fails, each sample is stored once.
+        samples = [TelemetryPoint(f"gate-{d}", BASE + i * 1000, "passages", i)
+                   for i in range(20) for d in range(10)]
+        batches = [IngestBatch(telemetry=samples[k:k + 120]) for k in (0, 40, 80)]
+        batches.append(IngestBatch(telemetry=list(reversed(samples))))
+
+        await asyncio.gather(*(store.commit_batch(b) for b in batches))
+
+        for d in range(10):
+            [bucket] = await store.telemetry_series(f"gate-{d}", "passages", BASE, BASE + HOUR,
+                                                    3600)
+            assert bucket.count == 20
+            assert bucket.avg == pytest.approx(9.5)
+
     async def test_latest_values_can_be_asked_for_some_devices(self, store: HallStore) -> None:
         await store.commit_batch(IngestBatch(telemetry=[
             *points("kiosk-1", BASE, paper_ok=False), *points("gate-1", BASE, passages=12),

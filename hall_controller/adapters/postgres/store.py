@@ -9,6 +9,17 @@ OperationalError family) becomes ``StoreUnavailable``, which callers may retry. 
 the data itself (psycopg's DataError, IntegrityError, ...) are left as they are: retrying
 would fail the same way, and the ingest service answers them by committing message by message
 to isolate the culprit. A duplicate command id becomes ``Conflict``.
+
+Redelivery: the controller acknowledges a message only after its batch is committed, so after
+a crash or a lost PUBACK the broker sends it again. Events are deduplicated by their id; raw
+telemetry by (device, metric, ts), which a unique index enforces (migration 0003). A sample
+that is already stored is skipped, and so is a second copy within one batch: the first value
+stored for an instant stands (first write wins). A redelivered message carries the same
+values, so nothing is lost; a device that sends two different values for the same metric and
+the same millisecond has a bug, and keeping the first is as good an answer as any and the
+only one that never rewrites what was already read. "Latest" values follow the same rule.
+(So a sender must not sample a metric twice within one millisecond: the second sample would
+be taken for a redelivery.)
 """
 
 from __future__ import annotations
@@ -159,7 +170,8 @@ class PostgresStore:
     async def commit_batch(self, batch: IngestBatch) -> set[str]:
         """Commit the whole batch in one transaction; returns the ids of the new events.
 
-        Telemetry goes in by binary COPY, every other table by one set-based statement.
+        Telemetry goes in by binary COPY (through a staging table, to skip samples already
+        stored), every other table by one set-based statement.
         """
         if batch.is_empty():
             return set()
@@ -167,7 +179,7 @@ class PostgresStore:
         new_ids: set[str] = set()
         async with self._connection("commit batch") as conn, conn.transaction():
             if prepared.telemetry:
-                await _copy_telemetry(conn, prepared.telemetry)
+                await _insert_telemetry(conn, prepared.telemetry)
             if prepared.latest:
                 await conn.execute(QUERIES["upsert_latest"], {
                     "device_ids": [r.device_id for r in prepared.latest],
@@ -460,7 +472,11 @@ class PostgresStore:
 # -- conversions -----------------------------------------------------------------------------
 
 
-async def _copy_telemetry(conn: psycopg.AsyncConnection[Any], rows: list[TelemetryRow]) -> None:
+async def _insert_telemetry(conn: psycopg.AsyncConnection[Any],
+                            rows: list[TelemetryRow]) -> None:
+    """COPY the rows into the session's staging table, then into telemetry, skipping samples
+    already stored. Must run inside a transaction (the staging table empties at commit)."""
+    await conn.execute(QUERIES["create_telemetry_staging"])
     # Samples of one message share a timestamp: convert each distinct one once.
     stamps: dict[int, datetime] = {}
     async with conn.cursor() as cur, cur.copy(QUERIES["copy_telemetry"]) as copy:
@@ -470,6 +486,7 @@ async def _copy_telemetry(conn: psycopg.AsyncConnection[Any], rows: list[Telemet
             if ts is None:
                 ts = stamps[r.ts_ms] = _EPOCH + timedelta(milliseconds=r.ts_ms)
             await copy.write_row((r.device_id, ts, r.metric, r.num, r.text, r.flag))
+    await conn.execute(QUERIES["insert_telemetry"])
 
 
 def _where(conditions: Iterable[sql.Composable]) -> sql.Composable:
