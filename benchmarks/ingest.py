@@ -64,6 +64,7 @@ def _publisher(url: str, prefix: str, device_ids: list[str], seconds: float, rat
     client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
     client.loop_start()
     names = [topics.device(d, Channel.TELEMETRY) for d in device_ids]
+    last_ts = [0] * len(names)  # per device: a sample is (device, metric, ts), keep ts moving
     while time.time() < start_at:
         time.sleep(0.001)
     sent = 0
@@ -77,11 +78,12 @@ def _publisher(url: str, prefix: str, device_ids: list[str], seconds: float, rat
             if sent >= due:
                 time.sleep(0.0005)
                 continue
-        ts = now_ms()
+        slot = sent % len(names)
+        ts = last_ts[slot] = max(now_ms(), last_ts[slot] + 1)
         # Three values per message, like a kiosk: paper, printer state, temperature.
         payload = json.dumps({"ts": ts, "values": {"paper_level_pct": sent % 100,
                                                    "printer_state": "ok", "cpu_temp_c": 45.5}})
-        info = client.publish(names[sent % len(names)], payload, qos=1)
+        info = client.publish(names[slot], payload, qos=1)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             time.sleep(0.001)
             continue

@@ -50,6 +50,7 @@ class RawDevice:
         self.client = client
         self.topics = topics
         self.device_id = device_id
+        self._last_ts = 0
 
     def topic(self, channel: Channel) -> str:
         return self.topics.device(self.device_id, channel)
@@ -64,7 +65,12 @@ class RawDevice:
                         retain=True)
 
     async def telemetry(self, values: dict[str, Any], ts: int | None = None) -> None:
-        await self.send(Channel.TELEMETRY, {"ts": ts or now_ms(), "values": values})
+        if ts is None:
+            # A sample is identified by (device, metric, ts): two in the same millisecond would
+            # be one sample delivered twice, so a fast-talking test device keeps its clock moving.
+            ts = max(now_ms(), self._last_ts + 1)
+        self._last_ts = ts
+        await self.send(Channel.TELEMETRY, {"ts": ts, "values": values})
 
     async def event(self, type: str, data: dict[str, Any] | None = None,
                     event_id: str | None = None) -> str:
