@@ -15,8 +15,8 @@ from devices.contract import (
     decode_json,
     encode,
     parse_event,
-    parse_state,
     parse_response,
+    parse_state,
     parse_telemetry,
 )
 
