@@ -17,15 +17,19 @@ from api.auth import (
     Authenticator,
     AuthError,
     AuthSettings,
+    InvalidApiKeyError,
     InvalidCredentialsError,
 )
 from api.auth import router as auth_router
 from api.context import ApiContext
 from api.routes import alarms as alarm_routes
+from api.routes import cases as case_routes
 from api.routes import commands as command_routes
 from api.routes import dead_letters as dead_letter_routes
 from api.routes import devices as device_routes
 from api.routes import health as health_routes
+from api.routes import integration as integration_routes
+from api.routes.integration import IntegrationContext
 from hall_controller.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
 from hall_controller.ports import CommandSender, HallStore, HealthProbe
 
@@ -41,17 +45,24 @@ _TAGS = [
     {"name": "alarms", "description": "Alarms: active/cleared × acknowledged."},
     {"name": "dead letters", "description": "Messages refused by the controller."},
     {"name": "health", "description": "Liveness and component health; no login."},
+    {"name": "cases", "description": "Online cases (一网通办), upserted by the online platform "
+                                     "with an API key; see docs/integration.md."},
+    {"name": "integration", "description": "API keys, the case event feed, webhooks and their "
+                                           "delivery log, the one-trip rate."},
 ]
 
 
 def create_app(
     store: HallStore, commands: CommandSender, health: HealthProbe,
     auth: AuthSettings | Authenticator, *, title: str = "Campus hall controller",
+    integration: IntegrationContext | None = None,
 ) -> FastAPI:
     """Build the HTTP API over the controller's ports.
 
     ``auth`` is either the settings (secret and token lifetime; users come from ``store``) or a
     ready ``Authenticator`` (e.g. one with cheaper password hashing for tests).
+    ``integration`` (the online-case services) mounts the case and integration routes and
+    turns on API keys; without it they are absent.
     """
     app = FastAPI(
         title=title, version="1",
@@ -66,6 +77,11 @@ def create_app(
     for router in (auth_router, device_routes.router, command_routes.router, alarm_routes.router,
                    dead_letter_routes.router, health_routes.router):
         app.include_router(router, prefix=API_PREFIX)
+    if integration is not None:
+        app.state.integration = integration
+        auth.api_keys = integration.api_keys
+        app.include_router(case_routes.router, prefix=API_PREFIX)
+        app.include_router(integration_routes.router, prefix=API_PREFIX)
     _install_error_handlers(app)
     return app
 
@@ -78,6 +94,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def auth_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, AccountDisabledError):
             return _error(status.HTTP_403_FORBIDDEN, str(exc))
+        if isinstance(exc, InvalidApiKeyError):
+            return _error(status.HTTP_401_UNAUTHORIZED, str(exc), {"WWW-Authenticate": "ApiKey"})
         # RFC 6750: a 401 names the scheme, so clients know to log in and send a bearer token.
         headers = {"WWW-Authenticate": "Bearer"}
         if not isinstance(exc, InvalidCredentialsError):

@@ -5,9 +5,11 @@ Passwords are hashed with argon2id; a login returns a JWT (HS256) carrying ``sub
 someone takes effect at once rather than when their token expires.  Roles: ``clerk``,
 ``facilities``, ``admin``; admin implies every role.
 
-Integration clients (the online service platform) will authenticate with API keys; that plugs
-into :func:`current_principal`, which is the one place that turns a request into a
-:class:`Principal`.  Nothing else needs to change for it.
+Integration clients (the online service platform) authenticate with API keys
+(``X-Api-Key: hk_...`` or ``Authorization: ApiKey hk_...``), resolved in
+:func:`current_principal`, the one place that turns a request into a :class:`Principal`.  A
+key has scopes, not a role: role-guarded routes refuse it, and the integration routes ask for
+a scope with :func:`require_scope` (which lets admins in too).
 """
 
 from __future__ import annotations
@@ -23,15 +25,17 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hall_controller.domain.model import Role, User
 from hall_controller.ports import UserStore
+from hall_controller.services.integration_keys import ApiKeyService
 
 logger = logging.getLogger(__name__)
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a URL, not a secret
+API_KEY_HEADER = "X-Api-Key"
 _ALGORITHM = "HS256"
 # Longer passwords add nothing but hashing cost; refusing them keeps a login flood cheap.
 MAX_PASSWORD_LENGTH = 1024
@@ -52,6 +56,13 @@ class InvalidCredentialsError(AuthError):
 
 class InvalidTokenError(AuthError):
     """The bearer token is missing, malformed, forged, expired or names a user that is gone."""
+
+
+class InvalidApiKeyError(AuthError):
+    """The API key is malformed, unknown, wrong or revoked (one message for all of them)."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid or revoked API key")
 
 
 class AccountDisabledError(AuthError):
@@ -87,15 +98,23 @@ class AuthSettings(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling. ``kind`` will be ``"api_key"`` for integration clients (not built yet)."""
+    """Who is calling: a logged-in user (with a role) or an integration client's API key
+    (``kind="api_key"``, no role, some scopes)."""
 
     name: str
-    role: Role
-    kind: Literal["user"] = "user"
+    role: Role | None
+    kind: Literal["user", "api_key"] = "user"
+    scopes: frozenset[str] = frozenset()
 
     def has_any_role(self, roles: tuple[Role, ...]) -> bool:
-        """Admin implies every role; no roles asked means any logged-in caller."""
+        """Admin implies every role; no roles asked means any logged-in user. An API key has
+        no role, so it never passes: keys are for the integration routes only."""
+        if self.kind != "user" or self.role is None:
+            return False
         return not roles or self.role is Role.ADMIN or self.role in roles
+
+    def has_scope(self, scope: str) -> bool:
+        return self.kind == "api_key" and scope in self.scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +162,9 @@ class Authenticator:
         self.users = users
         self._hasher = hasher or default_hasher()
         self._clock = clock
+        # Set by create_app when the online-case integration is mounted; without it every
+        # API key is refused.
+        self.api_keys: ApiKeyService | None = None
         # Verified against when the user is unknown, so a miss costs as long as a wrong password.
         self._dummy_hash = self._hasher.hash("timing-equaliser-not-a-password")
 
@@ -207,6 +229,14 @@ class Authenticator:
         # The stored role wins over the token's, so a demotion applies to live tokens too.
         return Principal(name=user.username, role=user.role)
 
+    async def principal_for_api_key(self, presented: str) -> Principal:
+        """The integration client whose active key this is. Raises InvalidApiKeyError."""
+        key = None if self.api_keys is None else await self.api_keys.resolve(presented)
+        if key is None:
+            raise InvalidApiKeyError
+        return Principal(name=f"api-key:{key.key_id}", role=None, kind="api_key",
+                         scopes=frozenset(s.value for s in key.scopes))
+
 
 def get_authenticator(request: Request) -> Authenticator:
     authenticator = getattr(request.app.state, "authenticator", None)
@@ -216,17 +246,27 @@ def get_authenticator(request: Request) -> Authenticator:
 
 
 _bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+# Read from the request by current_principal; the integration routers list it as a dependency
+# too, only so that the docs show the API key scheme on the routes that accept keys.
+api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                              description="an integration client's API key (hk_...)")
+_API_KEY_SCHEME = "apikey"
 
 
 async def current_principal(
+    request: Request,
     authenticator: Annotated[Authenticator, Depends(get_authenticator)],
     token: Annotated[str | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>``.
-
-    API keys for integration clients go here: read the key header, resolve it to a Principal
-    of kind ``"api_key"`` with its role, and return it before the bearer check.
-    """
+    """The caller, from ``Authorization: Bearer <token>``, or from an API key in
+    ``X-Api-Key`` or ``Authorization: ApiKey <key>``."""
+    api_key = request.headers.get(API_KEY_HEADER)
+    if api_key is None:
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == _API_KEY_SCHEME:
+            api_key = credentials
+    if api_key is not None:
+        return await authenticator.principal_for_api_key(api_key)
     if token is None:
         raise InvalidTokenError("not authenticated: log in at " + TOKEN_URL)
     return await authenticator.principal_for_token(token)
@@ -240,11 +280,27 @@ def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         if not principal.has_any_role(roles):
             needed = ", ".join(sorted({r.value for r in roles} | {Role.ADMIN.value}))
+            you = "an API key" if principal.role is None else principal.role.value
             raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"this needs one of the roles {needed}; you are {principal.role.value}",
+                status.HTTP_403_FORBIDDEN, f"this needs one of the roles {needed}; you are {you}",
             )
         return principal
+
+    return dependency
+
+
+def require_scope(scope: str, *roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that lets in API keys with ``scope``, and users with one of ``roles``
+    (admin always)."""
+
+    async def dependency(
+        principal: Annotated[Principal, Depends(current_principal)],
+    ) -> Principal:
+        if principal.has_scope(scope) or principal.has_any_role((*roles, Role.ADMIN)):
+            return principal
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"this needs an API key with the scope {scope}"
+                            + (" or a staff login" if roles else " or an admin login"))
 
     return dependency
 
@@ -270,8 +326,8 @@ class TokenOut(BaseModel):
 
 class MeOut(BaseModel):
     username: str
-    role: Role
-    kind: Literal["user"]
+    role: Role | None
+    kind: Literal["user", "api_key"]
 
 
 class UserCreate(BaseModel):
@@ -305,8 +361,8 @@ async def login(
 
 
 @router.get("/auth/me", response_model=MeOut)
-async def me(principal: AnyUser) -> MeOut:
-    """Who the token belongs to, and their role."""
+async def me(principal: Annotated[Principal, Depends(current_principal)]) -> MeOut:
+    """Who the token (or API key) belongs to, and their role (none for an API key)."""
     return MeOut(username=principal.name, role=principal.role, kind=principal.kind)
 
 
