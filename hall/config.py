@@ -7,12 +7,15 @@ dotted key and what was expected (``ConfigError``), never later at first use.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from devices.contract import DEVICE_ID_PATTERN, is_valid_device_id
 from devices.kinds import DeviceKind
@@ -137,6 +140,89 @@ class DemoConfig(_Section):
     telemetry_interval_s: Seconds = 5.0
 
 
+_SERVICE_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_PREFIX = re.compile(r"^[A-Z]{1,3}$")
+
+
+class QueueServiceConfig(_Section):
+    """One ``[[queue.services]]`` entry: a service the hall offers."""
+
+    code: str = Field(description="what kiosks send in ticket.take, e.g. student-id")
+    name: str = Field(min_length=1, max_length=100)
+    prefix: str = Field(description="ticket letters: A → A001")
+    first_number: Annotated[int, Field(ge=0, le=99_999)] = 1
+    last_number: Annotated[int, Field(ge=1, le=99_999)] = 999
+    daily_cap: Annotated[int | None, Field(ge=1)] = Field(
+        default=None, description="at most this many tickets a day; empty: the number range")
+    target_wait_min: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+
+    @field_validator("code")
+    @classmethod
+    def _code_shape(cls, value: str) -> str:
+        if not _SERVICE_CODE.match(value):
+            raise ValueError("expected lower-case letters, digits, - or _ (e.g. student-id)")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if not _PREFIX.match(value):
+            raise ValueError("expected 1-3 capital letters (e.g. A)")
+        return value
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> QueueServiceConfig:
+        if self.last_number < self.first_number:
+            raise ValueError(f"service {self.code}: last_number ({self.last_number}) is below "
+                             f"first_number ({self.first_number})")
+        return self
+
+
+def _demo_services() -> list[QueueServiceConfig]:
+    return [
+        QueueServiceConfig(code="student-id", name="学生证办理", prefix="A"),
+        QueueServiceConfig(code="transcript", name="成绩单与证明", prefix="B"),
+        QueueServiceConfig(code="dorm", name="宿舍事务", prefix="C"),
+        QueueServiceConfig(code="finance", name="财务缴费", prefix="D", target_wait_min=20),
+    ]
+
+
+class QueueConfig(_Section):
+    """``[queue]``: services, opening hours and time zone of the hall."""
+
+    timezone: str = "Asia/Shanghai"
+    always_open: bool = Field(
+        default=True, description="issue tickets at any hour (the demo); false: use opens/closes")
+    opens: time = time(8, 30)
+    closes: time = time(17, 30)
+    open_days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5], description="ISO weekdays: Monday 1 .. Sunday 7")
+    default_service_s: Annotated[float, Field(gt=0)] = 300.0
+    services: list[QueueServiceConfig] = Field(default_factory=_demo_services)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone such as Asia/Shanghai") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QueueConfig:
+        if not self.always_open and self.opens >= self.closes:
+            raise ValueError(f"opens ({self.opens:%H:%M}) must be before closes ({self.closes:%H:%M})")
+        for attr in ("code", "prefix"):
+            seen: set[str] = set()
+            for service in self.services:
+                value = getattr(service, attr)
+                if value in seen:
+                    raise ValueError(f"two services share the {attr} {value!r}")
+                seen.add(value)
+        return self
+
+
 class HallConfig(_Section):
     data_dir: Path = Path(".hall-data")
     mqtt: MqttConfig = MqttConfig()
@@ -146,6 +232,7 @@ class HallConfig(_Section):
     auth: AuthConfig = AuthConfig()
     edge: EdgeConfig = EdgeConfig()
     demo: DemoConfig = DemoConfig()
+    queue: QueueConfig = QueueConfig()
 
 
 # Environment variable → dotted key.  Only these are read; anything else HALL_* is ignored.

@@ -12,12 +12,14 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from hall.config import HallConfig
+from hall.config import HallConfig, QueueConfig
 from hall.embedded_broker import embedded_broker
 from hall_controller.adapters.postgres.embedded import embedded_postgres
 from hall_controller.adapters.postgres.migrate import apply_migrations
-from hall_controller.adapters.postgres.store import PostgresStore
+from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
+from hall_controller.domain.queue_model import ServiceDef
 from hall_controller.runtime import ControllerSettings
+from hall_controller.services.tickets import OpeningHours, QueueSettings
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +45,32 @@ async def database_url(config: HallConfig) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def migrated_store(config: HallConfig, dsn: str) -> AsyncIterator[PostgresStore]:
+async def migrated_store(config: HallConfig, dsn: str) -> AsyncIterator[PostgresHallStore]:
+    """Every store port, tickets included, over one pool (the controller finds the ticket
+    port on it)."""
     applied = await apply_migrations(dsn)
     if applied:
         logger.info("applied migrations: %s", ", ".join(applied))
-    async with PostgresStore.connect(
+    async with PostgresHallStore.connect(
         dsn, min_size=config.database.pool_min, max_size=config.database.pool_max,
         retention_days=config.database.telemetry_retention_days,
     ) as store:
+        assert isinstance(store, PostgresHallStore)  # connect() builds cls
         yield store
+
+
+def queue_settings(queue: QueueConfig) -> QueueSettings:
+    return QueueSettings(
+        services=tuple(
+            ServiceDef(code=s.code, name=s.name, prefix=s.prefix, first_number=s.first_number,
+                       last_number=s.last_number, daily_cap=s.daily_cap,
+                       target_wait_s=s.target_wait_min * 60)
+            for s in queue.services),
+        timezone=queue.timezone,
+        opening_hours=None if queue.always_open else OpeningHours(
+            queue.opens, queue.closes, frozenset(queue.open_days)),
+        default_service_s=queue.default_service_s,
+    )
 
 
 def controller_settings(config: HallConfig, mqtt_url: str) -> ControllerSettings:
@@ -64,6 +83,7 @@ def controller_settings(config: HallConfig, mqtt_url: str) -> ControllerSettings
         presence_check_interval_s=c.presence_check_interval_s,
         inactivity_timeout_s=dict(c.inactivity_timeout_s),
         telemetry_retention_days=config.database.telemetry_retention_days,
+        queue=queue_settings(config.queue),
     )
 
 

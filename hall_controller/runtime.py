@@ -16,6 +16,7 @@ from devices.contract import Topics, now_ms
 from devices.kinds import DeviceKind
 from hall_controller.adapters.mqtt_bus import MqttBus
 from hall_controller.ports import HallStore
+from hall_controller.ports_tickets import TicketStore
 from hall_controller.services.alarms import AlarmService
 from hall_controller.services.commands import CommandService
 from hall_controller.services.health import HealthService
@@ -23,6 +24,7 @@ from hall_controller.services.ingest import IngestPipeline
 from hall_controller.services.metrics import IngestCounters
 from hall_controller.services.registry import DeviceRegistry
 from hall_controller.services.requests import RequestRouter
+from hall_controller.services.tickets import QueueSettings, TicketService
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +52,17 @@ class ControllerSettings:
     inactivity_timeout_s: dict[DeviceKind, float] = field(default_factory=_default_timeouts)
     telemetry_retention_days: int = 90
     maintenance_interval_s: float = 3600.0
+    queue: QueueSettings = field(default_factory=QueueSettings)
 
 
 class HallController:
     """Owns the bus, the pipeline and the background watchers. Use ``running()``."""
 
-    def __init__(self, settings: ControllerSettings, store: HallStore) -> None:
+    def __init__(self, settings: ControllerSettings, store: HallStore,
+                 *, tickets: TicketStore | None = None) -> None:
+        """``tickets``: where tickets are stored; by default the store itself when it
+        implements the ticket port too (``PostgresHallStore``). Without one, the controller
+        takes no tickets (``ticket.take`` answers unknown_method)."""
         self.settings = settings
         self.store = store
         self.topics = Topics(settings.topic_prefix)
@@ -68,6 +75,12 @@ class HallController:
                                        default_timeout_s=settings.command_timeout_s,
                                        ttl_s=settings.command_ttl_s)
         self.requests = RequestRouter()
+        if tickets is None and isinstance(store, TicketStore):
+            tickets = store
+        self.tickets: TicketService | None = None
+        if tickets is not None:
+            self.tickets = TicketService(tickets, settings.queue)
+            self.requests.register("ticket.take", self.tickets.take)
         self.pipeline = IngestPipeline(
             store, self.registry, commands=self.commands, requests=self.requests,
             publisher=self.bus, topics=self.topics, counters=self.counters,
@@ -84,6 +97,8 @@ class HallController:
     async def running(self) -> AsyncIterator[HallController]:
         """Start everything; on exit say goodbye on the controller's state topic and stop."""
         await self.registry.load()
+        if self.tickets is not None:
+            await self.tickets.start()  # the catalog must be in place before the first request
         async with asyncio.TaskGroup() as tasks:
             owned = [
                 tasks.create_task(self.pipeline.run(), name="ingest-pipeline"),

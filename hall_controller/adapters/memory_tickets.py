@@ -1,0 +1,125 @@
+"""``TicketStore`` in memory: the fake the ticket service's unit tests run against.
+
+Same observable behaviour as ``PostgresTicketStore`` (the contract tests in
+``tests/support/ticket_store_contract.py`` run against both): consecutive numbers per service
+and day from the service's first number, the cap and range enforced, a redelivered request
+answered with the ticket it made. ``issue_ticket`` has no ``await`` between reading and
+writing, so on one event loop it is as atomic as the database's transaction.
+
+State is public so tests can look at it; ``available = False`` makes every call raise
+StoreUnavailable. Records handed out are copies.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+from collections.abc import Sequence
+from dataclasses import replace
+
+from hall_controller.domain.queue_model import (
+    ServiceDef,
+    Ticket,
+    TicketState,
+    TicketTransition,
+)
+from hall_controller.errors import StoreUnavailable
+from hall_controller.ports_tickets import (
+    DailyCapReached,
+    IssuedTicket,
+    TicketRequest,
+    UnknownService,
+    ticket_number,
+)
+
+_RECENT_DONE = 20  # as many completed tickets as the database's queue_snapshot averages
+
+
+class MemoryTicketStore:
+    """The ticket port kept in dictionaries."""
+
+    def __init__(self) -> None:
+        self.available = True
+        self.services: dict[str, ServiceDef] = {}
+        self.inactive: set[str] = set()
+        self.counters: dict[tuple[str, str], int] = {}     # (service, day) → last seq issued
+        self.tickets: dict[str, Ticket] = {}
+        self.identities: dict[str, tuple[str | None, str | None]] = {}
+        self.transitions: list[TicketTransition] = []
+        self._by_request: dict[tuple[str, str], str] = {}
+
+    def _check(self) -> None:
+        if not self.available:
+            raise StoreUnavailable("memory ticket store switched off")
+
+    async def sync_services(self, services: Sequence[ServiceDef]) -> None:
+        self._check()
+        configured = {s.code for s in services}
+        self.inactive |= set(self.services) - configured
+        self.inactive -= configured
+        self.services.update({s.code: s for s in services})
+
+    async def issue_ticket(self, request: TicketRequest) -> IssuedTicket:
+        self._check()
+        key = (request.origin_device, request.request_id)
+        if key[0] is not None and key[1] is not None:
+            existing = self._by_request.get((key[0], key[1]))
+            if existing is not None:
+                return self._issued(self.tickets[existing], created=False)
+        service = self.services.get(request.service_code)
+        if service is None or service.code in self.inactive:
+            raise UnknownService(f"no service {request.service_code!r}")
+        first, last = service.first_number, service.last_number
+        max_seq = last if service.daily_cap is None else min(last, first + service.daily_cap - 1)
+        previous = self.counters.get((service.code, request.service_day))
+        seq = first if previous is None else previous + 1
+        if seq > max_seq:
+            raise DailyCapReached(f"service {service.code!r} has issued all {max_seq - first + 1} "
+                                  f"tickets of {request.service_day}")
+        self.counters[(service.code, request.service_day)] = seq
+        ticket = Ticket(
+            ticket_id=request.ticket_id, service_code=service.code,
+            number=ticket_number(service.prefix, seq, last), seq=seq,
+            service_day=request.service_day, state=TicketState.WAITING,
+            issued_ms=request.issued_ms, source=request.source, priority=request.priority,
+            person_id=request.person_id, origin_device=request.origin_device,
+            request_id=request.request_id)
+        self.tickets[ticket.ticket_id] = ticket
+        self.identities[ticket.ticket_id] = (request.identity_type, request.identity_value)
+        if key[0] is not None and key[1] is not None:
+            self._by_request[(key[0], key[1])] = ticket.ticket_id
+        self.transitions.append(TicketTransition(ticket.ticket_id, None, ticket.state,
+                                                 ticket.issued_ms, request.actor))
+        return self._issued(ticket, created=True)
+
+    def _issued(self, ticket: Ticket, *, created: bool) -> IssuedTicket:
+        same_day = [t for t in self.tickets.values()
+                    if t.service_code == ticket.service_code and t.service_day == ticket.service_day]
+        ahead = sum(1 for t in same_day
+                    if t.state is TicketState.WAITING
+                    and (t.issued_ms, t.seq) < (ticket.issued_ms, ticket.seq)
+                    and (t.priority or not ticket.priority))
+        done = sorted((t for t in self.tickets.values()
+                       if t.service_code == ticket.service_code and t.state is TicketState.DONE
+                       and t.serving_ms is not None and t.completed_ms is not None),
+                      key=lambda t: t.completed_ms or 0, reverse=True)[:_RECENT_DONE]
+        recent = (statistics.fmean((t.completed_ms or 0) - (t.serving_ms or 0) for t in done) / 1000
+                  if done else None)
+        windows = len({t.window_id for t in same_day if t.window_id is not None})
+        return IssuedTicket(ticket=copy.deepcopy(ticket), created=created, waiting_ahead=ahead,
+                            recent_service_s=recent, serving_windows=windows)
+
+    async def get_ticket(self, ticket_id: str) -> Ticket | None:
+        self._check()
+        ticket = self.tickets.get(ticket_id)
+        return None if ticket is None else copy.deepcopy(ticket)
+
+    async def list_tickets(self, service_code: str, service_day: str) -> list[Ticket]:
+        self._check()
+        return sorted((replace(t, case_ids=list(t.case_ids)) for t in self.tickets.values()
+                       if t.service_code == service_code and t.service_day == service_day),
+                      key=lambda t: t.seq)
+
+    async def ticket_transitions(self, ticket_id: str) -> list[TicketTransition]:
+        self._check()
+        return [t for t in self.transitions if t.ticket_id == ticket_id]
