@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -15,18 +16,25 @@ from hall_controller.adapters.postgres.migrate import apply_migrations, load_mig
 from hall_controller.adapters.postgres.store import PostgresStore
 from hall_controller.domain.model import IngestBatch, Role, User
 from hall_controller.errors import StoreUnavailable
+from tests.support.db_fixtures import private_pg_dir
 from tests.support.store_contract import BASE, event, points
 
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    with private_pg_dir() as path:
+        yield path
+
+
 async def test_embedded_postgres_starts_migrates_and_keeps_data_across_restarts(
-    tmp_path: Path,
+    pg_dir: Path,
 ) -> None:
     opened = event("door-1", BASE)
     ada = User("ada", "$argon2id$v=19$x", Role.ADMIN)
 
-    async with embedded_postgres(tmp_path) as dsn:
+    async with embedded_postgres(pg_dir) as dsn:
         assert await apply_migrations(dsn) == [m.name for m in load_migrations()]
         async with PostgresStore.connect(dsn) as store:
             await store.upsert_user(ada)
@@ -34,11 +42,11 @@ async def test_embedded_postgres_starts_migrates_and_keeps_data_across_restarts(
                 telemetry=points("door-1", BASE, battery_pct=88), events=[opened],
             )) == {opened.event_id}
 
-    assert (tmp_path / "pg" / "PG_VERSION").is_file()
+    assert (pg_dir / "pg" / "PG_VERSION").is_file()
     with pytest.raises(psycopg.OperationalError):  # stopped: nothing listens any more
         await psycopg.AsyncConnection.connect(dsn, connect_timeout=2)
 
-    async with embedded_postgres(tmp_path) as dsn:
+    async with embedded_postgres(pg_dir) as dsn:
         assert await apply_migrations(dsn) == []
         async with PostgresStore.connect(dsn) as store:
             assert await store.get_user("ada") == ada
@@ -49,9 +57,9 @@ async def test_embedded_postgres_starts_migrates_and_keeps_data_across_restarts(
 
 
 async def test_the_store_is_unavailable_while_the_server_is_down_and_recovers(
-    tmp_path: Path,
+    pg_dir: Path,
 ) -> None:
-    server: AbstractAsyncContextManager[str] | None = embedded_postgres(tmp_path)
+    server: AbstractAsyncContextManager[str] | None = embedded_postgres(pg_dir)
     assert server is not None
     dsn = await server.__aenter__()
     try:
@@ -65,7 +73,7 @@ async def test_the_store_is_unavailable_while_the_server_is_down_and_recovers(
                 await store.commit_batch(IngestBatch(telemetry=points("kiosk-1", BASE + 1, x=2)))
             assert await store.ping() is False
 
-            server = embedded_postgres(tmp_path)
+            server = embedded_postgres(pg_dir)
             assert await server.__aenter__() == dsn
             # The pool replaces its broken connections; a caller retrying (as the ingest
             # service does) gets through once the server is back.

@@ -10,7 +10,10 @@ that is dropped afterwards. Every name carries a random suffix, so test runs sha
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -57,6 +60,21 @@ def drop_database(server_dsn: str, name: str) -> None:
         sql.Identifier(name)))
 
 
+@contextlib.contextmanager
+def private_pg_dir() -> Iterator[Path]:
+    """A data folder for an embedded PostgreSQL outside pytest's temp tree.
+
+    pgserver runs the server as an unprivileged user and opens the folder's parents for it;
+    any other pytest run on the machine resets /tmp/pytest-of-<user> to mode 0700 when it
+    starts, which cuts a running server off its own files (PANIC, "Permission denied").
+    """
+    path = Path(tempfile.mkdtemp(prefix="hall-test-pg-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _check_reachable(server_dsn: str, where: str) -> None:
     try:
         with psycopg.connect(server_dsn, connect_timeout=5) as conn:
@@ -73,10 +91,10 @@ def _check_reachable(server_dsn: str, where: str) -> None:
 async def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """A DSN for the test server's maintenance database (for CREATE/DROP DATABASE)."""
     if EMBEDDED:
-        data_dir: Path = tmp_path_factory.mktemp("embedded-pg")
-        async with embedded_postgres(data_dir) as dsn:
-            _check_reachable(dsn, "embedded pgserver")
-            yield dsn
+        with private_pg_dir() as data_dir:
+            async with embedded_postgres(data_dir) as dsn:
+                _check_reachable(dsn, "embedded pgserver")
+                yield dsn
         return
     dsn = os.environ.get("HALL_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
     _check_reachable(dsn, "HALL_TEST_DATABASE_URL" if "HALL_TEST_DATABASE_URL" in os.environ
