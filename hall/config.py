@@ -187,8 +187,54 @@ def _demo_services() -> list[QueueServiceConfig]:
     ]
 
 
+_WINDOW_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class QueueWindowConfig(_Section):
+    """One ``[[queue.windows]]`` entry: a service window, what it serves and where."""
+
+    window_id: str = Field(description="stable id used by the API, e.g. w3")
+    number: Annotated[int, Field(ge=1, le=999)] = Field(
+        description="the number announced: 请 A012 号到 3 号窗口")
+    services: dict[str, Annotated[int, Field(ge=1, le=100)]] = Field(
+        min_length=1,
+        description="service code = weight; a higher weight is preferred (skills routing)")
+    area: str = Field(default="main-hall", min_length=1, max_length=128,
+                      description="the displays whose device site is this announce its calls")
+
+    @field_validator("window_id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _WINDOW_ID.match(value):
+            raise ValueError("expected lower-case letters, digits, - or _ (e.g. w3)")
+        return value
+
+
+class QueueCallingConfig(_Section):
+    """``[queue.calling]``: recalls, the green-channel ratio, appointment check-in."""
+
+    max_recalls: Annotated[int, Field(ge=0, le=10)] = Field(
+        default=2, description="recalls before the clerk must mark a no-show")
+    priority_calls: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=2, description="while both kinds wait: this many green-channel calls ...")
+    normal_calls: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=1, description="... then this many normal calls, so normal never starves")
+    appointment_early_min: Annotated[int, Field(ge=0, le=24 * 60)] = Field(
+        default=5, description="an appointment is called this long before its booked time")
+
+
+def _demo_windows() -> list[QueueWindowConfig]:
+    # Every demo service is served by two windows: one prefers it (weight 2), one helps out.
+    return [
+        QueueWindowConfig(window_id="w1", number=1, services={"student-id": 2, "transcript": 1}),
+        QueueWindowConfig(window_id="w2", number=2, services={"transcript": 2, "student-id": 1}),
+        QueueWindowConfig(window_id="w3", number=3, services={"dorm": 2, "finance": 1}),
+        QueueWindowConfig(window_id="w4", number=4, services={"finance": 2, "dorm": 1}),
+    ]
+
+
 class QueueConfig(_Section):
-    """``[queue]``: services, opening hours and time zone of the hall."""
+    """``[queue]``: services, windows, calling rules, opening hours and time zone of the hall."""
 
     timezone: str = "Asia/Shanghai"
     always_open: bool = Field(
@@ -199,6 +245,8 @@ class QueueConfig(_Section):
         default_factory=lambda: [1, 2, 3, 4, 5], description="ISO weekdays: Monday 1 .. Sunday 7")
     default_service_s: Annotated[float, Field(gt=0)] = 300.0
     services: list[QueueServiceConfig] = Field(default_factory=_demo_services)
+    windows: list[QueueWindowConfig] = Field(default_factory=_demo_windows)
+    calling: QueueCallingConfig = QueueCallingConfig()
 
     @field_validator("timezone")
     @classmethod
@@ -220,7 +268,30 @@ class QueueConfig(_Section):
                 if value in seen:
                     raise ValueError(f"two services share the {attr} {value!r}")
                 seen.add(value)
+        self._check_windows()
         return self
+
+    def _check_windows(self) -> None:
+        codes = {s.code for s in self.services}
+        if "windows" not in self.model_fields_set and not all(
+                set(w.services) <= codes for w in self.windows):
+            # Own services but no windows configured: rather than fail on the demo windows,
+            # open one window per service (window n serves service n) to start with.
+            self.__dict__["windows"] = [
+                QueueWindowConfig(window_id=f"w{i}", number=i, services={s.code: 1})
+                for i, s in enumerate(self.services, start=1)]
+        for attr in ("window_id", "number"):
+            seen_window: set[object] = set()
+            for window in self.windows:
+                value = getattr(window, attr)
+                if value in seen_window:
+                    raise ValueError(f"two windows share the {attr} {value!r}")
+                seen_window.add(value)
+        for window in self.windows:
+            unknown = sorted(set(window.services) - codes)
+            if unknown:
+                raise ValueError(f"window {window.window_id} serves unknown service(s) "
+                                 f"{', '.join(unknown)}; known: {', '.join(sorted(codes))}")
 
 
 class HallConfig(_Section):

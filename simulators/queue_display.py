@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from devices.contract import now_ms
 from devices.kinds import DeviceKind
 from edge.driver import TelemetryScalar
+from edge.errors import CommandRefused
 from simulators.base import CommandHandler, SimulatedDevice, number_param, text_param
 
 
@@ -26,7 +27,9 @@ class SimulatedQueueDisplay(SimulatedDevice):
     """Telemetry: ``brightness_pct``, ``temp_c``, ``calls_shown``.
 
     Commands: ``display.set_brightness {"brightness": 0-100}``,
-    ``display.call {"ticket", "window", "text"}`` (kept in ``last_call``).
+    ``display.call {"ticket", "window", "text", "lang"?}`` (kept in ``last_call``),
+    ``display.queue {"area", "services": [{"service", "name", "waiting", "next"}], "lang"?}``
+    (the waiting list, kept in ``waiting``: service code → the next numbers).
     """
 
     kind: ClassVar[DeviceKind] = DeviceKind.QUEUE_DISPLAY
@@ -36,6 +39,7 @@ class SimulatedQueueDisplay(SimulatedDevice):
         self.brightness_pct = 80
         self.last_call: DisplayCall | None = None
         self.calls_shown = 0
+        self.waiting: dict[str, list[str]] = {}
 
     def read_telemetry(self) -> Mapping[str, TelemetryScalar]:
         return {
@@ -46,7 +50,8 @@ class SimulatedQueueDisplay(SimulatedDevice):
         }
 
     def commands(self) -> dict[str, CommandHandler]:
-        return {"display.set_brightness": self._set_brightness, "display.call": self._call}
+        return {"display.set_brightness": self._set_brightness, "display.call": self._call,
+                "display.queue": self._queue}
 
     def _set_brightness(self, params: Mapping[str, Any]) -> dict[str, Any]:
         self.brightness_pct = round(number_param(params, "brightness", 0, 100))
@@ -59,6 +64,34 @@ class SimulatedQueueDisplay(SimulatedDevice):
         self.last_call = DisplayCall(ticket, window, text, now_ms())
         self.calls_shown += 1
         return {"shown": True, "ticket": ticket, "window": window}
+
+    def _queue(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.waiting = _waiting_list(params)
+        return {"shown": True, "services": len(self.waiting)}
+
+
+_MAX_SERVICES = 32
+_MAX_NUMBERS = 20
+
+
+def _waiting_list(params: Mapping[str, Any]) -> dict[str, list[str]]:
+    services = params.get("services")
+    # Bounded like a real panel's memory: a flood of services or numbers is refused.
+    if not isinstance(services, list) or len(services) > _MAX_SERVICES:
+        raise CommandRefused("invalid_params",
+                             f"services must be a list of at most {_MAX_SERVICES} entries")
+    waiting: dict[str, list[str]] = {}
+    for entry in services:
+        if not isinstance(entry, dict):
+            raise CommandRefused("invalid_params", "each service must be an object")
+        code = text_param(entry, "service", 64)
+        numbers = entry.get("next", [])
+        if (not isinstance(numbers, list) or len(numbers) > _MAX_NUMBERS
+                or not all(isinstance(n, str) and len(n) <= 16 for n in numbers)):
+            raise CommandRefused("invalid_params",
+                                 f"next must be a list of at most {_MAX_NUMBERS} ticket numbers")
+        waiting[code] = list(numbers)
+    return waiting
 
 
 def _label(params: Mapping[str, Any], name: str) -> str:

@@ -1,0 +1,95 @@
+"""``TicketMoveStore`` in memory, over a ``MemoryTicketStore``'s tickets and transitions.
+
+No ``await`` between reading a ticket's state and writing the move, so on one event loop a
+move is as atomic as the database's conditional UPDATE: two windows calling at once, the
+second gets MoveConflict.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Collection
+
+from hall_controller.adapters.memory_tickets import MemoryTicketStore
+from hall_controller.domain.queue import Moved
+from hall_controller.domain.queue_model import Ticket, TicketState
+from hall_controller.errors import Conflict, NotFound
+from hall_controller.ports_ticket_moves import MoveConflict, WindowSession
+
+_ACTIVE = (TicketState.CALLED, TicketState.SERVING)
+
+
+class MemoryTicketMoves:
+    """The move port kept next to a memory ticket store (they share the tickets)."""
+
+    def __init__(self, tickets: MemoryTicketStore) -> None:
+        self.tickets = tickets
+        self.sessions: list[WindowSession] = []
+
+    async def apply_move(self, moved: Moved, expected_state: TicketState) -> Ticket:
+        self.tickets._check()
+        stored = self.tickets.tickets.get(moved.ticket.ticket_id)
+        if stored is None:
+            raise NotFound(f"unknown ticket {moved.ticket.ticket_id}")
+        if stored.state is not expected_state:
+            raise MoveConflict(f"ticket {stored.number} is {stored.state.value} now "
+                               f"(already called by another window?)")
+        after = copy.deepcopy(moved.ticket)
+        after.case_ids = list(stored.case_ids)  # linked meanwhile by the cases engine: keep them
+        self.tickets.tickets[after.ticket_id] = after
+        self.tickets.transitions.append(moved.transition)
+        return copy.deepcopy(after)
+
+    async def waiting_for(self, service_codes: Collection[str], service_day: str) -> list[Ticket]:
+        self.tickets._check()
+        codes = set(service_codes)
+        return sorted((copy.deepcopy(t) for t in self.tickets.tickets.values()
+                       if t.state is TicketState.WAITING and t.service_code in codes
+                       and t.service_day == service_day),
+                      key=lambda t: (t.issued_ms, t.seq))
+
+    async def current_ticket(self, window_id: str) -> Ticket | None:
+        self.tickets._check()
+        active = [t for t in self.tickets.tickets.values()
+                  if t.window_id == window_id and t.state in _ACTIVE]
+        if not active:
+            return None
+        return copy.deepcopy(max(active, key=lambda t: t.called_ms or 0))
+
+    async def parked_at(self, window_id: str) -> list[Ticket]:
+        self.tickets._check()
+        return sorted((copy.deepcopy(t) for t in self.tickets.tickets.values()
+                       if t.window_id == window_id and t.state is TicketState.PARKED),
+                      key=lambda t: (t.called_ms or 0, t.seq))
+
+    async def recent_calls(self, window_id: str, limit: int) -> list[bool]:
+        self.tickets._check()
+        calls = [self.tickets.tickets[tr.ticket_id] for tr in self.tickets.transitions
+                 if tr.window_id == window_id and tr.from_state is TicketState.WAITING
+                 and tr.to_state is TicketState.CALLED]
+        history = [t.priority for t in calls if t.appointment_ms is None]
+        return history[-limit:] if limit > 0 else []
+
+    async def open_window(self, window_id: str, clerk: str, at_ms: int) -> WindowSession:
+        self.tickets._check()
+        current = await self.window_session(window_id)
+        if current is not None:
+            if current.clerk == clerk:
+                return current
+            raise Conflict(f"window {window_id} is open by {current.clerk}")
+        session = WindowSession(window_id, clerk, at_ms)
+        self.sessions.append(session)
+        return session
+
+    async def close_window(self, window_id: str, at_ms: int) -> WindowSession:
+        self.tickets._check()
+        for i, session in enumerate(self.sessions):
+            if session.window_id == window_id and session.is_open:
+                closed = WindowSession(window_id, session.clerk, session.opened_ms, at_ms)
+                self.sessions[i] = closed
+                return closed
+        raise Conflict(f"window {window_id} is not open")
+
+    async def window_session(self, window_id: str) -> WindowSession | None:
+        self.tickets._check()
+        return next((s for s in self.sessions if s.window_id == window_id and s.is_open), None)

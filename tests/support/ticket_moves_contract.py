@@ -1,0 +1,161 @@
+"""What every TicketMoveStore must do, as tests: run against MemoryTicketMoves (unit) and
+PostgresTicketMoves (integration). A test module subclasses ``TicketMovesContract`` and
+provides a ``move_stores`` fixture: an empty ``MoveStores`` (both ports over one data set)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from hall_controller.domain import queue
+from hall_controller.domain.queue import Outcome
+from hall_controller.domain.queue_model import Ticket, TicketState
+from hall_controller.errors import Conflict, NotFound
+from hall_controller.ports_ticket_moves import MoveConflict, TicketMoveStore
+from hall_controller.ports_tickets import TicketStore
+from tests.support.ticket_store_contract import DAY, SERVICES, take
+
+T0 = 1_764_300_000_000
+
+
+@dataclass
+class MoveStores:
+    tickets: TicketStore
+    moves: TicketMoveStore
+    # What the cases engine does concurrently: link a case to a stored ticket.
+    link_case: Callable[[str, str], Awaitable[None]]
+
+
+class TicketMovesContract:
+    @pytest.fixture(autouse=True)
+    async def _catalog(self, move_stores: MoveStores) -> None:
+        await move_stores.tickets.sync_services(SERVICES)
+
+    async def _issue(self, stores: MoveStores, service: str = "student-id", *,
+                     at_ms: int = T0, priority: bool = False) -> Ticket:
+        return (await stores.tickets.issue_ticket(
+            take(service, at_ms=at_ms, priority=priority))).ticket
+
+    async def test_a_move_is_stored_with_its_transition(self, move_stores: MoveStores) -> None:
+        ticket = await self._issue(move_stores)
+        moved = queue.call(ticket, window_id="w1", actor="clerk:alice", now_ms=T0 + 5_000)
+        stored = await move_stores.moves.apply_move(moved, TicketState.WAITING)
+        assert stored == moved.ticket
+        assert await move_stores.tickets.get_ticket(ticket.ticket_id) == moved.ticket
+        transitions = await move_stores.tickets.ticket_transitions(ticket.ticket_id)
+        assert transitions[-1] == moved.transition
+
+    async def test_a_ticket_moved_meanwhile_is_a_conflict(self, move_stores: MoveStores) -> None:
+        ticket = await self._issue(move_stores)
+        first = queue.call(ticket, window_id="w1", actor="clerk:alice", now_ms=T0 + 1)
+        second = queue.call(ticket, window_id="w2", actor="clerk:bob", now_ms=T0 + 2)
+        await move_stores.moves.apply_move(first, TicketState.WAITING)
+        with pytest.raises(MoveConflict, match="already called by another window"):
+            await move_stores.moves.apply_move(second, TicketState.WAITING)
+        stored = await move_stores.tickets.get_ticket(ticket.ticket_id)
+        assert stored is not None and stored.window_id == "w1"
+        assert len(await move_stores.tickets.ticket_transitions(ticket.ticket_id)) == 2
+
+    async def test_racing_calls_of_one_ticket_have_one_winner(self, move_stores: MoveStores) -> None:
+        ticket = await self._issue(move_stores)
+        results = await asyncio.gather(*(
+            move_stores.moves.apply_move(
+                queue.call(ticket, window_id=f"w{i}", actor="clerk:x", now_ms=T0 + i),
+                TicketState.WAITING)
+            for i in range(8)), return_exceptions=True)
+        assert sum(isinstance(r, Ticket) for r in results) == 1
+        assert sum(isinstance(r, MoveConflict) for r in results) == 7
+
+    async def test_an_unknown_ticket_is_not_found(self, move_stores: MoveStores) -> None:
+        ticket = await self._issue(move_stores)
+        ghost = queue.call(ticket, window_id="w1", actor="clerk:a", now_ms=T0)
+        ghost.ticket.ticket_id = "00000000-0000-4000-8000-000000000000"
+        with pytest.raises(NotFound):
+            await move_stores.moves.apply_move(ghost, TicketState.WAITING)
+
+    async def test_a_move_keeps_cases_linked_meanwhile(self, move_stores: MoveStores) -> None:
+        ticket = await self._issue(move_stores)
+        await move_stores.link_case(ticket.ticket_id, "case-7")  # after the clerk read it
+        moved = queue.call(ticket, window_id="w1", actor="clerk:alice", now_ms=T0 + 1)
+        stored = await move_stores.moves.apply_move(moved, TicketState.WAITING)
+        assert stored.case_ids == ["case-7"]
+
+    async def test_waiting_current_and_parked(self, move_stores: MoveStores) -> None:
+        moves = move_stores.moves
+        a1 = await self._issue(move_stores, at_ms=T0)
+        b1 = await self._issue(move_stores, "transcript", at_ms=T0 + 1)
+        a2 = await self._issue(move_stores, at_ms=T0 + 2)
+        await self._issue(move_stores, "finance", at_ms=T0 + 3)
+        waiting = await moves.waiting_for(["student-id", "transcript"], DAY)
+        assert [t.number for t in waiting] == [a1.number, b1.number, a2.number]
+        assert await moves.waiting_for(["student-id"], "2026-11-29") == []
+
+        assert await moves.current_ticket("w1") is None
+        called = await moves.apply_move(
+            queue.call(a1, window_id="w1", actor="clerk:a", now_ms=T0 + 10), TicketState.WAITING)
+        assert await moves.current_ticket("w1") == called
+        serving = await moves.apply_move(queue.start(called, actor="clerk:a", now_ms=T0 + 20),
+                                         TicketState.CALLED)
+        assert await moves.current_ticket("w1") == serving
+        parked = await moves.apply_move(queue.park(serving, actor="clerk:a", now_ms=T0 + 30),
+                                        TicketState.SERVING)
+        assert await moves.current_ticket("w1") is None
+        assert await moves.parked_at("w1") == [parked]
+        back = await moves.apply_move(queue.resume(parked, actor="clerk:a", now_ms=T0 + 40),
+                                      TicketState.PARKED)
+        assert back.issued_ms == a1.issued_ms and back.window_id is None
+        assert [t.number for t in await moves.waiting_for(["student-id"], DAY)] == [
+            a1.number, a2.number]
+
+    async def test_complete_and_transfer_are_stored(self, move_stores: MoveStores) -> None:
+        moves = move_stores.moves
+        a1 = await self._issue(move_stores, at_ms=T0)
+        called = await moves.apply_move(
+            queue.call(a1, window_id="w1", actor="clerk:a", now_ms=T0 + 10), TicketState.WAITING)
+        moved = await moves.apply_move(
+            queue.transfer(called, to_service="transcript", actor="clerk:a", now_ms=T0 + 20),
+            TicketState.CALLED)
+        assert (moved.service_code, moved.issued_ms, moved.state) == (
+            "transcript", a1.issued_ms, TicketState.WAITING)
+        again = await moves.apply_move(
+            queue.call(moved, window_id="w2", actor="clerk:b", now_ms=T0 + 30), TicketState.WAITING)
+        serving = await moves.apply_move(queue.start(again, actor="clerk:b", now_ms=T0 + 40),
+                                         TicketState.CALLED)
+        done = await moves.apply_move(
+            queue.complete(serving, outcome=Outcome.PENDING_MATERIALS, actor="clerk:b",
+                           now_ms=T0 + 50, detail="photo"), TicketState.SERVING)
+        assert (done.state, done.outcome, done.completed_ms) == (
+            TicketState.DONE, "pending_materials", T0 + 50)
+        transitions = await move_stores.tickets.ticket_transitions(a1.ticket_id)
+        assert [(t.to_state, t.detail) for t in transitions][-2:] == [
+            (TicketState.SERVING, None), (TicketState.DONE, "photo")]
+
+    async def test_recent_calls_are_the_windows_walk_in_calls(self, move_stores: MoveStores) -> None:
+        moves = move_stores.moves
+        for i, priority in enumerate((True, False, True, True)):
+            ticket = await self._issue(move_stores, at_ms=T0 + i, priority=priority)
+            window = "w2" if i == 1 else "w1"
+            await moves.apply_move(queue.call(ticket, window_id=window, actor="clerk:a",
+                                              now_ms=T0 + 100 + i), TicketState.WAITING)
+        assert await moves.recent_calls("w1", 10) == [True, True, True]
+        assert await moves.recent_calls("w1", 2) == [True, True]
+        assert await moves.recent_calls("w2", 2) == [False]
+        assert await moves.recent_calls("w3", 2) == []
+
+    async def test_window_sessions(self, move_stores: MoveStores) -> None:
+        moves = move_stores.moves
+        assert await moves.window_session("w1") is None
+        opened = await moves.open_window("w1", "alice", T0)
+        assert opened.is_open and opened.clerk == "alice"
+        assert await moves.open_window("w1", "alice", T0 + 5) == opened
+        with pytest.raises(Conflict, match="open by alice"):
+            await moves.open_window("w1", "bob", T0 + 6)
+        assert await moves.window_session("w1") == opened
+        closed = await moves.close_window("w1", T0 + 10)
+        assert closed.closed_ms == T0 + 10 and not closed.is_open
+        with pytest.raises(Conflict, match="not open"):
+            await moves.close_window("w1", T0 + 11)
+        assert (await moves.open_window("w1", "bob", T0 + 12)).clerk == "bob"
