@@ -29,9 +29,11 @@ from api.routes import dead_letters as dead_letter_routes
 from api.routes import devices as device_routes
 from api.routes import health as health_routes
 from api.routes import integration as integration_routes
+from api.routes import stats as stats_routes
 from api.routes.integration import IntegrationContext
 from hall_controller.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
 from hall_controller.ports import CommandSender, HallStore, HealthProbe
+from hall_controller.services.stats import StatsService
 
 logger = logging.getLogger(__name__)
 
@@ -49,20 +51,23 @@ _TAGS = [
                                      "with an API key; see docs/integration.md."},
     {"name": "integration", "description": "API keys, the case event feed, webhooks and their "
                                            "delivery log, the one-trip rate."},
+    {"name": "statistics", "description": "Per service and day: tickets, waits, service times, "
+                                          "service level, no-shows; the one-trip rate."},
 ]
 
 
 def create_app(
     store: HallStore, commands: CommandSender, health: HealthProbe,
     auth: AuthSettings | Authenticator, *, title: str = "Campus hall controller",
-    integration: IntegrationContext | None = None,
+    integration: IntegrationContext | None = None, stats: StatsService | None = None,
 ) -> FastAPI:
     """Build the HTTP API over the controller's ports.
 
     ``auth`` is either the settings (secret and token lifetime; users come from ``store``) or a
     ready ``Authenticator`` (e.g. one with cheaper password hashing for tests).
     ``integration`` (the online-case services) mounts the case and integration routes and
-    turns on API keys; without it they are absent.
+    turns on API keys; without it they are absent. ``stats`` (the queue's daily figures)
+    mounts ``/stats``.
     """
     app = FastAPI(
         title=title, version="1",
@@ -82,6 +87,9 @@ def create_app(
         auth.api_keys = integration.api_keys
         app.include_router(case_routes.router, prefix=API_PREFIX)
         app.include_router(integration_routes.router, prefix=API_PREFIX)
+    if stats is not None:
+        app.state.stats = stats
+        app.include_router(stats_routes.router, prefix=API_PREFIX)
     _install_error_handlers(app)
     return app
 

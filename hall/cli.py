@@ -101,21 +101,34 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
 
     from api import create_app
     from api.auth import AuthSettings, ensure_user
-    from hall.stack import auth_secret, controller_settings, migrated_store
+    from hall.stack import auth_secret, controller_settings, integration_services, migrated_store
+    from hall_controller.adapters.postgres.stats_store import PostgresStatsStore
+    from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
     from hall_controller.domain.model import Role
     from hall_controller.runtime import HallController
+    from hall_controller.services.stats import StatsService
 
     async with migrated_store(config, dsn) as store:
         if admin_password is not None:
             await ensure_user(store, "admin", admin_password, Role.ADMIN)
-        controller = HallController(controller_settings(config, mqtt_url), store)
+        integration, webhook_dispatcher = integration_services(store)
+        stats_store = PostgresStatsStore(store.pool)
+        controller = HallController(controller_settings(config, mqtt_url), store,
+                                    cases=integration.cases, wait_inputs=stats_store,
+                                    ticket_cases=PostgresTicketCases(store.pool))
         app = create_app(store, controller.commands, controller.health,
                          AuthSettings(secret=auth_secret(config),
-                                      token_ttl_s=config.auth.token_ttl_s))
+                                      token_ttl_s=config.auth.token_ttl_s),
+                         integration=integration,
+                         stats=StatsService(stats_store, config.queue.timezone,
+                                            one_trip=integration.cases))
         server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port,
                                                log_level="warning", lifespan="off"))
         async with controller.running(), asyncio.TaskGroup() as tasks:
             api_task = tasks.create_task(server.serve(), name="http-api")
+            # Runs until cancelled below; deliveries it has not made stay in the database for
+            # the next start (or another controller's dispatcher).
+            webhook_task = tasks.create_task(webhook_dispatcher.run(), name="webhook-dispatcher")
             hall_task: asyncio.Task[None] | None = None
             try:
                 await controller.bus.connected.wait()
@@ -134,6 +147,7 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
                     await asyncio.gather(hall_task, return_exceptions=True)
                     await _drained(controller, timeout_s=3.0)
                 server.should_exit = True
+                webhook_task.cancel()
 
 
 async def _drained(controller: Any, timeout_s: float) -> None:

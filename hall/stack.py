@@ -11,15 +11,23 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hall.config import HallConfig, QueueConfig
 from hall.embedded_broker import embedded_broker
+from hall_controller.adapters.postgres.case_store import PostgresCaseStore
 from hall_controller.adapters.postgres.embedded import embedded_postgres
 from hall_controller.adapters.postgres.migrate import apply_migrations
 from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.queue_model import ServiceDef
+from hall_controller.domain.queue_model import ServiceDef, WindowDef
 from hall_controller.runtime import ControllerSettings
+from hall_controller.services.cases import CaseService
+from hall_controller.services.integration_keys import ApiKeyService
 from hall_controller.services.tickets import OpeningHours, QueueSettings
+from hall_controller.services.webhooks import WebhookDispatcher, WebhookService
+
+if TYPE_CHECKING:  # the API (FastAPI) is imported only by the commands that serve it
+    from api.routes.integration import IntegrationContext
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +67,23 @@ async def migrated_store(config: HallConfig, dsn: str) -> AsyncIterator[Postgres
         yield store
 
 
+def integration_services(store: PostgresHallStore) -> tuple[IntegrationContext,
+                                                             WebhookDispatcher]:
+    """The online-case services over the store's own pool (one pool per process, so the
+    configured pool size is the whole budget), and the webhook dispatcher, woken whenever case
+    events are appended. The caller runs ``dispatcher.run()`` as an owned task."""
+    from api.routes.integration import IntegrationContext
+
+    case_store = PostgresCaseStore(store.pool)
+    cases = CaseService(case_store)
+    dispatcher = WebhookDispatcher(case_store)
+    # Prompt delivery: without the wake-up an event would wait for the next poll (2 s).
+    cases.subscribe(lambda events: dispatcher.wake())
+    context = IntegrationContext(cases=cases, webhooks=WebhookService(case_store),
+                                 api_keys=ApiKeyService(case_store))
+    return context, dispatcher
+
+
 def queue_settings(queue: QueueConfig) -> QueueSettings:
     return QueueSettings(
         services=tuple(
@@ -70,7 +95,37 @@ def queue_settings(queue: QueueConfig) -> QueueSettings:
         opening_hours=None if queue.always_open else OpeningHours(
             queue.opens, queue.closes, frozenset(queue.open_days)),
         default_service_s=queue.default_service_s,
+        windows=configured_windows(queue),
     )
+
+
+def configured_windows(queue: QueueConfig) -> tuple[WindowDef, ...]:
+    """``[[queue.windows]]`` as the wait estimate needs them, read defensively: the section
+    comes with the clerk side. Absent or unreadable: no windows, and the estimate assumes one
+    window per service (``QueueSettings.estimate_windows``) and says so at start."""
+    entries = getattr(queue, "windows", None)
+    if not entries:
+        return ()
+    windows: list[WindowDef] = []
+    try:
+        for n, entry in enumerate(entries, start=1):
+            window_id = getattr(entry, "window_id", None) or getattr(entry, "id", None)
+            services = getattr(entry, "services", None)
+            # Weights (skills routing) when given as a table, else every service weighs 1.
+            weights = (dict(services) if isinstance(services, dict)
+                       else dict.fromkeys(services or (), 1))
+            weights = {str(code): int(weight) for code, weight in weights.items()}
+            if window_id is None or not weights:
+                raise ValueError(f"window #{n}: no id or no services")
+            windows.append(WindowDef(window_id=str(window_id),
+                                     number=int(getattr(entry, "number", n)),
+                                     services=weights,
+                                     area=str(getattr(entry, "area", "main-hall"))))
+    except (TypeError, ValueError) as exc:
+        logger.warning("queue.windows not understood for the wait estimate (%s); assuming one "
+                       "window per service", exc)
+        return ()
+    return tuple(windows)
 
 
 def controller_settings(config: HallConfig, mqtt_url: str) -> ControllerSettings:

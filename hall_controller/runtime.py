@@ -16,6 +16,8 @@ from devices.contract import Topics, now_ms
 from devices.kinds import DeviceKind
 from hall_controller.adapters.mqtt_bus import MqttBus
 from hall_controller.ports import HallStore
+from hall_controller.ports_cases import CaseLinks
+from hall_controller.ports_stats import WaitInputsSource
 from hall_controller.ports_tickets import TicketStore
 from hall_controller.services.alarms import AlarmService
 from hall_controller.services.commands import CommandService
@@ -24,7 +26,7 @@ from hall_controller.services.ingest import IngestPipeline
 from hall_controller.services.metrics import IngestCounters
 from hall_controller.services.registry import DeviceRegistry
 from hall_controller.services.requests import RequestRouter
-from hall_controller.services.tickets import QueueSettings, TicketService
+from hall_controller.services.tickets import QueueSettings, TicketCaseRecorder, TicketService
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +61,17 @@ class HallController:
     """Owns the bus, the pipeline and the background watchers. Use ``running()``."""
 
     def __init__(self, settings: ControllerSettings, store: HallStore,
-                 *, tickets: TicketStore | None = None) -> None:
+                 *, tickets: TicketStore | None = None, cases: CaseLinks | None = None,
+                 wait_inputs: WaitInputsSource | None = None,
+                 ticket_cases: TicketCaseRecorder | None = None) -> None:
         """``tickets``: where tickets are stored; by default the store itself when it
         implements the ticket port too (``PostgresHallStore``). Without one, the controller
-        takes no tickets (``ticket.take`` answers unknown_method)."""
+        takes no tickets (``ticket.take`` answers unknown_method).
+        ``cases``: the online cases a kiosk ticket is linked to (``CaseService``); without
+        them ``ticket.take`` answers ``cases: []``.
+        ``wait_inputs``: what the wait estimate reads (recent service times, queue lengths,
+        busy windows); without it the estimate uses the configured default service time.
+        ``ticket_cases``: where a ticket records the cases linked to it (``Ticket.case_ids``)."""
         self.settings = settings
         self.store = store
         self.topics = Topics(settings.topic_prefix)
@@ -79,7 +88,8 @@ class HallController:
             tickets = store
         self.tickets: TicketService | None = None
         if tickets is not None:
-            self.tickets = TicketService(tickets, settings.queue)
+            self.tickets = TicketService(tickets, settings.queue, cases=cases,
+                                         wait_inputs=wait_inputs, ticket_cases=ticket_cases)
             self.requests.register("ticket.take", self.tickets.take)
         self.pipeline = IngestPipeline(
             store, self.registry, commands=self.commands, requests=self.requests,

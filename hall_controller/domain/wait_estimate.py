@@ -133,19 +133,22 @@ def estimate_wait_s(
     ahead: int,
     *,
     windows: Sequence[OpenWindow],
-    waiting: Sequence[Ticket],
+    waiting: Sequence[Ticket] = (),
     times: RecentServiceTimes,
     now_ms: int,
+    queued: Mapping[str, int] | None = None,
 ) -> float:
     """Expected seconds until a ticket of ``service_code`` with ``ahead`` tickets before it is called.
 
-    ``windows``: the open windows only; ``waiting``: the hall's waiting tickets (for the shares).
-    Infinite when no open window serves the service.
+    ``windows``: the open windows only; ``waiting``: the hall's waiting tickets (for the shares),
+    or ``queued``: just their counts by service (what a database count gives, without loading
+    every ticket). Infinite when no open window serves the service.
     """
     serving = [w for w in windows if service_code in w.window.services]
     if not serving:
         return float("inf")
-    queued = _waiting_by_service(waiting)
+    if queued is None:
+        queued = _waiting_by_service(waiting)
 
     idle = sum(1 for w in serving if w.current_service is None)
     if ahead < idle:

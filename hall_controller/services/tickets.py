@@ -8,18 +8,30 @@ not the server's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import time as monotonic_time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from devices.contract import now_ms
+from hall_controller.domain.cases import Case, IdentityType, PersonIdentity
 from hall_controller.domain.model import DeviceRecord
-from hall_controller.domain.queue_model import ServiceDef, TicketSource
-from hall_controller.errors import StoreUnavailable
+from hall_controller.domain.queue_model import ServiceDef, Ticket, TicketSource, WindowDef
+from hall_controller.domain.wait_estimate import (
+    DEFAULT_KEEP,
+    OpenWindow,
+    RecentServiceTimes,
+    estimate_wait_s,
+)
+from hall_controller.errors import Conflict, NotFound, StoreUnavailable
+from hall_controller.ports_cases import CaseLinks
+from hall_controller.ports_stats import WaitInputs, WaitInputsSource
 from hall_controller.ports_tickets import (
     IDENTITY_TYPES,
     DailyCapReached,
@@ -34,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 MAX_IDENTITY_VALUE = 256
 MAX_SERVICE_CODE = 64
+# The estimate's inputs (recent service times, queue lengths, busy windows) are read at most
+# this often: a burst of kiosks shares one read, and a second-old queue length changes the
+# windows' shares, not the visitor's position (that comes with the ticket).
+WAIT_INPUTS_TTL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,20 +71,58 @@ class QueueSettings:
     services: tuple[ServiceDef, ...] = ()
     timezone: str = "Asia/Shanghai"
     opening_hours: OpeningHours | None = None  # None: always open (the demo runs at night too)
-    # Per-visitor service time the interim estimate assumes until the service has history.
+    # Per-visitor window time the estimate assumes until the service has completed tickets.
     default_service_s: float = 300.0
+    # The windows and the services each serves (``[[queue.windows]]``). Empty: not configured,
+    # and the estimate assumes one window per service (``estimate_windows``).
+    windows: tuple[WindowDef, ...] = ()
     service_codes: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "service_codes", frozenset(s.code for s in self.services))
+
+    @property
+    def windows_assumed(self) -> bool:
+        return not self.windows
+
+    def estimate_windows(self) -> tuple[WindowDef, ...]:
+        """The windows the wait estimate counts: the configured ones, or, without any, one
+        window per service serving only it (the assumption ``windows_assumed`` reports)."""
+        if self.windows:
+            return self.windows
+        return tuple(WindowDef(window_id=f"assumed-{s.code}", number=n, services={s.code: 1})
+                     for n, s in enumerate(self.services, start=1))
+
+
+class TicketCaseRecorder(Protocol):
+    """Where the ticket itself records the cases linked to it (the clerk's window reads them
+    from the ticket; the cases record the ticket too)."""
+
+    async def add_ticket_cases(self, ticket_id: str, case_ids: Sequence[str]) -> None:
+        """Append the ids not recorded yet, in order; repeating it changes nothing."""
+        ...
 
 
 class TicketService:
     """Issues tickets; ``take`` is the ``ticket.take`` handler for the request router."""
 
     def __init__(self, store: TicketStore, settings: QueueSettings,
-                 clock: Callable[[], int] = now_ms) -> None:
+                 clock: Callable[[], int] = now_ms, *, cases: CaseLinks | None = None,
+                 wait_inputs: WaitInputsSource | None = None,
+                 ticket_cases: TicketCaseRecorder | None = None) -> None:
+        """``cases``: the online cases to link an identified visitor's ticket to; without
+        them every reply has ``cases: []``. ``wait_inputs``: recent service times, queue
+        lengths and busy windows for the estimate; without it the estimate assumes the
+        default service time and idle windows. ``ticket_cases``: where the ticket records
+        the cases linked to it (``Ticket.case_ids``)."""
         self._store = store
+        self._cases = cases
+        self._ticket_cases = ticket_cases
+        self._wait_source = wait_inputs
+        self._inputs: tuple[str, float, asyncio.Future[WaitInputs]] | None = None
+        if settings.windows_assumed:
+            logger.info("queue.windows not configured: the wait estimate assumes one window "
+                        "per service")
         self.settings = settings
         self._zone = ZoneInfo(settings.timezone)
         self._clock = clock
@@ -125,23 +179,119 @@ class TicketService:
         if issued.created:
             logger.info("ticket %s (%s) issued to %s", ticket.number, ticket.service_code, device_id,
                         extra={"device_id": device_id, "ticket_id": ticket.ticket_id})
+        linked = [] if identity is None else await self._link_cases(ticket, identity, device_id)
         return {
             "ticket": ticket.number,
             "ticket_id": ticket.ticket_id,
             "service": ticket.service_code,
             "waiting_ahead": issued.waiting_ahead,
-            "estimated_wait_s": self.interim_estimate_s(issued),
-            # Stays empty until the cases engine links the visitor's open online cases to the
-            # ticket (issue 3, item 4); nothing is linked here, so nothing is claimed.
-            "cases": list(ticket.case_ids),
+            "estimated_wait_s": await self.estimate_s(issued, at),
+            "cases": [_case_summary(c) for c in linked],
         }
 
-    def interim_estimate_s(self, issued: IssuedTicket) -> int:
-        """INTERIM: position × recent mean service time ÷ windows serving the service (the
-        naive method the issue asks to beat). To be replaced by ``domain/wait_estimate.py``
-        once it is wired in."""
-        per_visitor = issued.recent_service_s or self.settings.default_service_s
-        return round(issued.waiting_ahead * per_visitor / max(1, issued.serving_windows))
+    async def _link_cases(self, ticket: Ticket, identity: tuple[str, str],
+                          device_id: str) -> list[Case]:
+        """Link the visitor's open cases for the ticket's service to the ticket.
+
+        Runs on a redelivered request too (it answers with the ticket already issued): linking
+        the same ticket again is a no-op, so nothing is linked twice, and a link the first
+        attempt did not finish is made now. If the case store is unavailable the request fails
+        with ``unavailable``; the kiosk's retry (same request id) gets the same ticket and
+        links then, rather than the visitor being served without their case.
+        """
+        if self._cases is None:
+            return []
+        who = PersonIdentity(IdentityType(identity[0]), identity[1])
+        try:
+            open_cases = await self._cases.open_cases_for(who, ticket.service_code)
+        except StoreUnavailable as exc:
+            logger.warning("ticket.take from %s: cases unavailable: %s", device_id, exc,
+                           extra={"device_id": device_id, "ticket_id": ticket.ticket_id})
+            raise RequestError("unavailable",
+                               "the online cases are unavailable; try again") from exc
+        linked: list[Case] = []
+        for case in open_cases:
+            try:
+                linked.append(await self._cases.link_ticket(case.case_id, ticket.ticket_id,
+                                                            ticket.number))
+            except StoreUnavailable as exc:
+                raise RequestError("unavailable",
+                                   "the online cases are unavailable; try again") from exc
+            except (NotFound, Conflict) as exc:
+                # One case that cannot be linked must not cost the visitor the ticket or the
+                # other cases; the clerk can still find it by the visitor's identity.
+                logger.warning("ticket %s: case %s not linked: %s", ticket.number, case.case_id,
+                               exc, extra={"ticket_id": ticket.ticket_id,
+                                           "case_id": case.case_id})
+        if linked and self._ticket_cases is not None:
+            try:
+                await self._ticket_cases.add_ticket_cases(ticket.ticket_id,
+                                                          [c.case_id for c in linked])
+            except StoreUnavailable as exc:
+                raise RequestError("unavailable",
+                                   "the ticket store is unavailable; try again") from exc
+        if linked:
+            logger.info("ticket %s linked to %d case(s)", ticket.number, len(linked),
+                        extra={"ticket_id": ticket.ticket_id,
+                               "case_ids": [c.case_id for c in linked]})
+        return linked
+
+    async def estimate_s(self, issued: IssuedTicket, at_ms: int) -> int:
+        """Seconds until the ticket is called: ``domain.wait_estimate.estimate_wait_s`` over the
+        service's recent window times, the windows serving it (all configured windows count
+        as open: which ones a clerk has opened is the clerk side's to tell) and what those
+        windows are doing now."""
+        ticket = issued.ticket
+        inputs = await self._current_inputs(ticket.service_day)
+        times = RecentServiceTimes(inputs.recent_service_s, keep=DEFAULT_KEEP,
+                                   default_s=self.settings.default_service_s)
+        windows = []
+        for window in self.settings.estimate_windows():
+            busy = inputs.busy.get(window.window_id)
+            windows.append(OpenWindow(window, None if busy is None else busy.service_code,
+                                      None if busy is None else busy.since_ms))
+        queued = dict(inputs.waiting)
+        # The new ticket and those ahead of it wait, whatever a second-old count says.
+        queued[ticket.service_code] = max(queued.get(ticket.service_code, 0),
+                                          issued.waiting_ahead + 1)
+        wait = estimate_wait_s(ticket.service_code, issued.waiting_ahead, windows=windows,
+                               times=times, now_ms=at_ms, queued=queued)
+        if math.isinf(wait):
+            # No configured window serves the service: still a number the kiosk can print,
+            # as if one window served it (the config check is the clerk side's to add).
+            wait = issued.waiting_ahead * times.mean_s(ticket.service_code)
+        return round(wait)
+
+    async def _current_inputs(self, service_day: str) -> WaitInputs:
+        if self._wait_source is None:
+            return WaitInputs()
+        now = monotonic_time.monotonic()
+        cached = self._inputs
+        if (cached is None or cached[0] != service_day or now - cached[1] > WAIT_INPUTS_TTL_S
+                or (cached[2].done()
+                    and (cached[2].cancelled() or cached[2].exception() is not None))):
+            # One read for every take that arrives while it runs (single flight); it belongs
+            # to no single request, so a kiosk that gives up does not cancel it for the rest.
+            future = asyncio.ensure_future(
+                self._wait_source.wait_inputs(service_day, DEFAULT_KEEP))
+            cached = self._inputs = (service_day, now, future)
+        try:
+            return await asyncio.shield(cached[2])
+        except StoreUnavailable as exc:
+            # The ticket is issued already: an estimate from defaults beats no answer.
+            logger.warning("wait estimate without history: %s", exc)
+            return WaitInputs()
+
+
+def _case_summary(case: Case) -> dict[str, Any]:
+    """What the kiosk prints about a linked case: which one, and what to bring."""
+    return {
+        "case_id": case.case_id,
+        "service": case.service_code,
+        "status": case.status.value,
+        "materials": [{"code": m.code, "name": m.name, "received": m.received}
+                      for m in case.materials],
+    }
 
 
 def _parse_params(params: dict[str, Any]) -> tuple[str, tuple[str, str] | None, bool]:

@@ -10,6 +10,8 @@ import pytest
 
 from devices.contract import Request
 from hall_controller.adapters.memory_tickets import MemoryTicketStore
+from hall_controller.domain.queue_model import WindowDef
+from hall_controller.ports_stats import BusyWindow, WaitInputs
 from hall_controller.services.requests import RequestRouter
 from hall_controller.services.tickets import OpeningHours, QueueSettings, TicketService
 from tests.support.ticket_store_contract import SERVICES, TicketStoreContract
@@ -63,10 +65,11 @@ async def test_tickets_are_numbered_a001_a002(kiosk: Kiosk) -> None:
     assert first["result"]["service"] == "student-id" and first["result"]["cases"] == []
 
 
-async def test_waiting_ahead_and_interim_estimate(kiosk: Kiosk) -> None:
+async def test_waiting_ahead_and_estimate_without_history(kiosk: Kiosk) -> None:
     results = [(await kiosk.take({"service": "student-id"}))["result"] for _ in range(3)]
     assert [r["waiting_ahead"] for r in results] == [0, 1, 2]
-    # No service history yet: 300 s a visitor, one window.
+    # No service history and no [[queue.windows]]: 300 s a visitor, one idle window each.
+    assert kiosk.service.settings.windows_assumed
     assert [r["estimated_wait_s"] for r in results] == [0, 300, 600]
 
 
@@ -145,3 +148,111 @@ async def test_store_outage_is_a_clear_error(kiosk: Kiosk) -> None:
     kiosk.store.available = False
     refused = await kiosk.take({"service": "student-id"})
     assert refused["error"]["code"] == "unavailable"
+
+
+class FixedWaitInputs:
+    """A WaitInputsSource with fixed answers; counts the reads."""
+
+    def __init__(self, inputs: WaitInputs) -> None:
+        self.inputs = inputs
+        self.reads = 0
+
+    async def wait_inputs(self, service_day: str, keep: int) -> WaitInputs:
+        self.reads += 1
+        return self.inputs
+
+
+async def test_the_estimate_uses_recent_times_and_what_the_window_is_doing() -> None:
+    store = MemoryTicketStore()
+    # The one (assumed) student-id window has been busy for 50 s; recent window times
+    # 100, 200, 300 s (mean 200). Its customer still needs the mean of (x - 50) over the
+    # samples longer than 50 s: (50 + 150 + 250) / 3 = 150 s.
+    source = FixedWaitInputs(WaitInputs(
+        recent_service_s={"student-id": (100.0, 200.0, 300.0)},
+        busy={"assumed-student-id": BusyWindow("student-id", SATURDAY_MORNING - 50_000)}))
+    service = TicketService(store, QueueSettings(services=tuple(SERVICES)),
+                            clock=lambda: SATURDAY_MORNING, wait_inputs=source)
+    await service.start()
+    router = RequestRouter()
+    router.register("ticket.take", service.take)
+
+    async def take() -> dict[str, Any]:
+        request = Request(id=str(uuid.uuid4()), method="ticket.take",
+                          params={"service": "student-id"})
+        result: dict[str, Any] = (await router.handle("kiosk-01", None, request)).model_dump()
+        return dict(result["result"])
+
+    first, second = await take(), await take()
+    assert first["estimated_wait_s"] == 150          # when the window frees up
+    assert second["estimated_wait_s"] == 150 + 200   # ... plus one mean service time
+    assert source.reads == 1, "a burst of takes shares one read of the inputs"
+
+
+async def test_configured_windows_share_their_time_between_services() -> None:
+    store = MemoryTicketStore()
+    # Two idle windows: w1 serves only student-id, w2 serves student-id and finance equally.
+    windows = (WindowDef("w1", 1, {"student-id": 1}),
+               WindowDef("w2", 2, {"student-id": 1, "finance": 1}))
+    source = FixedWaitInputs(WaitInputs(waiting={"finance": 3}))
+    service = TicketService(store, QueueSettings(services=tuple(SERVICES), windows=windows),
+                            clock=lambda: SATURDAY_MORNING, wait_inputs=source)
+    await service.start()
+    issued = [await service.take("kiosk-01", None, {"service": "student-id"})
+              for _ in range(3)]
+    # 2 idle windows take the first two at once; the third waits for the first window to
+    # free up: rate = 1/300 (w1) + share/cycle of w2. With 3 student-id and 3 finance waiting,
+    # w2 gives student-id half its calls of 300 s: 1/600. Free rate the same: 1/(1/300+1/600)
+    # = 200 s.
+    assert [r["estimated_wait_s"] for r in issued] == [0, 0, 200]
+
+
+def test_windows_are_read_from_the_config_when_it_has_them() -> None:
+    from types import SimpleNamespace
+
+    from hall.config import QueueConfig
+    from hall.stack import configured_windows, queue_settings
+
+    # Without [[queue.windows]], one window per service is assumed (and said at start).
+    assert configured_windows(SimpleNamespace()) == ()  # type: ignore[arg-type]
+    assert configured_windows(SimpleNamespace(windows=[])) == ()  # type: ignore[arg-type]
+    demo = QueueConfig()
+    assert queue_settings(demo).windows_assumed is (not getattr(demo, "windows", None))
+    shaped = SimpleNamespace(windows=[
+        SimpleNamespace(window_id="w1", number=1, services=["student-id", "dorm"]),
+        SimpleNamespace(id="w2", number=2, services={"finance": 2}, area="east")])
+    assert configured_windows(shaped) == (  # type: ignore[arg-type]
+        WindowDef("w1", 1, {"student-id": 1, "dorm": 1}),
+        WindowDef("w2", 2, {"finance": 2}, "east"))
+    unreadable = SimpleNamespace(windows=[SimpleNamespace(number=1)])
+    assert configured_windows(unreadable) == ()  # type: ignore[arg-type]
+
+
+async def test_an_identified_visitor_gets_their_open_cases_linked_once() -> None:
+    from hall_controller.adapters.memory_cases import MemoryCaseStore
+    from hall_controller.domain.cases import Applicant, CaseInput, CaseStatus, Material
+    from hall_controller.services.cases import CaseService
+
+    cases = CaseService(MemoryCaseStore())
+    await cases.upsert(CaseInput("C-9", "student-id", CaseStatus.MATERIALS_REQUIRED,
+                                 Applicant(person_id="p-9"),
+                                 (Material("photo", "一寸照片", received=True),
+                                  Material("form", "申请表"))))
+    service = TicketService(MemoryTicketStore(), QueueSettings(services=tuple(SERVICES)),
+                            clock=lambda: SATURDAY_MORNING, cases=cases)
+    await service.start()
+    router = RequestRouter()
+    router.register("ticket.take", service.take)
+    request = Request(id=str(uuid.uuid4()), method="ticket.take", params={
+        "service": "student-id", "identity": {"type": "qr", "value": "C-9"}})
+    first = (await router.handle("kiosk-01", None, request)).model_dump()
+    again = (await router.handle("kiosk-01", None, request)).model_dump()  # redelivered
+    assert first["result"]["cases"] == [{
+        "case_id": "C-9", "service": "student-id", "status": "materials_required",
+        "materials": [{"code": "photo", "name": "一寸照片", "received": True},
+                      {"code": "form", "name": "申请表", "received": False}]}]
+    assert again["result"] == first["result"]
+    assert (await cases.get("C-9")).linked_tickets == [first["result"]["ticket_id"]]
+    # A QR code of another service's case links nothing to this ticket.
+    other = await service.take("kiosk-01", None, {
+        "service": "finance", "identity": {"type": "qr", "value": "C-9"}})
+    assert other["cases"] == []

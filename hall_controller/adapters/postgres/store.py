@@ -135,6 +135,11 @@ class PostgresStore:
         finally:
             await pool.close()
 
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        """The open pool (not owned by callers): other stores of the same database share it."""
+        return self._pool
+
     # -- plumbing ---------------------------------------------------------------------------
 
     @asynccontextmanager

@@ -1,0 +1,90 @@
+"""Statistics: per service and day (tickets, waits, service times, service level, no-shows)
+and the day's one-trip rate. Staff (clerks, facilities) and admins may read them."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from api.auth import Staff
+from api.schemas import Millis
+from hall_controller.domain.cases import OneTripCounts
+from hall_controller.ports_stats import ServiceDayStats
+from hall_controller.services.stats import DayReport, StatsService
+
+
+def get_stats(request: Request) -> StatsService:
+    service = getattr(request.app.state, "stats", None)
+    if not isinstance(service, StatsService):
+        raise RuntimeError("the app was built without the statistics service")
+    return service
+
+
+Stats = Annotated[StatsService, Depends(get_stats)]
+
+router = APIRouter(prefix="/stats", tags=["statistics"])
+
+
+class ServiceStatsOut(BaseModel):
+    service_code: str
+    target_wait_s: int = Field(description="the service level's target wait")
+    tickets: int = Field(description="tickets issued that day")
+    called: int = Field(description="... of which called at least once")
+    served: int = Field(description="... of which completed")
+    no_shows: int
+    mean_wait_s: float | None = Field(description="arrival → first call, over called tickets")
+    p90_wait_s: float | None = Field(description="90th percentile of the wait (interpolated)")
+    mean_service_s: float | None = Field(description="start serving → done")
+    service_level: float | None = Field(
+        description="share of the called tickets called within the target wait")
+    no_show_rate: float | None = Field(description="no-shows / called tickets")
+
+    @classmethod
+    def build(cls, s: ServiceDayStats) -> ServiceStatsOut:
+        return cls(service_code=s.service_code, target_wait_s=s.target_wait_s,
+                   tickets=s.tickets, called=s.called, served=s.served, no_shows=s.no_shows,
+                   mean_wait_s=s.mean_wait_s, p90_wait_s=s.p90_wait_s,
+                   mean_service_s=s.mean_service_s, service_level=s.service_level,
+                   no_show_rate=s.no_show_rate)
+
+
+class OneTripDayOut(BaseModel):
+    resolved_with_visit: int = Field(description="cases resolved that day after ≥ 1 visit")
+    one_visit: int = Field(description="... of which with exactly one visit")
+    rate: float | None = Field(description="one_visit / resolved_with_visit; null if none")
+
+    @classmethod
+    def build(cls, counts: OneTripCounts) -> OneTripDayOut:
+        return cls(resolved_with_visit=counts.resolved_with_visit, one_visit=counts.one_visit,
+                   rate=counts.rate)
+
+
+class DayStatsOut(BaseModel):
+    day: str = Field(description="the hall's local day, YYYY-MM-DD")
+    timezone: str
+    from_ms: Millis
+    to_ms: Millis
+    services: list[ServiceStatsOut]
+    one_trip: OneTripDayOut | None = Field(
+        description="hall-wide, over the cases resolved that day; null without the online-case "
+                    "integration")
+
+    @classmethod
+    def build(cls, report: DayReport) -> DayStatsOut:
+        return cls(day=report.service_day, timezone=report.timezone, from_ms=report.from_ms,
+                   to_ms=report.to_ms, services=[ServiceStatsOut.build(s) for s in report.services],
+                   one_trip=None if report.one_trip is None
+                   else OneTripDayOut.build(report.one_trip))
+
+
+@router.get("/services", response_model=DayStatsOut)
+async def service_stats(
+    _: Staff, stats: Stats,
+    day: Annotated[date, Query(description="the hall's local day, YYYY-MM-DD")],
+) -> DayStatsOut:
+    """Per service for one day: tickets, mean and p90 wait, mean service time, service level,
+    no-show rate; and the day's one-trip rate (只跑一次)."""
+    return DayStatsOut.build(await stats.day(day))

@@ -1,0 +1,98 @@
+"""``hall controller`` serves the online platform's integration: API keys, case upsert, the
+event feed and signed webhooks, all wired by the composition root (run as a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from hall_controller.services.webhooks import verify
+from tests.acceptance.test_cli import Running, start_hall, stop, wait_until
+
+__all__ = ["start_hall"]  # a fixture, imported to be found
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], bytes]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.received.append(({k: v for k, v in self.headers.items()}, body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    received: list[tuple[dict[str, str], bytes]] = []
+    handler = type("Handler", (_Receiver,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_platform_upserts_a_case_and_sees_it_in_the_feed_and_by_webhook(
+        start_hall: Callable[..., Running], broker_url: str, topic_prefix: str,
+        database_url: str,
+        webhook_receiver: tuple[str, list[tuple[dict[str, str], bytes]]]) -> None:
+    hook_url, received = webhook_receiver
+    hall = start_hall("controller", env={
+        "HALL_MQTT_URL": broker_url, "HALL_DATABASE_URL": database_url,
+        "HALL_MQTT_TOPIC_PREFIX": topic_prefix,
+        "HALL_MQTT_CLIENT_ID": f"acc-{uuid.uuid4().hex[:8]}"})
+    wait_until(lambda: httpx.get(f"{hall.base}/health").status_code == 200, 20, "healthy", hall)
+    admin = {"Authorization": f"Bearer {hall.token()}"}
+
+    created = httpx.post(f"{hall.base}/integration/keys", headers=admin, json={
+        "name": "online-platform", "scopes": ["cases:read", "cases:write", "events:read"]})
+    assert created.status_code == 201, created.text
+    platform = {"X-Api-Key": created.json()["api_key"]}
+    secret = "whsec-acceptance-0123456789abcdefghijklmnop"
+    hook = httpx.post(f"{hall.base}/integration/webhooks", headers=admin,
+                      json={"url": hook_url, "secret": secret})
+    assert hook.status_code == 201, hook.text
+
+    case = {"service_code": "student-id", "status": "awaiting_visit",
+            "applicant": {"person_id": "p-2023001", "name": "李华"},
+            "materials": [{"code": "photo", "name": "一寸照片"}]}
+    upserted = httpx.put(f"{hall.base}/integration/cases/C-1001", headers=platform, json=case)
+    assert upserted.status_code == 201, upserted.text
+
+    back = httpx.get(f"{hall.base}/integration/cases/C-1001", headers=platform)
+    assert back.status_code == 200, back.text
+    assert back.json()["status"] == "awaiting_visit"
+    assert back.json()["applicant"]["person_id"] == "p-2023001"
+
+    feed = httpx.get(f"{hall.base}/integration/events", headers=platform, params={"after": 0})
+    assert feed.status_code == 200, feed.text
+    events = feed.json()["events"]
+    assert [e["case_id"] for e in events] == ["C-1001"]
+    assert events[0]["type"] == "case.created"
+    assert feed.json()["next_cursor"] == events[0]["id"]
+
+    # The dispatcher is running inside the controller: the event arrives, signed.
+    wait_until(lambda: len(received) >= 1, 10, "the webhook delivery", hall)
+    headers, body = received[0]
+    assert verify(secret, body, headers["X-Hall-Signature"], headers["X-Hall-Timestamp"])
+    assert json.loads(body)["case_id"] == "C-1001"
+
+    started = time.monotonic()
+    assert stop(hall) == 0, hall.output()[-2000:]
+    assert time.monotonic() - started < 10, "the controller took long to stop"
+    assert "Traceback" not in hall.output()
