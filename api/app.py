@@ -30,9 +30,11 @@ from api.routes import devices as device_routes
 from api.routes import health as health_routes
 from api.routes import integration as integration_routes
 from api.routes import stats as stats_routes
+from api.routes.clerk import clerk_router
 from api.routes.integration import IntegrationContext
 from hall_controller.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
 from hall_controller.ports import CommandSender, HallStore, HealthProbe
+from hall_controller.services.clerk import ClerkService
 from hall_controller.services.stats import StatsService
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ _TAGS = [
                                            "delivery log, the one-trip rate."},
     {"name": "statistics", "description": "Per service and day: tickets, waits, service times, "
                                           "service level, no-shows; the one-trip rate."},
+    {"name": "windows", "description": "The window terminal (clerk): open, call next, recall, "
+                                       "start, complete, transfer, no-show, park, resume."},
 ]
 
 
@@ -60,6 +64,7 @@ def create_app(
     store: HallStore, commands: CommandSender, health: HealthProbe,
     auth: AuthSettings | Authenticator, *, title: str = "Campus hall controller",
     integration: IntegrationContext | None = None, stats: StatsService | None = None,
+    clerk: ClerkService | None = None,
 ) -> FastAPI:
     """Build the HTTP API over the controller's ports.
 
@@ -67,7 +72,7 @@ def create_app(
     ready ``Authenticator`` (e.g. one with cheaper password hashing for tests).
     ``integration`` (the online-case services) mounts the case and integration routes and
     turns on API keys; without it they are absent. ``stats`` (the queue's daily figures)
-    mounts ``/stats``.
+    mounts ``/stats``. ``clerk`` (the window terminal's service) mounts ``/windows``.
     """
     app = FastAPI(
         title=title, version="1",
@@ -90,6 +95,8 @@ def create_app(
     if stats is not None:
         app.state.stats = stats
         app.include_router(stats_routes.router, prefix=API_PREFIX)
+    if clerk is not None:
+        app.include_router(clerk_router(clerk), prefix=API_PREFIX)
     _install_error_handlers(app)
     return app
 

@@ -101,11 +101,14 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
 
     from api import create_app
     from api.auth import AuthSettings, ensure_user
+    from hall.clerk_settings import clerk_settings
     from hall.stack import auth_secret, controller_settings, integration_services, migrated_store
     from hall_controller.adapters.postgres.stats_store import PostgresStatsStore
     from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
+    from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
     from hall_controller.domain.model import Role
     from hall_controller.runtime import HallController
+    from hall_controller.services.clerk import ClerkService
     from hall_controller.services.stats import StatsService
 
     async with migrated_store(config, dsn) as store:
@@ -113,13 +116,20 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
             await ensure_user(store, "admin", admin_password, Role.ADMIN)
         integration, webhook_dispatcher = integration_services(store)
         stats_store = PostgresStatsStore(store.pool)
+        moves = PostgresTicketMoves(store.pool)
+
+        def window_terminal(hall: HallController) -> ClerkService:
+            return ClerkService(store, moves, clerk_settings(config.queue), devices=hall.registry,
+                                commands=hall.commands, cases=integration.cases)
+
         controller = HallController(controller_settings(config, mqtt_url), store,
                                     cases=integration.cases, wait_inputs=stats_store,
-                                    ticket_cases=PostgresTicketCases(store.pool))
+                                    ticket_cases=PostgresTicketCases(store.pool),
+                                    clerk=window_terminal)
         app = create_app(store, controller.commands, controller.health,
                          AuthSettings(secret=auth_secret(config),
                                       token_ttl_s=config.auth.token_ttl_s),
-                         integration=integration,
+                         integration=integration, clerk=controller.clerk,
                          stats=StatsService(stats_store, config.queue.timezone,
                                             one_trip=integration.cases))
         server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from devices.contract import Topics, now_ms
@@ -20,6 +20,7 @@ from hall_controller.ports_cases import CaseLinks
 from hall_controller.ports_stats import WaitInputsSource
 from hall_controller.ports_tickets import TicketStore
 from hall_controller.services.alarms import AlarmService
+from hall_controller.services.clerk import ClerkService
 from hall_controller.services.commands import CommandService
 from hall_controller.services.health import HealthService
 from hall_controller.services.ingest import IngestPipeline
@@ -63,7 +64,8 @@ class HallController:
     def __init__(self, settings: ControllerSettings, store: HallStore,
                  *, tickets: TicketStore | None = None, cases: CaseLinks | None = None,
                  wait_inputs: WaitInputsSource | None = None,
-                 ticket_cases: TicketCaseRecorder | None = None) -> None:
+                 ticket_cases: TicketCaseRecorder | None = None,
+                 clerk: Callable[[HallController], ClerkService] | None = None) -> None:
         """``tickets``: where tickets are stored; by default the store itself when it
         implements the ticket port too (``PostgresHallStore``). Without one, the controller
         takes no tickets (``ticket.take`` answers unknown_method).
@@ -71,7 +73,9 @@ class HallController:
         them ``ticket.take`` answers ``cases: []``.
         ``wait_inputs``: what the wait estimate reads (recent service times, queue lengths,
         busy windows); without it the estimate uses the configured default service time.
-        ``ticket_cases``: where a ticket records the cases linked to it (``Ticket.case_ids``)."""
+        ``ticket_cases``: where a ticket records the cases linked to it (``Ticket.case_ids``).
+        ``clerk``: builds the window terminal's service once the registry and the command
+        service exist (it announces calls on the displays through them)."""
         self.settings = settings
         self.store = store
         self.topics = Topics(settings.topic_prefix)
@@ -98,6 +102,7 @@ class HallController:
             max_payload_bytes=settings.max_payload_bytes)
         self.health = HealthService(store, self.counters, self.bus.connected.is_set,
                                     lambda: self.pipeline.queue_depth, self._online_counts)
+        self.clerk: ClerkService | None = clerk(self) if clerk is not None else None
 
     def _online_counts(self) -> tuple[int, int]:
         devices = self.registry.all()
@@ -121,6 +126,8 @@ class HallController:
             try:
                 yield self
             finally:
+                if self.clerk is not None:
+                    await self.clerk.aclose()  # its display announcements go out through us
                 await self.bus.say_goodbye()
                 self.commands.forget_waiting()
                 for task in owned:

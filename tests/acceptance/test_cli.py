@@ -199,3 +199,50 @@ def test_a_wrong_setting_stops_start_up_naming_the_key(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
     assert result.returncode == 2
     assert "http.port" in result.stderr and "eighty" in result.stderr
+
+
+def test_a_kiosk_ticket_is_called_by_a_clerk_and_announced_on_the_display(
+        start_hall: Callable[..., Running], broker_url: str, topic_prefix: str, database_url: str) -> None:
+    hall = start_hall("controller", env={"HALL_MQTT_URL": broker_url, "HALL_DATABASE_URL": database_url,
+                                         "HALL_MQTT_TOPIC_PREFIX": topic_prefix,
+                                         "HALL_MQTT_CLIENT_ID": f"acc-{uuid.uuid4().hex[:8]}"})
+    wait_until(lambda: httpx.get(f"{hall.base}/health").status_code == 200, 20, "healthy", hall)
+    parts = urlsplit(broker_url)
+    host_port = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 1883)]
+    now = int(time.time() * 1000)
+    # A queue display of the main hall, and a kiosk, made of mosquitto clients only.
+    _mosquitto_pub(broker_url, "-r", "-t", f"{topic_prefix}/dev/display-77/state", "-m", json.dumps(
+        {"online": True, "session": 1, "kind": "queue_display", "site": "main-hall", "ts": now}))
+    _mosquitto_pub(broker_url, "-r", "-t", f"{topic_prefix}/dev/kiosk-77/state", "-m", json.dumps(
+        {"online": True, "session": 1, "kind": "kiosk", "site": "main-hall", "ts": now}))
+    wait_until(lambda: hall.get("/devices/display-77")["online"], 10, "display online", hall)
+    display = subprocess.Popen(["mosquitto_sub", *host_port, "-q", "1", "-C", "1", "-W", "20",
+                                "-t", f"{topic_prefix}/dev/display-77/cmd"],
+                               stdout=subprocess.PIPE, text=True)
+    kiosk = subprocess.Popen(["mosquitto_sub", *host_port, "-q", "1", "-C", "1", "-W", "20",
+                              "-t", f"{topic_prefix}/dev/kiosk-77/res"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # both subscriptions in place
+        _mosquitto_pub(broker_url, "-t", f"{topic_prefix}/dev/kiosk-77/req", "-m", json.dumps(
+            {"id": "take-1", "method": "ticket.take", "params": {"service": "student-id"}}))
+        reply = json.loads(kiosk.communicate(timeout=25)[0])
+        assert reply["ok"] is True, reply
+        number = reply["result"]["ticket"]
+        assert number.startswith("A") and reply["result"]["waiting_ahead"] == 0
+
+        headers = {"Authorization": f"Bearer {hall.token()}"}
+        assert httpx.post(f"{hall.base}/windows/w1/open", headers=headers).status_code == 200
+        called_at = time.monotonic()
+        called = httpx.post(f"{hall.base}/windows/w1/call-next", headers=headers).json()
+        assert called["called"]["number"] == number
+        command = json.loads(display.communicate(timeout=25)[0])
+        heard_after = time.monotonic() - called_at
+        assert command["method"] == "display.call"
+        assert command["params"]["ticket"] == number and command["params"]["window"] == 1
+        assert command["params"]["text"] == f"请 {number} 号到 1 号窗口办理"
+        assert heard_after < 1.0, f"the display heard the call after {heard_after:.2f} s"
+    finally:
+        for proc in (display, kiosk):
+            if proc.poll() is None:
+                proc.kill()
+    assert stop(hall) == 0
