@@ -4,18 +4,20 @@ event feed and signed webhooks, all wired by the composition root (run as a subp
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from hall_controller.services.webhooks import verify
-from tests.acceptance.test_cli import Running, start_hall, stop, wait_until
+from tests.acceptance.test_cli import Running, _mosquitto_pub, start_hall, stop, wait_until
 
 __all__ = ["start_hall"]  # a fixture, imported to be found
 
@@ -96,3 +98,72 @@ def test_the_platform_upserts_a_case_and_sees_it_in_the_feed_and_by_webhook(
     assert stop(hall) == 0, hall.output()[-2000:]
     assert time.monotonic() - started < 10, "the controller took long to stop"
     assert "Traceback" not in hall.output()
+
+
+def test_one_trip_a_case_is_linked_at_the_kiosk_and_resolved_at_the_window(
+        start_hall: Callable[..., Running], broker_url: str, topic_prefix: str,
+        database_url: str,
+        webhook_receiver: tuple[str, list[tuple[dict[str, str], bytes]]]) -> None:
+    """只跑一次 end to end: the platform files a case, the visitor takes a ticket at a kiosk with
+    their person id, a clerk serves it, and the case is resolved after exactly one visit."""
+    hook_url, received = webhook_receiver
+    hall = start_hall("controller", env={
+        "HALL_MQTT_URL": broker_url, "HALL_DATABASE_URL": database_url,
+        "HALL_MQTT_TOPIC_PREFIX": topic_prefix,
+        "HALL_MQTT_CLIENT_ID": f"acc-{uuid.uuid4().hex[:8]}"})
+    wait_until(lambda: httpx.get(f"{hall.base}/health").status_code == 200, 20, "healthy", hall)
+    admin = {"Authorization": f"Bearer {hall.token()}"}
+    key = httpx.post(f"{hall.base}/integration/keys", headers=admin, json={
+        "name": "platform", "scopes": ["cases:read", "cases:write", "events:read"]}).json()
+    platform = {"X-Api-Key": key["api_key"]}
+    secret = "whsec-one-trip-0123456789abcdefghijklmnopq"
+    assert httpx.post(f"{hall.base}/integration/webhooks", headers=admin,
+                      json={"url": hook_url, "secret": secret}).status_code == 201
+    assert httpx.put(f"{hall.base}/integration/cases/C-2001", headers=platform, json={
+        "service_code": "student-id", "status": "awaiting_visit",
+        "applicant": {"person_id": "p-2023002", "name": "王芳"},
+        "materials": [{"code": "photo", "name": "一寸照片"}]}).status_code == 201
+
+    # The visitor at a kiosk, which is a few MQTT messages.
+    parts = urlsplit(broker_url)
+    host_port = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 1883)]
+    _mosquitto_pub(broker_url, "-r", "-t", f"{topic_prefix}/dev/kiosk-88/state", "-m", json.dumps(
+        {"online": True, "session": 1, "kind": "kiosk", "site": "main-hall",
+         "ts": int(time.time() * 1000)}))
+    reply_sub = subprocess.Popen(["mosquitto_sub", *host_port, "-q", "1", "-C", "1", "-W", "20",
+                                  "-t", f"{topic_prefix}/dev/kiosk-88/res"],
+                                 stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    _mosquitto_pub(broker_url, "-t", f"{topic_prefix}/dev/kiosk-88/req", "-m", json.dumps(
+        {"id": "t-1", "method": "ticket.take", "params": {
+            "service": "student-id", "identity": {"type": "person_id", "value": "p-2023002"}}}))
+    reply = json.loads(reply_sub.communicate(timeout=25)[0])
+    assert reply["ok"] is True, reply
+    assert [c["case_id"] for c in reply["result"]["cases"]] == ["C-2001"]
+
+    # The clerk at window 1 serves it and resolves the case.
+    assert httpx.post(f"{hall.base}/windows/w1/open", headers=admin).status_code == 200
+    called = httpx.post(f"{hall.base}/windows/w1/call-next", headers=admin).json()["called"]
+    assert called["number"] == reply["result"]["ticket"] and called["case_ids"] == ["C-2001"]
+    assert httpx.post(f"{hall.base}/windows/w1/start", headers=admin).status_code == 200
+    done = httpx.post(f"{hall.base}/windows/w1/complete", headers=admin,
+                      json={"outcome": "resolved"})
+    assert done.status_code == 200, done.text
+
+    case = httpx.get(f"{hall.base}/integration/cases/C-2001", headers=platform).json()
+    assert case["status"] == "resolved"
+    types = [e["type"] for e in httpx.get(f"{hall.base}/integration/events", headers=platform,
+                                          params={"after": 0}).json()["events"]]
+    assert types == ["case.created", "case.ticket_linked", "case.visit_recorded",
+                     "case.materials_updated", "case.status_changed", "case.ticket_completed"]
+    trip = httpx.get(f"{hall.base}/integration/stats/one-trip", headers=platform).json()
+    assert trip["rate"] == 1.0, trip
+
+    # The platform hears the resolution by webhook, signed.
+    def completion_heard() -> bool:
+        return any(json.loads(body).get("type") == "case.ticket_completed" for _, body in received)
+
+    wait_until(completion_heard, 15, "the completion webhook", hall)
+    for headers, body in received:
+        assert verify(secret, body, headers["X-Hall-Signature"], headers["X-Hall-Timestamp"])
+    assert stop(hall) == 0
