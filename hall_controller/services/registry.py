@@ -101,8 +101,22 @@ class DeviceRegistry:
 
     # -- the inactivity watchdog ---------------------------------------------------------------
 
+    async def refresh(self) -> None:
+        """Adopt what other controllers recorded about devices.
+
+        With shared subscriptions each controller hears only part of every device's messages:
+        without this, one would time out a device whose recent telemetry went to another, and
+        would not know (nor command, nor announce on) devices whose birth went elsewhere. The
+        database holds everyone's last word; a stored record newer than ours wins.
+        """
+        for stored in await self._store.load_devices():
+            local = self._devices.get(stored.device_id)
+            if local is None or stored.last_seen_ms > local.last_seen_ms:
+                self._devices[stored.device_id] = stored
+
     async def check_timeouts(self, at_ms: int | None = None) -> list[DeviceRecord]:
         """Mark devices offline that have been silent past their kind's timeout."""
+        await self.refresh()
         at_ms = now_ms() if at_ms is None else at_ms
         outcomes = []
         for record in list(self._devices.values()):

@@ -144,3 +144,24 @@ async def test_devices_get_a_full_timeout_after_a_controller_restart() -> None:
     assert [d.device_id for d in went] == ["lock-1"]
     # The record keeps the real last time we heard from it.
     assert went[0].last_seen_ms == long_ago
+
+
+async def test_a_device_heard_by_another_controller_is_not_timed_out_here() -> None:
+    # Two controllers on one database with shared subscriptions: each hears part of the traffic.
+    store = MemoryStore()
+    _, here, _ = build(store)
+    pipeline_there, there, _ = build(store)
+    acks = Acks(store)
+    birth = {"online": True, "session": 1, "kind": "door_lock", "ts": now_ms()}
+    await pipeline_there.process([acks.message(TOPICS.device("lock-7", "state"), birth)])
+    await here.refresh()
+    assert here.get("lock-7") is not None  # known here too, so it can be commanded from here
+
+    later = now_ms() + 50_000
+    # Only the other controller hears the lock's telemetry from now on.
+    message = acks.message(TOPICS.device("lock-7", "telemetry"), telemetry(1))
+    message.received_ms = later
+    await pipeline_there.process([message])
+    assert await here.check_timeouts(later + 30_000) == []  # 30 s after its last message
+    went = await here.check_timeouts(later + 61_000)
+    assert [d.device_id for d in went] == ["lock-7"]
