@@ -150,7 +150,7 @@ async def test_a_device_heard_by_another_controller_is_not_timed_out_here() -> N
     # Two controllers on one database with shared subscriptions: each hears part of the traffic.
     store = MemoryStore()
     _, here, _ = build(store)
-    pipeline_there, there, _ = build(store)
+    pipeline_there, _, _ = build(store)
     acks = Acks(store)
     birth = {"online": True, "session": 1, "kind": "door_lock", "ts": now_ms()}
     await pipeline_there.process([acks.message(TOPICS.device("lock-7", "state"), birth)])
