@@ -32,9 +32,11 @@ from api.routes import integration as integration_routes
 from api.routes import stats as stats_routes
 from api.routes.clerk import clerk_router
 from api.routes.integration import IntegrationContext
+from api.routes.remote_tickets import remote_tickets_router
 from hall_controller.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
 from hall_controller.ports import CommandSender, HallStore, HealthProbe
 from hall_controller.services.clerk import ClerkService
+from hall_controller.services.remote_tickets import RemoteTicketService
 from hall_controller.services.stats import StatsService
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,9 @@ _TAGS = [
                                           "service level, no-shows; the one-trip rate."},
     {"name": "windows", "description": "The window terminal (clerk): open, call next, recall, "
                                        "start, complete, transfer, no-show, park, resume."},
+    {"name": "remote tickets", "description": "指尖办: take a ticket before arriving (API key "
+                                              "or login), check in at a kiosk, position and "
+                                              "estimated wait."},
 ]
 
 
@@ -64,7 +69,7 @@ def create_app(
     store: HallStore, commands: CommandSender, health: HealthProbe,
     auth: AuthSettings | Authenticator, *, title: str = "Campus hall controller",
     integration: IntegrationContext | None = None, stats: StatsService | None = None,
-    clerk: ClerkService | None = None,
+    clerk: ClerkService | None = None, remote_tickets: RemoteTicketService | None = None,
 ) -> FastAPI:
     """Build the HTTP API over the controller's ports.
 
@@ -73,6 +78,8 @@ def create_app(
     ``integration`` (the online-case services) mounts the case and integration routes and
     turns on API keys; without it they are absent. ``stats`` (the queue's daily figures)
     mounts ``/stats``. ``clerk`` (the window terminal's service) mounts ``/windows``.
+    ``remote_tickets`` (指尖办) mounts ``/remote-tickets``; API keys work there only when
+    ``integration`` is given too (it holds the keys), logins always.
     """
     app = FastAPI(
         title=title, version="1",
@@ -97,6 +104,8 @@ def create_app(
         app.include_router(stats_routes.router, prefix=API_PREFIX)
     if clerk is not None:
         app.include_router(clerk_router(clerk), prefix=API_PREFIX)
+    if remote_tickets is not None:
+        app.include_router(remote_tickets_router(remote_tickets), prefix=API_PREFIX)
     _install_error_handlers(app)
     return app
 

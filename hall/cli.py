@@ -19,9 +19,12 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hall.config import ConfigError, HallConfig, load_config
+
+if TYPE_CHECKING:
+    from hall_controller.runtime import HallController
 
 logger = logging.getLogger("hall")
 
@@ -94,21 +97,26 @@ def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
 
 
 async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
-                            *, then: Callable[[str], Coroutine[Any, Any, None]] | None = None,
+                            *, then: Callable[[str, HallController], Coroutine[Any, Any, None]]
+                            | None = None,
                             admin_password: str | None = None) -> None:
     """Controller + API until cancelled; ``then`` runs beside them (the demo's simulated hall)."""
+    import dataclasses
+
     import uvicorn
 
     from api import create_app
     from api.auth import AuthSettings, ensure_user
     from hall.clerk_settings import clerk_settings
     from hall.stack import auth_secret, controller_settings, integration_services, migrated_store
+    from hall_controller.adapters.postgres.remote_tickets import PostgresRemoteTickets
     from hall_controller.adapters.postgres.stats_store import PostgresStatsStore
     from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
     from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
     from hall_controller.domain.model import Role
     from hall_controller.runtime import HallController
     from hall_controller.services.clerk import ClerkService
+    from hall_controller.services.clerk_service_day import RolloverClerkService
     from hall_controller.services.stats import StatsService
 
     async with migrated_store(config, dsn) as store:
@@ -119,17 +127,29 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
         moves = PostgresTicketMoves(store.pool)
 
         def window_terminal(hall: HallController) -> ClerkService:
-            return ClerkService(store, moves, clerk_settings(config.queue), devices=hall.registry,
-                                commands=hall.commands, cases=integration.cases)
+            # "Today's queue" is the service day, which ends at queue.rollover_at.
+            return RolloverClerkService(store, moves, clerk_settings(config.queue),
+                                        devices=hall.registry, commands=hall.commands,
+                                        cases=integration.cases,
+                                        rollover_at=config.queue.rollover_at)
 
-        controller = HallController(controller_settings(config, mqtt_url), store,
+        settings = controller_settings(config, mqtt_url)
+        # The remote-ticket and rollover settings ([queue] additions) on top of what the
+        # stack reads from [queue].
+        settings = dataclasses.replace(settings, queue=dataclasses.replace(
+            settings.queue, rollover_at=config.queue.rollover_at,
+            remote_checkin_window_min=config.queue.remote_checkin_window_min,
+            housekeeping_interval_s=config.queue.housekeeping_interval_s))
+        controller = HallController(settings, store,
                                     cases=integration.cases, wait_inputs=stats_store,
                                     ticket_cases=PostgresTicketCases(store.pool),
-                                    clerk=window_terminal)
+                                    clerk=window_terminal, moves=moves,
+                                    remote_tickets=PostgresRemoteTickets(store.pool))
         app = create_app(store, controller.commands, controller.health,
                          AuthSettings(secret=auth_secret(config),
                                       token_ttl_s=config.auth.token_ttl_s),
                          integration=integration, clerk=controller.clerk,
+                         remote_tickets=controller.remote,
                          stats=StatsService(stats_store, config.queue.timezone,
                                             one_trip=integration.cases))
         server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -143,7 +163,7 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
             try:
                 await controller.bus.connected.wait()
                 if then is not None:
-                    hall_task = tasks.create_task(then(mqtt_url), name="demo-hall")
+                    hall_task = tasks.create_task(then(mqtt_url, controller), name="demo-hall")
                 await api_task
                 # uvicorn returns (instead of raising) when it cannot bind its port.
                 if not server.started:
@@ -170,17 +190,33 @@ async def _drained(controller: Any, timeout_s: float) -> None:
 
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
     from hall.stack import broker_url, database_url
-    from simulators.fleet import run_fleet
+    from simulators.clerks import ClerkPlan, run_clerks
+    from simulators.live_hall import run_live_fleet
+    from simulators.visitors import VisitorPlan
 
     per_kind = args.devices_per_kind if args.devices_per_kind is not None else config.demo.devices_per_kind
     admin_password = config.auth.admin_password or secrets.token_urlsafe(12)
     data_dir = Path(os.path.abspath(config.data_dir))  # noqa: ASYNC240 - string work only
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    demo = config.demo
+    visitors = VisitorPlan.even(
+        [s.code for s in config.queue.services], demo.visitors_per_hour, speed=demo.speed,
+        identity_share=demo.identity_share, priority_share=demo.priority_share,
+    ) if demo.live_queue else None
 
     async with broker_url(config) as mqtt_url, database_url(config) as dsn:
 
-        async def simulated_hall(url: str) -> None:
+        async def simulated_hall(url: str, hall: HallController | None = None) -> None:
+            """The simulated devices (their kiosks with visitors) and, given the controller
+            (``hall``, whose ``clerk`` is the window terminal), a simulated clerk per window.
+            The clerks call ``ClerkService`` in this process, so calls reach the displays
+            exactly as a real window terminal's do."""
             base = f"http://{config.http.host}:{config.http.port}"
+            terminal = hall.clerk if hall is not None and demo.live_queue else None
+            queue_line = ("off" if not demo.live_queue else
+                          f"{demo.visitors_per_hour:g} visitors/h at {demo.speed:g}x, "
+                          + ("a simulated clerk per window" if terminal is not None
+                             else "no simulated clerks"))
             print("\n".join([
                 "",
                 "  Campus hall demo is running.",
@@ -190,12 +226,25 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 f"  Broker:   {url}   topics under {config.mqtt.topic_prefix}/",
                 f"  Data:     {data_dir}",
                 f"  Devices:  {per_kind} of each kind, simulated",
+                f"  Queue:    {queue_line}",
                 "  Stop with Ctrl-C.",
                 "",
             ]), flush=True)
-            await run_fleet(url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
-                            devices_per_kind=per_kind,
-                            telemetry_interval_s=config.demo.telemetry_interval_s, durable=True)
+            # One task group: cancelling the demo hall (first, in _serve_controller's finally)
+            # stops the clerks and the devices together, before the controller goes.
+            async with asyncio.TaskGroup() as hall_tasks:
+                hall_tasks.create_task(run_live_fleet(
+                    url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
+                    devices_per_kind=per_kind, visitors=visitors,
+                    telemetry_interval_s=demo.telemetry_interval_s, durable=True),
+                    name="demo-fleet")
+                if terminal is not None:
+                    hall_tasks.create_task(run_clerks(
+                        terminal, [w.window_id for w in config.queue.windows],
+                        ClerkPlan(speed=demo.speed, service_mean_s=demo.service_mean_min * 60,
+                                  no_show_share=demo.no_show_share,
+                                  pending_share=demo.pending_share)),
+                        name="demo-clerks")
 
         await _serve_controller(config, mqtt_url, dsn, then=simulated_hall,
                                 admin_password=admin_password)

@@ -135,9 +135,28 @@ class EdgeConfig(_Section):
         return value
 
 
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
 class DemoConfig(_Section):
     devices_per_kind: Annotated[int, Field(ge=0, le=1000)] = 3
     telemetry_interval_s: Seconds = 5.0
+    live_queue: bool = Field(
+        default=True, description="visitors take tickets at the kiosks and clerks serve them")
+    # 40 an hour at 4 windows with 4-minute services keeps the windows about 75 % busy: a
+    # queue that comes and goes (60 an hour would be 100 %, and the queue would only grow).
+    visitors_per_hour: Annotated[float, Field(ge=0.0, le=100_000.0)] = Field(
+        default=40.0, description="visitors of all services together, split evenly, per "
+                                  "simulated hour")
+    speed: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
+        default=20.0, description="simulated hall time runs this many times faster than the clock")
+    service_mean_min: Annotated[float, Field(gt=0.0, le=240.0)] = Field(
+        default=4.0, description="mean (exponential) service time at a window, simulated")
+    identity_share: Share = Field(default=0.3, description="visitors who show a person id")
+    priority_share: Share = Field(default=0.1, description="visitors by the green channel")
+    no_show_share: Share = Field(default=0.05, description="called visitors who never come")
+    pending_share: Share = Field(default=0.15,
+                                 description="services completed as pending materials")
 
 
 _SERVICE_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -244,6 +263,15 @@ class QueueConfig(_Section):
     open_days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
         default_factory=lambda: [1, 2, 3, 4, 5], description="ISO weekdays: Monday 1 .. Sunday 7")
     default_service_s: Annotated[float, Field(gt=0)] = 300.0
+    rollover_at: time = Field(
+        default=time(3, 0), description="local time a service day ends: numbers restart and the "
+                                        "day's still-open tickets are closed (history kept)")
+    remote_checkin_window_min: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        default=60, description="a remote ticket (指尖办) lapses if not checked in this long "
+                                "after it was taken (unless the request set arrive_by_ms)")
+    housekeeping_interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0, description="how often the controller lapses remote tickets and checks "
+                                  "for the rollover")
     services: list[QueueServiceConfig] = Field(default_factory=_demo_services)
     windows: list[QueueWindowConfig] = Field(default_factory=_demo_windows)
     calling: QueueCallingConfig = QueueCallingConfig()

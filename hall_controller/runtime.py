@@ -17,7 +17,9 @@ from devices.kinds import DeviceKind
 from hall_controller.adapters.mqtt_bus import MqttBus
 from hall_controller.ports import HallStore
 from hall_controller.ports_cases import CaseLinks
+from hall_controller.ports_remote_tickets import RemoteTicketStore
 from hall_controller.ports_stats import WaitInputsSource
+from hall_controller.ports_ticket_moves import TicketMoveStore
 from hall_controller.ports_tickets import TicketStore
 from hall_controller.services.alarms import AlarmService
 from hall_controller.services.clerk import ClerkService
@@ -26,6 +28,7 @@ from hall_controller.services.health import HealthService
 from hall_controller.services.ingest import IngestPipeline
 from hall_controller.services.metrics import IngestCounters
 from hall_controller.services.registry import DeviceRegistry
+from hall_controller.services.remote_tickets import RemoteTicketService
 from hall_controller.services.requests import RequestRouter
 from hall_controller.services.tickets import QueueSettings, TicketCaseRecorder, TicketService
 
@@ -65,7 +68,9 @@ class HallController:
                  *, tickets: TicketStore | None = None, cases: CaseLinks | None = None,
                  wait_inputs: WaitInputsSource | None = None,
                  ticket_cases: TicketCaseRecorder | None = None,
-                 clerk: Callable[[HallController], ClerkService] | None = None) -> None:
+                 clerk: Callable[[HallController], ClerkService] | None = None,
+                 moves: TicketMoveStore | None = None,
+                 remote_tickets: RemoteTicketStore | None = None) -> None:
         """``tickets``: where tickets are stored; by default the store itself when it
         implements the ticket port too (``PostgresHallStore``). Without one, the controller
         takes no tickets (``ticket.take`` answers unknown_method).
@@ -75,7 +80,10 @@ class HallController:
         busy windows); without it the estimate uses the configured default service time.
         ``ticket_cases``: where a ticket records the cases linked to it (``Ticket.case_ids``).
         ``clerk``: builds the window terminal's service once the registry and the command
-        service exist (it announces calls on the displays through them)."""
+        service exist (it announces calls on the displays through them).
+        ``moves`` and ``remote_tickets``: with both (and a ticket store), remote tickets
+        (指尖办) are on: ``self.remote`` takes them, kiosks check them in, and a housekeeping
+        task lapses the overdue ones and runs the daily rollover."""
         self.settings = settings
         self.store = store
         self.topics = Topics(settings.topic_prefix)
@@ -95,6 +103,12 @@ class HallController:
             self.tickets = TicketService(tickets, settings.queue, cases=cases,
                                          wait_inputs=wait_inputs, ticket_cases=ticket_cases)
             self.requests.register("ticket.take", self.tickets.take)
+        self.remote: RemoteTicketService | None = None
+        if self.tickets is not None and tickets is not None and moves is not None \
+                and remote_tickets is not None:
+            self.remote = RemoteTicketService(self.tickets, tickets, moves, remote_tickets,
+                                              cases=cases, ticket_cases=ticket_cases)
+            self.tickets.checkin = self.remote
         self.pipeline = IngestPipeline(
             store, self.registry, commands=self.commands, requests=self.requests,
             publisher=self.bus, topics=self.topics, counters=self.counters,
@@ -123,6 +137,8 @@ class HallController:
                     name="presence-watchdog"),
                 tasks.create_task(self._maintain_storage(), name="storage-maintenance"),
             ]
+            if self.remote is not None:
+                owned.append(tasks.create_task(self.remote.run(), name="queue-housekeeping"))
             try:
                 yield self
             finally:

@@ -1,13 +1,25 @@
-"""A simulated self-service kiosk: prints queue tickets, runs out of paper, jams."""
+"""A simulated self-service kiosk: prints queue tickets, runs out of paper, jams.
+
+Without a ``VisitorPlan`` it only pretends to print (telemetry and printer events). With one,
+its visitors take real tickets: Poisson arrivals per service, each a ``ticket.take`` request
+through the agent (``EdgeAgent.request``) over MQTT, and a taken ticket is printed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from devices.kinds import DeviceKind
-from edge.driver import TelemetryScalar
+from edge.driver import DeviceHandle, TelemetryScalar
+from edge.errors import EdgeError
 from simulators.base import SimulatedDevice
+from simulators.visitors import MAX_IN_FLIGHT, VisitorPlan, VisitorStats, visitor_params
+
+logger = logging.getLogger(__name__)
 
 TICKETS_PER_S = 1 / 30  # a busy hall: one visitor every half minute per kiosk
 PAPER_PER_TICKET_PCT = 0.2  # a roll lasts about 500 tickets
@@ -26,8 +38,15 @@ class SimulatedKiosk(SimulatedDevice):
 
     kind: ClassVar[DeviceKind] = DeviceKind.KIOSK
 
-    def __init__(self, device_id: str, *, speed: float = 1.0, tick_s: float = 1.0) -> None:
+    def __init__(self, device_id: str, *, speed: float = 1.0, tick_s: float = 1.0,
+                 visitors: VisitorPlan | None = None) -> None:
         super().__init__(device_id, speed=speed, tick_s=tick_s)
+        self.visitors = visitors
+        self.visitor_stats = VisitorStats()
+        # Separate from the printer's source, so adding visitors does not change when a
+        # kiosk without them jams. Simulated arrivals, not secrets.
+        self._visitor_rng = random.Random(f"visitors:{device_id}")
+        self._in_flight: set[asyncio.Task[None]] = set()
         self.paper_level_pct = round(self.rng.uniform(30.0, 100.0), 1)
         self.printer_state = "ok" if self.paper_level_pct > PAPER_LOW_PCT else "paper_low"
         self.tickets_printed = 0
@@ -42,6 +61,80 @@ class SimulatedKiosk(SimulatedDevice):
             "tickets_printed": self.tickets_printed,
         }
 
+    async def run(self, device: DeviceHandle) -> None:
+        """The printer's simulation, and with a plan, one arrival process per service."""
+        if self.visitors is None:
+            await super().run(device)
+            return
+        plan = self.visitors
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(super().run(device), name=f"{self.device_id}:printer")
+                for service in plan.rates_per_hour:
+                    if plan.rate_per_s(service) > 0:
+                        tg.create_task(self._arrivals(device, service, plan),
+                                       name=f"{self.device_id}:visitors:{service}")
+        finally:
+            # Requests still in flight belong to this run: the agent is stopping (or
+            # restarting the driver), so their replies would find nobody waiting.
+            for task in list(self._in_flight):
+                task.cancel()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _arrivals(self, device: DeviceHandle, service: str, plan: VisitorPlan) -> None:
+        rate = plan.rate_per_s(service)
+        while True:
+            await asyncio.sleep(self._visitor_rng.expovariate(rate))
+            self.visitor_stats.arrived += 1
+            if len(self._in_flight) >= MAX_IN_FLIGHT:
+                self.visitor_stats.walked_away += 1
+                logger.debug("%s: visitor for %s walked away (%d requests unanswered)",
+                             self.device_id, service, len(self._in_flight),
+                             extra={"device_id": self.device_id})
+                continue
+            # Its own task: a slow reply must not delay the next arrival (that would thin
+            # the Poisson process exactly when the controller is busy).
+            params = visitor_params(service, plan, self._visitor_rng)
+            task = asyncio.create_task(self._take_ticket(device, params, plan.timeout_s),
+                                       name=f"{self.device_id}:take:{service}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _take_ticket(self, device: DeviceHandle, params: dict[str, Any],
+                           timeout_s: float) -> None:
+        stats = self.visitor_stats
+        try:
+            response = await device.request("ticket.take", params, timeout_s)
+        except EdgeError as exc:  # RequestTimeout: the controller is away; the visitor leaves
+            stats.timed_out += 1
+            logger.debug("%s: ticket.take for %s failed: %s", self.device_id,
+                         params["service"], exc, extra={"device_id": self.device_id})
+            return
+        except Exception:
+            # Each request is a task of its own, with nobody awaiting its result: log here,
+            # so one broken request is seen and the kiosk's other visitors carry on.
+            stats.timed_out += 1
+            logger.exception("%s: ticket.take for %s failed", self.device_id, params["service"],
+                             extra={"device_id": self.device_id})
+            return
+        reply: dict[str, Any] = {"params": params, "ok": response.ok}
+        if response.ok and response.result is not None:
+            result = dict(response.result)
+            reply["result"] = result
+            stats.taken += 1
+            self._print_ticket()
+            logger.debug("%s: visitor took %s for %s (%s ahead, ~%s s)", self.device_id,
+                         result.get("ticket"), params["service"], result.get("waiting_ahead"),
+                         result.get("estimated_wait_s"), extra={"device_id": self.device_id})
+        else:
+            # Hall closed, daily cap reached, unknown service: what the kiosk's screen says.
+            code = response.error.code if response.error is not None else "unknown"
+            reply["error"] = code
+            stats.refused[code] += 1
+            logger.debug("%s: ticket.take for %s refused: %s", self.device_id,
+                         params["service"], code, extra={"device_id": self.device_id})
+        stats.recent.append(reply)
+
     def step(self, dt: float) -> None:
         self._busy *= 0.9
         if self.printer_state in ("jam", "paper_out"):
@@ -49,10 +142,14 @@ class SimulatedKiosk(SimulatedDevice):
             if self._fixed_in_s <= 0:
                 self._staff_fix()
             return
-        if self.happens(TICKETS_PER_S, dt):
+        # With visitors, tickets are printed when the controller issues them, not at random.
+        if self.visitors is None and self.happens(TICKETS_PER_S, dt):
             self._print_ticket()
 
     def _print_ticket(self) -> None:
+        if self.printer_state in ("jam", "paper_out"):
+            # The ticket was issued all the same: the screen shows its number.
+            return
         self._busy = 1.0
         self.tickets_printed += 1
         self.paper_level_pct = max(0.0, self.paper_level_pct - PAPER_PER_TICKET_PCT)

@@ -24,6 +24,7 @@ from hall_controller.domain.queue_model import (
     TicketTransition,
 )
 from hall_controller.errors import StoreUnavailable
+from hall_controller.ports_remote_tickets import initial_state
 from hall_controller.ports_tickets import (
     DailyCapReached,
     IssuedTicket,
@@ -80,7 +81,7 @@ class MemoryTicketStore:
         ticket = Ticket(
             ticket_id=request.ticket_id, service_code=service.code,
             number=ticket_number(service.prefix, seq, last), seq=seq,
-            service_day=request.service_day, state=TicketState.WAITING,
+            service_day=request.service_day, state=initial_state(request.source),
             issued_ms=request.issued_ms, source=request.source, priority=request.priority,
             person_id=request.person_id, origin_device=request.origin_device,
             request_id=request.request_id)

@@ -3,7 +3,11 @@
 Numbers come from the store, which allocates them atomically in the database per service and
 service day, so any number of kiosks and controllers can take tickets at once. The service day
 and the opening hours are those of the hall's configured time zone (Asia/Shanghai by default),
-not the server's.
+not the server's; a service day ends at the local rollover time (``queue.rollover_at``, 03:00
+by default: ``domain.service_day``), not at midnight.
+
+A visitor who took a ticket remotely (指尖办, ``services.remote_tickets``) and shows the same
+identity at a kiosk is checked in instead of getting a second ticket (``KioskCheckIn``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from devices.contract import now_ms
 from hall_controller.domain.cases import Case, IdentityType, PersonIdentity
 from hall_controller.domain.model import DeviceRecord
 from hall_controller.domain.queue_model import ServiceDef, Ticket, TicketSource, WindowDef
+from hall_controller.domain.service_day import service_day_at
 from hall_controller.domain.wait_estimate import (
     DEFAULT_KEEP,
     OpenWindow,
@@ -76,6 +81,15 @@ class QueueSettings:
     # The windows and the services each serves (``[[queue.windows]]``). Empty: not configured,
     # and the estimate assumes one window per service (``estimate_windows``).
     windows: tuple[WindowDef, ...] = ()
+    # The local time a service day ends (numbers restart, the rollover closes what is open).
+    # The config's default is 03:00 (``queue.rollover_at``); settings built directly keep
+    # local midnight, the calendar day these settings meant before the rollover existed.
+    rollover_at: time = time(0, 0)
+    # A remote ticket lapses if not checked in this long after it was taken (unless the
+    # request named its own arrive_by).
+    remote_checkin_window_min: int = 60
+    # How often the controller lapses overdue remote tickets and runs the rollover.
+    housekeeping_interval_s: float = 30.0
     service_codes: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +117,18 @@ class TicketCaseRecorder(Protocol):
         ...
 
 
+class KioskCheckIn(Protocol):
+    """Checks a remotely taken ticket in when its visitor shows up at a kiosk
+    (``services.remote_tickets.RemoteTicketService`` implements it)."""
+
+    async def check_in_at_kiosk(self, service_code: str, identity: tuple[str, str],
+                                device_id: str, request_id: str | None,
+                                at_ms: int) -> IssuedTicket | None:
+        """The checked-in ticket (as ``IssuedTicket``, ``created=False``), or None when the
+        visitor holds no remote ticket awaiting check-in for the service today."""
+        ...
+
+
 class TicketService:
     """Issues tickets; ``take`` is the ``ticket.take`` handler for the request router."""
 
@@ -126,6 +152,9 @@ class TicketService:
         self.settings = settings
         self._zone = ZoneInfo(settings.timezone)
         self._clock = clock
+        # Set by the composition root when remote tickets are on (it needs this service for
+        # the estimate, so it cannot be passed in here).
+        self.checkin: KioskCheckIn | None = None
 
     async def start(self) -> None:
         """Sync the services catalog in the database with the config (every controller does
@@ -136,15 +165,17 @@ class TicketService:
         return datetime.fromtimestamp(at_ms / 1000, tz=UTC).astimezone(self._zone)
 
     def service_day(self, at_ms: int) -> str:
-        """The local calendar day tickets taken at ``at_ms`` belong to (numbers restart daily)."""
-        return self.local_time(at_ms).date().isoformat()
+        """The service day tickets taken at ``at_ms`` belong to (numbers restart daily): the
+        local date, the day before until the local rollover time."""
+        return service_day_at(at_ms, self._zone, self.settings.rollover_at)
 
     async def take(self, device_id: str, device: DeviceRecord | None,
                    params: dict[str, Any]) -> dict[str, Any]:
         """``ticket.take``: params ``{"service": code, "identity"?: {"type", "value"},
         "priority"?: bool}`` → ``{"ticket", "ticket_id", "service", "waiting_ahead",
-        "estimated_wait_s", "cases"}``. Errors: invalid_params, unknown_service, hall_closed,
-        daily_cap_reached, unavailable."""
+        "estimated_wait_s", "cases"}`` (+ ``"checked_in": true`` when the identity's remote
+        ticket was checked in instead of a new one issued). Errors: invalid_params,
+        unknown_service, hall_closed, daily_cap_reached, unavailable."""
         service_code, identity, priority = _parse_params(params)
         if service_code not in self.settings.service_codes:
             raise RequestError("unknown_service",
@@ -156,6 +187,16 @@ class TicketService:
             raise RequestError("hall_closed",
                                f"the hall issues tickets {hours.opens:%H:%M}-{hours.closes:%H:%M} "
                                f"({self.settings.timezone})")
+        if identity is not None and self.checkin is not None:
+            try:
+                checked_in = await self.checkin.check_in_at_kiosk(
+                    service_code, identity, device_id, current_request_id.get(None), at)
+            except StoreUnavailable as exc:
+                # Issuing a new ticket instead would hand the visitor a second number.
+                raise RequestError("unavailable",
+                                   "the ticket store is unavailable; try again") from exc
+            if checked_in is not None:
+                return await self._reply(checked_in, identity, device_id, at, checked_in=True)
         request = TicketRequest(
             ticket_id=str(uuid.uuid4()), service_code=service_code,
             service_day=self.service_day(at), issued_ms=at, actor=f"kiosk:{device_id}",
@@ -179,8 +220,13 @@ class TicketService:
         if issued.created:
             logger.info("ticket %s (%s) issued to %s", ticket.number, ticket.service_code, device_id,
                         extra={"device_id": device_id, "ticket_id": ticket.ticket_id})
+        return await self._reply(issued, identity, device_id, at, checked_in=False)
+
+    async def _reply(self, issued: IssuedTicket, identity: tuple[str, str] | None,
+                     device_id: str, at: int, *, checked_in: bool) -> dict[str, Any]:
+        ticket = issued.ticket
         linked = [] if identity is None else await self._link_cases(ticket, identity, device_id)
-        return {
+        reply: dict[str, Any] = {
             "ticket": ticket.number,
             "ticket_id": ticket.ticket_id,
             "service": ticket.service_code,
@@ -188,6 +234,9 @@ class TicketService:
             "estimated_wait_s": await self.estimate_s(issued, at),
             "cases": [_case_summary(c) for c in linked],
         }
+        if checked_in:
+            reply["checked_in"] = True
+        return reply
 
     async def _link_cases(self, ticket: Ticket, identity: tuple[str, str],
                           device_id: str) -> list[Case]:

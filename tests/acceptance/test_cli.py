@@ -11,9 +11,11 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -105,6 +107,10 @@ def test_demo_lists_simulated_devices_online_and_stops_cleanly(start_hall: Calla
     assert kinds == ["door_lock", "face_gate", "kiosk", "queue_display"]
     assert "admin / " in demo.output() and "/api/v1/devices" in demo.output()
     wait_until(lambda: all(d["latest"] for d in demo.get("/devices")), 15, "telemetry from all", demo)
+    # The hall is alive: visitors take tickets at the simulated kiosks (over MQTT).
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    wait_until(lambda: sum(s["tickets"] for s in demo.get("/stats/services", day=today)["services"]) > 0,
+               20, "tickets taken by simulated visitors", demo)
     first_run_from = int(time.time() * 1000) - 60_000
     assert stop(demo) == 0, demo.output()[-2000:]
     first_run_to = int(time.time() * 1000)

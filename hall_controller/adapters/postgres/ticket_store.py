@@ -28,6 +28,7 @@ from hall_controller.domain.queue_model import (
     TicketTransition,
 )
 from hall_controller.errors import StoreUnavailable
+from hall_controller.ports_remote_tickets import initial_state
 from hall_controller.ports_tickets import (
     DailyCapReached,
     IssuedTicket,
@@ -285,7 +286,8 @@ class PostgresHallStore(PostgresStore, PostgresTicketStore):
 def _new_ticket(request: TicketRequest, seq: int, number: str) -> Ticket:
     return Ticket(
         ticket_id=request.ticket_id, service_code=request.service_code, number=number, seq=seq,
-        service_day=request.service_day, state=TicketState.WAITING, issued_ms=request.issued_ms,
+        service_day=request.service_day, state=initial_state(request.source),
+        issued_ms=request.issued_ms,
         source=request.source, priority=request.priority, person_id=request.person_id,
         origin_device=request.origin_device, request_id=request.request_id)
 

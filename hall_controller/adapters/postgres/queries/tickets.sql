@@ -59,7 +59,9 @@ WITH alloc AS (
                          priority, issued_at, person_id, identity_type, identity_value,
                          origin_device, request_id)
     SELECT r.ticket_id, %(service_code)s, %(service_day)s, (a.before_seq + r.ord)::integer,
-           %(prefix)s || lpad((a.before_seq + r.ord)::text, %(width)s, '0'), 'waiting',
+           %(prefix)s || lpad((a.before_seq + r.ord)::text, %(width)s, '0'),
+           -- A remote ticket (指尖办) holds its number but joins the queue only at check-in.
+           CASE WHEN r.source = 'remote' THEN 'awaiting_checkin' ELSE 'waiting' END,
            r.source, r.priority, hall_ts(r.issued_ms), r.person_id, r.identity_type,
            r.identity_value, r.origin_device, r.request_id
     FROM request r CROSS JOIN alloc a
@@ -67,7 +69,9 @@ WITH alloc AS (
     RETURNING ticket_id, seq, number
 ), transition AS (
     INSERT INTO ticket_transitions (ticket_id, from_state, to_state, at, actor)
-    SELECT t.ticket_id, NULL, 'waiting', hall_ts(r.issued_ms), r.actor
+    SELECT t.ticket_id, NULL,
+           CASE WHEN r.source = 'remote' THEN 'awaiting_checkin' ELSE 'waiting' END,
+           hall_ts(r.issued_ms), r.actor
     FROM ticket t JOIN request r USING (ticket_id)
 )
 SELECT ticket_id::text, seq, number FROM ticket
