@@ -103,7 +103,9 @@ def create_app(
         app.state.stats = stats
         app.include_router(stats_routes.router, prefix=API_PREFIX)
     if clerk is not None:
-        app.include_router(clerk_router(clerk), prefix=API_PREFIX)
+        app.include_router(
+            clerk_router(clerk, integration.cases.get if integration is not None else None),
+            prefix=API_PREFIX)
     if remote_tickets is not None:
         app.include_router(remote_tickets_router(remote_tickets), prefix=API_PREFIX)
     _install_error_handlers(app)

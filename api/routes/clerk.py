@@ -10,6 +10,7 @@ allow (nothing called, recall limit reached, ...) → 409 with what to do instea
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -17,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Principal, require_role
 from api.schemas import ErrorOut, Millis
+from hall_controller.domain.cases import Case
 from hall_controller.domain.model import Role
 from hall_controller.domain.queue import Outcome
 from hall_controller.domain.queue_model import Ticket, TicketState
+from hall_controller.errors import NotFound
 from hall_controller.services.clerk import ClerkService, WindowStatus
 
 Clerk = Annotated[Principal, Depends(require_role(Role.CLERK))]
@@ -60,6 +63,35 @@ class TicketOut(BaseModel):
                    case_ids=list(t.case_ids))
 
 
+class MaterialOut(BaseModel):
+    code: str
+    name: str
+    received: bool
+
+
+class LinkedCaseOut(BaseModel):
+    """An online case linked to the current ticket: what the clerk checks at the window."""
+
+    case_id: str
+    service: str
+    status: str
+    status_reason: str | None
+    applicant_name: str | None
+    materials: list[MaterialOut] = Field(description="the materials checklist")
+    visits: int = Field(description="in-person visits so far (only one is the goal: 只跑一次)")
+
+    @classmethod
+    def build(cls, case: Case) -> LinkedCaseOut:
+        return cls(case_id=case.case_id, service=case.service_code, status=case.status.value,
+                   status_reason=case.status_reason, applicant_name=case.applicant.name,
+                   materials=[MaterialOut(code=m.code, name=m.name, received=m.received)
+                              for m in case.materials],
+                   visits=case.visit_count)
+
+
+CaseReader = Callable[[str], Awaitable[Case]]
+
+
 class SessionOut(BaseModel):
     clerk: str
     opened_ms: Millis
@@ -79,6 +111,9 @@ class WindowOut(BaseModel):
         description=f"today's queue of this window's services, oldest first (at most "
                     f"{MAX_QUEUE_SHOWN})")
     next_up: TicketOut | None = Field(description="who call-next would get now")
+    current_cases: list[LinkedCaseOut] = Field(
+        default_factory=list,
+        description="the current ticket's linked online cases with their materials")
 
     @classmethod
     def build(cls, s: WindowStatus) -> WindowOut:
@@ -149,9 +184,21 @@ def _is_supervisor(principal: Principal) -> bool:
     return principal.role is Role.ADMIN
 
 
-def clerk_router(clerk: ClerkService) -> APIRouter:
-    """The ``/windows`` routes over ``clerk``."""
+def clerk_router(clerk: ClerkService, cases: CaseReader | None = None) -> APIRouter:
+    """The ``/windows`` routes over ``clerk``; ``cases`` (``CaseService.get``) shows the current
+    ticket's linked cases with their materials on ``GET /windows/{id}``."""
     router = APIRouter(prefix="/windows", tags=["windows"], responses=ERRORS)
+
+    async def linked_cases(status: WindowStatus) -> list[LinkedCaseOut]:
+        if cases is None or status.current is None:
+            return []
+        found = []
+        for case_id in status.current.case_ids:
+            try:
+                found.append(LinkedCaseOut.build(await cases(case_id)))
+            except NotFound:
+                continue  # withdrawn by the platform since; the ticket keeps the id
+        return found
 
     @router.get("", response_model=list[WindowOut])
     async def list_windows(_: Clerk) -> list[WindowOut]:
@@ -162,7 +209,10 @@ def clerk_router(clerk: ClerkService) -> APIRouter:
     async def get_window(_: Clerk, window_id: WindowId) -> WindowOut:
         """The window: who has it open, the current ticket with its linked cases, the parked
         tickets, the queue of its services and who call-next would get."""
-        return WindowOut.build(await clerk.status(window_id))
+        status = await clerk.status(window_id)
+        out = WindowOut.build(status)
+        out.current_cases = await linked_cases(status)
+        return out
 
     @router.post("/{window_id}/open", response_model=WindowOut)
     async def open_window(principal: Clerk, window_id: WindowId) -> WindowOut:

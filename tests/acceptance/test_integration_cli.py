@@ -145,6 +145,10 @@ def test_one_trip_a_case_is_linked_at_the_kiosk_and_resolved_at_the_window(
     assert httpx.post(f"{hall.base}/windows/w1/open", headers=admin).status_code == 200
     called = httpx.post(f"{hall.base}/windows/w1/call-next", headers=admin).json()["called"]
     assert called["number"] == reply["result"]["ticket"] and called["case_ids"] == ["C-2001"]
+    window = httpx.get(f"{hall.base}/windows/w1", headers=admin).json()
+    [linked] = window["current_cases"]
+    assert linked["case_id"] == "C-2001" and linked["applicant_name"] == "王芳"
+    assert linked["materials"] == [{"code": "photo", "name": "一寸照片", "received": False}]
     assert httpx.post(f"{hall.base}/windows/w1/start", headers=admin).status_code == 200
     done = httpx.post(f"{hall.base}/windows/w1/complete", headers=admin,
                       json={"outcome": "resolved"})
