@@ -25,4 +25,5 @@ def clerk_settings(queue: QueueConfig) -> ClerkSettings:
                              normal_calls=calling.normal_calls),
         max_recalls=calling.max_recalls,
         timezone=queue.timezone,
+        rollover_at=queue.rollover_at,
     )

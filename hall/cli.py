@@ -116,7 +116,6 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
     from hall_controller.domain.model import Role
     from hall_controller.runtime import HallController
     from hall_controller.services.clerk import ClerkService
-    from hall_controller.services.clerk_service_day import RolloverClerkService
     from hall_controller.services.stats import StatsService
 
     async with migrated_store(config, dsn) as store:
@@ -128,10 +127,9 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
 
         def window_terminal(hall: HallController) -> ClerkService:
             # "Today's queue" is the service day, which ends at queue.rollover_at.
-            return RolloverClerkService(store, moves, clerk_settings(config.queue),
-                                        devices=hall.registry, commands=hall.commands,
-                                        cases=integration.cases,
-                                        rollover_at=config.queue.rollover_at)
+            return ClerkService(store, moves, clerk_settings(config.queue),
+                                devices=hall.registry, commands=hall.commands,
+                                cases=integration.cases)
 
         settings = controller_settings(config, mqtt_url)
         # The remote-ticket and rollover settings ([queue] additions) on top of what the

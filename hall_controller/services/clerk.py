@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import time
 from types import TracebackType
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from hall_controller.domain.queue import (
     choose_next,
 )
 from hall_controller.domain.queue_model import ServiceDef, Ticket, TicketState, WindowDef
+from hall_controller.domain.service_day import DEFAULT_ROLLOVER, service_day_at
 from hall_controller.errors import Conflict, HallError, NotFound
 from hall_controller.ports import CommandSender
 from hall_controller.ports_cases import CaseLinks
@@ -75,7 +76,8 @@ class ClerkSettings:
     services: tuple[ServiceDef, ...] = ()
     policy: CallingPolicy = field(default_factory=CallingPolicy)
     max_recalls: int = DEFAULT_MAX_RECALLS
-    timezone: str = "Asia/Shanghai"     # the service day of "today's queue"
+    timezone: str = "Asia/Shanghai"     # the service day of "today's queue" ...
+    rollover_at: time = DEFAULT_ROLLOVER  # ... ends at this local time, as the tickets' does
     lang: str = "zh-CN"                 # the language displays announce in
     queue_preview: int = 5              # waiting numbers per service a display shows
 
@@ -210,7 +212,8 @@ class ClerkService:
         return WindowStatus(window, session, current, parked, waiting, next_up)
 
     def service_day(self, at_ms: int) -> str:
-        return datetime.fromtimestamp(at_ms / 1000, tz=UTC).astimezone(self._zone).date().isoformat()
+        """The queue's service day at ``at_ms`` (the same rule tickets are numbered by)."""
+        return service_day_at(at_ms, self._zone, self.settings.rollover_at)
 
     # -- calling ----------------------------------------------------------------------------
 

@@ -82,9 +82,9 @@ class QueueSettings:
     # and the estimate assumes one window per service (``estimate_windows``).
     windows: tuple[WindowDef, ...] = ()
     # The local time a service day ends (numbers restart, the rollover closes what is open).
-    # The config's default is 03:00 (``queue.rollover_at``); settings built directly keep
-    # local midnight, the calendar day these settings meant before the rollover existed.
-    rollover_at: time = time(0, 0)
+    # Same default as the config's ``queue.rollover_at``: a hall that stays open past
+    # midnight keeps one service day until the small hours.
+    rollover_at: time = time(3, 0)
     # A remote ticket lapses if not checked in this long after it was taken (unless the
     # request named its own arrive_by).
     remote_checkin_window_min: int = 60

@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from hall.embedded_broker import free_port
+from hall_controller.domain.service_day import service_day_at
 
 HALL = [sys.executable, "-m", "hall.cli"]
 ADMIN_PASSWORD = "acceptance-pass-1"
@@ -108,7 +109,8 @@ def test_demo_lists_simulated_devices_online_and_stops_cleanly(start_hall: Calla
     assert "admin / " in demo.output() and "/api/v1/devices" in demo.output()
     wait_until(lambda: all(d["latest"] for d in demo.get("/devices")), 15, "telemetry from all", demo)
     # The hall is alive: visitors take tickets at the simulated kiosks (over MQTT).
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    # The hall's service day (it ends at 03:00 local, not at midnight).
+    today = service_day_at(int(time.time() * 1000), ZoneInfo("Asia/Shanghai"), dt_time(3, 0))
     wait_until(lambda: sum(s["tickets"] for s in demo.get("/stats/services", day=today)["services"]) > 0,
                20, "tickets taken by simulated visitors", demo)
     first_run_from = int(time.time() * 1000) - 60_000

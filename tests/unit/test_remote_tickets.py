@@ -28,8 +28,7 @@ from hall_controller.domain.service_day import (
 )
 from hall_controller.errors import Conflict, NotFound
 from hall_controller.ports_tickets import UnknownService
-from hall_controller.services.clerk import ClerkSettings
-from hall_controller.services.clerk_service_day import RolloverClerkService
+from hall_controller.services.clerk import ClerkService, ClerkSettings
 from hall_controller.services.remote_tickets import InvalidRemoteRequest, RemoteTicketService
 from hall_controller.services.requests import RequestRouter
 from hall_controller.services.tickets import QueueSettings, TicketService
@@ -352,8 +351,8 @@ async def test_the_api_takes_and_shows_a_remote_ticket(api: Api) -> None:
 
 def test_the_window_terminal_uses_the_same_service_day() -> None:
     store = MemoryTicketStore()
-    clerk = RolloverClerkService(store, MemoryTicketMoves(store),
-                                 ClerkSettings(windows=(WindowDef("w1", 1, {"student-id": 1}),)),
-                                 rollover_at=time(3, 0))
+    clerk = ClerkService(store, MemoryTicketMoves(store),
+                         ClerkSettings(windows=(WindowDef("w1", 1, {"student-id": 1}),),
+                                       rollover_at=time(3, 0)))
     assert clerk.service_day(utc_ms(2026, 11, 28, 18, 59)) == "2026-11-28"  # 02:59 local
     assert clerk.service_day(utc_ms(2026, 11, 28, 19, 0)) == "2026-11-29"   # 03:00 local

@@ -74,10 +74,16 @@ async def test_waiting_ahead_and_estimate_without_history(kiosk: Kiosk) -> None:
 
 
 async def test_the_ticket_is_stored_with_the_service_day_of_the_hall(kiosk: Kiosk) -> None:
-    kiosk.now = int(datetime(2026, 11, 28, 17, 0, tzinfo=UTC).timestamp() * 1000)  # 01:00 local
+    # 04:00 in Shanghai on the 29th, past the 03:00 rollover: the 29th's service day, although
+    # it is still the 28th in UTC.
+    kiosk.now = int(datetime(2026, 11, 28, 20, 0, tzinfo=UTC).timestamp() * 1000)
     result = (await kiosk.take({"service": "student-id"}))["result"]
     ticket = kiosk.store.tickets[result["ticket_id"]]
     assert ticket.service_day == "2026-11-29"
+    # 02:00 local on the 30th is still the 29th's service day (before the rollover).
+    kiosk.now = int(datetime(2026, 11, 29, 18, 0, tzinfo=UTC).timestamp() * 1000)
+    late = (await kiosk.take({"service": "student-id"}))["result"]
+    assert kiosk.store.tickets[late["ticket_id"]].service_day == "2026-11-29"
     assert ticket.origin_device == "kiosk-01"
 
 
