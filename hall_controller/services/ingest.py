@@ -99,7 +99,11 @@ class IngestPipeline:
         parsed = [self._parse(m) for m in messages]
         new_event_ids = await self._commit(parsed)
         for item in parsed:
-            item.message.ack()
+            # A request is acknowledged once it is answered (see _answer): if the controller
+            # dies in between, the broker redelivers it and the handler, idempotent by
+            # (device, request id), answers it then.
+            if item.request is None:
+                item.message.ack()
         self.counters.committed += len(messages)
         self.counters.batches += 1
         events = sum(len(p.batch.events) for p in parsed)
@@ -228,22 +232,31 @@ class IngestPipeline:
             except Exception:
                 logger.exception("effect of a committed message failed")
             if item.request is not None:
-                self._spawn_request(*item.request)
+                self._spawn_request(*item.request, item.message)
 
-    def _spawn_request(self, device_id: str, request: Request) -> None:
+    async def requests_answered(self) -> None:
+        """Wait until every request handed to a handler so far has been answered."""
+        if self._request_tasks:
+            await asyncio.gather(*list(self._request_tasks), return_exceptions=True)
+
+    def _spawn_request(self, device_id: str, request: Request, message: InboundMessage) -> None:
         # Requests run beside the pipeline so a slow handler never holds up telemetry.
-        task = asyncio.create_task(self._answer(device_id, request), name=f"req-{request.id}")
+        task = asyncio.create_task(self._answer(device_id, request, message),
+                                   name=f"req-{request.id}")
         self._request_tasks.add(task)
         task.add_done_callback(self._request_tasks.discard)
 
-    async def _answer(self, device_id: str, request: Request) -> None:
+    async def _answer(self, device_id: str, request: Request, message: InboundMessage) -> None:
         async with self._request_slots:
             response = await self._requests.handle(device_id, self._registry.get(device_id), request)
             try:
                 await self._publisher.publish(self._topics.device(device_id, Channel.RES),
                                               encode(response))
             except HallError as exc:
+                # Not acknowledged: the broker redelivers the request after we reconnect.
                 logger.warning("reply to %s request %s not sent: %s", device_id, request.id, exc)
+                return
+            message.ack()
 
 
 def _merge(batches: Any) -> IngestBatch:

@@ -9,7 +9,7 @@ import uuid
 from devices.contract import Topics, now_ms
 from devices.kinds import DeviceKind
 from hall_controller.adapters.memory import MemoryStore
-from hall_controller.adapters.mqtt_bus import InboundMessage
+from hall_controller.adapters.mqtt_bus import BrokerUnavailable, InboundMessage
 from hall_controller.domain.model import DeviceRecord, IngestBatch
 from hall_controller.services.alarms import AlarmService
 from hall_controller.services.commands import CommandService
@@ -48,10 +48,11 @@ class Acks:
         return InboundMessage(topic, payload, now_ms(), ack)
 
 
-def build(store: MemoryStore) -> tuple[IngestPipeline, DeviceRegistry, FakePublisher]:
+def build(store: MemoryStore, publisher: FakePublisher | None = None,
+          ) -> tuple[IngestPipeline, DeviceRegistry, FakePublisher]:
     alarms = AlarmService(store)
     registry = DeviceRegistry(store, alarms, TIMEOUTS)
-    publisher = FakePublisher()
+    publisher = publisher or FakePublisher()
     commands = CommandService(store, publisher, registry, TOPICS, default_timeout_s=1, ttl_s=5)
     pipeline = IngestPipeline(store, registry, commands=commands, requests=RequestRouter(),
                               publisher=publisher, topics=TOPICS)
@@ -165,3 +166,29 @@ async def test_a_device_heard_by_another_controller_is_not_timed_out_here() -> N
     assert await here.check_timeouts(later + 30_000) == []  # 30 s after its last message
     went = await here.check_timeouts(later + 61_000)
     assert [d.device_id for d in went] == ["lock-7"]
+
+
+class FailingPublisher(FakePublisher):
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        raise BrokerUnavailable("broker gone")
+
+
+async def test_a_request_is_acknowledged_only_once_it_is_answered() -> None:
+    store = MemoryStore()
+    pipeline, _, publisher = build(store)
+    acks = Acks(store)
+    request = acks.message(TOPICS.device("kiosk-1", "req"),
+                           {"id": "r1", "method": "device.time", "params": {}})
+    await pipeline.process([request])
+    await pipeline.requests_answered()
+    assert [t for t, _ in publisher.sent] == [TOPICS.device("kiosk-1", "res")]
+    assert len(acks.acked) == 1
+
+    # When the reply cannot be sent, the request stays unacknowledged: the broker redelivers it.
+    store2 = MemoryStore()
+    failing, _, _ = build(store2, FailingPublisher())
+    acks2 = Acks(store2)
+    await failing.process([acks2.message(TOPICS.device("kiosk-1", "req"),
+                                         {"id": "r2", "method": "device.time", "params": {}})])
+    await failing.requests_answered()
+    assert acks2.acked == []
