@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from hall_controller.adapters.postgres.connections import connection
 from hall_controller.adapters.postgres.queries import QUERIES
 from hall_controller.domain.cases import (
     ApiKey,
@@ -82,13 +83,8 @@ class PostgresCaseStore:
         finally:
             await pool.close()
 
-    @asynccontextmanager
-    async def _connection(self, what: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise StoreUnavailable(f"{what}: {exc}") from exc
+    def _connection(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return connection(self._pool, what)
 
     async def _fetch(self, what: str, query: str, params: Mapping[str, Any]) -> list[Row]:
         async with self._connection(what) as conn, conn.cursor(row_factory=dict_row) as cur:

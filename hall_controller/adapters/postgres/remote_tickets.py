@@ -8,19 +8,17 @@ is one statement too (move, transition and the kiosk request that made it), so a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from hall_controller.adapters.postgres.connections import dict_cursor
 from hall_controller.adapters.postgres.queries import QUERIES
 from hall_controller.adapters.postgres.ticket_store import _ticket as ticket_from_row
 from hall_controller.domain.queue import Moved
 from hall_controller.domain.queue_model import Ticket
-from hall_controller.errors import StoreUnavailable
 from hall_controller.ports_remote_tickets import RemoteInfo
 
 Row = dict[str, Any]
@@ -32,13 +30,8 @@ class PostgresRemoteTickets:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    @asynccontextmanager
-    async def _cursor(self, what: str) -> AsyncIterator[psycopg.AsyncCursor[Row]]:
-        try:
-            async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                yield cur
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise StoreUnavailable(f"{what}: {exc}") from exc
+    def _cursor(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncCursor[Row]]:
+        return dict_cursor(self._pool, what)
 
     async def record_remote(self, info: RemoteInfo) -> None:
         async with self._cursor("record remote ticket") as cur:

@@ -7,16 +7,16 @@ pool per process. Connection trouble becomes ``StoreUnavailable``, as in ``Postg
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from hall_controller.adapters.postgres.connections import connection
 from hall_controller.adapters.postgres.queries import QUERIES
-from hall_controller.errors import StoreUnavailable
 from hall_controller.ports_stats import BusyWindow, ServiceDayStats, WaitInputs
 
 Row = dict[str, Any]
@@ -28,13 +28,8 @@ class PostgresStatsStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    @asynccontextmanager
-    async def _connection(self, what: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise StoreUnavailable(f"{what}: {exc}") from exc
+    def _connection(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return connection(self._pool, what)
 
     async def _fetch(self, what: str, query: str, params: Mapping[str, Any]) -> list[Row]:
         async with self._connection(what) as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +47,7 @@ from hall_controller.adapters import (
     scrub_json,
     scrub_text,
 )
+from hall_controller.adapters.postgres.connections import connection
 from hall_controller.adapters.postgres.queries import QUERIES
 from hall_controller.domain.model import (
     Alarm,
@@ -142,13 +143,8 @@ class PostgresStore:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _connection(self, what: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise StoreUnavailable(f"{what}: {exc}") from exc
+    def _connection(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return connection(self._pool, what)
 
     async def _fetch(self, what: str, query: str | sql.Composed,
                      params: Mapping[str, Any] | None = None) -> list[Row]:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from hall_controller.adapters.postgres.connections import connection
 from hall_controller.adapters.postgres.queries import QUERIES
-from hall_controller.errors import StoreUnavailable
 
 
 class PostgresTicketCases:
@@ -20,9 +19,6 @@ class PostgresTicketCases:
         self._pool = pool
 
     async def add_ticket_cases(self, ticket_id: str, case_ids: Sequence[str]) -> None:
-        try:
-            async with self._pool.connection() as conn:
-                await conn.execute(QUERIES["add_ticket_cases"],
-                                   {"ticket_id": ticket_id, "case_ids": list(case_ids)})
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise StoreUnavailable(f"record ticket cases: {exc}") from exc
+        async with connection(self._pool, "record ticket cases") as conn:
+            await conn.execute(QUERIES["add_ticket_cases"],
+                               {"ticket_id": ticket_id, "case_ids": list(case_ids)})

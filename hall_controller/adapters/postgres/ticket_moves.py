@@ -8,19 +8,19 @@ and the row lock is held only while the server runs it. Connection trouble becom
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
-from contextlib import asynccontextmanager
+from collections.abc import Collection
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from hall_controller.adapters.postgres.connections import dict_cursor
 from hall_controller.adapters.postgres.queries import QUERIES
 from hall_controller.adapters.postgres.ticket_store import _ticket as ticket_from_row
 from hall_controller.domain.queue import Moved
 from hall_controller.domain.queue_model import Ticket, TicketState
-from hall_controller.errors import Conflict, NotFound, StoreUnavailable
+from hall_controller.errors import Conflict, NotFound
 from hall_controller.ports_ticket_moves import MoveConflict, WindowSession
 
 Row = dict[str, Any]
@@ -32,13 +32,8 @@ class PostgresTicketMoves:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    @asynccontextmanager
-    async def _cursor(self, what: str) -> AsyncIterator[psycopg.AsyncCursor[Row]]:
-        try:
-            async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                yield cur
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise StoreUnavailable(f"{what}: {exc}") from exc
+    def _cursor(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncCursor[Row]]:
+        return dict_cursor(self._pool, what)
 
     async def apply_move(self, moved: Moved, expected_state: TicketState) -> Ticket:
         ticket, transition = moved

@@ -9,8 +9,8 @@ becomes ``StoreUnavailable``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from hall_controller.adapters.postgres.connections import connection
 from hall_controller.adapters.postgres.queries import QUERIES
 from hall_controller.adapters.postgres.store import PostgresStore
 from hall_controller.domain.queue_model import (
@@ -27,7 +28,6 @@ from hall_controller.domain.queue_model import (
     TicketState,
     TicketTransition,
 )
-from hall_controller.errors import StoreUnavailable
 from hall_controller.ports_remote_tickets import initial_state
 from hall_controller.ports_tickets import (
     DailyCapReached,
@@ -90,13 +90,8 @@ class PostgresTicketStore:
         self._ticket_groups: dict[tuple[str, str], list[_Pending]] = {}
         self._ticket_flushers: dict[tuple[str, str], asyncio.Task[None]] = {}
 
-    @asynccontextmanager
-    async def _ticket_connection(self, what: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise StoreUnavailable(f"{what}: {exc}") from exc
+    def _ticket_connection(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return connection(self._pool, what)
 
     async def sync_services(self, services: Sequence[ServiceDef]) -> None:
         """Upsert the configured services and mark the others inactive, in one transaction."""
