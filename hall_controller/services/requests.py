@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 from devices.contract import Request, Response, error_response, now_ms, ok_response
@@ -26,10 +25,8 @@ class RequestError(Exception):
         self.message = message
 
 
-Handler = Callable[[str, DeviceRecord | None, dict[str, Any]], Awaitable[dict[str, Any]]]
-
-current_request_id: ContextVar[str] = ContextVar("current_request_id")
-"""The id of the request a handler is answering. A handler that creates something keys it on
+Handler = Callable[[str, DeviceRecord | None, dict[str, Any], str], Awaitable[dict[str, Any]]]
+"""``(device_id, device, params, request_id)``. A handler that creates something keys it on
 (device id, request id), so a redelivered request finds what the first delivery made."""
 
 
@@ -52,9 +49,9 @@ class RequestRouter:
         if handler is None:
             return error_response(request.id, "unknown_method",
                                   f"unknown method {request.method!r}; known: {', '.join(self.methods)}")
-        token = current_request_id.set(request.id)
         try:
-            return ok_response(request.id, await handler(device_id, device, request.params))
+            return ok_response(request.id,
+                               await handler(device_id, device, request.params, request.id))
         except RequestError as exc:
             return error_response(request.id, exc.code, exc.message)
         except Exception:
@@ -62,10 +59,9 @@ class RequestRouter:
                              extra={"device_id": device_id})
             return error_response(request.id, "internal_error",
                                   "the controller failed to handle this request")
-        finally:
-            current_request_id.reset(token)
 
 
-async def _device_time(device_id: str, device: DeviceRecord | None, params: dict[str, Any]) -> dict[str, Any]:
+async def _device_time(device_id: str, device: DeviceRecord | None, params: dict[str, Any],
+                       request_id: str) -> dict[str, Any]:
     """Lets an agent check its clock against the controller's."""
     return {"now_ms": now_ms()}

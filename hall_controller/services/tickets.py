@@ -45,7 +45,7 @@ from hall_controller.ports_tickets import (
     TicketStore,
     UnknownService,
 )
-from hall_controller.services.requests import RequestError, current_request_id
+from hall_controller.services.requests import RequestError
 
 logger = logging.getLogger(__name__)
 
@@ -170,12 +170,13 @@ class TicketService:
         return service_day_at(at_ms, self._zone, self.settings.rollover_at)
 
     async def take(self, device_id: str, device: DeviceRecord | None,
-                   params: dict[str, Any]) -> dict[str, Any]:
+                   params: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
         """``ticket.take``: params ``{"service": code, "identity"?: {"type", "value"},
         "priority"?: bool}`` → ``{"ticket", "ticket_id", "service", "waiting_ahead",
         "estimated_wait_s", "cases"}`` (+ ``"checked_in": true`` when the identity's remote
         ticket was checked in instead of a new one issued). Errors: invalid_params,
-        unknown_service, hall_closed, daily_cap_reached, unavailable."""
+        unknown_service, hall_closed, daily_cap_reached, unavailable. ``request_id``: the
+        device's request id; a redelivery with the same one gets the same ticket."""
         service_code, identity, priority = _parse_params(params)
         if service_code not in self.settings.service_codes:
             raise RequestError("unknown_service",
@@ -190,7 +191,7 @@ class TicketService:
         if identity is not None and self.checkin is not None:
             try:
                 checked_in = await self.checkin.check_in_at_kiosk(
-                    service_code, identity, device_id, current_request_id.get(None), at)
+                    service_code, identity, device_id, request_id, at)
             except StoreUnavailable as exc:
                 # Issuing a new ticket instead would hand the visitor a second number.
                 raise RequestError("unavailable",
@@ -206,7 +207,7 @@ class TicketService:
             person_id=identity[1] if identity is not None and identity[0] == "person_id" else None,
             identity_type=None if identity is None else identity[0],
             identity_value=None if identity is None else identity[1],
-            origin_device=device_id, request_id=current_request_id.get(None))
+            origin_device=device_id, request_id=request_id)
         try:
             issued = await self._store.issue_ticket(request)
         except UnknownService as exc:  # configured here, but another controller's config won
