@@ -89,7 +89,8 @@ class HallController:
         self.topics = Topics(settings.topic_prefix)
         self.counters = IngestCounters()
         self.alarms = AlarmService(store)
-        self.registry = DeviceRegistry(store, self.alarms, settings.inactivity_timeout_s)
+        self.registry = DeviceRegistry(store, self.alarms, settings.inactivity_timeout_s,
+                                       shared=bool(settings.shared_group))
         self.bus = MqttBus(settings.mqtt_url, self.topics, client_id=settings.client_id,
                            shared_group=settings.shared_group, keepalive_s=settings.keepalive_s)
         self.commands = CommandService(store, self.bus, self.registry, self.topics,

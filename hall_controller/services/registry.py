@@ -27,8 +27,11 @@ PresenceListener = Callable[[DeviceRecord, Change], None]
 
 class DeviceRegistry:
     def __init__(self, store: DeviceStore, alarms: AlarmService,
-                 inactivity_timeout_s: dict[DeviceKind, float]) -> None:
+                 inactivity_timeout_s: dict[DeviceKind, float], *, shared: bool = False) -> None:
+        """``shared``: other controllers hear part of the devices' traffic (MQTT shared
+        subscriptions), so the database is re-read before each timeout check."""
         self._store = store
+        self._shared = shared
         self._alarms = alarms
         self._timeouts = inactivity_timeout_s
         self._devices: dict[str, DeviceRecord] = {}
@@ -116,7 +119,8 @@ class DeviceRegistry:
 
     async def check_timeouts(self, at_ms: int | None = None) -> list[DeviceRecord]:
         """Mark devices offline that have been silent past their kind's timeout."""
-        await self.refresh()
+        if self._shared:  # alone, this process's records are already the newest there are
+            await self.refresh()
         at_ms = now_ms() if at_ms is None else at_ms
         outcomes = []
         for record in list(self._devices.values()):

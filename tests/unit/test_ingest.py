@@ -48,10 +48,10 @@ class Acks:
         return InboundMessage(topic, payload, now_ms(), ack)
 
 
-def build(store: MemoryStore, publisher: FakePublisher | None = None,
+def build(store: MemoryStore, publisher: FakePublisher | None = None, *, shared: bool = False,
           ) -> tuple[IngestPipeline, DeviceRegistry, FakePublisher]:
     alarms = AlarmService(store)
-    registry = DeviceRegistry(store, alarms, TIMEOUTS)
+    registry = DeviceRegistry(store, alarms, TIMEOUTS, shared=shared)
     publisher = publisher or FakePublisher()
     commands = CommandService(store, publisher, registry, TOPICS, default_timeout_s=1, ttl_s=5)
     pipeline = IngestPipeline(store, registry, commands=commands, requests=RequestRouter(),
@@ -150,8 +150,8 @@ async def test_devices_get_a_full_timeout_after_a_controller_restart() -> None:
 async def test_a_device_heard_by_another_controller_is_not_timed_out_here() -> None:
     # Two controllers on one database with shared subscriptions: each hears part of the traffic.
     store = MemoryStore()
-    _, here, _ = build(store)
-    pipeline_there, _, _ = build(store)
+    _, here, _ = build(store, shared=True)
+    pipeline_there, _, _ = build(store, shared=True)
     acks = Acks(store)
     birth = {"online": True, "session": 1, "kind": "door_lock", "ts": now_ms()}
     await pipeline_there.process([acks.message(TOPICS.device("lock-7", "state"), birth)])
