@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<82" wheel
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# face_recognition 1.3.0 asks for "dlib", which would compile from source: dlib-bin (above)
+	# provides the module, so the two face packages go in without their requirements.
+	$(PY) -m pip install --quiet --no-deps face-recognition==1.3.0 face-recognition-models==0.3.0
 	touch $(STAMP)
 
 install: $(STAMP)
