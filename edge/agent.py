@@ -42,6 +42,7 @@ from devices.contract import (
     parse_response,
     parse_telemetry,
 )
+from devices.signing import CommandRejected, CommandVerifier, NonceCache
 from edge.backoff import Backoff
 from edge.commands import CommandRunner, CommandStats, usable_id
 from edge.driver import DeviceDriver, TelemetryScalar
@@ -99,7 +100,10 @@ class EdgeAgent:
         self._broker = settings.broker
         session_file = settings.data_dir / "session" if settings.data_dir is not None else None
         self._sessions = SessionCounter(session_file)
-        self._commands = CommandRunner(driver, settings.device_id, settings.command_cache_size)
+        self._commands = CommandRunner(driver, settings.device_id, settings.command_cache_size,
+                                       verifier=_command_verifier(settings),
+                                       signed_methods=settings.methods_requiring_signature,
+                                       on_rejected=self._report_rejected)
         self._command_queue: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE_SIZE)
         # Acks the receiver answers itself (malformed or refused-as-busy commands), sent by a
         # task of their own so the receiver never waits on a publish.
@@ -321,6 +325,11 @@ class EdgeAgent:
                 logger.exception("driver of %s crashed; restarting it", self.device_id,
                                  extra={"device_id": self.device_id})
             await asyncio.sleep(backoff.next_delay())
+
+    async def _report_rejected(self, command: Command, rejection: CommandRejected) -> None:
+        await self.emit_event("access.denied", {
+            "method": "remote", "reason": rejection.code, "command": command.method,
+            "command_id": command.id[:64]})
 
     async def _execute_commands(self) -> None:
         # One at a time, in arrival order: a display shows calls in the order they were made.
@@ -618,3 +627,13 @@ def _first_leaf(error: BaseException) -> BaseException:
         error = error.exceptions[0]
     return error
 
+
+def _command_verifier(settings: AgentSettings) -> CommandVerifier | None:
+    """The verifier of signed commands, with its nonces kept in ``data_dir`` (a restarted lock
+    still refuses a replay), or None when the device has no key."""
+    if settings.command_key is None:
+        return None
+    nonce_file = settings.data_dir / "nonces.json" if settings.data_dir is not None else None
+    if nonce_file is not None:
+        nonce_file.parent.mkdir(parents=True, exist_ok=True)
+    return CommandVerifier(settings.command_key, settings.device_id, NonceCache(path=nonce_file))

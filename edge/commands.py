@@ -1,9 +1,11 @@
-"""Command handling without MQTT: parse, refuse expired, answer duplicates, call the driver."""
+"""Command handling without MQTT: parse, refuse expired, answer duplicates, verify signatures,
+call the driver."""
 
 from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ from devices.contract import (
     ok_response,
     parse_command,
 )
+from devices.signing import CommandRejected, CommandVerifier
 from edge.driver import DeviceDriver
 from edge.errors import CommandRefused
 
@@ -35,6 +38,8 @@ class CommandStats:
     duplicates: int = 0
     malformed: int = 0
     failed: int = 0
+    rejected_signed: int = 0
+    """Signed-method commands refused as unsigned, forged, stale or replayed."""
 
 
 def usable_id(payload: bytes) -> str | None:
@@ -53,12 +58,27 @@ class CommandRunner:
     The controller may send a command again (a retry after a lost ack, or a broker
     redelivery); the cached ack of the first execution answers it, so a door never unlocks
     twice for one command.
+
+    Methods in ``signed_methods`` run only if ``verifier`` accepts the command (signature,
+    expiry window, unused nonce); without a verifier they are always refused (``no_key``).
+    A refusal by the verifier is not cached under the command id: a forged command must not be
+    able to claim the id of a genuine one still on its way.
     """
 
-    def __init__(self, driver: DeviceDriver, device_id: str, cache_size: int = 256) -> None:
+    def __init__(self, driver: DeviceDriver, device_id: str, cache_size: int = 256, *,
+                 verifier: CommandVerifier | None = None,
+                 signed_methods: frozenset[str] = frozenset(),
+                 on_rejected: Callable[[Command, CommandRejected], Awaitable[None]] | None = None
+                 ) -> None:
+        """``on_rejected`` hears every signed command refused (the agent reports it as an
+        ``access.denied`` event, so a forged or replayed unlock is audited even though the
+        controller never sent it)."""
         self._driver = driver
+        self._on_rejected = on_rejected
         self._device_id = device_id
         self._cache_size = cache_size
+        self._verifier = verifier
+        self._signed_methods = signed_methods
         self._recent: collections.OrderedDict[str, Response] = collections.OrderedDict()
         self.stats = CommandStats()
 
@@ -78,11 +98,28 @@ class CommandRunner:
             logger.info("command %s (%s) seen before; answering with the cached ack",
                         command.id, command.method, extra={"device_id": self._device_id})
             return cached
+        try:
+            self._check_signature(command)
+        except CommandRejected as exc:
+            self.stats.rejected_signed += 1
+            logger.warning("signed command %s (%s) refused: %s", command.id, command.method, exc,
+                           extra={"device_id": self._device_id})
+            if self._on_rejected is not None:
+                await self._on_rejected(command, exc)
+            return error_response(command.id, exc.code, exc.message)
         response = await self._run(command)
         self._recent[command.id] = response
         while len(self._recent) > self._cache_size:
             self._recent.popitem(last=False)
         return response
+
+    def _check_signature(self, command: Command) -> None:
+        if command.method not in self._signed_methods:
+            return
+        if self._verifier is None:
+            raise CommandRejected("no_key", f"{command.method} must be signed and this device has "
+                                            "no command key configured")
+        self._verifier.verify(command)
 
     async def _run(self, command: Command) -> Response:
         now = now_ms()

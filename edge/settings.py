@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from devices.contract import DEFAULT_PREFIX, DEVICE_ID_PATTERN, is_valid_device_id
 from devices.kinds import DeviceKind
+from devices.signing import MIN_KEY_BYTES, SIGNED_METHODS
 
 DEFAULT_MQTT_PORT = 1883
+COMMAND_KEY_ENV = "HALL_COMMAND_KEY"
+"""Environment variable holding a device's command key, in hex."""
+
+
+def command_key_from_hex(text: str) -> bytes:
+    """Parse a command key written in hex; raises ValueError naming what is wrong."""
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        raise ValueError("invalid command key: expected hex digits") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"invalid command key: {len(key)} bytes, at least {MIN_KEY_BYTES} needed")
+    return key
+
+
+def command_key_from_env(environ: Mapping[str, str] = os.environ) -> bytes | None:
+    """The command key in ``HALL_COMMAND_KEY`` (hex), or None when it is unset or empty."""
+    text = environ.get(COMMAND_KEY_ENV, "")
+    return command_key_from_hex(text) if text.strip() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +98,12 @@ class AgentSettings:
     A fleet of simulated agents sharing a console with the controller sets ``logging.DEBUG``;
     trouble (a lost connection, malformed input) is logged as a warning either way."""
 
+    command_key: bytes | None = field(default=None, repr=False)
+    """This device's key for signed commands (``derive_device_key`` of the controller's master);
+    without one the agent refuses every method that must be signed (``no_key``)."""
+    signed_methods: frozenset[str] | None = None
+    """Methods executed only when signed; None means the kind's default (``SIGNED_METHODS``)."""
+
     def __post_init__(self) -> None:
         if not is_valid_device_id(self.device_id):
             raise ValueError(f"invalid device id {self.device_id!r}: expected {DEVICE_ID_PATTERN}")
@@ -90,6 +118,15 @@ class AgentSettings:
             raise ValueError("max_samples_per_message must be within 1..1000 (the contract limit)")
         if self.outbox_max_rows < 1 or self.command_cache_size < 1:
             raise ValueError("outbox_max_rows and command_cache_size must be positive")
+        if self.command_key is not None and len(self.command_key) < MIN_KEY_BYTES:
+            raise ValueError(f"command_key must be at least {MIN_KEY_BYTES} bytes")
+
+    @property
+    def methods_requiring_signature(self) -> frozenset[str]:
+        """The methods this agent executes only with a valid signature."""
+        if self.signed_methods is not None:
+            return self.signed_methods
+        return SIGNED_METHODS.get(self.kind, frozenset())
 
     @property
     def broker(self) -> BrokerAddress:

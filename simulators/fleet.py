@@ -14,6 +14,7 @@ from pathlib import Path
 
 from devices.contract import DEFAULT_PREFIX
 from devices.kinds import DeviceKind
+from devices.signing import derive_device_key
 from edge.agent import EdgeAgent
 from edge.settings import AgentSettings
 from simulators.catalog import simulated_driver
@@ -34,6 +35,11 @@ SHORT_ID_LIMIT = 99
 MIN_STAGGER_S = 1.0
 MAX_STAGGER_S = 2.0
 STAGGER_PER_DEVICE_S = 0.005
+
+
+DEMO_MASTER_SECRET = b"hall-demo-master-secret/not-for-production"
+"""The master secret simulated locks derive their command keys from unless given another.
+Public, so only for demos and tests: a real controller has its own and passes it here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +99,17 @@ def build_agent(
     speed: float = 1.0,
     outbox_max_rows: int = 10_000,
     routine_log_level: int = logging.INFO,
+    master_secret: bytes | None = DEMO_MASTER_SECRET,
 ) -> EdgeAgent:
     """One simulated device's agent, not yet running; its files go in ``data_dir/<device id>/``.
 
     ``routine_log_level`` is the level of its connected / re-announced / goodbye messages.
+    A door lock gets ``derive_device_key(master_secret, device_id)`` as its command key; with
+    ``master_secret=None`` it has none and refuses every signed method (``no_key``).
     """
+    key_needed = kind is DeviceKind.DOOR_LOCK and master_secret is not None
+    command_key = derive_device_key(master_secret, device_id) \
+        if key_needed and master_secret is not None else None
     settings = AgentSettings(
         device_id=device_id,
         kind=kind,
@@ -111,6 +123,7 @@ def build_agent(
         telemetry_interval_s=telemetry_interval_s,
         outbox_max_rows=outbox_max_rows,
         routine_log_level=routine_log_level,
+        command_key=command_key,
     )
     return EdgeAgent(settings, simulated_driver(kind, device_id, speed=speed))
 
@@ -127,6 +140,7 @@ def build_fleet(
     durable: bool = True,
     speed: float = 1.0,
     outbox_max_rows: int = 10_000,
+    master_secret: bytes | None = DEMO_MASTER_SECRET,
 ) -> list[EdgeAgent]:
     """The agents of a fleet, not yet running (see ``run_agents``).
 
@@ -134,7 +148,8 @@ def build_fleet(
     ``durable=False`` keeps outboxes in memory (``data_dir`` may then be None).
     A fleet's routine session messages (connected, re-announced, goodbye) are logged at
     DEBUG, so a console shared with the controller shows the controller's view; lost
-    connections are still warnings.
+    connections are still warnings.  Locks derive their keys from ``master_secret``
+    (see ``build_agent``).
     """
     if durable and data_dir is None:
         raise ValueError("a durable fleet needs a data_dir")
@@ -142,7 +157,7 @@ def build_fleet(
         build_agent(broker_url, topic_prefix, data_dir, device_id=spec.device_id, kind=spec.kind,
                     site=site, telemetry_interval_s=telemetry_interval_s, durable=durable,
                     speed=speed, outbox_max_rows=outbox_max_rows,
-                    routine_log_level=logging.DEBUG)
+                    routine_log_level=logging.DEBUG, master_secret=master_secret)
         for spec in fleet_plan(devices_per_kind=devices_per_kind, count=count)
     ]
 
@@ -187,6 +202,7 @@ async def run_fleet(
     site: str = "main-hall",
     durable: bool = True,
     speed: float = 1.0,
+    master_secret: bytes | None = DEMO_MASTER_SECRET,
 ) -> None:
     """Run a simulated fleet until cancelled.
 
@@ -196,7 +212,7 @@ async def run_fleet(
     """
     agents = build_fleet(broker_url, topic_prefix, data_dir, devices_per_kind=devices_per_kind,
                          count=count, telemetry_interval_s=telemetry_interval_s, site=site,
-                         durable=durable, speed=speed)
+                         durable=durable, speed=speed, master_secret=master_secret)
     await run_agents(agents)
 
 
@@ -213,9 +229,10 @@ async def run_single_agent(
     telemetry_interval_s: float = 5.0,
     durable: bool = True,
     speed: float = 1.0,
+    master_secret: bytes | None = DEMO_MASTER_SECRET,
 ) -> None:
     """Run one simulated agent until cancelled (``hall edge``); see ``build_agent``."""
     agent = build_agent(broker_url, topic_prefix, data_dir, device_id=device_id, kind=kind,
                         model=model, fw=fw, site=site, telemetry_interval_s=telemetry_interval_s,
-                        durable=durable, speed=speed)
+                        durable=durable, speed=speed, master_secret=master_secret)
     await agent.run()

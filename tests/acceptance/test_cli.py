@@ -195,7 +195,9 @@ def test_a_killed_simulated_device_goes_offline_and_raises_an_alarm(
         wait_until(lambda: not hall.get(f"/devices/{device_id}")["online"], 15, "offline after kill", hall)
         print(f"offline {time.monotonic() - killed_at:.2f} s after SIGKILL")
         alarms = hall.get("/alarms", device_id=device_id, status="active")
-        assert [(a["type"], a["severity"]) for a in alarms] == [("device.offline", "critical")]
+        # The simulated lock may also have reported a forced door now and then (its own alarm).
+        offline = [(a["type"], a["severity"]) for a in alarms if a["type"] == "device.offline"]
+        assert offline == [("device.offline", "critical")]
     finally:
         if agent.poll() is None:
             agent.kill()

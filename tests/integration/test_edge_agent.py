@@ -27,13 +27,14 @@ from urllib.parse import urlsplit
 import aiomqtt
 import pytest
 
-from devices.contract import now_ms
+from devices.contract import Command, now_ms
 from devices.kinds import DeviceKind
+from devices.signing import derive_device_key, sign_command
 from edge import AgentSettings, CommandRefused, EdgeAgent, RequestTimeout, UnknownMethod
 from edge.driver import DeviceHandle, TelemetryScalar
 from hall.embedded_broker import free_port
 from simulators import SimulatedQueueDisplay, build_fleet, run_agents
-from simulators.fleet import MAX_STAGGER_S, start_delays
+from simulators.fleet import DEMO_MASTER_SECRET, MAX_STAGGER_S, start_delays
 from tests.support.mqtt_fixtures import BrokerProcess
 
 pytestmark = pytest.mark.integration
@@ -700,8 +701,10 @@ async def test_a_simulated_fleet_announces_reports_and_obeys(
                 cid="c-call"))
             await watcher.publish("dev/display-01/cmd", command(
                 "display.set_brightness", {"brightness": 140}, cid="c-bright"))
-            await watcher.publish("dev/lock-01/cmd", command(
-                "door.unlock", {"duration_s": 5}, cid="c-unlock"))
+            signed = sign_command(Command(id="c-unlock", method="door.unlock",
+                                          params={"duration_s": 5}, expires_at=now_ms() + 8_000),
+                                  "lock-01", derive_device_key(DEMO_MASTER_SECRET, "lock-01"))
+            await watcher.publish("dev/lock-01/cmd", signed.model_dump_json(exclude_none=True))
             await watcher.publish("dev/gate-01/cmd", command("device.reboot", cid="c-reboot"))
             call = await watcher.wait_for("dev/display-01/cmd/ack", lambda a: a["id"] == "c-call")
             bright = await watcher.wait_for("dev/display-01/cmd/ack",
