@@ -30,11 +30,13 @@ from api.routes import devices as device_routes
 from api.routes import health as health_routes
 from api.routes import integration as integration_routes
 from api.routes import stats as stats_routes
+from api.routes.access import access_router
 from api.routes.clerk import clerk_router
 from api.routes.integration import IntegrationContext
 from api.routes.remote_tickets import remote_tickets_router
 from hall_controller.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
 from hall_controller.ports import CommandSender, HallStore, HealthProbe
+from hall_controller.services.access import AccessService
 from hall_controller.services.clerk import ClerkService
 from hall_controller.services.remote_tickets import RemoteTicketService
 from hall_controller.services.stats import StatsService
@@ -62,6 +64,8 @@ _TAGS = [
     {"name": "remote tickets", "description": "指尖办: take a ticket before arriving (API key "
                                               "or login), check in at a kiosk, position and "
                                               "estimated wait."},
+    {"name": "access", "description": "People and face enrolment, schedules, rules, holidays, "
+                                      "door modes, signed remote unlock, the access audit."},
 ]
 
 
@@ -70,6 +74,7 @@ def create_app(
     auth: AuthSettings | Authenticator, *, title: str = "Campus hall controller",
     integration: IntegrationContext | None = None, stats: StatsService | None = None,
     clerk: ClerkService | None = None, remote_tickets: RemoteTicketService | None = None,
+    access: AccessService | None = None,
 ) -> FastAPI:
     """Build the HTTP API over the controller's ports.
 
@@ -108,6 +113,8 @@ def create_app(
             prefix=API_PREFIX)
     if remote_tickets is not None:
         app.include_router(remote_tickets_router(remote_tickets), prefix=API_PREFIX)
+    if access is not None:
+        app.include_router(access_router(access), prefix=API_PREFIX)
     _install_error_handlers(app)
     return app
 

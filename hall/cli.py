@@ -108,7 +108,14 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
     from api import create_app
     from api.auth import AuthSettings, ensure_user
     from hall.clerk_settings import clerk_settings
-    from hall.stack import auth_secret, controller_settings, integration_services, migrated_store
+    from hall.stack import (
+        auth_secret,
+        command_secret,
+        controller_settings,
+        integration_services,
+        migrated_store,
+    )
+    from hall_controller.adapters.postgres.access_store import PostgresAccessStore
     from hall_controller.adapters.postgres.remote_tickets import PostgresRemoteTickets
     from hall_controller.adapters.postgres.stats_store import PostgresStatsStore
     from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
@@ -142,12 +149,14 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
                                     cases=integration.cases, wait_inputs=stats_store,
                                     ticket_cases=PostgresTicketCases(store.pool),
                                     clerk=window_terminal, moves=moves,
-                                    remote_tickets=PostgresRemoteTickets(store.pool))
+                                    remote_tickets=PostgresRemoteTickets(store.pool),
+                                    access=PostgresAccessStore(store.pool),
+                                    command_secret=command_secret(config))
         app = create_app(store, controller.commands, controller.health,
                          AuthSettings(secret=auth_secret(config),
                                       token_ttl_s=config.auth.token_ttl_s),
                          integration=integration, clerk=controller.clerk,
-                         remote_tickets=controller.remote,
+                         remote_tickets=controller.remote, access=controller.access,
                          stats=StatsService(stats_store, config.queue.timezone,
                                             one_trip=integration.cases))
         server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -187,7 +196,7 @@ async def _drained(controller: Any, timeout_s: float) -> None:
 
 
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
-    from hall.stack import broker_url, database_url
+    from hall.stack import broker_url, command_secret, database_url
     from simulators.clerks import ClerkPlan, run_clerks
     from simulators.live_hall import run_live_fleet
     from simulators.visitors import VisitorPlan
@@ -234,7 +243,8 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 hall_tasks.create_task(run_live_fleet(
                     url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
                     devices_per_kind=per_kind, visitors=visitors,
-                    telemetry_interval_s=demo.telemetry_interval_s, durable=True),
+                    telemetry_interval_s=demo.telemetry_interval_s, durable=True,
+                    master_secret=command_secret(config)),
                     name="demo-fleet")
                 if terminal is not None:
                     hall_tasks.create_task(run_clerks(
@@ -263,9 +273,34 @@ async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
     if not config.mqtt.url:
         raise ConfigError("mqtt.url: an edge agent needs a broker; set HALL_MQTT_URL")
     e = config.edge
+    if e.camera:
+        await _face_gate(config)
+        return
     await run_single_agent(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
                            device_id=e.device_id, kind=e.kind, model=e.model, fw=e.fw, site=e.site,
                            telemetry_interval_s=e.telemetry_interval_s)
+
+
+async def _face_gate(config: HallConfig) -> None:
+    """A real face gate: camera, face_recognition, the synced gallery and rules."""
+    from devices.kinds import DeviceKind
+    from edge.agent import EdgeAgent
+    from edge.face_gate import FaceGateDriver, GateSettings
+    from edge.settings import AgentSettings
+
+    e = config.edge
+    if e.kind is not DeviceKind.FACE_GATE:
+        raise ConfigError(f"edge.camera: only a face_gate has a camera (edge.kind is {e.kind.value})")
+    data_dir = Path(config.data_dir) / "edge" / e.device_id
+    settings = AgentSettings(
+        device_id=e.device_id, kind=e.kind, broker_url=config.mqtt.url, model=e.model, fw=e.fw,
+        site=e.site, topic_prefix=config.mqtt.topic_prefix, data_dir=data_dir,
+        telemetry_interval_s=e.telemetry_interval_s,
+        command_key=bytes.fromhex(e.command_key) if e.command_key else None)
+    driver = FaceGateDriver(GateSettings(source=e.camera, state_dir=data_dir / "access"))
+    print(f"face gate {e.device_id}: camera {e.camera!r}, broker {config.mqtt.url}; Ctrl-C stops",
+          flush=True)
+    await EdgeAgent(settings, driver).run()
 
 
 async def _simulate(config: HallConfig, args: argparse.Namespace) -> None:

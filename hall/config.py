@@ -117,6 +117,24 @@ class AuthConfig(_Section):
         return value
 
 
+class AccessConfig(_Section):
+    """Access control: command signing and face check-in."""
+
+    command_secret: str = Field(
+        default="", description="master secret door keys are derived from; empty → generated "
+                                "once into the data dir (provision each lock with its derived key)")
+    checkin_gates: list[str] = Field(
+        default_factory=lambda: ["gate-hall-*"],
+        description="entrance gates (ids or patterns) whose face grants check visitors in")
+
+    @field_validator("command_secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("expected at least 32 characters (or empty to generate one)")
+        return value
+
+
 class EdgeConfig(_Section):
     """The one agent ``hall edge`` runs."""
 
@@ -126,6 +144,25 @@ class EdgeConfig(_Section):
     fw: str = "1.0.0"
     site: str = "main-hall"
     telemetry_interval_s: Seconds = 5.0
+    camera: str = Field(
+        default="", description="face_gate only: a camera index, an rtsp:// URL, a video file or "
+                                "a folder of images; set, the agent recognises faces for real "
+                                "(empty: a simulated gate)")
+    command_key: str = Field(
+        default="", description="hex key for signed door commands, as derived for this device "
+                                "from the controller's access.command_secret", repr=False)
+
+    @field_validator("command_key")
+    @classmethod
+    def _hex_key(cls, value: str) -> str:
+        if value:
+            try:
+                key = bytes.fromhex(value)
+            except ValueError:
+                raise ValueError("expected hex digits") from None
+            if len(key) < 16:
+                raise ValueError("expected at least 16 bytes (32 hex digits)")
+        return value
 
     @field_validator("device_id")
     @classmethod
@@ -329,6 +366,7 @@ class HallConfig(_Section):
     http: HttpConfig = HttpConfig()
     controller: ControllerConfig = ControllerConfig()
     auth: AuthConfig = AuthConfig()
+    access: AccessConfig = AccessConfig()
     edge: EdgeConfig = EdgeConfig()
     demo: DemoConfig = DemoConfig()
     queue: QueueConfig = QueueConfig()
@@ -346,6 +384,11 @@ ENV_KEYS: dict[str, str] = {
     "HALL_DATA_DIR": "data_dir",
     "HALL_ADMIN_PASSWORD": "auth.admin_password",
     "HALL_AUTH_SECRET": "auth.secret",
+    "HALL_COMMAND_SECRET": "access.command_secret",
+    "HALL_EDGE_DEVICE_ID": "edge.device_id",
+    "HALL_EDGE_KIND": "edge.kind",
+    "HALL_EDGE_CAMERA": "edge.camera",
+    "HALL_EDGE_COMMAND_KEY": "edge.command_key",
 }
 
 

@@ -139,15 +139,26 @@ def controller_settings(config: HallConfig, mqtt_url: str) -> ControllerSettings
         inactivity_timeout_s=dict(c.inactivity_timeout_s),
         telemetry_retention_days=config.database.telemetry_retention_days,
         queue=queue_settings(config.queue),
+        checkin_gates=tuple(config.access.checkin_gates),
     )
 
 
 def auth_secret(config: HallConfig) -> str:
     """The token signing key: configured, or generated once and kept in the data dir so tokens
     survive a restart."""
-    if config.auth.secret:
-        return config.auth.secret
-    path = Path(config.data_dir) / "auth-secret"
+    return _secret(config, config.auth.secret, "auth-secret")
+
+
+def command_secret(config: HallConfig) -> bytes:
+    """The master secret door-command keys are derived from: configured, or generated once
+    and kept in the data dir (the simulated locks of the demo derive theirs from it too)."""
+    return _secret(config, config.access.command_secret, "command-secret").encode()
+
+
+def _secret(config: HallConfig, configured: str, filename: str) -> str:
+    if configured:
+        return configured
+    path = Path(config.data_dir) / filename
     if path.is_file():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,18 +12,23 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from devices.contract import Topics, now_ms
+from devices.contract import Command, Topics, now_ms
 from devices.kinds import DeviceKind
+from devices.signing import derive_device_key, sign_command
 from hall_controller.adapters.mqtt_bus import MqttBus
 from hall_controller.ports import HallStore
+from hall_controller.ports_access import AccessStore
 from hall_controller.ports_cases import CaseLinks
 from hall_controller.ports_remote_tickets import RemoteTicketStore
 from hall_controller.ports_stats import WaitInputsSource
 from hall_controller.ports_ticket_moves import TicketMoveStore
 from hall_controller.ports_tickets import TicketStore
+from hall_controller.services.access import AccessService, Signer
 from hall_controller.services.alarms import AlarmService
 from hall_controller.services.clerk import ClerkService
 from hall_controller.services.commands import CommandService
+from hall_controller.services.device_alarms import DeviceAlarmRules
+from hall_controller.services.face_checkin import FaceCheckIn, PersonCases
 from hall_controller.services.health import HealthService
 from hall_controller.services.ingest import IngestPipeline
 from hall_controller.services.metrics import IngestCounters
@@ -59,6 +64,15 @@ class ControllerSettings:
     telemetry_retention_days: int = 90
     maintenance_interval_s: float = 3600.0
     queue: QueueSettings = field(default_factory=QueueSettings)
+    # Entrance gates (device ids or patterns) whose face grants check visitors in (无感签到).
+    checkin_gates: tuple[str, ...] = ()
+
+
+def command_signer(master_secret: bytes) -> Signer:
+    """Signs a door command with the key derived for the device it goes to."""
+    def sign(command: Command, device_id: str) -> Command:
+        return sign_command(command, device_id, derive_device_key(master_secret, device_id))
+    return sign
 
 
 class HallController:
@@ -70,7 +84,9 @@ class HallController:
                  ticket_cases: TicketCaseRecorder | None = None,
                  clerk: Callable[[HallController], ClerkService] | None = None,
                  moves: TicketMoveStore | None = None,
-                 remote_tickets: RemoteTicketStore | None = None) -> None:
+                 remote_tickets: RemoteTicketStore | None = None,
+                 access: AccessStore | None = None,
+                 command_secret: bytes | None = None) -> None:
         """``tickets``: where tickets are stored; by default the store itself when it
         implements the ticket port too (``PostgresHallStore``). Without one, the controller
         takes no tickets (``ticket.take`` answers unknown_method).
@@ -83,7 +99,11 @@ class HallController:
         service exist (it announces calls on the displays through them).
         ``moves`` and ``remote_tickets``: with both (and a ticket store), remote tickets
         (指尖办) are on: ``self.remote`` takes them, kiosks check them in, and a housekeeping
-        task lapses the overdue ones and runs the daily rollover."""
+        task lapses the overdue ones and runs the daily rollover.
+        ``access``: people, faces, rules and the audit; with it gates and locks sync their
+        policy (``access.sync``) and doors can be unlocked remotely, signed with keys derived
+        from ``command_secret``; the entrance gates in ``settings.checkin_gates`` check
+        visitors in by face."""
         self.settings = settings
         self.store = store
         self.topics = Topics(settings.topic_prefix)
@@ -115,6 +135,21 @@ class HallController:
             publisher=self.bus, topics=self.topics, counters=self.counters,
             queue_size=settings.queue_size, batch_max=settings.batch_max,
             max_payload_bytes=settings.max_payload_bytes)
+        # What devices report raises and clears alarms (forced doors, paper out, ...).
+        self.pipeline.on_event(DeviceAlarmRules(self.alarms))
+        self.access: AccessService | None = None
+        if access is not None:
+            self.access = AccessService(
+                access, self.registry, self.commands,
+                signer=command_signer(command_secret) if command_secret else None,
+                timezone=settings.queue.timezone)
+            self.requests.register("access.sync", self.access.sync)
+            if self.tickets is not None and tickets is not None and settings.checkin_gates:
+                self.pipeline.on_event(FaceCheckIn(
+                    settings.checkin_gates, self.tickets, tickets, registry=self.registry,
+                    commands=self.commands, audit=access,
+                    cases=cases if isinstance(cases, PersonCases) else None,
+                    remote=remote_tickets))
         self.health = HealthService(store, self.counters, self.bus.connected.is_set,
                                     lambda: self.pipeline.queue_depth, self._online_counts)
         self.clerk: ClerkService | None = clerk(self) if clerk is not None else None

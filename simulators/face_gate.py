@@ -1,4 +1,8 @@
-"""A simulated face-recognition gate: counts passages, frame rate drops when busy."""
+"""A simulated face-recognition gate: counts passages, frame rate drops when busy.
+
+It reports decisions as a real gate does (``access.granted`` / ``access.denied`` with a person
+id, distance and margin) for a made-up population, without a camera; ``edge.face_gate`` is the
+real thing."""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ RECOGNISED_SHARE = 0.92  # the rest are visitors without an enrolled face
 
 
 class SimulatedFaceGate(SimulatedDevice):
-    """Telemetry: ``fps``, ``passages``, ``cpu_temp_c``.  Events: ``gate.passage``.
+    """Telemetry: ``fps``, ``passages``, ``cpu_temp_c``.  Events: ``access.granted`` /
+    ``access.denied`` (method ``face``), then ``gate.passage`` when it opened.
 
     Only decisions leave the device (never images or embeddings), as on a real gate.
     """
@@ -39,6 +44,16 @@ class SimulatedFaceGate(SimulatedDevice):
             self.passages += 1
             self._load = min(1.0, self._load + 0.5)
             recognised = self.rng.random() < RECOGNISED_SHARE
+            if recognised:
+                self.emit("access.granted", {
+                    "method": "face", "person_id": f"s2026{self.rng.randrange(1, 400):04d}",
+                    "reason": "allowed", "distance": round(self.rng.uniform(0.2, 0.45), 3),
+                    "margin": round(self.rng.uniform(0.3, 0.6), 3), "frames": 3})
+            else:
+                self.emit("access.denied", {
+                    "method": "face", "person_id": None, "reason": "unknown_face",
+                    "distance": round(self.rng.uniform(0.55, 0.8), 3), "margin": None,
+                    "frames": 3})
             self.emit("gate.passage", {
                 "direction": "in" if self.rng.random() < 0.55 else "out",
                 "recognised": recognised,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from devices.contract import DEFAULT_PREFIX
 from edge.agent import EdgeAgent
-from simulators.fleet import build_fleet, run_agents
+from simulators.fleet import DEMO_MASTER_SECRET, build_fleet, run_agents
 from simulators.kiosk import SimulatedKiosk
 from simulators.visitors import VisitorPlan
 
@@ -35,11 +35,14 @@ async def run_live_fleet(
     visitors: VisitorPlan | None,
     telemetry_interval_s: float = 5.0,
     durable: bool = True,
+    master_secret: bytes | None = DEMO_MASTER_SECRET,
 ) -> None:
     """``run_fleet`` with ``devices_per_kind``, whose kiosks take tickets for ``visitors``
-    (None: kiosks only pretend to print, as in ``run_fleet``). Runs until cancelled."""
+    (None: kiosks only pretend to print, as in ``run_fleet``). Runs until cancelled.
+    ``master_secret``: the controller's, so the locks accept its signed commands."""
     agents = build_fleet(broker_url, topic_prefix, data_dir, devices_per_kind=devices_per_kind,
-                         telemetry_interval_s=telemetry_interval_s, durable=durable)
+                         telemetry_interval_s=telemetry_interval_s, durable=durable,
+                         master_secret=master_secret)
     if visitors is not None:
         give_visitors(agents, visitors)
     await run_agents(agents)

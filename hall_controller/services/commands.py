@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 
 from devices.contract import Channel, Command, Response, Topics, encode, new_message_id, now_ms
 from hall_controller.domain.model import CommandRecord, CommandStatus
@@ -37,8 +38,11 @@ class CommandService:
 
     async def send(
         self, device_id: str, method: str, params: dict[str, object], requested_by: str,
-        *, wait: bool = True, timeout_s: float | None = None,
+        *, wait: bool = True, timeout_s: float | None = None, ttl_s: float | None = None,
+        signer: Callable[[Command, str], Command] | None = None,
     ) -> CommandRecord:
+        """``ttl_s`` overrides the configured time to live (signed door commands must expire
+        within 10 s); ``signer`` adds the nonce and signature a lock checks."""
         device = self._registry.get(device_id)
         if device is None:
             raise NotFound(f"unknown device {device_id!r}")
@@ -48,7 +52,8 @@ class CommandService:
         created = now_ms()
         # The device refuses the command after expires_at, so a command stuck in a queue
         # somewhere cannot fire minutes later.
-        expires_at = created + int(max(self._ttl_s, timeout_s) * 1000)
+        ttl = max(self._ttl_s, timeout_s) if ttl_s is None else ttl_s
+        expires_at = created + int(ttl * 1000)
         record = CommandRecord(
             command_id=new_message_id(), device_id=device_id, method=method, params=dict(params),
             status=CommandStatus.PENDING, created_ms=created, expires_at_ms=expires_at,
@@ -60,6 +65,8 @@ class CommandService:
         try:
             message = Command(id=record.command_id, method=method, params=dict(params),
                               expires_at=expires_at)
+            if signer is not None:
+                message = signer(message, device_id)
             try:
                 await self._publisher.publish(self._topics.device(device_id, Channel.CMD),
                                               encode(message))

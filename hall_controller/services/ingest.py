@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 DEAD_LETTER_PAYLOAD_BYTES = 65_536
 
+# Hears each device event once it is committed (alarm rules, access check-in, live feeds).
+EventListener = Callable[[DeviceEvent], Awaitable[None]]
+
 
 @dataclass(slots=True)
 class _Parsed:
@@ -76,6 +80,12 @@ class IngestPipeline:
         self._max_payload = max_payload_bytes
         self._request_slots = asyncio.Semaphore(request_concurrency)
         self._request_tasks: set[asyncio.Task[None]] = set()
+        self._event_listeners: list[EventListener] = []
+
+    def on_event(self, listener: EventListener) -> None:
+        """Call ``listener`` for every new event after its batch is committed. Redelivered
+        events (already stored) are not heard again, so listeners need not dedupe."""
+        self._event_listeners.append(listener)
 
     @property
     def queue_depth(self) -> int:
@@ -109,7 +119,7 @@ class IngestPipeline:
         events = sum(len(p.batch.events) for p in parsed)
         self.counters.events_new += len(new_event_ids)
         self.counters.events_duplicate += events - len(new_event_ids)
-        await self._after_commit(parsed)
+        await self._after_commit(parsed, new_event_ids)
 
     # -- parsing (pure apart from the in-memory registry) ---------------------------------
 
@@ -222,7 +232,7 @@ class IngestPipeline:
 
     # -- effects -------------------------------------------------------------------------------
 
-    async def _after_commit(self, parsed: list[_Parsed]) -> None:
+    async def _after_commit(self, parsed: list[_Parsed], new_event_ids: set[str]) -> None:
         for item in parsed:
             try:
                 for outcome in item.presence:
@@ -231,8 +241,19 @@ class IngestPipeline:
                     await self._commands.on_ack(*item.ack)
             except Exception:
                 logger.exception("effect of a committed message failed")
+            for event in item.batch.events:
+                if event.event_id in new_event_ids:
+                    await self._tell_listeners(event)
             if item.request is not None:
                 self._spawn_request(*item.request, item.message)
+
+    async def _tell_listeners(self, event: DeviceEvent) -> None:
+        for listener in self._event_listeners:
+            try:
+                await listener(event)
+            except Exception:
+                logger.exception("listener for %s from %s failed", event.type, event.device_id,
+                                 extra={"device_id": event.device_id})
 
     async def requests_answered(self) -> None:
         """Wait until every request handed to a handler so far has been answered."""

@@ -22,11 +22,15 @@ from hall_controller.runtime import ControllerSettings, HallController
 async def running_controller(broker_url: str, prefix: str, store: HallStore,
                              **overrides: Any) -> AsyncIterator[HallController]:
     keep_session = overrides.pop("keep_session", False)
+    # Everything HallController takes besides the settings (access store, cases, ...).
+    wiring = {key: overrides.pop(key) for key in (
+        "tickets", "cases", "wait_inputs", "ticket_cases", "clerk", "moves", "remote_tickets",
+        "access", "command_secret") if key in overrides}
     settings = ControllerSettings(mqtt_url=broker_url, topic_prefix=prefix,
                                   client_id=overrides.pop("client_id", f"ctl-{uuid.uuid4().hex[:8]}"),
                                   presence_check_interval_s=overrides.pop("presence_check_interval_s", 0.2),
                                   **overrides)
-    controller = HallController(settings, store)
+    controller = HallController(settings, store, **wiring)
     async with controller.running():
         async with asyncio.timeout(10):
             await controller.bus.connected.wait()

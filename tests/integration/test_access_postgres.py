@@ -1,0 +1,287 @@
+"""Access control on the controller: real Mosquitto, real PostgreSQL, the HTTP API, real photos.
+
+Devices here are raw MQTT clients (a gate asking ``access.sync``, a lock reporting a forced
+door, a lock checking signatures with the real verifier), so what is tested is the controller's
+side of the contract: enrolment, rules compiled per device, refresh, signed unlock, alarms
+from door events, the audit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from api import create_app
+from api.auth import ensure_user
+from devices.contract import Channel, Command
+from devices.signing import CommandRejected, CommandVerifier, NonceCache, derive_device_key
+from hall_controller.adapters.postgres.access_store import PostgresAccessStore
+from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
+from hall_controller.domain.model import Role
+from hall_controller.runtime import HallController
+from tests.support.controller import RawDevice, eventually, raw_device, running_controller
+from tests.support.faces import photo_bytes
+from tests.unit.api_support import FAST_HASHER, FakeHealth, authenticator
+
+pytestmark = pytest.mark.integration
+
+MASTER = b"integration-test-master-secret-0123456789"
+
+
+@pytest.fixture
+async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
+    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
+        assert isinstance(store, PostgresHallStore)
+        yield store
+
+
+@contextlib.asynccontextmanager
+async def hall(broker_url: str, prefix: str, store: PostgresHallStore
+               ) -> AsyncIterator[tuple[HallController, httpx.AsyncClient, dict[str, str]]]:
+    """A controller with access control, its API, and admin headers."""
+    async with running_controller(broker_url, prefix, store,
+                                  access=PostgresAccessStore(store.pool),
+                                  command_secret=MASTER) as controller:
+        app = create_app(store, controller.commands, FakeHealth(), authenticator(store),
+                         access=controller.access)
+        await ensure_user(store, "admin1", "admin-pass-1", Role.ADMIN, hasher=FAST_HASHER)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://hall/api/v1", timeout=30) as client:
+            token = (await client.post("/auth/token", data={
+                "username": "admin1", "password": "admin-pass-1"})).json()["access_token"]
+            yield controller, client, {"Authorization": f"Bearer {token}"}
+
+
+async def online(controller: HallController, device: RawDevice, kind: str) -> None:
+    await device.birth(kind)
+
+    async def registered() -> bool:
+        record = controller.registry.get(device.device_id)
+        return record is not None and record.online
+    await eventually(registered, what=f"{device.device_id} online")
+
+
+class Listener:
+    """Collects what arrives on a device's cmd and res topics."""
+
+    def __init__(self, device: RawDevice) -> None:
+        self.device = device
+        self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.replies: dict[str, dict[str, Any]] = {}
+
+    async def run(self) -> None:
+        await self.device.client.subscribe(self.device.topic(Channel.CMD), qos=1)
+        await self.device.client.subscribe(self.device.topic(Channel.RES), qos=1)
+        async for message in self.device.client.messages:
+            body = json.loads(bytes(message.payload))
+            if str(message.topic).endswith("/cmd"):
+                self.commands.put_nowait(body)
+            else:
+                self.replies[body["id"]] = body
+
+    async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        request_id = str(uuid.uuid4())
+        await self.device.send(Channel.REQ, {"id": request_id, "method": method, "params": params})
+
+        async def answered() -> bool:
+            return request_id in self.replies
+        await eventually(answered, what=f"reply to {method}")
+        return self.replies.pop(request_id)
+
+    async def next_command(self, method: str, timeout_s: float = 10.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                command = await self.commands.get()
+                if command["method"] == method:
+                    return command
+
+
+@contextlib.asynccontextmanager
+async def listening(device: RawDevice) -> AsyncIterator[Listener]:
+    listener = Listener(device)
+    task = asyncio.create_task(listener.run())
+    await asyncio.sleep(0.2)  # subscribed before anything is sent
+    try:
+        yield listener
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_gate_syncs_only_the_people_allowed_there_with_their_faces(
+        broker_url: str, topic_prefix: str, hall_store: PostgresHallStore) -> None:
+    async with hall(broker_url, topic_prefix, hall_store) as (controller, api, admin), \
+            raw_device(broker_url, topic_prefix, "gate-dorm-b3") as gate:
+        await online(controller, gate, "face_gate")
+        assert (await api.put("/access/persons/s2024001", headers=admin, json={
+            "name": "奥巴马", "role": "student", "groups": ["dorm-b3"]})).status_code == 201
+        await api.put("/access/persons/s2024002", headers=admin, json={
+            "name": "拜登", "role": "student", "groups": ["dorm-b5"]})
+        await api.put("/access/schedules/evenings", headers=admin, json={
+            "windows": [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "06:00", "end": "23:30"}]})
+        assert (await api.post("/access/rules", headers=admin, json={
+            "group": "dorm-b3", "target": "gate-dorm-b3*", "schedule": "evenings"})).status_code == 201
+        await api.post("/access/rules", headers=admin, json={
+            "group": "dorm-b5", "target": "gate-dorm-b5*", "schedule": "always"})
+        enrol = await api.post("/access/persons/s2024001/faces", headers=admin, files=[
+            ("photos", ("a.jpg", photo_bytes("obama.jpg"), "image/jpeg")),
+            ("photos", ("b.jpg", photo_bytes("obama2.jpg"), "image/jpeg"))])
+        assert enrol.status_code == 200, enrol.text
+        assert enrol.json() == {"person_id": "s2024001", "face_count": 2}
+        await api.post("/access/persons/s2024002/faces", headers=admin, files=[
+            ("photos", ("c.jpg", photo_bytes("biden.jpg"), "image/jpeg"))])
+
+        async with listening(gate) as device:
+            reply = await device.request("access.sync", {})
+            assert reply["ok"], reply
+            result = reply["result"]
+            assert result["changed"] is True
+            people = {p["person_id"]: p for p in result["policy"]["people"]}
+            assert set(people) == {"s2024001"}  # the dorm-b5 student has no rule here
+            assert people["s2024001"]["schedules"] == ["evenings"]
+            assert set(result["policy"]["schedules"]) == {"evenings"}
+            gallery = {p["person_id"]: p["embeddings"] for p in result["gallery"]["people"]}
+            assert set(gallery) == {"s2024001"} and len(gallery["s2024001"]) == 2
+
+            unchanged = await device.request("access.sync", {"have_version": result["version"]})
+            assert unchanged["result"] == {"version": result["version"], "changed": False}
+
+            # Deleting the person: the gate is told to refresh, and the next sync drops them.
+            assert (await api.delete("/access/persons/s2024001", headers=admin)).status_code == 204
+            await device.next_command("access.refresh")
+            after = (await device.request("access.sync", {"have_version": result["version"]})
+                     )["result"]
+            assert after["changed"] is True and after["policy"]["people"] == []
+            assert after["gallery"]["people"] == []
+        async with hall_store.pool.connection() as conn:
+            row = await (await conn.execute(
+                "SELECT count(*) FROM face_embeddings WHERE person_id = 's2024001'")).fetchone()
+        assert row == (0,)  # the embeddings are gone from the database too
+
+
+async def test_bad_photos_and_bad_bodies_are_refused_with_the_reason(
+        broker_url: str, topic_prefix: str, hall_store: PostgresHallStore) -> None:
+    async with hall(broker_url, topic_prefix, hall_store) as (_, api, admin):
+        await api.put("/access/persons/s1", headers=admin, json={"name": "A", "role": "student"})
+        two = await api.post("/access/persons/s1/faces", headers=admin, files=[
+            ("photos", ("ok.jpg", photo_bytes("obama.jpg"), "image/jpeg")),
+            ("photos", ("two.jpg", photo_bytes("two_people.jpg"), "image/jpeg"))])
+        assert two.status_code == 422
+        assert two.json()["detail"].startswith("photo 2: several_faces")
+        text = await api.post("/access/persons/s1/faces", headers=admin, files=[
+            ("photos", ("x.jpg", b"not a picture at all", "image/jpeg"))])
+        assert text.status_code == 422 and "not_an_image" in text.json()["detail"]
+        person = (await api.get("/access/persons/s1", headers=admin)).json()
+        assert person["face_count"] == 0  # nothing from the refused uploads was kept
+        assert (await api.post("/access/persons/nobody/faces", headers=admin, files=[
+            ("photos", ("a.jpg", photo_bytes("obama.jpg"), "image/jpeg"))])).status_code == 404
+
+        visitor = await api.put("/access/persons/v1", headers=admin,
+                                json={"name": "访客", "role": "visitor"})
+        assert visitor.status_code == 422 and "expiry" in visitor.json()["detail"]
+        assert (await api.put("/access/persons/s2", headers=admin,
+                              json={"name": "B", "role": "janitor"})).status_code == 422
+        assert (await api.put("/access/persons/s2", headers=admin,
+                              json={"name": "B", "role": "staff", "colour": "red"})).status_code == 422
+        bad_schedule = await api.put("/access/schedules/x", headers=admin, json={
+            "windows": [{"days": [8], "start": "08:00", "end": "09:00"}]})
+        assert bad_schedule.status_code == 422 and "days" in bad_schedule.json()["detail"]
+        assert (await api.post("/access/rules", headers=admin, json={
+            "group": "g", "target": "lock-1", "schedule": "no-such"})).status_code == 404
+
+
+async def test_a_forced_door_raises_an_alarm_visible_through_the_api_within_a_second(
+        broker_url: str, topic_prefix: str, hall_store: PostgresHallStore) -> None:
+    async with hall(broker_url, topic_prefix, hall_store) as (controller, api, admin), \
+            raw_device(broker_url, topic_prefix, "lock-b3-0412") as lock:
+        await online(controller, lock, "door_lock")
+        sent = time.perf_counter()
+        await lock.event("door.forced", {"contact": "open"})
+        while True:
+            alarms = (await api.get("/alarms", headers=admin)).json()
+            forced = [a for a in alarms if a["type"] == "door.forced"]
+            if forced or time.perf_counter() - sent > 1.0:
+                break
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - sent
+        assert forced, f"no door.forced alarm after {elapsed:.2f} s"
+        assert forced[0]["device_id"] == "lock-b3-0412" and forced[0]["severity"] == "critical"
+        print(f"door.forced → alarm in the API: {elapsed * 1000:.0f} ms")
+
+        # Held open raises a major alarm that the door closing clears by itself.
+        await lock.event("door.held_open", {"open_s": 31})
+        await lock.event("door.closed", {})
+
+        async def cleared() -> bool:
+            alarms = (await api.get("/alarms", headers=admin,
+                                    params={"status": "cleared"})).json()
+            return any(a["type"] == "door.held_open" for a in alarms)
+        await eventually(cleared, what="held-open alarm cleared by door.closed")
+        audit = (await api.get("/access/audit", headers=admin,
+                               params={"device_id": "lock-b3-0412"})).json()["items"]
+        assert {e["action"] for e in audit} >= {"door.forced", "door.held_open", "door.closed"}
+
+
+async def test_remote_unlock_is_signed_for_that_lock_and_audited_with_its_outcome(
+        broker_url: str, topic_prefix: str, hall_store: PostgresHallStore) -> None:
+    async with hall(broker_url, topic_prefix, hall_store) as (controller, api, admin), \
+            raw_device(broker_url, topic_prefix, "lock-b3-0101") as lock:
+        await online(controller, lock, "door_lock")
+        key = derive_device_key(MASTER, "lock-b3-0101")
+        verifier = CommandVerifier(key, "lock-b3-0101", NonceCache())
+        verdicts: list[str] = []
+
+        async with listening(lock) as device:
+            async def answer_like_a_lock() -> None:
+                # The real verifier: a good command is executed, anything else refused.
+                while True:
+                    raw = await device.commands.get()
+                    command = Command.model_validate(raw)
+                    try:
+                        verifier.verify(command)
+                        verdicts.append("ok")
+                        await lock.send(Channel.CMD_ACK, {"id": command.id, "ok": True,
+                                                          "result": {"unlocked": True}})
+                    except CommandRejected as exc:
+                        verdicts.append(exc.code)
+                        await lock.send(Channel.CMD_ACK, {"id": command.id, "ok": False, "error": {
+                            "code": exc.code, "message": exc.message}})
+
+            answering = asyncio.create_task(answer_like_a_lock())
+            try:
+                response = await api.post("/access/doors/lock-b3-0101/unlock", headers=admin,
+                                          json={"duration_s": 5, "reason": "student locked out"})
+                assert response.status_code == 200, response.text
+                assert response.json()["status"] == "succeeded"
+                no_reason = await api.post("/access/doors/lock-b3-0101/unlock", headers=admin,
+                                           json={"duration_s": 5})
+                assert no_reason.status_code == 422
+                too_long = await api.post("/access/doors/lock-b3-0101/unlock", headers=admin,
+                                          json={"duration_s": 3600, "reason": "x"})
+                assert too_long.status_code == 422
+            finally:
+                answering.cancel()
+        assert verdicts == ["ok"]
+
+        commands = (await api.get("/devices/lock-b3-0101/commands", headers=admin)).json()
+        assert commands[0]["method"] == "door.unlock"
+        audit = (await api.get("/access/audit", headers=admin, params={
+            "device_id": "lock-b3-0101", "category": "command"})).json()["items"]
+        outcomes = [(e["action"], e["outcome"], e["actor"]) for e in audit]
+        assert ("door.unlock", "succeeded", "user:admin1") in outcomes
+        assert ("door.unlock", "requested", "user:admin1") in outcomes
+
+        # A door command to something that is not a door is refused before it is sent.
+        async with raw_device(broker_url, topic_prefix, "kiosk-9") as kiosk:
+            await online(controller, kiosk, "kiosk")
+            refused = await api.post("/access/doors/kiosk-9/unlock", headers=admin,
+                                     json={"duration_s": 5, "reason": "x"})
+            assert refused.status_code == 409

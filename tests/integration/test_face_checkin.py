@@ -1,0 +1,106 @@
+"""Face check-in (无感签到): the hall-entrance gate recognises someone and the controller checks
+their remote ticket in, or takes a ticket for their online case, and tells the gate's screen.
+
+Real Mosquitto and PostgreSQL, the controller wired as ``hall controller`` wires it, a raw MQTT
+gate reporting ``access.granted`` (the face-gate agent's own test covers the recognition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from hall_controller.adapters.postgres.access_store import PostgresAccessStore
+from hall_controller.adapters.postgres.case_store import PostgresCaseStore
+from hall_controller.adapters.postgres.remote_tickets import PostgresRemoteTickets
+from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
+from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
+from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
+from hall_controller.domain.cases import Applicant, CaseInput, CaseStatus
+from hall_controller.domain.queue_model import ServiceDef, TicketState
+from hall_controller.services.cases import CaseService
+from hall_controller.services.tickets import QueueSettings
+from tests.integration.test_access_postgres import listening, online
+from tests.support.controller import eventually, raw_device, running_controller
+
+pytestmark = pytest.mark.integration
+
+QUEUE = QueueSettings(services=(ServiceDef("student-id", "学生证办理", "A"),
+                                ServiceDef("dorm", "宿舍事务", "C")))
+
+
+@pytest.fixture
+async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
+    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
+        assert isinstance(store, PostgresHallStore)
+        yield store
+
+
+async def test_the_entrance_gate_checks_people_in_by_face(
+        broker_url: str, topic_prefix: str, hall_store: PostgresHallStore) -> None:
+    cases = CaseService(PostgresCaseStore(hall_store.pool))
+    await cases.upsert(CaseInput("C-7", "dorm", CaseStatus.AWAITING_VISIT,
+                                 Applicant(person_id="s-case")))
+    access = PostgresAccessStore(hall_store.pool)
+    async with running_controller(
+            broker_url, topic_prefix, hall_store, queue=QUEUE, checkin_gates=("gate-hall-*",),
+            access=access, cases=cases, ticket_cases=PostgresTicketCases(hall_store.pool),
+            moves=PostgresTicketMoves(hall_store.pool),
+            remote_tickets=PostgresRemoteTickets(hall_store.pool)) as controller, \
+            raw_device(broker_url, topic_prefix, "gate-hall-east") as gate, \
+            raw_device(broker_url, topic_prefix, "gate-b3-east") as dorm_gate:
+        assert controller.remote is not None
+        remote = await controller.remote.take("student-id", ("person_id", "s-remote"),
+                                              caller="api_key:platform")
+        assert remote.ticket.state is TicketState.AWAITING_CHECKIN
+        await online(controller, gate, "face_gate")
+        await online(controller, dorm_gate, "face_gate")
+
+        async with listening(gate) as screen:
+            # 1. Someone with a remote ticket: it is checked in, and the screen shows it.
+            await gate.event("access.granted", {"method": "face", "person_id": "s-remote"})
+            shown = await screen.next_command("gate.show")
+            assert shown["params"]["ticket"] == remote.ticket.number
+
+            async def checked_in() -> bool:
+                ticket = await hall_store.get_ticket(remote.ticket.ticket_id)
+                return ticket is not None and ticket.state is TicketState.WAITING
+            await eventually(checked_in, what="remote ticket checked in")
+
+            # 2. Someone whose online case needs a visit: a ticket for that service, linked.
+            await gate.event("access.granted", {"method": "face", "person_id": "s-case"})
+            shown = await screen.next_command("gate.show")
+            number = shown["params"]["ticket"]
+            assert number.startswith("C")
+            case = await cases.get("C-7")
+            assert len(case.linked_tickets) == 1
+
+            # 3. The same person again (walked out and in): shown the same ticket, no second.
+            await gate.event("access.granted", {"method": "face", "person_id": "s-case"})
+            again = await screen.next_command("gate.show")
+            assert again["params"]["ticket"] == number
+            day = controller.tickets.service_day(remote.ticket.issued_ms) \
+                if controller.tickets else ""
+            dorm_tickets = await hall_store.list_tickets("dorm", day)
+            assert [t.number for t in dorm_tickets] == [number]
+
+            # 4. Nothing due, a card grant, or a dorm gate: no ticket.
+            await gate.event("access.granted", {"method": "face", "person_id": "s-nothing"})
+            await gate.event("access.granted", {"method": "card", "person_id": "s-case"})
+        await dorm_gate.event("access.granted", {"method": "face", "person_id": "s-remote"})
+
+        async def audited() -> bool:
+            entries = await access.audit(device_id="gate-hall-east", person_id=None,
+                                         category=None, before_id=None, limit=50)
+            return len([e for e in entries if e.action == "face.checkin"]) == 4
+        await eventually(audited, what="every face check-in audited")
+        entries = await access.audit(device_id="gate-hall-east", person_id=None, category=None,
+                                     before_id=None, limit=50)
+        outcomes = [(e.person_id, e.outcome) for e in reversed(entries)
+                    if e.action == "face.checkin"]
+        assert outcomes == [("s-remote", "checked_in"), ("s-case", "ticket_issued"),
+                            ("s-case", "already_queued"), ("s-nothing", "nothing_due")]
+        dorm_audit = await access.audit(device_id="gate-b3-east", person_id=None, category=None,
+                                        before_id=None, limit=50)
+        assert not [e for e in dorm_audit if e.action == "face.checkin"]
