@@ -28,7 +28,7 @@ from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
 from hall_controller.domain.model import Role
 from hall_controller.runtime import HallController
 from tests.support.controller import RawDevice, eventually, raw_device, running_controller
-from tests.support.faces import photo_bytes
+from tests.support.faces import photo_bytes, two_people_photo
 from tests.unit.api_support import FAST_HASHER, FakeHealth, authenticator
 
 pytestmark = pytest.mark.integration
@@ -173,7 +173,7 @@ async def test_bad_photos_and_bad_bodies_are_refused_with_the_reason(
         await api.put("/access/persons/s1", headers=admin, json={"name": "A", "role": "student"})
         two = await api.post("/access/persons/s1/faces", headers=admin, files=[
             ("photos", ("ok.jpg", photo_bytes("obama.jpg"), "image/jpeg")),
-            ("photos", ("two.jpg", photo_bytes("two_people.jpg"), "image/jpeg"))])
+            ("photos", ("two.jpg", two_people_photo(), "image/jpeg"))])
         assert two.status_code == 422
         assert two.json()["detail"].startswith("photo 2: several_faces")
         text = await api.post("/access/persons/s1/faces", headers=admin, files=[

@@ -121,7 +121,7 @@ async def test_a_gate_decides_from_its_last_gallery_while_the_controller_is_away
             # at this gate, so not in its gallery) refused as an unknown face.
             await asyncio.sleep(0.6)  # past the cooldown
             camera.show("obama3.jpg")
-            camera.show("biden2.jpg")
+            camera.show("biden.jpg")
 
             async def decided_offline() -> bool:
                 return driver.granted == 2 and driver.denied == 1
