@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from hall.config import ConfigError, HallConfig, load_config
 
 if TYPE_CHECKING:
+    from edge.settings import AgentSettings
     from hall_controller.runtime import HallController
 
 logger = logging.getLogger("hall")
@@ -276,9 +277,37 @@ async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
     if e.camera:
         await _face_gate(config)
         return
+    hw = e.hardware
+    if any((hw.printer, hw.card_reader, hw.lock_board, hw.led_display)):
+        await _hardware_agent(config)
+        return
     await run_single_agent(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
                            device_id=e.device_id, kind=e.kind, model=e.model, fw=e.fw, site=e.site,
                            telemetry_interval_s=e.telemetry_interval_s)
+
+
+def _agent_settings(config: HallConfig) -> AgentSettings:
+    """The one agent ``hall edge`` runs, as ``[edge]`` describes it."""
+    from edge.settings import AgentSettings
+
+    e = config.edge
+    return AgentSettings(
+        device_id=e.device_id, kind=e.kind, broker_url=config.mqtt.url, model=e.model, fw=e.fw,
+        site=e.site, topic_prefix=config.mqtt.topic_prefix,
+        data_dir=Path(config.data_dir) / "edge" / e.device_id,
+        telemetry_interval_s=e.telemetry_interval_s,
+        command_key=bytes.fromhex(e.command_key) if e.command_key else None)
+
+
+async def _hardware_agent(config: HallConfig) -> None:
+    """A kiosk, door or display driving its serial hardware ([edge.hardware], docs/hardware.md)."""
+    from edge.agent import EdgeAgent
+    from simulators.agent_process import hardware_driver
+
+    e = config.edge
+    print(f"{e.kind.value} {e.device_id} with serial hardware, broker {config.mqtt.url}; "
+          "Ctrl-C stops", flush=True)
+    await EdgeAgent(_agent_settings(config), hardware_driver(e.kind, e.hardware, e.card_service)).run()
 
 
 async def _face_gate(config: HallConfig) -> None:
@@ -286,18 +315,13 @@ async def _face_gate(config: HallConfig) -> None:
     from devices.kinds import DeviceKind
     from edge.agent import EdgeAgent
     from edge.face_gate import FaceGateDriver, GateSettings
-    from edge.settings import AgentSettings
 
     e = config.edge
     if e.kind is not DeviceKind.FACE_GATE:
         raise ConfigError(f"edge.camera: only a face_gate has a camera (edge.kind is {e.kind.value})")
-    data_dir = Path(config.data_dir) / "edge" / e.device_id
-    settings = AgentSettings(
-        device_id=e.device_id, kind=e.kind, broker_url=config.mqtt.url, model=e.model, fw=e.fw,
-        site=e.site, topic_prefix=config.mqtt.topic_prefix, data_dir=data_dir,
-        telemetry_interval_s=e.telemetry_interval_s,
-        command_key=bytes.fromhex(e.command_key) if e.command_key else None)
-    driver = FaceGateDriver(GateSettings(source=e.camera, state_dir=data_dir / "access"))
+    settings = _agent_settings(config)
+    assert settings.data_dir is not None
+    driver = FaceGateDriver(GateSettings(source=e.camera, state_dir=settings.data_dir / "access"))
     print(f"face gate {e.device_id}: camera {e.camera!r}, broker {config.mqtt.url}; Ctrl-C stops",
           flush=True)
     await EdgeAgent(settings, driver).run()

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from devices.contract import DEVICE_ID_PATTERN, is_valid_device_id
+from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
 
 
@@ -151,6 +152,12 @@ class EdgeConfig(_Section):
     command_key: str = Field(
         default="", description="hex key for signed door commands, as derived for this device "
                                 "from the controller's access.command_secret", repr=False)
+    hardware: HardwareSettings = Field(
+        default_factory=HardwareSettings,
+        description="serial printer / card_reader / lock_board / led_display of this host "
+                    "(docs/hardware.md); absent parts are not driven")
+    card_service: str = Field(default="student-id",
+                              description="kiosk: the service a campus-card swipe takes a ticket for")
 
     @field_validator("command_key")
     @classmethod

@@ -59,14 +59,14 @@ class SimulatedQueueDisplay(SimulatedDevice):
 
     def _call(self, params: Mapping[str, Any]) -> dict[str, Any]:
         ticket = text_param(params, "ticket", 16)
-        window = _label(params, "window")
+        window = label_param(params, "window")
         text = text_param(params, "text", 256, default=f"请 {ticket} 号到 {window} 号窗口")
         self.last_call = DisplayCall(ticket, window, text, now_ms())
         self.calls_shown += 1
         return {"shown": True, "ticket": ticket, "window": window}
 
     def _queue(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        self.waiting = _waiting_list(params)
+        self.waiting = waiting_list_param(params)
         return {"shown": True, "services": len(self.waiting)}
 
 
@@ -74,7 +74,7 @@ _MAX_SERVICES = 32
 _MAX_NUMBERS = 20
 
 
-def _waiting_list(params: Mapping[str, Any]) -> dict[str, list[str]]:
+def waiting_list_param(params: Mapping[str, Any]) -> dict[str, list[str]]:
     services = params.get("services")
     # Bounded like a real panel's memory: a flood of services or numbers is refused.
     if not isinstance(services, list) or len(services) > _MAX_SERVICES:
@@ -94,7 +94,7 @@ def _waiting_list(params: Mapping[str, Any]) -> dict[str, list[str]]:
     return waiting
 
 
-def _label(params: Mapping[str, Any], name: str) -> str:
+def label_param(params: Mapping[str, Any], name: str) -> str:
     """A short label that controllers may send as a string or a number (window 3 or "3")."""
     value = params.get(name)
     if isinstance(value, int) and not isinstance(value, bool):

@@ -39,12 +39,29 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("[htp]\nport = 1\n", {}, "htp: unknown key"),
     ("this is = = not toml", {}, "not valid TOML"),
     ("", {"HALL_AUTH_SECRET": "short"}, "auth.secret"),
+    ("", {"HALL_COMMAND_SECRET": "short"}, "access.command_secret"),
+    ("", {"HALL_EDGE_COMMAND_KEY": "not-hex"}, "edge.command_key"),
+    ("", {"HALL_EDGE_COMMAND_KEY": "abcd"}, "edge.command_key"),
+    ("[edge.hardware.printer]\nport = \"/dev/ttyUSB0\"\nbaudrate = -9600\n", {}, "edge.hardware.printer.baudrate"),
+    ("[edge.hardware.scanner]\nport = \"/dev/ttyUSB0\"\n", {}, "edge.hardware.scanner"),
 ])
 def test_wrong_values_name_the_key(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:
     path = tmp_path / "config.toml"
     path.write_text(toml)
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
         load_config(path, env)
+
+
+def test_edge_hardware_and_keys_are_read_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[edge]\nkind = \"kiosk\"\n[edge.hardware.printer]\nport = \"/dev/ttyUSB0\"\n"
+                    "[access]\ncheckin_gates = [\"gate-east\"]\n")
+    config = load_config(path, {"HALL_EDGE_COMMAND_KEY": "ab" * 32})
+    assert config.edge.hardware.printer is not None
+    assert str(config.edge.hardware.printer.port) == "/dev/ttyUSB0"
+    assert config.edge.hardware.lock_board is None
+    assert config.access.checkin_gates == ["gate-east"]
+    assert bytes.fromhex(config.edge.command_key) == b"\xab" * 32
 
 
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
