@@ -11,10 +11,7 @@ distance and the margin.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import os
 import statistics
 import time
 from collections import deque
@@ -28,13 +25,12 @@ from devices.vision.decision import FrameVoter, MatchPolicy, Verdict
 from devices.vision.faces import FaceEncoder
 from devices.vision.frames import FrameSource, open_source
 from devices.vision.gallery import Gallery
+from edge.access_sync import AccessKeeper
 from edge.driver import DeviceHandle, TelemetryScalar
 from edge.errors import CommandRefused, UnknownMethod
 
 logger = logging.getLogger(__name__)
 
-GALLERY_FILE = "gallery.json"
-POLICY_FILE = "policy.json"
 SCREEN_MAX_LINES = 4
 SCREEN_MAX_CHARS = 40
 
@@ -70,47 +66,31 @@ class FaceGateDriver:
         self._encoder = encoder
         self._clock = clock
         self._voter = FrameVoter(settings.match)
-        self.gallery: Gallery | None = None
-        self.policy: AccessPolicy | None = None
+        self.access = AccessKeeper(settings.state_dir, with_gallery=True,
+                                   sync_interval_s=settings.sync_interval_s,
+                                   sync_retry_s=settings.sync_retry_s, clock=clock)
+        # A mode set by command holds until the next synced policy (which carries the mode).
         self._mode_override: DoorMode | None = None
-        self._sync_now = asyncio.Event()
+        self.access.on_policy(lambda policy: setattr(self, "_mode_override", None))
         self._last_decision: dict[str | None, float] = {}
         self._decision_ms: deque[float] = deque(maxlen=200)
         self.screen: list[str] = []
-        self.last_sync_ok: float | None = None
         self.frames = 0
         self.faces_seen = 0
         self.granted = 0
         self.denied = 0
-        self.sync_failures = 0
-        self._load_state()
 
-    # -- state kept on disk ---------------------------------------------------------------------
+    @property
+    def gallery(self) -> Gallery | None:
+        return self.access.gallery
 
-    def _load_state(self) -> None:
-        """The last synced gallery and policy; a corrupt file is reported and ignored (the gate
-        then denies everyone until it syncs: fail closed for entry)."""
-        try:
-            self.gallery = Gallery.load(self.settings.state_dir / GALLERY_FILE)
-        except ValueError as exc:
-            logger.error("stored gallery unreadable (%s); waiting for a sync", exc)
-        path = self.settings.state_dir / POLICY_FILE
-        if path.is_file():
-            try:
-                self.policy = AccessPolicy.from_wire(json.loads(path.read_text(encoding="utf-8")))
-            except (ValueError, OSError) as exc:
-                logger.error("stored policy unreadable (%s); waiting for a sync", exc)
-
-    def _save_policy(self, wire: dict[str, Any]) -> None:
-        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        path = self.settings.state_dir / POLICY_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(wire, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+    @property
+    def policy(self) -> AccessPolicy | None:
+        return self.access.policy
 
     @property
     def version(self) -> int | None:
-        return None if self.policy is None else self.policy.version
+        return self.access.version
 
     # -- the driver protocol ----------------------------------------------------------------------
 
@@ -120,22 +100,22 @@ class FaceGateDriver:
             "granted": self.granted, "denied": self.denied,
             "gallery_people": 0 if self.gallery is None else len(self.gallery),
             "access_version": self.version or 0,
-            "sync_failures": self.sync_failures,
+            "sync_failures": self.access.sync_failures,
         }
         if self._decision_ms:
             values["decision_ms_p50"] = round(statistics.median(self._decision_ms), 1)
-        if self.last_sync_ok is not None:
-            values["sync_age_s"] = round(self._clock() - self.last_sync_ok, 1)
+        if self.access.last_sync_ok is not None:
+            values["sync_age_s"] = round(self._clock() - self.access.last_sync_ok, 1)
         return values
 
     async def run(self, device: DeviceHandle) -> None:
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._keep_synced(device), name="gate-sync")
+            tasks.create_task(self.access.keep_synced(device), name="gate-sync")
             tasks.create_task(self._watch(device), name="gate-vision")
 
     async def handle_command(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         if method == "access.refresh":
-            self._sync_now.set()
+            self.access.refresh()
             return {"syncing": True, "have_version": self.version}
         if method == "gate.show":
             lines = params.get("lines")
@@ -158,50 +138,6 @@ class FaceGateDriver:
                                      f"params.mode: one of {[m.value for m in DoorMode]}") from None
             return {"mode": self._mode_override.value}
         raise UnknownMethod(method)
-
-    # -- sync -----------------------------------------------------------------------------------
-
-    async def _keep_synced(self, device: DeviceHandle) -> None:
-        while True:
-            ok = await self.sync_once(device)
-            wait_s = self.settings.sync_interval_s if ok else self.settings.sync_retry_s
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait_s):
-                    await self._sync_now.wait()
-            self._sync_now.clear()
-
-    async def sync_once(self, device: DeviceHandle) -> bool:
-        """Ask for what changed since our version; keep what we have on any failure."""
-        try:
-            response = await device.request("access.sync", {"have_version": self.version},
-                                            timeout_s=10.0)
-        except (TimeoutError, ConnectionError, OSError) as exc:
-            self.sync_failures += 1
-            logger.warning("access sync failed (%s); deciding from version %s", exc, self.version)
-            return False
-        if not response.ok or response.result is None:
-            self.sync_failures += 1
-            logger.warning("access sync refused: %s", response.error)
-            return False
-        result = response.result
-        if result.get("changed"):
-            try:
-                policy = AccessPolicy.from_wire(result.get("policy"))
-                gallery = Gallery.from_wire(result.get("gallery"))
-            except ValueError as exc:
-                self.sync_failures += 1
-                logger.error("access sync result refused (%s); keeping version %s", exc,
-                             self.version)
-                return False
-            # Gallery first: a crash between the two writes leaves an older policy, which the
-            # next sync (with the older version) replaces.
-            await asyncio.to_thread(gallery.save, self.settings.state_dir / GALLERY_FILE)
-            await asyncio.to_thread(self._save_policy, policy.to_wire())
-            self.gallery, self.policy = gallery, policy
-            self._mode_override = None  # the synced policy carries the mode
-            logger.info("access synced: version %d, %d people", policy.version, len(gallery))
-        self.last_sync_ok = self._clock()
-        return True
 
     # -- vision ---------------------------------------------------------------------------------
 

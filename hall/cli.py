@@ -307,7 +307,10 @@ async def _hardware_agent(config: HallConfig) -> None:
     e = config.edge
     print(f"{e.kind.value} {e.device_id} with serial hardware, broker {config.mqtt.url}; "
           "Ctrl-C stops", flush=True)
-    await EdgeAgent(_agent_settings(config), hardware_driver(e.kind, e.hardware, e.card_service)).run()
+    settings = _agent_settings(config)
+    assert settings.data_dir is not None
+    driver = hardware_driver(e.kind, e.hardware, e.card_service, settings.data_dir / "access")
+    await EdgeAgent(settings, driver).run()
 
 
 async def _face_gate(config: HallConfig) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from devices.contract import DEFAULT_PREFIX
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
+from edge.access_sync import AccessKeeper
 from edge.agent import EdgeAgent
 from edge.driver import DeviceDriver
 from simulators.emulated.attach import EmulatedHardware, emulated_hardware
@@ -83,12 +84,15 @@ def load_hardware(path: Path) -> HardwareSettings:
     return HardwareSettings.model_validate(table)
 
 
-def hardware_driver(kind: DeviceKind, hardware: HardwareSettings, card_service: str) -> DeviceDriver:
-    """The driver of a device kind over serial hardware."""
+def hardware_driver(kind: DeviceKind, hardware: HardwareSettings, card_service: str,
+                    state_dir: Path | None = None) -> DeviceDriver:
+    """The driver of a device kind over serial hardware. A door with a ``state_dir`` decides
+    cards from the policy it syncs from the controller (kept there)."""
     if kind is DeviceKind.KIOSK:
         return HardwareKiosk(hardware, card_service=card_service)
     if kind is DeviceKind.DOOR_LOCK:
-        return HardwareDoor(hardware)
+        access = None if state_dir is None else AccessKeeper(state_dir, with_gallery=False)
+        return HardwareDoor(hardware, access=access)
     if hardware.led_display is None:
         raise ValueError("a queue display needs [hardware.led_display]")
     return HardwareQueueDisplay(hardware.led_display)
@@ -109,17 +113,21 @@ async def run(args: argparse.Namespace) -> None:
                         kind=kind, model=args.model, fw=args.fw, site=args.site,
                         telemetry_interval_s=args.telemetry_interval_s, durable=not args.memory,
                         speed=args.speed)
+    # A door decides cards from the policy it syncs from the controller, kept in its data dir.
+    state_dir = agent.settings.data_dir / "access" if agent.settings.data_dir is not None else None
     async with contextlib.AsyncExitStack() as stack:
         if args.emulate_hardware is not None:
             emulated = await stack.enter_async_context(emulated_hardware(kind, args.emulate_hardware))
             logger.info("emulated hardware on %s", ", ".join(map(str, emulated.ports)))
-            agent = EdgeAgent(agent.settings, hardware_driver(kind, emulated.settings, args.card_service))
+            agent = EdgeAgent(agent.settings, hardware_driver(kind, emulated.settings, args.card_service,
+                                                              state_dir))
             if args.swipe_every_s > 0:
                 swiping = asyncio.create_task(swipe_cards(emulated, args.swipe_every_s), name="swipes")
                 stack.callback(swiping.cancel)
         elif args.hardware is not None:
             agent = EdgeAgent(agent.settings,
-                              hardware_driver(kind, load_hardware(args.hardware), args.card_service))
+                              hardware_driver(kind, load_hardware(args.hardware), args.card_service,
+                                              state_dir))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, agent.stop)

@@ -26,6 +26,7 @@ from devices.hardware.ports import CardReader, LockBoard, LockInputs
 from devices.hardware.relay import EventRelay, scalar_telemetry
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
+from edge.access_sync import AccessKeeper
 from edge.door import AccessMethod, DoorConfig, DoorEvent, DoorLogic
 from edge.driver import DeviceHandle, TelemetryScalar
 from edge.errors import CommandRefused, UnknownMethod
@@ -50,9 +51,12 @@ class HardwareDoor:
 
     def __init__(self, hardware: HardwareSettings, *, door: DoorConfig | None = None,
                  allowed_cards: Mapping[str, str] | None = None, board: LockBoard | None = None,
-                 card_reader: CardReader | None = None, clock: Callable[[], float] | None = None) -> None:
-        """``allowed_cards``: card number → person id, the local allow-list; ``board`` and
-        ``card_reader`` replace the serial drivers built from ``hardware`` (fakes in tests)."""
+                 card_reader: CardReader | None = None, clock: Callable[[], float] | None = None,
+                 access: AccessKeeper | None = None) -> None:
+        """``access``: the policy synced from the controller (``access.sync``), which decides
+        cards; without it, ``allowed_cards`` (card number → person id) is a local allow-list.
+        ``board`` and ``card_reader`` replace the serial drivers built from ``hardware`` (fakes
+        in tests)."""
         if hardware.lock_board is None and board is None:
             raise ValueError("a hardware door needs a lock_board")
         self.events = EventRelay()
@@ -73,6 +77,7 @@ class HardwareDoor:
         self.card_reader = card_reader
         self._clock = clock or time.monotonic
         self._allowed = dict(allowed_cards or {})
+        self.access = access
         self.logic = DoorLogic(door or DoorConfig(), authorize=self._authorize, now=self._now())
         self._pulse_ends_at = 0.0
         self._last_inputs: LockInputs | None = None
@@ -83,6 +88,10 @@ class HardwareDoor:
         return self._clock()
 
     def _authorize(self, method: AccessMethod, credential: str, now: float) -> tuple[bool, str | None, str]:
+        if self.access is not None:
+            if method is not AccessMethod.CARD:
+                return False, None, "unsupported_method"
+            return self.access.authorize_card(credential, now_ms())
         person = self._allowed.get(credential) if method is AccessMethod.CARD else None
         return (True, person, "allow_list") if person is not None else (False, None, "unknown_credential")
 
@@ -108,6 +117,9 @@ class HardwareDoor:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._poll_forever(device), name=f"{device.device_id}:lock-board")
+                if self.access is not None:
+                    tasks.create_task(self.access.keep_synced(device),
+                                      name=f"{device.device_id}:access-sync")
                 if self.card_reader is not None:
                     tasks.create_task(self.card_reader.run(), name=f"{device.device_id}:card-reader")
                     tasks.create_task(self._serve_cards(self.card_reader), name=f"{device.device_id}:cards")
@@ -171,6 +183,11 @@ class HardwareDoor:
         """``door.unlock {"duration_s"}``, ``door.set_mode {"mode"}``, ``device.ping``."""
         if method == "device.ping":
             return {"pong": now_ms()}
+        if method == "access.refresh":
+            if self.access is None:
+                raise UnknownMethod(method)
+            self.access.refresh()
+            return {"syncing": True, "have_version": self.access.version}
         if method == "door.unlock":
             duration = number_param(params, "duration_s", 1.0, UNLOCK_MAX_S, default=5.0)
             events = self.logic.grant(AccessMethod.REMOTE, self._now(), duration_s=duration,
