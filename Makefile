@@ -1,8 +1,8 @@
 # One-command entry points for a fresh machine (Python 3.11+ with venv).
 #   make demo   – the whole hall on embedded broker + database, simulated devices
 #   make test   – unit tests, then integration/acceptance tests against the machine's
-#                 Mosquitto and PostgreSQL, then the same integration tests against the
-#                 embedded amqtt broker and pgserver
+#                 Mosquitto and PostgreSQL, then the pages in headless Chromium, then the same
+#                 integration tests against the embedded amqtt broker and pgserver
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -27,6 +27,8 @@ test: $(STAMP)
 	scripts/ensure-services
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration tests/acceptance
+	scripts/ensure-browser
+	$(PY) -m pytest -q -p no:cacheprovider tests/browser
 	HALL_TEST_EMBEDDED=1 $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
 lint: $(STAMP)

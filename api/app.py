@@ -22,6 +22,7 @@ from api.auth import (
 )
 from api.auth import router as auth_router
 from api.context import ApiContext
+from api.pages import mount_pages
 from api.routes import alarms as alarm_routes
 from api.routes import cases as case_routes
 from api.routes import commands as command_routes
@@ -33,6 +34,8 @@ from api.routes import stats as stats_routes
 from api.routes.access import access_router
 from api.routes.clerk import clerk_router
 from api.routes.integration import IntegrationContext
+from api.routes.kiosk import kiosk_router
+from api.routes.live import LiveSource, live_router
 from api.routes.remote_tickets import remote_tickets_router
 from hall_controller.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
 from hall_controller.ports import CommandSender, HallStore, HealthProbe
@@ -40,6 +43,7 @@ from hall_controller.services.access import AccessService
 from hall_controller.services.clerk import ClerkService
 from hall_controller.services.remote_tickets import RemoteTicketService
 from hall_controller.services.stats import StatsService
+from hall_controller.services.tickets import TicketService
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ _TAGS = [
     {"name": "remote tickets", "description": "指尖办: take a ticket before arriving (API key "
                                               "or login), check in at a kiosk, position and "
                                               "estimated wait."},
+    {"name": "live", "description": "Server-sent events for the pages: ticket calls (public), "
+                                    "device presence and alarms (facilities)."},
+    {"name": "kiosk", "description": "Browser kiosks: take a ticket with a kiosk key."},
     {"name": "access", "description": "People and face enrolment, schedules, rules, holidays, "
                                       "door modes, signed remote unlock, the access audit."},
 ]
@@ -74,6 +81,7 @@ def create_app(
     auth: AuthSettings | Authenticator, *, title: str = "Campus hall controller",
     integration: IntegrationContext | None = None, stats: StatsService | None = None,
     clerk: ClerkService | None = None, remote_tickets: RemoteTicketService | None = None,
+    live: LiveSource | None = None, kiosk: TicketService | None = None,
     access: AccessService | None = None,
 ) -> FastAPI:
     """Build the HTTP API over the controller's ports.
@@ -85,6 +93,9 @@ def create_app(
     mounts ``/stats``. ``clerk`` (the window terminal's service) mounts ``/windows``.
     ``remote_tickets`` (指尖办) mounts ``/remote-tickets``; API keys work there only when
     ``integration`` is given too (it holds the keys), logins always.
+    ``live`` (the live feed) mounts the ``/live`` event streams the pages read; ``kiosk`` (the
+    ticket service) mounts ``/kiosk`` for browser kiosks. The pages (``/pages/``) are always
+    served; they work with whatever of the above is mounted.
     """
     app = FastAPI(
         title=title, version="1",
@@ -113,8 +124,13 @@ def create_app(
             prefix=API_PREFIX)
     if remote_tickets is not None:
         app.include_router(remote_tickets_router(remote_tickets), prefix=API_PREFIX)
+    if live is not None:
+        app.include_router(live_router(live, clerk), prefix=API_PREFIX)
+    if kiosk is not None:
+        app.include_router(kiosk_router(kiosk, auth.settings.secret), prefix=API_PREFIX)
     if access is not None:
         app.include_router(access_router(access), prefix=API_PREFIX)
+    mount_pages(app)
     _install_error_handlers(app)
     return app
 

@@ -117,6 +117,7 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
         migrated_store,
     )
     from hall_controller.adapters.postgres.access_store import PostgresAccessStore
+    from hall_controller.adapters.postgres.live_feed import PostgresLiveFeed
     from hall_controller.adapters.postgres.remote_tickets import PostgresRemoteTickets
     from hall_controller.adapters.postgres.stats_store import PostgresStatsStore
     from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
@@ -126,7 +127,8 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
     from hall_controller.services.clerk import ClerkService
     from hall_controller.services.stats import StatsService
 
-    async with migrated_store(config, dsn) as store:
+    # The pages' live feed listens on its own connection (LISTEN holds it for good).
+    async with migrated_store(config, dsn) as store, PostgresLiveFeed(dsn) as live_feed:
         if admin_password is not None:
             await ensure_user(store, "admin", admin_password, Role.ADMIN)
         integration, webhook_dispatcher = integration_services(store)
@@ -158,10 +160,14 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
                                       token_ttl_s=config.auth.token_ttl_s),
                          integration=integration, clerk=controller.clerk,
                          remote_tickets=controller.remote, access=controller.access,
+                         live=live_feed.hub, kiosk=controller.tickets,
                          stats=StatsService(stats_store, config.queue.timezone,
                                             one_trip=integration.cases))
         server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port,
-                                               log_level="warning", lifespan="off"))
+                                               log_level="warning", lifespan="off",
+                                               # Backstop: page streams end when the feed
+                                               # closes, but never wait long for a client.
+                                               timeout_graceful_shutdown=3))
         async with controller.running(), asyncio.TaskGroup() as tasks:
             api_task = tasks.create_task(server.serve(), name="http-api")
             # Runs until cancelled below; deliveries it has not made stay in the database for
@@ -184,6 +190,7 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
                     hall_task.cancel()
                     await asyncio.gather(hall_task, return_exceptions=True)
                     await _drained(controller, timeout_s=3.0)
+                live_feed.hub.close()  # end the pages' event streams, or uvicorn waits on them
                 server.should_exit = True
                 webhook_task.cancel()
 

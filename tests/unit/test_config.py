@@ -42,7 +42,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("", {"HALL_COMMAND_SECRET": "short"}, "access.command_secret"),
     ("", {"HALL_EDGE_COMMAND_KEY": "not-hex"}, "edge.command_key"),
     ("", {"HALL_EDGE_COMMAND_KEY": "abcd"}, "edge.command_key"),
-    ("[edge.hardware.printer]\nport = \"/dev/ttyUSB0\"\nbaudrate = -9600\n", {}, "edge.hardware.printer.baudrate"),
+    ("[edge.hardware.printer]\nport = \"/dev/ttyUSB0\"\nbaudrate = -9600\n", {},
+     "edge.hardware.printer.baudrate"),
     ("[edge.hardware.scanner]\nport = \"/dev/ttyUSB0\"\n", {}, "edge.hardware.scanner"),
 ])
 def test_wrong_values_name_the_key(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:

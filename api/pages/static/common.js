@@ -1,0 +1,442 @@
+// Shared by every page: words in two languages, login, API calls, the live event stream,
+// small formatting helpers and SVG charts. No library: modern browsers have all of it.
+
+export const API = "/api/v1";
+
+const WORDS = {
+  zh: {
+    "app.title": "服务大厅", "lang.switch": "English", "login.title": "登录",
+    "login.user": "用户名", "login.password": "密码", "login.submit": "登录",
+    "login.failed": "用户名或密码错误", "login.role": "此页面需要以下角色之一：", "logout": "退出",
+    "live.connected": "实时连接正常", "live.reconnecting": "连接中断，正在重新连接…",
+    "live.connecting": "正在连接…",
+    "nav.window": "窗口终端", "nav.display": "叫号显示屏", "nav.kiosk": "自助取号机",
+    "nav.facilities": "设备监控", "nav.stats": "统计",
+    "nav.window.who": "窗口工作人员（clerk）", "nav.display.who": "公开，无需登录；大厅电视全屏",
+    "nav.kiosk.who": "触摸屏自助机（需设备密钥）", "nav.facilities.who": "设施管理（facilities）",
+    "nav.stats.who": "管理员（admin）",
+    "window.choose": "选择窗口", "window.open": "开窗", "window.close": "关窗",
+    "window.number": "{n} 号窗口", "window.current": "当前号码", "window.none": "暂无",
+    "window.queue": "等候队列", "window.cases": "关联网上办件", "window.materials": "材料清单",
+    "window.figures": "我的今日数据", "window.parked": "暂挂",
+    "window.taken": "该窗口已由 {clerk} 开启",
+    "act.call": "叫下一位", "act.recall": "重呼", "act.start": "开始办理", "act.complete": "办结",
+    "act.pending": "待补材料", "act.transfer": "转移", "act.noshow": "过号", "act.park": "暂挂",
+    "act.resume": "恢复", "act.nobody": "没有等候的号码",
+    "fig.called": "已叫号", "fig.done": "已办结", "fig.noshow": "过号", "fig.avg": "平均办理",
+    "fig.note": "本终端今日记录",
+    "state.waiting": "等候", "state.called": "已叫号", "state.serving": "办理中",
+    "state.parked": "暂挂", "state.done": "已办结", "state.no_show": "过号",
+    "received": "已收", "missing": "未收", "visits": "到访次数",
+    "transfer.to": "转移到哪个业务？", "pending.reason": "缺少哪些材料？",
+    "display.title": "叫号", "display.recent": "最近叫号", "display.waiting": "等候人数",
+    "display.please": "请 {ticket} 号到 {window} 号窗口办理", "display.sound": "点击开启声音",
+    "display.fullscreen": "全屏", "display.people": "{n} 人",
+    "kiosk.title": "自助取号", "kiosk.choose": "请选择业务", "kiosk.identify": "请出示身份（可跳过）",
+    "kiosk.card": "校园卡", "kiosk.qr": "二维码", "kiosk.person": "证件号",
+    "kiosk.value": "卡号 / 二维码 / 证件号", "kiosk.skip": "跳过，直接取号", "kiosk.take": "取号",
+    "kiosk.your": "您的号码", "kiosk.ahead": "前面还有 {n} 人", "kiosk.wait": "预计等候约 {n} 分钟",
+    "kiosk.print": "打印", "kiosk.again": "完成", "kiosk.setup": "设置自助机",
+    "kiosk.device": "设备编号", "kiosk.key": "自助机密钥", "kiosk.save": "保存",
+    "kiosk.cases": "已关联的网上办件", "kiosk.bring": "请携带：",
+    "fac.title": "设备监控", "fac.devices": "设备", "fac.alarms": "告警", "fac.kind": "类型",
+    "fac.site": "位置", "fac.alarmstate": "告警状态", "fac.all": "全部", "fac.withalarm": "有告警",
+    "fac.noalarm": "无告警", "fac.online": "在线", "fac.offline": "离线", "fac.lastseen": "最后通信",
+    "fac.ack": "确认", "fac.clear": "清除", "fac.acked": "已确认", "fac.device": "设备",
+    "fac.type": "类型", "fac.severity": "级别", "fac.raised": "产生时间", "fac.count": "次数",
+    "fac.noalarms": "没有活动告警",
+    "kind.kiosk": "自助机", "kind.face_gate": "人脸闸机", "kind.door_lock": "门锁",
+    "kind.queue_display": "叫号屏",
+    "dev.latest": "最新数值", "dev.charts": "遥测曲线", "dev.hour": "近1小时", "dev.day": "近1天",
+    "dev.week": "近1周", "dev.commands": "命令", "dev.history": "命令记录", "dev.reboot": "重启",
+    "dev.unlock": "开门", "dev.unlock.confirm": "确定要远程开门 {id} 吗？请填写原因（记入审计）：",
+    "dev.brightness": "亮度", "dev.set": "设置", "dev.audit": "门禁审计记录",
+    "dev.audit.none": "门禁审计接口尚未提供", "dev.back": "返回设备列表", "dev.metric": "指标",
+    "dev.nodata": "无数据", "dev.status": "状态", "dev.method": "命令", "dev.by": "操作人",
+    "dev.time": "时间", "dev.result": "结果",
+    "stats.title": "统计", "stats.day": "日期", "stats.service": "业务", "stats.tickets": "取号数",
+    "stats.mean": "平均等候", "stats.p90": "P90 等候", "stats.level": "服务达标率",
+    "stats.noshow": "过号率", "stats.onetrip": "只跑一次率", "stats.trend": "近 7 天平均等候（分钟）",
+    "stats.waits": "等候时间（分钟）", "stats.served": "已办结",
+    "err.generic": "出错了：", "minutes": "分钟",
+  },
+  en: {
+    "app.title": "Service hall", "lang.switch": "中文", "login.title": "Log in",
+    "login.user": "Username", "login.password": "Password", "login.submit": "Log in",
+    "login.failed": "Incorrect username or password", "login.role": "This page needs one of the roles: ",
+    "logout": "Log out",
+    "live.connected": "Live", "live.reconnecting": "Connection lost, reconnecting…",
+    "live.connecting": "Connecting…",
+    "nav.window": "Window terminal", "nav.display": "Queue display", "nav.kiosk": "Kiosk",
+    "nav.facilities": "Facilities", "nav.stats": "Statistics",
+    "nav.window.who": "clerks", "nav.display.who": "public, no login; full screen on the hall TV",
+    "nav.kiosk.who": "touch kiosk (device key)", "nav.facilities.who": "facilities staff",
+    "nav.stats.who": "admin",
+    "window.choose": "Choose a window", "window.open": "Open", "window.close": "Close",
+    "window.number": "Window {n}", "window.current": "Current ticket", "window.none": "None",
+    "window.queue": "Queue", "window.cases": "Linked online cases", "window.materials": "Materials",
+    "window.figures": "My figures today", "window.parked": "Parked",
+    "window.taken": "This window is open by {clerk}",
+    "act.call": "Call next", "act.recall": "Recall", "act.start": "Start", "act.complete": "Complete",
+    "act.pending": "Pending materials", "act.transfer": "Transfer", "act.noshow": "No-show",
+    "act.park": "Park", "act.resume": "Resume", "act.nobody": "Nobody is waiting",
+    "fig.called": "Called", "fig.done": "Completed", "fig.noshow": "No-shows", "fig.avg": "Avg service",
+    "fig.note": "recorded on this terminal today",
+    "state.waiting": "waiting", "state.called": "called", "state.serving": "serving",
+    "state.parked": "parked", "state.done": "done", "state.no_show": "no-show",
+    "received": "received", "missing": "missing", "visits": "visits",
+    "transfer.to": "Transfer to which service?", "pending.reason": "Which materials are missing?",
+    "display.title": "Now calling", "display.recent": "Recent calls", "display.waiting": "Waiting",
+    "display.please": "Number {ticket}, please go to window {window}", "display.sound": "Click to enable sound",
+    "display.fullscreen": "Full screen", "display.people": "{n}",
+    "kiosk.title": "Take a ticket", "kiosk.choose": "Choose a service",
+    "kiosk.identify": "Identify yourself (optional)", "kiosk.card": "Campus card", "kiosk.qr": "QR code",
+    "kiosk.person": "Person ID", "kiosk.value": "Card number / QR code / ID", "kiosk.skip": "Skip",
+    "kiosk.take": "Take ticket", "kiosk.your": "Your number", "kiosk.ahead": "{n} ahead of you",
+    "kiosk.wait": "Estimated wait about {n} min", "kiosk.print": "Print", "kiosk.again": "Done",
+    "kiosk.setup": "Set up this kiosk", "kiosk.device": "Device id", "kiosk.key": "Kiosk key",
+    "kiosk.save": "Save", "kiosk.cases": "Linked online cases", "kiosk.bring": "Please bring: ",
+    "fac.title": "Facilities", "fac.devices": "Devices", "fac.alarms": "Alarms", "fac.kind": "Kind",
+    "fac.site": "Site", "fac.alarmstate": "Alarm state", "fac.all": "All", "fac.withalarm": "With alarm",
+    "fac.noalarm": "No alarm", "fac.online": "online", "fac.offline": "offline", "fac.lastseen": "Last seen",
+    "fac.ack": "Ack", "fac.clear": "Clear", "fac.acked": "acknowledged", "fac.device": "Device",
+    "fac.type": "Type", "fac.severity": "Severity", "fac.raised": "Raised", "fac.count": "Count",
+    "fac.noalarms": "No active alarms",
+    "kind.kiosk": "Kiosk", "kind.face_gate": "Face gate", "kind.door_lock": "Door lock",
+    "kind.queue_display": "Queue display",
+    "dev.latest": "Latest values", "dev.charts": "Telemetry", "dev.hour": "Last hour", "dev.day": "Last day",
+    "dev.week": "Last week", "dev.commands": "Commands", "dev.history": "Command history",
+    "dev.reboot": "Reboot", "dev.unlock": "Unlock door", "dev.unlock.confirm": "Really unlock {id}? Give the reason (kept in the audit):",
+    "dev.brightness": "Brightness", "dev.set": "Set", "dev.audit": "Door audit trail",
+    "dev.audit.none": "The door audit API is not available yet", "dev.back": "Back to devices",
+    "dev.metric": "Metric", "dev.nodata": "No data", "dev.status": "Status", "dev.method": "Method",
+    "dev.by": "By", "dev.time": "Time", "dev.result": "Result",
+    "stats.title": "Statistics", "stats.day": "Day", "stats.service": "Service", "stats.tickets": "Tickets",
+    "stats.mean": "Mean wait", "stats.p90": "P90 wait", "stats.level": "Service level",
+    "stats.noshow": "No-show rate", "stats.onetrip": "One-trip rate",
+    "stats.trend": "Mean wait over 7 days (min)", "stats.waits": "Waits (min)", "stats.served": "Served",
+    "err.generic": "Error: ", "minutes": "min",
+  },
+};
+
+export function lang() {
+  return localStorage.getItem("hall.lang") === "en" ? "en" : "zh";
+}
+
+export function t(key, vars = {}) {
+  const text = WORDS[lang()][key] ?? WORDS.zh[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+export function applyWords(root = document) {
+  document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+}
+
+// A language button in the page header; `redraw` repaints what is not data-i18n text.
+export function languageSwitch(redraw = () => {}) {
+  const button = document.getElementById("lang");
+  if (!button) return;
+  button.dataset.i18n = "lang.switch";
+  button.addEventListener("click", () => {
+    localStorage.setItem("hall.lang", lang() === "en" ? "zh" : "en");
+    applyWords();
+    redraw();
+  });
+  applyWords();
+}
+
+// Escape text for innerHTML templates.
+export function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => (
+    { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+export function fmtTime(ms) {
+  if (ms == null) return "";
+  return new Date(ms).toLocaleTimeString(lang() === "en" ? "en-GB" : "zh-CN", { hour12: false });
+}
+
+export function fmtDateTime(ms) {
+  if (ms == null) return "";
+  return new Date(ms).toLocaleString(lang() === "en" ? "en-GB" : "zh-CN", { hour12: false });
+}
+
+export function fmtValue(value) {
+  return typeof value === "number" && !Number.isInteger(value) ? String(Number(value.toFixed(3))) : String(value);
+}
+
+export function fmtMinutes(seconds) {
+  return seconds == null ? "–" : (seconds / 60).toFixed(1);
+}
+
+export function fmtPct(ratio) {
+  return ratio == null ? "–" : `${(ratio * 100).toFixed(0)}%`;
+}
+
+// -- login and API ---------------------------------------------------------------------------
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+export function session() {
+  const token = sessionStorage.getItem("hall.token");
+  if (!token) return null;
+  return { token, role: sessionStorage.getItem("hall.role"), user: sessionStorage.getItem("hall.user") };
+}
+
+export function logout() {
+  sessionStorage.removeItem("hall.token");
+  sessionStorage.removeItem("hall.role");
+  sessionStorage.removeItem("hall.user");
+  location.reload();
+}
+
+function detailText(body) {
+  if (!body) return "";
+  if (typeof body.detail === "string") return body.detail;
+  if (Array.isArray(body.detail)) return body.detail.map((d) => d.msg).join("; ");
+  return JSON.stringify(body);
+}
+
+export async function api(path, { method = "GET", body, headers = {} } = {}) {
+  const s = session();
+  const init = { method, headers: { ...headers } };
+  if (s) init.headers.Authorization = `Bearer ${s.token}`;
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(API + path, init);
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (response.status === 401 && s) {
+    sessionStorage.removeItem("hall.token");
+    location.reload();
+  }
+  if (!response.ok) throw new ApiError(response.status, detailText(data) || response.statusText);
+  return data;
+}
+
+// Resolves with the session once someone with one of `roles` (admin always) is logged in;
+// draws the login form over the page until then.
+export function requireLogin(roles) {
+  const ok = (s) => s && (s.role === "admin" || roles.includes(s.role));
+  const current = session();
+  if (ok(current)) return Promise.resolve(current);
+  return new Promise((resolve) => {
+    const box = document.createElement("div");
+    box.className = "login-overlay";
+    box.innerHTML = `
+      <form class="login card" id="login-form">
+        <h2 data-i18n="login.title"></h2>
+        <label><span data-i18n="login.user"></span><input name="username" autocomplete="username" required></label>
+        <label><span data-i18n="login.password"></span><input name="password" type="password" autocomplete="current-password" required></label>
+        <p class="error" id="login-error"></p>
+        <button type="submit" class="primary" data-i18n="login.submit"></button>
+      </form>`;
+    document.body.append(box);
+    applyWords(box);
+    const error = box.querySelector("#login-error");
+    if (current) error.textContent = t("login.role") + roles.join(", ");
+    box.querySelector("form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = new FormData(event.target);
+      const response = await fetch(`${API}/auth/token`, { method: "POST", body: new URLSearchParams(form) });
+      if (!response.ok) {
+        error.textContent = t("login.failed");
+        return;
+      }
+      const issued = await response.json();
+      const s = { token: issued.access_token, role: issued.role, user: form.get("username") };
+      if (!ok(s)) {
+        error.textContent = t("login.role") + roles.join(", ");
+        return;
+      }
+      sessionStorage.setItem("hall.token", s.token);
+      sessionStorage.setItem("hall.role", s.role);
+      sessionStorage.setItem("hall.user", s.user);
+      box.remove();
+      resolve(s);
+    });
+    box.querySelector("input").focus();
+  });
+}
+
+// -- live updates ----------------------------------------------------------------------------
+
+// Reads a server-sent event stream with fetch (so it can send the Authorization header, which
+// EventSource cannot) and reconnects by itself with backoff. `onStatus` gets "connecting",
+// "live" or "reconnecting"; `onEvent(name, data)` every event, including "hello" after each
+// (re)connection, on which a page re-reads its state (notices sent meanwhile are lost).
+export function liveStream(path, { onEvent, onStatus = () => {}, auth = false }) {
+  let stopped = false;
+  let delay = 500;
+  const run = async () => {
+    onStatus("connecting");
+    while (!stopped) {
+      try {
+        const headers = { Accept: "text/event-stream" };
+        const s = session();
+        if (auth && s) headers.Authorization = `Bearer ${s.token}`;
+        const response = await fetch(API + path, { headers, cache: "no-store" });
+        if (response.status === 401) {
+          logout();
+          return;
+        }
+        if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            let name = "message";
+            const data = [];
+            for (const line of block.split("\n")) {
+              if (line.startsWith("event:")) name = line.slice(6).trim();
+              else if (line.startsWith("data:")) data.push(line.slice(5).trim());
+            }
+            if (!data.length) continue;
+            if (name === "hello") {
+              delay = 500;
+              onStatus("live");
+            }
+            try {
+              onEvent(name, JSON.parse(data.join("\n")));
+            } catch (error) {
+              console.error("live event not handled", name, error);
+            }
+          }
+        }
+      } catch (error) {
+        console.warn("live stream", path, error);
+      }
+      if (stopped) return;
+      onStatus("reconnecting");
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  };
+  run();
+  return { stop: () => { stopped = true; } };
+}
+
+// The connection badge every live page shows (#live-status).
+export function showLiveStatus(status) {
+  const badge = document.getElementById("live-status");
+  if (!badge) return;
+  badge.dataset.state = status;
+  badge.dataset.i18n = `live.${status === "live" ? "connected" : status}`;
+  badge.textContent = t(badge.dataset.i18n);
+}
+
+// -- charts ----------------------------------------------------------------------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svgEl(name, attrs = {}) {
+  const el = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
+// A time series as an SVG line (avg) over a band (min..max). points: [{x, avg, min, max}].
+export function lineChart(container, points, { from, to, label = "", height = 220 } = {}) {
+  container.replaceChildren();
+  const width = Math.max(container.clientWidth || 600, 300);
+  const pad = { l: 48, r: 12, t: 14, b: 26 };
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", height, role: "img",
+                             "aria-label": label, class: "chart" });
+  container.append(svg);
+  if (!points.length) {
+    const text = svgEl("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "muted" });
+    text.textContent = t("dev.nodata");
+    svg.append(text);
+    return svg;
+  }
+  let lo = Math.min(...points.map((p) => p.min ?? p.avg));
+  let hi = Math.max(...points.map((p) => p.max ?? p.avg));
+  if (hi === lo) { hi += 1; lo -= 1; }
+  const x0 = from ?? points[0].x;
+  const x1 = to ?? points[points.length - 1].x;
+  const sx = (x) => pad.l + ((x - x0) / Math.max(x1 - x0, 1)) * (width - pad.l - pad.r);
+  const sy = (y) => pad.t + (1 - (y - lo) / (hi - lo)) * (height - pad.t - pad.b);
+  for (const v of [lo, (lo + hi) / 2, hi]) {
+    svg.append(svgEl("line", { x1: pad.l, x2: width - pad.r, y1: sy(v), y2: sy(v), class: "grid" }));
+    const tick = svgEl("text", { x: pad.l - 6, y: sy(v) + 4, "text-anchor": "end", class: "tick" });
+    tick.textContent = Number(v.toFixed(2));
+    svg.append(tick);
+  }
+  for (const [x, anchor] of [[x0, "start"], [(x0 + x1) / 2, "middle"], [x1, "end"]]) {
+    const tick = svgEl("text", { x: sx(x), y: height - 6, "text-anchor": anchor, class: "tick" });
+    tick.textContent = x1 - x0 > 2 * 86400e3 ? new Date(x).toLocaleDateString() : fmtTime(x).slice(0, 5);
+    svg.append(tick);
+  }
+  const band = points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.max ?? p.avg).toFixed(1)}`)
+    .concat(points.slice().reverse().map((p) => `${sx(p.x).toFixed(1)},${sy(p.min ?? p.avg).toFixed(1)}`));
+  svg.append(svgEl("polygon", { points: band.join(" "), class: "band" }));
+  svg.append(svgEl("polyline", {
+    points: points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.avg).toFixed(1)}`).join(" "), class: "line" }));
+  svg.dataset.points = String(points.length);
+  return svg;
+}
+
+// Grouped bars: groups [{label, values: [number|null]}], series names for the legend.
+export function barChart(container, groups, series, { height = 220, unit = "" } = {}) {
+  container.replaceChildren();
+  const width = Math.max(container.clientWidth || 600, 300);
+  const pad = { l: 44, r: 10, t: 22, b: 30 };
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", height, class: "chart" });
+  container.append(svg);
+  const hi = Math.max(1e-9, ...groups.flatMap((g) => g.values.filter((v) => v != null)));
+  const gw = (width - pad.l - pad.r) / Math.max(groups.length, 1);
+  const bw = Math.max(4, (gw * 0.8) / Math.max(series.length, 1));
+  groups.forEach((group, gi) => {
+    group.values.forEach((v, si) => {
+      if (v == null) return;
+      const h = (v / hi) * (height - pad.t - pad.b);
+      const x = pad.l + gi * gw + gw * 0.1 + si * bw;
+      const rect = svgEl("rect", { x, y: height - pad.b - h, width: bw - 2, height: h, class: `bar s${si}` });
+      const title = svgEl("title");
+      title.textContent = `${group.label} ${series[si]}: ${v.toFixed(1)}${unit}`;
+      rect.append(title);
+      svg.append(rect);
+    });
+    const label = svgEl("text", { x: pad.l + gi * gw + gw / 2, y: height - 10, "text-anchor": "middle", class: "tick" });
+    label.textContent = group.label;
+    svg.append(label);
+  });
+  series.forEach((name, si) => {
+    svg.append(svgEl("rect", { x: pad.l + si * 120, y: 4, width: 12, height: 12, class: `bar s${si}` }));
+    const text = svgEl("text", { x: pad.l + si * 120 + 16, y: 14, class: "tick" });
+    text.textContent = name;
+    svg.append(text);
+  });
+  return svg;
+}
+
+// A standard page header: title, live badge, language switch, logout.
+export function header(titleKey, { live = false, logoutButton = false } = {}) {
+  const bar = document.createElement("header");
+  bar.className = "topbar";
+  bar.innerHTML = `<a href="/pages/" class="home">⌂</a><h1 data-i18n="${titleKey}"></h1>
+    <span class="spacer"></span>
+    ${live ? '<span id="live-status" class="live" data-state="connecting" data-i18n="live.connecting"></span>' : ""}
+    <button id="lang" type="button"></button>
+    ${logoutButton ? '<button id="logout" type="button" data-i18n="logout"></button>' : ""}`;
+  document.body.prepend(bar);
+  bar.querySelector("#logout")?.addEventListener("click", logout);
+  return bar;
+}

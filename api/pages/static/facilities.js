@@ -1,0 +1,97 @@
+// Facilities dashboard: devices with live presence, filters, and the active alarms (ack, clear).
+import { api, applyWords, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
+         showLiveStatus, t } from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+let devices = new Map();   // device_id -> device
+let alarms = [];           // active alarms
+
+function options(select, values, labelOf) {
+  const keep = select.value;
+  select.innerHTML = `<option value="">${esc(t("fac.all"))}</option>` +
+    values.map((v) => `<option value="${esc(v)}">${esc(labelOf(v))}</option>`).join("");
+  select.value = values.includes(keep) ? keep : "";
+}
+
+function drawDevices() {
+  const all = [...devices.values()];
+  options($("f-kind"), [...new Set(all.map((d) => d.kind))].sort(), (k) => t(`kind.${k}`));
+  options($("f-site"), [...new Set(all.map((d) => d.site))].sort(), (s) => s || "–");
+  const kind = $("f-kind").value, site = $("f-site").value, alarm = $("f-alarm").value;
+  const alarmed = new Set(alarms.map((a) => a.device_id));
+  const shown = all.filter((d) => (!kind || d.kind === kind) && (!site || d.site === site)
+    && (!alarm || (alarm === "yes") === alarmed.has(d.device_id)))
+    .sort((a, b) => a.device_id.localeCompare(b.device_id));
+  $("device-count").textContent = shown.length;
+  $("devices").innerHTML = shown.map((d) => {
+    const n = alarms.filter((a) => a.device_id === d.device_id).length;
+    return `<tr data-device="${esc(d.device_id)}" data-online="${d.online}">
+      <td><a href="device.html?id=${encodeURIComponent(d.device_id)}">${esc(d.device_id)}</a></td>
+      <td>${esc(t(`kind.${d.kind}`))}</td><td>${esc(d.site)}</td>
+      <td><span class="badge ${d.online ? "online" : "offline"}">${esc(t(d.online ? "fac.online" : "fac.offline"))}</span></td>
+      <td>${esc(fmtDateTime(d.last_seen_ms))}</td><td>${n ? `<span class="badge major">${n}</span>` : ""}</td></tr>`;
+  }).join("");
+}
+
+function drawAlarms() {
+  $("alarms").innerHTML = alarms.length ? alarms.map((a) => `<tr data-alarm="${a.id}" data-device="${esc(a.device_id)}">
+    <td><a href="device.html?id=${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>
+    <td>${esc(a.type)}${a.count > 1 ? ` ×${a.count}` : ""}</td>
+    <td><span class="badge ${esc(a.severity)}">${esc(a.severity)}</span></td>
+    <td>${esc(fmtDateTime(a.raised_ms))}</td>
+    <td>${a.acknowledged ? esc(t("fac.acked")) : `<button data-ack="${a.id}">${esc(t("fac.ack"))}</button>`}
+        <button data-clear="${a.id}">${esc(t("fac.clear"))}</button></td></tr>`).join("")
+    : `<tr><td colspan="5" class="muted">${esc(t("fac.noalarms"))}</td></tr>`;
+}
+
+async function loadDevices() {
+  devices = new Map((await api("/devices")).map((d) => [d.device_id, d]));
+  drawDevices();
+}
+
+async function loadAlarms() {
+  alarms = await api("/alarms?status=active");
+  drawAlarms();
+  drawDevices();
+}
+
+let alarmTimer = null;
+function onEvent(name, data) {
+  if (name === "hello" || name === "resync") {
+    loadDevices().then(loadAlarms).catch(() => {});
+  } else if (name === "device") {
+    const known = devices.get(data.device_id);
+    if (known) {
+      known.online = data.online;
+      known.offline_reason = data.offline_reason;
+      known.last_seen_ms = data.at_ms ?? known.last_seen_ms;
+      drawDevices();
+    } else {
+      loadDevices().catch(() => {});
+    }
+  } else if (name === "alarm") {
+    clearTimeout(alarmTimer);
+    alarmTimer = setTimeout(() => loadAlarms().catch(() => {}), 100);
+  }
+}
+
+async function start() {
+  header("fac.title", { live: true, logoutButton: true });
+  languageSwitch(() => { drawDevices(); drawAlarms(); });
+  await requireLogin(["facilities"]);
+  applyWords();
+  for (const id of ["f-kind", "f-site", "f-alarm"]) $(id).addEventListener("change", drawDevices);
+  $("alarms").addEventListener("click", async (event) => {
+    const ack = event.target.dataset.ack, clear = event.target.dataset.clear;
+    if (!ack && !clear) return;
+    try {
+      await api(`/alarms/${ack ?? clear}/${ack ? "ack" : "clear"}`, { method: "POST" });
+      await loadAlarms();
+    } catch (error) {
+      $("message").textContent = t("err.generic") + error.message;
+    }
+  });
+  liveStream("/live/facilities", { auth: true, onStatus: showLiveStatus, onEvent });
+}
+
+start().catch((error) => { $("message").textContent = t("err.generic") + error.message; });

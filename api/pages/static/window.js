@@ -1,0 +1,185 @@
+// The window terminal: a clerk opens a window and calls, serves and completes tickets with
+// buttons or single-key shortcuts; the queue refreshes from the live ticket stream.
+import { api, applyWords, esc, fmtTime, header, languageSwitch, liveStream, requireLogin,
+         showLiveStatus, t } from "./common.js";
+
+let me = null;
+let windows = [];
+let status = null;
+let busy = false;
+
+const $ = (id) => document.getElementById(id);
+const selected = () => $("window-select").value;
+
+function say(text, ok = false) {
+  $("message").textContent = text;
+  $("message").style.color = ok ? "var(--ok)" : "";
+}
+
+// "My figures today", kept per clerk and local day on this terminal.
+function figuresKey() {
+  return `hall.figures.${me.user}.${new Date().toLocaleDateString("sv")}`;
+}
+function figures() {
+  return JSON.parse(localStorage.getItem(figuresKey()) || '{"called":0,"done":0,"no_show":0,"service_s":0}');
+}
+function count(field, serviceS = 0) {
+  const f = figures();
+  f[field] += 1;
+  f.service_s += serviceS;
+  localStorage.setItem(figuresKey(), JSON.stringify(f));
+  drawFigures();
+}
+function drawFigures() {
+  const f = figures();
+  const avg = f.done ? (f.service_s / f.done / 60).toFixed(1) : "–";
+  $("figures").innerHTML = [["fig.called", f.called], ["fig.done", f.done], ["fig.noshow", f.no_show],
+    ["fig.avg", `${avg} ${t("minutes")}`]].map(([k, v]) => `<div><b>${esc(v)}</b>${esc(t(k))}</div>`).join("");
+}
+
+function drawCases(cases) {
+  if (!cases.length) {
+    $("cases").innerHTML = "";
+    return;
+  }
+  $("cases").innerHTML = cases.map((c) => `
+    <div class="case" data-case="${esc(c.case_id)}">
+      <b>${esc(c.case_id)}</b> · ${esc(c.service)} · ${esc(c.status)} · ${esc(c.applicant_name ?? "")}
+      · ${esc(t("visits"))} ${esc(c.visits)}
+      <div>${esc(t("window.materials"))}:</div>
+      <ul>${c.materials.map((m) => `<li class="material ${m.received ? "received" : "missing"}">
+        ${m.received ? "☑" : "☐"} ${esc(m.name)} (${esc(t(m.received ? "received" : "missing"))})</li>`).join("")}</ul>
+    </div>`).join("");
+}
+
+function draw() {
+  if (!status) return;
+  const session = status.session && status.session.closed_ms == null ? status.session : null;
+  // An admin may work any open window (the supervisor's move); a clerk only their own.
+  const open = !!session && (session.clerk === me.user || me.role === "admin");
+  $("terminal").hidden = !open;
+  $("open").disabled = open;
+  $("close").disabled = !open;
+  $("who").textContent = session && !open ? t("window.taken", { clerk: session.clerk }) : me.user;
+  const cur = status.current;
+  $("current-number").textContent = cur ? cur.number : t("window.none");
+  $("current-state").textContent = cur ? `${t(`state.${cur.state}`)} · ${cur.service} · ${fmtTime(cur.called_ms)}` : "";
+  const state = cur?.state;
+  $("act-call").disabled = !!cur;
+  $("act-recall").disabled = state !== "called";
+  $("act-start").disabled = state !== "called";
+  $("act-noshow").disabled = state !== "called";
+  for (const id of ["act-complete", "act-pending", "act-transfer", "act-park"]) $(id).disabled = state !== "serving";
+  $("parked").innerHTML = status.parked.length ? `<h2>${esc(t("window.parked"))}</h2>` + status.parked.map((p) =>
+    `<button data-resume="${esc(p.ticket_id)}">${esc(t("act.resume"))} ${esc(p.number)}</button>`).join(" ") : "";
+  drawCases(status.current_cases || []);
+  // A disabled button keeps the focus but receives no key events: the shortcuts would die.
+  if (document.activeElement?.disabled) document.activeElement.blur();
+  $("waiting-count").textContent = status.waiting_count;
+  $("queue").innerHTML = status.waiting.map((w) => `<tr data-ticket="${esc(w.number)}"><td><b>${esc(w.number)}</b></td>
+    <td>${esc(w.service)}</td><td>${w.priority ? "★" : ""}</td><td>${esc(fmtTime(w.issued_ms))}</td></tr>`).join("");
+  drawFigures();
+}
+
+let refreshes = 0;
+let liveTimer = null;
+async function refresh() {
+  if (!selected()) return;
+  // Reads overlap (a live event, a button): only the newest one may draw, or an answer that
+  // was slow to come would put back a state from before the last move.
+  const mine = ++refreshes;
+  const fresh = await api(`/windows/${selected()}`);
+  if (mine !== refreshes) return;
+  status = fresh;
+  draw();
+}
+
+async function act(path, body, after) {
+  if (busy) return;   // one move at a time: a double press must not call twice
+  busy = true;
+  let result;
+  try {
+    result = await api(`/windows/${selected()}/${path}`, { method: "POST", body });
+  } catch (error) {
+    say(t("err.generic") + error.message);
+    return;
+  } finally {
+    // Only the move itself is exclusive: the next key press may come while the page re-reads.
+    busy = false;
+  }
+  say("");
+  after?.(result);
+  await refresh();
+}
+
+const actions = {
+  "act-call": () => act("call-next", undefined, (r) => {
+    if (r.called) count("called"); else say(t("act.nobody"));
+  }),
+  "act-recall": () => act("recall"),
+  "act-start": () => act("start"),
+  "act-complete": () => {
+    const started = status.current?.serving_ms;
+    act("complete", { outcome: "resolved" }, () => count("done", started ? (Date.now() - started) / 1000 : 0));
+  },
+  "act-pending": () => {
+    const reason = prompt(t("pending.reason"));
+    if (!reason) return;
+    const started = status.current?.serving_ms;
+    act("complete", { outcome: "pending_materials", reason },
+        () => count("done", started ? (Date.now() - started) / 1000 : 0));
+  },
+  "act-transfer": () => {
+    const service = prompt(t("transfer.to"));
+    if (service) act("transfer", { service: service.trim() });
+  },
+  "act-noshow": () => act("no-show", undefined, () => count("no_show")),
+  "act-park": () => act("park", {}),
+};
+
+async function start() {
+  header("nav.window", { live: true, logoutButton: true });
+  languageSwitch(draw);
+  me = await requireLogin(["clerk"]);
+  $("who").textContent = me.user;
+  windows = await api("/windows");
+  const mine = windows.find((w) => w.session && w.session.clerk === me.user && w.session.closed_ms == null);
+  $("window-select").innerHTML = windows.map((w) =>
+    `<option value="${esc(w.window_id)}">${esc(t("window.number", { n: w.number }))} (${esc(w.window_id)})</option>`).join("");
+  const remembered = localStorage.getItem("hall.window");
+  $("window-select").value = mine?.window_id ?? (windows.some((w) => w.window_id === remembered) ? remembered : windows[0]?.window_id);
+  $("window-select").addEventListener("change", () => {
+    localStorage.setItem("hall.window", selected());
+    $("window-select").blur();
+    refresh();
+  });
+  $("open").addEventListener("click", () => act("open"));
+  $("close").addEventListener("click", () => act("close"));
+  for (const [id, run] of Object.entries(actions)) $(id).addEventListener("click", run);
+  $("parked").addEventListener("click", (event) => {
+    const id = event.target.dataset.resume;
+    if (id) act("resume", { ticket_id: id });
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.altKey || event.metaKey || $("terminal").hidden) return;
+    // Typing text is not a command; a focused window list is (its own type-ahead is not needed).
+    if (["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName)) return;
+    const button = document.querySelector(`.actions button[data-key="${event.key.toLowerCase()}"]`);
+    if (button && !button.disabled) {
+      event.preventDefault();
+      button.click();
+    }
+  });
+  applyWords();
+  await refresh();
+  liveStream("/live/display", {
+    onStatus: showLiveStatus,
+    onEvent: () => {
+      // Calls come in bursts (every window at opening time): one re-read per burst.
+      clearTimeout(liveTimer);
+      liveTimer = setTimeout(() => refresh().catch(() => {}), 150);
+    },
+  });
+}
+
+start().catch((error) => say(t("err.generic") + error.message));

@@ -1,0 +1,155 @@
+"""The ``hall controller`` command as a subprocess the browser tests can kill and start again,
+against the real Mosquitto and a fresh PostgreSQL database, plus a device made of
+``mosquitto_sub`` (whose last will the broker sends when the process is killed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_PASSWORD = "browser-admin-pass-1"
+PASSWORD = "browser-pass-123"
+
+
+class HallProcess:
+    """One controller + API; ``start``/``stop``/``kill`` keep the same port, database and data."""
+
+    def __init__(self, *, mqtt_url: str, database_url: str, prefix: str, port: int,
+                 data_dir: Path, log: Path) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.api = f"{self.base}/api/v1"
+        self.log = log
+        self.mqtt_url = mqtt_url
+        self.prefix = prefix
+        self.env = {
+            **os.environ,
+            "HALL_MQTT_URL": mqtt_url, "HALL_DATABASE_URL": database_url,
+            "HALL_HTTP_PORT": str(port), "HALL_HTTP_HOST": "127.0.0.1",
+            "HALL_DATA_DIR": str(data_dir), "HALL_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "HALL_AUTH_SECRET": "browser-tests-secret-" + "x" * 32,
+            "HALL_MQTT_TOPIC_PREFIX": prefix,
+            "HALL_MQTT_CLIENT_ID": f"browser-ctl-{uuid.uuid4().hex[:8]}",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._tokens: dict[str, str] = {}
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "hall.cli", "controller"], cwd=ROOT,
+                                         env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hall controller exited with {self.proc.returncode}:\n"
+                                     + self.log.read_text(errors="replace")[-3000:])
+            try:
+                if httpx.get(f"{self.api}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("hall controller did not answer in time:\n"
+                             + self.log.read_text(errors="replace")[-3000:])
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+                raise AssertionError("hall controller did not stop within 15 s of "
+                                     f"{signal.Signals(sig).name}") from None
+        self.proc = None
+
+    def token(self, user: str = "admin") -> str:
+        if user not in self._tokens:
+            password = ADMIN_PASSWORD if user == "admin" else PASSWORD
+            response = httpx.post(f"{self.api}/auth/token",
+                                  data={"username": user, "password": password}, timeout=10)
+            response.raise_for_status()
+            self._tokens[user] = response.json()["access_token"]
+        return self._tokens[user]
+
+    def call(self, method: str, path: str, *, user: str = "admin", **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token(user)}", **kwargs.pop("headers", {})}
+        response = httpx.request(method, f"{self.api}{path}", headers=headers, timeout=15, **kwargs)
+        if response.status_code >= 400:
+            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def add_user(self, username: str, role: str) -> None:
+        self.call("POST", "/users", json={"username": username, "password": PASSWORD, "role": role})
+
+    def kiosk_key(self, device_id: str) -> str:
+        return str(self.call("POST", "/kiosk/keys", json={"device_id": device_id})["kiosk_key"])
+
+    def take_ticket(self, service: str, device_id: str = "kiosk-web-1") -> dict[str, Any]:
+        response = httpx.post(f"{self.api}/kiosk/tickets", timeout=15,
+                              headers={"X-Kiosk-Device": device_id,
+                                       "X-Kiosk-Key": self.kiosk_key(device_id)},
+                              json={"service": service, "request_id": str(uuid.uuid4())})
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+
+class ShellDevice:
+    """A device whose MQTT connection is a ``mosquitto_sub`` process with a last will: killing
+    the process (SIGKILL, no DISCONNECT) makes the broker publish the will, as when a device
+    loses power."""
+
+    def __init__(self, mqtt_url: str, prefix: str, device_id: str, kind: str,
+                 site: str = "main-hall") -> None:
+        parts = urlsplit(mqtt_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", str(parts.port or 1883)
+        self.prefix, self.device_id, self.kind, self.site = prefix, device_id, kind, site
+        self.session = int(time.time())
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def topic(self, channel: str) -> str:
+        return f"{self.prefix}/dev/{self.device_id}/{channel}"
+
+    def publish(self, channel: str, body: Any, *, retain: bool = False) -> None:
+        cmd = ["mosquitto_pub", "-h", self.host, "-p", self.port, "-q", "1", "-t",
+               self.topic(channel), "-s"]
+        if retain:
+            cmd.append("-r")
+        subprocess.run(cmd, input=json.dumps(body).encode(), check=True, timeout=10)
+
+    def start(self) -> None:
+        will = json.dumps({"online": False, "session": self.session})
+        self.proc = subprocess.Popen(
+            ["mosquitto_sub", "-h", self.host, "-p", self.port, "-q", "1", "-k", "5",
+             "-i", f"{self.device_id}-{uuid.uuid4().hex[:6]}", "-t", self.topic("cmd"),
+             "--will-topic", self.topic("state"), "--will-payload", will, "--will-qos", "1",
+             "--will-retain"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)  # connected (and the will registered) before the birth is published
+        self.publish("state", {"online": True, "session": self.session, "kind": self.kind,
+                               "model": "shell", "fw": "1.0", "ts": int(time.time() * 1000),
+                               "site": self.site}, retain=True)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=5)
+            self.proc = None
+
+    def clear_retained(self) -> None:
+        subprocess.run(["mosquitto_pub", "-h", self.host, "-p", self.port, "-t",
+                        self.topic("state"), "-r", "-n"], check=False, timeout=10)

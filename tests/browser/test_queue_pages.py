@@ -1,0 +1,124 @@
+"""The window terminal calls, the public display shows and announces: in real Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+from playwright.async_api import expect
+
+from tests.browser.conftest import LAPTOP, TV, ContextBrowser, screenshot
+from tests.browser.hall_process import HallProcess
+from tests.browser.pages import live, log_in
+
+
+async def test_clerk_call_is_on_the_display_within_a_second_and_announced_once(
+        hall: HallProcess, browser: ContextBrowser) -> None:
+    taken = hall.take_ticket("student-id")
+    display = await browser.new_page(TV)
+    await display.goto(f"{hall.base}/pages/display.html")
+    await live(display)
+    assert await display.evaluate("document.documentElement.lang") == "zh-CN"
+    await expect(display.locator("#waiting li[data-service=student-id] .count")).to_have_text("1 人")
+
+    clerk = await browser.new_page(LAPTOP)
+    await clerk.goto(f"{hall.base}/pages/window.html")
+    await log_in(clerk, "clerk1")
+    await clerk.locator("#window-select").select_option("w1")
+    await clerk.locator("#open").click()
+    await expect(clerk.locator("#terminal")).to_be_visible()
+    await expect(clerk.locator("#queue tr[data-ticket]")).to_have_count(1)
+    await expect(clerk.locator("#queue")).to_contain_text(taken["ticket"])
+
+    started = time.monotonic()
+    await clerk.keyboard.press("n")   # the call-next shortcut
+    await expect(clerk.locator("#current-number")).to_have_text(taken["ticket"])
+    await expect(display.locator("#now-call")).to_contain_text(taken["ticket"], timeout=5000)
+    shown_after_s = time.monotonic() - started
+    print(f"call on the display {shown_after_s:.3f} s after the key press")
+    assert shown_after_s < 1.0, f"the display showed the call after {shown_after_s:.2f} s"
+    await expect(display.locator("#now-call")).to_contain_text("1 号窗口")
+    await expect(clerk.locator("#current-number")).to_have_text(taken["ticket"])
+    await screenshot(display, "display-call-1080p")
+    await screenshot(clerk, "window-called-1366")
+
+    # One announcement, naming the window; nothing repeats it (wait past the speech guard).
+    await asyncio.sleep(3)
+    announcements = await display.evaluate("window.hallAnnouncements")
+    assert len(announcements) == 1, announcements
+    spoken = " ".join(taken["ticket"])
+    assert announcements[0]["text"] == f"请 {spoken} 号到 1 号窗口办理"
+
+    # A recall is announced again: once more, not twice.
+    await clerk.keyboard.press("r")
+    await display.wait_for_function("window.hallAnnouncements.length === 2", timeout=5000)
+    await asyncio.sleep(1.5)
+    assert len(await display.evaluate("window.hallAnnouncements")) == 2
+    # The clerk serves and completes with the buttons; the queue is empty afterwards.
+    await clerk.locator("#act-start").click()
+    await expect(clerk.locator("#act-complete")).to_be_enabled()
+    await clerk.locator("#act-complete").click()
+    await expect(clerk.locator("#current-number")).to_have_text("暂无")
+    await expect(clerk.locator("#figures")).to_contain_text("1已办结")
+
+
+async def test_display_reconnects_after_a_controller_restart(
+        hall: HallProcess, browser: ContextBrowser) -> None:
+    display = await browser.new_page(TV)
+    await display.goto(f"{hall.base}/pages/display.html")
+    await live(display)
+
+    hall.stop(signal.SIGKILL)
+    await expect(display.locator("#live-status")).to_have_attribute(
+        "data-state", "reconnecting", timeout=5000)
+    await expect(display.locator("#live-status")).to_have_text("连接中断，正在重新连接…")
+    await screenshot(display, "display-reconnecting-1080p")
+    hall.start()
+    await live(display, timeout_ms=15_000)
+
+    # Calls made after the restart reach the page without a reload.
+    taken = hall.take_ticket("dorm")
+    hall.call("POST", "/windows/w3/open", user="clerk1")
+    hall.call("POST", "/windows/w3/call-next", user="clerk1")
+    await expect(display.locator("#now-call")).to_contain_text(taken["ticket"], timeout=3000)
+    await expect(display.locator("#now-call")).to_contain_text("3 号窗口")
+
+
+async def test_bad_clerk_moves_show_a_message_and_the_page_keeps_working(
+        hall: HallProcess, browser: ContextBrowser) -> None:
+    clerk = await browser.new_page(LAPTOP)
+    await clerk.goto(f"{hall.base}/pages/window.html")
+    await log_in(clerk, "clerk1")
+    await clerk.locator("#window-select").select_option("w2")
+    await clerk.locator("#open").click()
+    await expect(clerk.locator("#terminal")).to_be_visible()
+    # Nobody waits: call-next says so instead of failing.
+    await clerk.keyboard.press("n")
+    await expect(clerk.locator("#message")).to_have_text("没有等候的号码")
+    # Another clerk's window: the API refuses (409) and the page shows why.
+    hall.call("POST", "/windows/w4/open", user="admin")
+    await clerk.locator("#window-select").select_option("w4")
+    await expect(clerk.locator("#who")).to_have_text("该窗口已由 admin 开启")
+    await clerk.locator("#open").click()
+    await expect(clerk.locator("#message")).to_contain_text("出错了")
+    # A wrong password is refused with a message, not a crash.
+    other = await browser.new_page(LAPTOP)
+    await other.goto(f"{hall.base}/pages/window.html")
+    await other.locator("#login-form input[name=username]").fill("clerk1")
+    await other.locator("#login-form input[name=password]").fill("wrong-password")
+    await other.locator("#login-form button[type=submit]").click()
+    await expect(other.locator("#login-error")).to_have_text("用户名或密码错误")
+
+
+async def test_open_pages_do_not_hold_up_a_controller_shutdown(
+        hall: HallProcess, browser: ContextBrowser) -> None:
+    display = await browser.new_page(LAPTOP)
+    await display.goto(f"{hall.base}/pages/display.html")
+    await live(display)
+    started = time.monotonic()
+    hall.stop(signal.SIGTERM)
+    stopped_after_s = time.monotonic() - started
+    assert stopped_after_s < 5, f"the controller took {stopped_after_s:.1f} s to stop"
+    await expect(display.locator("#live-status")).to_have_attribute(
+        "data-state", "reconnecting", timeout=5000)
