@@ -36,6 +36,21 @@ class WindowSession:
         return self.closed_ms is None
 
 
+@dataclass(frozen=True, slots=True)
+class ClerkDay:
+    """One clerk's work on one service day, from the transitions they made ("my figures")."""
+
+    called: int = 0          # tickets they called (a recall is not another call)
+    done: int = 0            # tickets they completed
+    no_show: int = 0
+    transferred: int = 0
+    service_s_total: float = 0.0  # start of service → completion, over the completed ones
+
+    @property
+    def mean_service_s(self) -> float | None:
+        return self.service_s_total / self.done if self.done else None
+
+
 @runtime_checkable
 class TicketMoveStore(Protocol):
     async def apply_move(self, moved: Moved, expected_state: TicketState) -> Ticket:
@@ -55,6 +70,10 @@ class TicketMoveStore(Protocol):
 
     async def parked_at(self, window_id: str) -> list[Ticket]:
         """Tickets the window parked, oldest first."""
+        ...
+
+    async def clerk_day(self, actor: str, service_day: str) -> ClerkDay:
+        """What ``actor`` (``clerk:<name>``) did to the tickets of ``service_day``."""
         ...
 
     async def recent_calls(self, window_id: str, limit: int) -> list[bool]:

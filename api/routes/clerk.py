@@ -146,6 +146,18 @@ class CompleteIn(BaseModel):
         return self
 
 
+class MyDayOut(BaseModel):
+    """The logged-in clerk's figures for today's service day, from the ticket history."""
+
+    clerk: str
+    service_day: str
+    called: int
+    done: int
+    no_show: int
+    transferred: int
+    mean_service_s: float | None
+
+
 class CompleteOut(BaseModel):
     ticket: TicketOut
     cases_advanced: list[str]
@@ -204,6 +216,17 @@ def clerk_router(clerk: ClerkService, cases: CaseReader | None = None) -> APIRou
     async def list_windows(_: Clerk) -> list[WindowOut]:
         """Every window with its session, current ticket and queue."""
         return [WindowOut.build(await clerk.status(w.window_id)) for w in clerk.windows()]
+
+    @router.get("/my-day", response_model=MyDayOut)
+    async def my_day(principal: Clerk) -> MyDayOut:
+        """My figures today: tickets I called, completed, marked no-show and transferred, and
+        my mean service time (start → complete), at whatever windows I worked."""
+        day, figures = await clerk.my_day(principal.name)
+        mean = figures.mean_service_s
+        return MyDayOut(clerk=principal.name, service_day=day, called=figures.called,
+                        done=figures.done, no_show=figures.no_show,
+                        transferred=figures.transferred,
+                        mean_service_s=None if mean is None else round(mean, 1))
 
     @router.get("/{window_id}", response_model=WindowOut)
     async def get_window(_: Clerk, window_id: WindowId) -> WindowOut:

@@ -14,7 +14,7 @@ from hall_controller.adapters.memory_tickets import MemoryTicketStore
 from hall_controller.domain.queue import Moved
 from hall_controller.domain.queue_model import Ticket, TicketState
 from hall_controller.errors import Conflict, NotFound
-from hall_controller.ports_ticket_moves import MoveConflict, WindowSession
+from hall_controller.ports_ticket_moves import ClerkDay, MoveConflict, WindowSession
 
 _ACTIVE = (TicketState.CALLED, TicketState.SERVING)
 
@@ -61,6 +61,25 @@ class MemoryTicketMoves:
         return sorted((copy.deepcopy(t) for t in self.tickets.tickets.values()
                        if t.window_id == window_id and t.state is TicketState.PARKED),
                       key=lambda t: (t.called_ms or 0, t.seq))
+
+    async def clerk_day(self, actor: str, service_day: str) -> ClerkDay:
+        self.tickets._check()
+        moves = [tr for tr in self.tickets.transitions if tr.actor == actor
+                 and self.tickets.tickets[tr.ticket_id].service_day == service_day]
+        service_s = 0.0
+        for done in (tr for tr in moves if tr.to_state is TicketState.DONE):
+            starts = [tr.at_ms for tr in self.tickets.transitions
+                      if tr.ticket_id == done.ticket_id and tr.to_state is TicketState.SERVING
+                      and tr.at_ms <= done.at_ms]
+            if starts:
+                service_s += (done.at_ms - max(starts)) / 1000
+        return ClerkDay(
+            called=len({tr.ticket_id for tr in moves if tr.to_state is TicketState.CALLED}),
+            done=sum(tr.to_state is TicketState.DONE for tr in moves),
+            no_show=sum(tr.to_state is TicketState.NO_SHOW for tr in moves),
+            transferred=sum(tr.to_state is TicketState.WAITING and " -> " in (tr.detail or "")
+                            for tr in moves),
+            service_s_total=service_s)
 
     async def recent_calls(self, window_id: str, limit: int) -> list[bool]:
         self.tickets._check()

@@ -39,7 +39,7 @@ from hall_controller.domain.service_day import DEFAULT_ROLLOVER, service_day_at
 from hall_controller.errors import Conflict, HallError, NotFound
 from hall_controller.ports import CommandSender
 from hall_controller.ports_cases import CaseLinks
-from hall_controller.ports_ticket_moves import MoveConflict, TicketMoveStore, WindowSession
+from hall_controller.ports_ticket_moves import ClerkDay, MoveConflict, TicketMoveStore, WindowSession
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +210,11 @@ class ClerkService:
         recent = await self._moves.recent_calls(window_id, self.settings.policy.history_length)
         next_up = choose_next(window, waiting, now, self.settings.policy, recent)
         return WindowStatus(window, session, current, parked, waiting, next_up)
+
+    async def my_day(self, clerk: str) -> tuple[str, ClerkDay]:
+        """The clerk's figures for today's service day (across every window they worked)."""
+        day = self.service_day(self._clock())
+        return day, await self._moves.clerk_day(_actor(clerk), day)
 
     def service_day(self, at_ms: int) -> str:
         """The queue's service day at ``at_ms`` (the same rule tickets are numbered by)."""

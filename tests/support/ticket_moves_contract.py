@@ -133,6 +133,47 @@ class TicketMovesContract:
         assert [(t.to_state, t.detail) for t in transitions][-2:] == [
             (TicketState.SERVING, None), (TicketState.DONE, "photo")]
 
+    async def test_a_clerks_day_counts_only_their_own_moves(self, move_stores: MoveStores) -> None:
+        moves = move_stores.moves
+
+        async def move(ticket: Ticket, moved: queue.Moved, before: TicketState) -> Ticket:
+            assert ticket.ticket_id == moved.ticket.ticket_id
+            return await moves.apply_move(moved, before)
+
+        # alice: calls, recalls and serves a1 for 90 s; a2 does not come; a3 she transfers.
+        a1, a2, a3, a4 = [await self._issue(move_stores, at_ms=T0 + i) for i in range(4)]
+        c1 = await move(a1, queue.call(a1, window_id="w1", actor="clerk:alice", now_ms=T0 + 100),
+                        TicketState.WAITING)
+        c1 = await move(c1, queue.recall(c1, actor="clerk:alice", now_ms=T0 + 200),
+                        TicketState.CALLED)
+        s1 = await move(c1, queue.start(c1, actor="clerk:alice", now_ms=T0 + 1_000),
+                        TicketState.CALLED)
+        await move(s1, queue.complete(s1, outcome=Outcome.RESOLVED, actor="clerk:alice",
+                                      now_ms=T0 + 91_000), TicketState.SERVING)
+        c2 = await move(a2, queue.call(a2, window_id="w1", actor="clerk:alice", now_ms=T0 + 100_000),
+                        TicketState.WAITING)
+        await move(c2, queue.no_show(c2, actor="clerk:alice", now_ms=T0 + 200_000),
+                   TicketState.CALLED)
+        c3 = await move(a3, queue.call(a3, window_id="w1", actor="clerk:alice", now_ms=T0 + 210_000),
+                        TicketState.WAITING)
+        await move(c3, queue.transfer(c3, to_service="transcript", actor="clerk:alice",
+                                      now_ms=T0 + 220_000), TicketState.CALLED)
+        # bob, at another window: one ticket served in 30 s.
+        c4 = await move(a4, queue.call(a4, window_id="w2", actor="clerk:bob", now_ms=T0 + 100),
+                        TicketState.WAITING)
+        s4 = await move(c4, queue.start(c4, actor="clerk:bob", now_ms=T0 + 200), TicketState.CALLED)
+        await move(s4, queue.complete(s4, outcome=Outcome.RESOLVED, actor="clerk:bob",
+                                      now_ms=T0 + 30_200), TicketState.SERVING)
+
+        alice = await moves.clerk_day("clerk:alice", DAY)
+        assert (alice.called, alice.done, alice.no_show, alice.transferred) == (3, 1, 1, 1)
+        assert alice.mean_service_s == pytest.approx(90.0)
+        bob = await moves.clerk_day("clerk:bob", DAY)
+        assert (bob.called, bob.done, bob.mean_service_s) == (1, 1, pytest.approx(30.0))
+        nobody = await moves.clerk_day("clerk:carol", DAY)
+        assert (nobody.called, nobody.done, nobody.mean_service_s) == (0, 0, None)
+        assert (await moves.clerk_day("clerk:alice", "2020-01-01")).called == 0
+
     async def test_recent_calls_are_the_windows_walk_in_calls(self, move_stores: MoveStores) -> None:
         moves = move_stores.moves
         for i, priority in enumerate((True, False, True, True)):

@@ -93,6 +93,16 @@ async def test_a_clerk_serves_a_visitor_from_open_to_close(terminal: Terminal) -
     closed = await terminal.client.post("/api/v1/windows/w1/close", headers=me)
     assert closed.json()["session"] is None
 
+    # My figures today come from the ticket history: one called (the recall is not another
+    # call), one done; the other clerk has none.
+    mine = (await terminal.client.get("/api/v1/windows/my-day", headers=me)).json()
+    assert mine["clerk"] == "cleo" and mine["service_day"] == ticket.service_day
+    assert (mine["called"], mine["done"], mine["no_show"]) == (1, 1, 0)
+    assert mine["mean_service_s"] is not None and mine["mean_service_s"] >= 0
+    other = await terminal.login("carl")
+    theirs = (await terminal.client.get("/api/v1/windows/my-day", headers=other)).json()
+    assert (theirs["called"], theirs["done"], theirs["mean_service_s"]) == (0, 0, None)
+
 
 async def test_errors_say_what_to_do(terminal: Terminal) -> None:
     me = await terminal.login("cleo")

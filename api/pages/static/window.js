@@ -16,25 +16,23 @@ function say(text, ok = false) {
   $("message").style.color = ok ? "var(--ok)" : "";
 }
 
-// "My figures today", kept per clerk and local day on this terminal.
-function figuresKey() {
-  return `hall.figures.${me.user}.${new Date().toLocaleDateString("sv")}`;
-}
-function figures() {
-  return JSON.parse(localStorage.getItem(figuresKey()) || '{"called":0,"done":0,"no_show":0,"service_s":0}');
-}
-function count(field, serviceS = 0) {
-  const f = figures();
-  f[field] += 1;
-  f.service_s += serviceS;
-  localStorage.setItem(figuresKey(), JSON.stringify(f));
+// "My figures today": the server counts them from the ticket history (every window the clerk
+// worked today, every terminal), so they survive a reload and a change of terminal.
+let myDay = null;
+async function loadFigures() {
+  try {
+    myDay = await api("/windows/my-day");
+  } catch {
+    return;  // figures are a convenience; the terminal works without them
+  }
   drawFigures();
 }
 function drawFigures() {
-  const f = figures();
-  const avg = f.done ? (f.service_s / f.done / 60).toFixed(1) : "–";
-  $("figures").innerHTML = [["fig.called", f.called], ["fig.done", f.done], ["fig.noshow", f.no_show],
-    ["fig.avg", `${avg} ${t("minutes")}`]].map(([k, v]) => `<div><b>${esc(v)}</b>${esc(t(k))}</div>`).join("");
+  if (!myDay) return;
+  const avg = myDay.mean_service_s == null ? "–" : (myDay.mean_service_s / 60).toFixed(1);
+  $("figures").innerHTML = [["fig.called", myDay.called], ["fig.done", myDay.done],
+    ["fig.noshow", myDay.no_show], ["fig.avg", `${avg} ${t("minutes")}`]]
+    .map(([k, v]) => `<div><b>${esc(v)}</b>${esc(t(k))}</div>`).join("");
 }
 
 function drawCases(cases) {
@@ -109,31 +107,26 @@ async function act(path, body, after) {
   }
   say("");
   after?.(result);
-  await refresh();
+  await Promise.all([refresh(), loadFigures()]);
 }
 
 const actions = {
   "act-call": () => act("call-next", undefined, (r) => {
-    if (r.called) count("called"); else say(t("act.nobody"));
+    if (!r.called) say(t("act.nobody"));
   }),
   "act-recall": () => act("recall"),
   "act-start": () => act("start"),
-  "act-complete": () => {
-    const started = status.current?.serving_ms;
-    act("complete", { outcome: "resolved" }, () => count("done", started ? (Date.now() - started) / 1000 : 0));
-  },
+  "act-complete": () => act("complete", { outcome: "resolved" }),
   "act-pending": () => {
     const reason = prompt(t("pending.reason"));
     if (!reason) return;
-    const started = status.current?.serving_ms;
-    act("complete", { outcome: "pending_materials", reason },
-        () => count("done", started ? (Date.now() - started) / 1000 : 0));
+    act("complete", { outcome: "pending_materials", reason });
   },
   "act-transfer": () => {
     const service = prompt(t("transfer.to"));
     if (service) act("transfer", { service: service.trim() });
   },
-  "act-noshow": () => act("no-show", undefined, () => count("no_show")),
+  "act-noshow": () => act("no-show"),
   "act-park": () => act("park", {}),
 };
 
@@ -171,7 +164,7 @@ async function start() {
     }
   });
   applyWords();
-  await refresh();
+  await Promise.all([refresh(), loadFigures()]);
   liveStream("/live/display", {
     onStatus: showLiveStatus,
     onEvent: () => {

@@ -21,7 +21,7 @@ from hall_controller.adapters.postgres.ticket_store import _ticket as ticket_fro
 from hall_controller.domain.queue import Moved
 from hall_controller.domain.queue_model import Ticket, TicketState
 from hall_controller.errors import Conflict, NotFound
-from hall_controller.ports_ticket_moves import MoveConflict, WindowSession
+from hall_controller.ports_ticket_moves import ClerkDay, MoveConflict, WindowSession
 
 Row = dict[str, Any]
 
@@ -79,6 +79,15 @@ class PostgresTicketMoves:
 
     async def parked_at(self, window_id: str) -> list[Ticket]:
         return await self._at_window(window_id, [TicketState.PARKED.value])
+
+    async def clerk_day(self, actor: str, service_day: str) -> ClerkDay:
+        async with self._cursor("clerk day") as cur:
+            await cur.execute(QUERIES["clerk_day"], {"actor": actor, "service_day": service_day})
+            row = await cur.fetchone()
+        assert row is not None  # an aggregate always returns a row
+        return ClerkDay(called=row["called"], done=row["done"], no_show=row["no_show"],
+                        transferred=row["transferred"],
+                        service_s_total=float(row["service_s_total"]))
 
     async def recent_calls(self, window_id: str, limit: int) -> list[bool]:
         if limit <= 0:

@@ -57,6 +57,23 @@ SELECT priority FROM (
 ) recent
 ORDER BY id
 
+-- name: clerk_day
+-- One clerk's transitions on the tickets of one service day (tickets_waiting's index finds
+-- the day's tickets, ticket_transitions_ticket their moves). Service time: from the ticket's
+-- last start of service before the completion.
+SELECT
+    count(DISTINCT tr.ticket_id) FILTER (WHERE tr.to_state = 'called') AS called,
+    count(*) FILTER (WHERE tr.to_state = 'done') AS done,
+    count(*) FILTER (WHERE tr.to_state = 'no_show') AS no_show,
+    -- A transfer puts the ticket back in a queue with the detail "<from> -> <to>".
+    count(*) FILTER (WHERE tr.to_state = 'waiting' AND tr.detail LIKE '%% -> %%') AS transferred,
+    coalesce(sum(extract(epoch FROM tr.at - (
+        SELECT s.at FROM ticket_transitions s
+        WHERE s.ticket_id = tr.ticket_id AND s.to_state = 'serving' AND s.id < tr.id
+        ORDER BY s.id DESC LIMIT 1))) FILTER (WHERE tr.to_state = 'done'), 0) AS service_s_total
+FROM tickets t JOIN ticket_transitions tr USING (ticket_id)
+WHERE t.service_day = %(service_day)s::date AND tr.actor = %(actor)s
+
 -- name: open_window_session
 -- Nothing back when the window is open already (the partial unique index refuses a second
 -- open session); the caller then reads who has it.
