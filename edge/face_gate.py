@@ -31,6 +31,8 @@ from edge.errors import CommandRefused, UnknownMethod
 
 logger = logging.getLogger(__name__)
 
+CAMERA_RETRY_MIN_S = 1.0
+CAMERA_RETRY_MAX_S = 30.0
 SCREEN_MAX_LINES = 4
 SCREEN_MAX_CHARS = 40
 
@@ -75,6 +77,7 @@ class FaceGateDriver:
         self._last_decision: dict[str | None, float] = {}
         self._decision_ms: deque[float] = deque(maxlen=200)
         self.screen: list[str] = []
+        self._camera_down_since: float | None = None
         self.frames = 0
         self.faces_seen = 0
         self.granted = 0
@@ -101,6 +104,7 @@ class FaceGateDriver:
             "gallery_people": 0 if self.gallery is None else len(self.gallery),
             "access_version": self.version or 0,
             "sync_failures": self.access.sync_failures,
+            "camera_online": self._camera_down_since is None,
         }
         if self._decision_ms:
             values["decision_ms_p50"] = round(statistics.median(self._decision_ms), 1)
@@ -142,21 +146,57 @@ class FaceGateDriver:
     # -- vision ---------------------------------------------------------------------------------
 
     async def _watch(self, device: DeviceHandle) -> None:
-        source: FrameSource = self._frames if self._frames is not None else await asyncio.to_thread(
-            open_source, self.settings.source, max_width=self.settings.max_width,
-            loop=self.settings.loop_source)
-        encoder = self._encoder or FaceEncoder()
-        try:
-            while True:
-                verdict = await asyncio.to_thread(self._next_frame, source, encoder)
-                if verdict is None:
-                    continue
-                if verdict is _NO_FRAME:
-                    await asyncio.sleep(self.settings.idle_sleep_s)
-                    continue
-                await self._decide(device, verdict)
-        finally:
-            source.close()
+        """Frames until cancelled. A camera that cannot be opened or fails while reading is
+        reported once (``hardware.fault``, part ``camera``) and reopened with backoff; the gate
+        stays online (presence, sync, remote unlock) meanwhile."""
+        encoder = self._encoder
+        delay = CAMERA_RETRY_MIN_S
+        while True:
+            try:
+                source = await self._open_camera()
+            except (OSError, ValueError) as exc:
+                await self._camera_fault(device, f"cannot open {self.settings.source!r}: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, CAMERA_RETRY_MAX_S)
+                continue
+            await self._camera_back(device)
+            delay = CAMERA_RETRY_MIN_S
+            if encoder is None:  # loads dlib's models: a second or two, once
+                encoder = await asyncio.to_thread(FaceEncoder)
+            try:
+                while True:
+                    verdict = await asyncio.to_thread(self._next_frame, source, encoder)
+                    if verdict is None:
+                        continue
+                    if verdict is _NO_FRAME:
+                        await asyncio.sleep(self.settings.idle_sleep_s)
+                        continue
+                    await self._decide(device, verdict)
+            except (OSError, cv2_error()) as exc:
+                await self._camera_fault(device, f"reading {self.settings.source!r} failed: {exc}")
+            finally:
+                source.close()
+
+    async def _open_camera(self) -> FrameSource:
+        if self._frames is not None:
+            return self._frames
+        return await asyncio.to_thread(open_source, self.settings.source,
+                                       max_width=self.settings.max_width,
+                                       loop=self.settings.loop_source)
+
+    async def _camera_fault(self, device: DeviceHandle, reason: str) -> None:
+        if self._camera_down_since is None:
+            self._camera_down_since = self._clock()
+            logger.error("camera: %s", reason)
+            await device.emit_event("hardware.fault", {"part": "camera", "reason": reason[:500]})
+
+    async def _camera_back(self, device: DeviceHandle) -> None:
+        if self._camera_down_since is not None:
+            outage = self._clock() - self._camera_down_since
+            self._camera_down_since = None
+            logger.info("camera back after %.1f s", outage)
+            await device.emit_event("hardware.recovered", {"part": "camera",
+                                                           "outage_s": round(outage, 1)})
 
     def _next_frame(self, source: FrameSource, encoder: FaceEncoder) -> Verdict | None:
         """In a worker thread: one frame through detection, encoding, match and the vote."""
@@ -209,6 +249,14 @@ class FaceGateDriver:
             return False, "no_policy"
         decision = self.policy.decide(verdict.person_id, int(time.time() * 1000))
         return decision.granted, decision.reason.value
+
+
+def cv2_error() -> type[Exception]:
+    """OpenCV's own exception class (a camera that fails mid-stream can raise it)."""
+    import cv2
+
+    error: type[Exception] = cv2.error
+    return error
 
 
 # A sentinel verdict meaning "the source had no frame" (distinct from "undecided": None).

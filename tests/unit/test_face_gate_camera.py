@@ -1,0 +1,67 @@
+"""A face gate whose camera is missing keeps running, says so once, and recovers by itself.
+
+The camera is a real image-folder source (OpenCV); the agent side is a small recorder of what
+the driver emits (the agent itself is covered by the integration tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devices.contract import Response
+from edge import face_gate
+from edge.face_gate import FaceGateDriver, GateSettings
+from tests.support.controller import eventually
+from tests.support.faces import photo_path
+
+
+class RecordingHandle:
+    device_id = "gate-test"
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    async def emit_event(self, type: str, data: Mapping[str, Any] | None = None) -> str:
+        self.events.append((type, dict(data or {})))
+        return str(len(self.events))
+
+    async def request(self, method: str, params: Mapping[str, Any] | None = None,
+                      timeout_s: float = 10.0) -> Response:
+        raise TimeoutError("no controller in this test")
+
+
+async def test_a_missing_camera_is_reported_once_and_recovered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(face_gate, "CAMERA_RETRY_MIN_S", 0.05)
+    monkeypatch.setattr(face_gate, "CAMERA_RETRY_MAX_S", 0.1)
+    camera = tmp_path / "camera"
+    driver = FaceGateDriver(GateSettings(source=str(camera), state_dir=tmp_path / "state",
+                                         idle_sleep_s=0.02, sync_retry_s=0.05))
+    handle = RecordingHandle()
+    running = asyncio.create_task(driver.run(handle))
+    try:
+        await asyncio.sleep(0.5)  # several attempts to open the missing folder
+        faults = [d for t, d in handle.events if t == "hardware.fault"]
+        assert len(faults) == 1 and faults[0]["part"] == "camera"
+        assert str(camera) in faults[0]["reason"]
+        assert driver.read_telemetry()["camera_online"] is False
+
+        camera.mkdir()
+        shutil.copy(photo_path("obama.jpg"), camera / "frame-001.jpg")
+        async def recovered_reported() -> bool:
+            return any(t == "hardware.recovered" for t, _ in handle.events)
+        await eventually(recovered_reported, 10, "hardware.recovered")
+        recovered = next(d for t, d in handle.events if t == "hardware.recovered")
+        assert recovered["part"] == "camera" and recovered["outage_s"] > 0
+        assert driver.read_telemetry()["camera_online"] is True
+        async def reading() -> bool:
+            return driver.frames > 0
+        await eventually(reading, 20, "frames read again")
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
