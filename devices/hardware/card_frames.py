@@ -40,6 +40,17 @@ class RejectedFrame:
     reason: str
 
 
+def drop_before_start(buffer: bytearray, start: int) -> RejectedFrame | None:
+    """Resynchronise a stream: remove (and return as rejected) whatever precedes the next start
+    byte, or the whole buffer when there is none. None when the buffer starts with one."""
+    at = buffer.find(start)
+    if at == 0:
+        return None
+    junk = bytes(buffer if at < 0 else buffer[:at])
+    del buffer[:len(junk)]
+    return RejectedFrame(junk, "bytes outside a frame")
+
+
 class CardFrameDecoder:
     """Turns a byte stream into card numbers; garbage, bad checksums and cut frames are rejected."""
 
@@ -56,11 +67,9 @@ class CardFrameDecoder:
         self._buffer += data
         out: list[str | RejectedFrame] = []
         while self._buffer:
-            start = self._buffer.find(STX)
-            if start != 0:
-                junk = bytes(self._buffer if start < 0 else self._buffer[:start])
-                del self._buffer[:len(junk)]
-                out.append(RejectedFrame(junk, "bytes outside a frame"))
+            junk = drop_before_start(self._buffer, STX)
+            if junk is not None:
+                out.append(junk)
                 continue
             if len(self._buffer) < 2:
                 break

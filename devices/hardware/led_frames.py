@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devices.hardware.card_frames import RejectedFrame
+from devices.hardware.card_frames import RejectedFrame, drop_before_start
 
 STX = 0x02
 ETX = 0x03
@@ -86,11 +86,9 @@ class LedFrameDecoder:
         self._buffer += data
         out: list[LedFrame | RejectedFrame] = []
         while self._buffer:
-            start = self._buffer.find(STX)
-            if start != 0:
-                junk = bytes(self._buffer if start < 0 else self._buffer[:start])
-                del self._buffer[:len(junk)]
-                out.append(RejectedFrame(junk, "bytes outside a frame"))
+            junk = drop_before_start(self._buffer, STX)
+            if junk is not None:
+                out.append(junk)
                 continue
             if len(self._buffer) < 5:
                 break

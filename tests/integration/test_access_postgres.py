@@ -36,13 +36,6 @@ pytestmark = pytest.mark.integration
 MASTER = b"integration-test-master-secret-0123456789"
 
 
-@pytest.fixture
-async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
-    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
-        assert isinstance(store, PostgresHallStore)
-        yield store
-
-
 @contextlib.asynccontextmanager
 async def hall(broker_url: str, prefix: str, store: PostgresHallStore
                ) -> AsyncIterator[tuple[HallController, httpx.AsyncClient, dict[str, str]]]:

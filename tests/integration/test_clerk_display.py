@@ -11,8 +11,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from devices.contract import Channel
 from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
 from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
@@ -31,13 +29,6 @@ WINDOWS = (WindowDef("w3", 3, {"student-id": 2, "dorm": 1}, area="main-hall"),
 CALLS = 50
 
 Received = tuple[float, dict[str, Any]]
-
-
-@pytest.fixture
-async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
-    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
-        assert isinstance(store, PostgresHallStore)
-        yield store
 
 
 @contextlib.asynccontextmanager

@@ -7,8 +7,6 @@ gate reporting ``access.granted`` (the face-gate agent's own test covers the rec
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from hall_controller.adapters.postgres.access_store import PostgresAccessStore
@@ -28,13 +26,6 @@ pytestmark = pytest.mark.integration
 
 QUEUE = QueueSettings(services=(ServiceDef("student-id", "学生证办理", "A"),
                                 ServiceDef("dorm", "宿舍事务", "C")))
-
-
-@pytest.fixture
-async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
-    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
-        assert isinstance(store, PostgresHallStore)
-        yield store
 
 
 async def test_the_entrance_gate_checks_people_in_by_face(

@@ -61,13 +61,6 @@ class HeldUpFrames:
             return len(self._frames)
 
 
-@pytest.fixture
-async def hall_store(database_url: str) -> PostgresHallStore:
-    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
-        assert isinstance(store, PostgresHallStore)
-        yield store  # type: ignore[misc]
-
-
 async def decisions(store: PostgresHallStore, device_id: str) -> list[tuple[str, str | None, str]]:
     async with store.pool.connection() as conn:
         rows = await (await conn.execute(

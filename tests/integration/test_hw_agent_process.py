@@ -8,7 +8,6 @@ import asyncio
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from tests.support.controller import eventually, running_controller
 pytestmark = pytest.mark.integration
 
 QUEUE = QueueSettings(services=(ServiceDef("student-id", "学生证办理", "A"),))
-
-
-@pytest.fixture
-async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
-    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
-        assert isinstance(store, PostgresHallStore)
-        yield store
 
 
 async def test_a_kiosk_process_with_emulated_hardware_takes_and_prints_tickets_for_swipes(

@@ -10,8 +10,6 @@ import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
-import pytest
-
 from devices.kinds import DeviceKind
 from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
 from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
@@ -37,13 +35,6 @@ VISITORS = VisitorPlan.even([s.code for s in SERVICES], 72.0, speed=SPEED)
 CLERKS = ClerkPlan(speed=SPEED, service_mean_s=30.0, no_show_share=0.1, pending_share=0.2,
                    recall_after_s=20.0, idle_min_s=0.05, idle_max_s=0.2)
 ARRIVALS_S = 5.0
-
-
-@pytest.fixture
-async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
-    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
-        assert isinstance(store, PostgresHallStore)
-        yield store
 
 
 async def test_simulated_visitors_and_clerks_keep_the_hall_alive(

@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
 from typing import Any
 
-import pytest
-
 from hall_controller.adapters.postgres.remote_tickets import PostgresRemoteTickets
 from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
 from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
@@ -29,13 +27,6 @@ from tests.support.kiosks import raw_kiosks
 
 QUEUE = QueueSettings(services=(ServiceDef("student-id", "学生证办理", "A"),
                                 ServiceDef("dorm", "宿舍事务", "C")))
-
-
-@pytest.fixture
-async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
-    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
-        assert isinstance(store, PostgresHallStore)
-        yield store
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -24,13 +23,6 @@ pytestmark = pytest.mark.integration
 
 QUEUE = QueueSettings(services=(ServiceDef("student-id", "学生证办理", "A"),
                                 ServiceDef("dorm", "宿舍事务", "C")))
-
-
-@pytest.fixture
-async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
-    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
-        assert isinstance(store, PostgresHallStore)
-        yield store
 
 
 async def test_an_identified_visitor_gets_their_open_case_linked_to_the_ticket(

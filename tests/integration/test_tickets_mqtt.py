@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-
-import pytest
 
 from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
 from hall_controller.domain.queue_model import ServiceDef
@@ -21,13 +18,6 @@ __all__ = ["mosquitto_url"]  # a fixture, imported to be found
 QUEUE = QueueSettings(services=(ServiceDef("student-id", "学生证办理", "A"),
                                 ServiceDef("finance", "财务缴费", "D", daily_cap=1)))
 CONCURRENT_KIOSKS = 200
-
-
-@pytest.fixture
-async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
-    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as store:
-        assert isinstance(store, PostgresHallStore)
-        yield store
 
 
 async def test_a_raw_mqtt_kiosk_takes_a_ticket(broker_url: str, topic_prefix: str,

@@ -27,6 +27,7 @@ from psycopg.conninfo import make_conninfo
 from hall_controller.adapters.postgres.embedded import embedded_postgres
 from hall_controller.adapters.postgres.migrate import apply_migrations
 from hall_controller.adapters.postgres.store import PostgresStore
+from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
 
 EMBEDDED = os.environ.get("HALL_TEST_EMBEDDED") == "1"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -138,3 +139,11 @@ async def store(database_url: str) -> AsyncIterator[PostgresStore]:
     """A PostgresStore connected to this test's fresh database."""
     async with PostgresStore.connect(database_url, min_size=1, max_size=4) as connected:
         yield connected
+
+
+@pytest_asyncio.fixture
+async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
+    """Every store port, tickets included, over one pool on the test's database."""
+    async with PostgresHallStore.connect(database_url, min_size=2, max_size=8) as opened:
+        assert isinstance(opened, PostgresHallStore)
+        yield opened
