@@ -18,9 +18,10 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from devices.access_rules import AccessPolicy, DoorMode
+from devices.hardware.settings import LockBoardSettings
 from devices.vision.decision import FrameVoter, MatchPolicy, Verdict
 from devices.vision.faces import FaceEncoder
 from devices.vision.frames import FrameSource, open_source
@@ -52,19 +53,20 @@ class GateSettings:
 
 
 class FaceGateDriver:
-    """A ``DeviceDriver`` for ``EdgeAgent``. ``open_gate`` drives the turnstile's relay (a
-    serial relay board or the gate controller's input); by default it only logs."""
+    """A ``DeviceDriver`` for ``EdgeAgent``."""
 
     def __init__(self, settings: GateSettings, *,
-                 open_gate: Callable[[float], None] | None = None,
+                 turnstile: Turnstile | None = None,
                  encoder: FaceEncoder | None = None,
                  frames: FrameSource | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        """``frames``: an already open source (tests feed frames one by one); by default
-        ``settings.source`` is opened when the driver runs."""
+        """``turnstile``: the relay that releases the gate (``relay_turnstile`` over an RS-485
+        lock board); without one a release is only logged. ``frames``: an already open source
+        (tests feed frames one by one); by default ``settings.source`` is opened when the
+        driver runs."""
         self.settings = settings
         self._frames = frames
-        self._open_gate = open_gate or (lambda s: logger.info("gate released for %.1f s", s))
+        self._turnstile = turnstile
         self._encoder = encoder
         self._clock = clock
         self._voter = FrameVoter(settings.match)
@@ -113,9 +115,26 @@ class FaceGateDriver:
         return values
 
     async def run(self, device: DeviceHandle) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.access.keep_synced(device), name="gate-sync")
-            tasks.create_task(self._watch(device), name="gate-vision")
+        if self._turnstile is not None:
+            await self._turnstile.attach(device)  # its hardware.fault events go out through us
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.access.keep_synced(device), name="gate-sync")
+                tasks.create_task(self._watch(device), name="gate-vision")
+        finally:
+            if self._turnstile is not None:
+                self._turnstile.close()
+
+    async def _release(self, seconds: float) -> None:
+        """Open the turnstile. A relay that cannot be reached is reported by its link
+        (hardware.fault); the decision event is sent either way."""
+        if self._turnstile is None:
+            logger.info("gate released for %.1f s (no turnstile relay configured)", seconds)
+            return
+        try:
+            await self._turnstile.release(seconds)
+        except Exception as exc:
+            logger.error("turnstile release failed: %s", exc)
 
     async def handle_command(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         if method == "access.refresh":
@@ -132,7 +151,7 @@ class FaceGateDriver:
             duration = params.get("duration_s", self.settings.open_s)
             if not isinstance(duration, int | float) or not 1 <= duration <= 60:
                 raise CommandRefused("invalid_params", "params.duration_s: 1 to 60 seconds")
-            self._open_gate(float(duration))
+            await self._release(float(duration))
             return {"unlocked": True, "duration_s": duration}
         if method == "door.set_mode":
             try:
@@ -231,7 +250,7 @@ class FaceGateDriver:
         }
         if granted:
             self.granted += 1
-            self._open_gate(self.settings.open_s)
+            await self._release(self.settings.open_s)
             await device.emit_event("access.granted", data)
         else:
             self.denied += 1
@@ -249,6 +268,40 @@ class FaceGateDriver:
             return False, "no_policy"
         decision = self.policy.decide(verdict.person_id, int(time.time() * 1000))
         return decision.granted, decision.reason.value
+
+
+class Turnstile(Protocol):
+    """What releases the gate."""
+
+    async def attach(self, device: DeviceHandle) -> None: ...
+
+    async def release(self, seconds: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class RelayTurnstile:
+    """A turnstile wired to relay ``relay`` of an RS-485 (Modbus RTU) lock board; the board
+    times the pulse, so a gate host that dies mid-release does not leave the gate open."""
+
+    def __init__(self, settings: LockBoardSettings) -> None:
+        from devices.hardware.lock_board import ModbusBus, ModbusLockBoard
+        from devices.hardware.relay import EventRelay
+
+        self._events = EventRelay()
+        self._bus = ModbusBus(settings, self._events)
+        self._board = ModbusLockBoard(self._bus, settings.address)
+        self._relay = settings.relay
+
+    async def attach(self, device: DeviceHandle) -> None:
+        await self._events.attach(device)
+
+    async def release(self, seconds: float) -> None:
+        await self._board.pulse(self._relay, int(seconds * 1000))
+
+    def close(self) -> None:
+        self._events.detach()
+        self._bus.close()
 
 
 def cv2_error() -> type[Exception]:

@@ -324,14 +324,17 @@ async def _face_gate(config: HallConfig) -> None:
     """A real face gate: camera, face_recognition, the synced gallery and rules."""
     from devices.kinds import DeviceKind
     from edge.agent import EdgeAgent
-    from edge.face_gate import FaceGateDriver, GateSettings
+    from edge.face_gate import FaceGateDriver, GateSettings, RelayTurnstile
 
     e = config.edge
     if e.kind is not DeviceKind.FACE_GATE:
         raise ConfigError(f"edge.camera: only a face_gate has a camera (edge.kind is {e.kind.value})")
     settings = _agent_settings(config)
     assert settings.data_dir is not None
-    driver = FaceGateDriver(GateSettings(source=e.camera, state_dir=settings.data_dir / "access"))
+    # The turnstile's relay: a lock board on RS-485 ([edge.hardware.lock_board]), if wired.
+    turnstile = RelayTurnstile(e.hardware.lock_board) if e.hardware.lock_board else None
+    driver = FaceGateDriver(GateSettings(source=e.camera, state_dir=settings.data_dir / "access"),
+                            turnstile=turnstile)
     print(f"face gate {e.device_id}: camera {e.camera!r}, broker {config.mqtt.url}; Ctrl-C stops",
           flush=True)
     await EdgeAgent(settings, driver).run()
