@@ -22,6 +22,8 @@ from devices.signing import (
     sign_command,
 )
 from edge.settings import AgentSettings
+from hall_controller.adapters.postgres.access_store import PostgresAccessStore
+from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
 from simulators.door_lock import SimulatedDoorLock
 from tests.integration.test_edge_agent import (  # shared helpers and the per-test device id
     Watcher,
@@ -29,6 +31,7 @@ from tests.integration.test_edge_agent import (  # shared helpers and the per-te
     running,
     settings_for,
 )
+from tests.support.controller import eventually, running_controller
 
 pytestmark = pytest.mark.integration
 __all__ = ["device_id"]  # a fixture, imported for pytest
@@ -187,3 +190,52 @@ async def test_a_restarted_lock_refuses_a_replay_and_a_lock_without_a_key_refuse
             ping = door_command("device.ping", {})
             await watcher.publish(cmd_topic, json.dumps(json.loads(wire(ping))))
             assert (await ack_of(watcher, device_id, ping))["ok"] is True
+
+
+async def test_every_refused_unlock_is_in_the_access_audit(
+    broker_url: str, topic_prefix: str, device_id: str, tmp_path: Path, hall_store: PostgresHallStore
+) -> None:
+    """The whole path: a lock agent behind a running controller with access control. Forged,
+    expired and replayed commands published straight to the lock (as an attacker would, not
+    through the controller) are refused, and each refusal lands in the audit with its reason;
+    the genuine unlock sent through the controller is audited with its outcome."""
+    key = derive_device_key(MASTER, device_id)
+    access = PostgresAccessStore(hall_store.pool)
+    cmd_topic = f"dev/{device_id}/cmd"
+    async with running_controller(broker_url, topic_prefix, hall_store, access=access,
+                                  command_secret=MASTER) as controller, \
+            Watcher(broker_url, topic_prefix) as watcher, \
+            running(lock_settings(broker_url, topic_prefix, device_id, tmp_path, key),
+                    lock_driver()):
+        async def registered() -> bool:
+            device = controller.registry.get(device_id)
+            return device is not None and device.online
+        await eventually(registered, what="the lock online")
+        assert controller.access is not None
+        genuine = await controller.access.unlock(device_id, 2, "user:fay", "locked out")
+        assert genuine.status.value == "succeeded", genuine
+
+        forged = sign_command(door_command("door.unlock", {"duration_s": 1}), device_id,
+                              derive_device_key(b"an-attacker-guessing-secrets", device_id))
+        expired = sign_command(door_command("door.unlock", {"duration_s": 1}, -1_000),
+                               device_id, key)
+        captured = sign_command(door_command("door.unlock", {"duration_s": 1}), device_id, key)
+        replay = captured.model_copy(update={"id": str(uuid.uuid4()), "signature": None})
+        replay = replay.model_copy(update={"signature": command_signature(key, replay, device_id)})
+        for command in (forged, expired, captured, replay):
+            await watcher.publish(cmd_topic, wire(command))
+
+        async def audited() -> list[tuple[str, str | None]]:
+            entries = await access.audit(device_id=device_id, person_id=None, category=None,
+                                         before_id=None, limit=200)
+            return [(e.outcome, e.reason) for e in reversed(entries)
+                    if e.category.value == "decision" and e.action == "remote"]
+
+        async def three_refusals() -> bool:
+            return [r for o, r in await audited() if o == "denied"] == [
+                "bad_signature", "expired", "replayed"]
+        await eventually(three_refusals, what="the three refusals audited")
+        commands = [(e.action, e.outcome, e.actor) for e in await access.audit(
+            device_id=device_id, person_id=None, category=None, before_id=None, limit=200)
+            if e.category.value == "command"]
+        assert ("door.unlock", "succeeded", "user:fay") in commands
