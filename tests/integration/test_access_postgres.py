@@ -189,6 +189,31 @@ async def test_bad_photos_and_bad_bodies_are_refused_with_the_reason(
         assert bad_schedule.status_code == 422 and "days" in bad_schedule.json()["detail"]
         assert (await api.post("/access/rules", headers=admin, json={
             "group": "g", "target": "lock-1", "schedule": "no-such"})).status_code == 404
+        await api.put("/access/schedules/nights", headers=admin, json={
+            "windows": [{"days": [5], "start": "22:00", "end": "06:00"}]})
+        await api.post("/access/rules", headers=admin, json={
+            "group": "g", "target": "lock-*", "schedule": "nights"})
+        in_use = await api.delete("/access/schedules/nights", headers=admin)
+        assert in_use.status_code == 409 and "rule" in in_use.json()["detail"]
+        assert (await api.post("/access/rules", headers=admin, json={
+            "group": "g", "target": "Lock 1!", "schedule": "nights"})).status_code == 422
+
+
+async def test_access_sync_refuses_what_is_not_an_access_device_or_not_a_version(
+        broker_url: str, topic_prefix: str, hall_store: PostgresHallStore) -> None:
+    async with hall(broker_url, topic_prefix, hall_store) as (controller, _, _admin), \
+            raw_device(broker_url, topic_prefix, "kiosk-7") as kiosk, \
+            raw_device(broker_url, topic_prefix, "lock-7") as lock:
+        await online(controller, kiosk, "kiosk")
+        await online(controller, lock, "door_lock")
+        async with listening(kiosk) as device:
+            refused = await device.request("access.sync", {})
+        assert refused["ok"] is False and refused["error"]["code"] == "not_an_access_device"
+        async with listening(lock) as device:
+            bad = await device.request("access.sync", {"have_version": "41"})
+            assert bad["ok"] is False and bad["error"]["code"] == "invalid_params"
+            fine = await device.request("access.sync", {})
+        assert fine["ok"] is True and "gallery" not in fine["result"]  # a lock has no camera
 
 
 async def test_a_forced_door_raises_an_alarm_visible_through_the_api_within_a_second(
