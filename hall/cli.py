@@ -309,7 +309,7 @@ def _agent_settings(config: HallConfig) -> AgentSettings:
 async def _hardware_agent(config: HallConfig) -> None:
     """A kiosk, door or display driving its serial hardware ([edge.hardware], docs/hardware.md)."""
     from edge.agent import EdgeAgent
-    from simulators.agent_process import hardware_driver
+    from edge.drivers import hardware_driver
 
     e = config.edge
     print(f"{e.kind.value} {e.device_id} with serial hardware, broker {config.mqtt.url}; "

@@ -28,14 +28,10 @@ from pathlib import Path
 from devices.contract import DEFAULT_PREFIX
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
-from edge.access_sync import AccessKeeper
 from edge.agent import EdgeAgent
-from edge.driver import DeviceDriver
+from edge.drivers import hardware_driver
 from simulators.emulated.attach import EmulatedHardware, emulated_hardware
 from simulators.fleet import build_agent
-from simulators.hardware_display import HardwareQueueDisplay
-from simulators.hardware_door import HardwareDoor
-from simulators.hardware_kiosk import HardwareKiosk
 
 logger = logging.getLogger(__name__)
 HARDWARE_KINDS = (DeviceKind.KIOSK, DeviceKind.DOOR_LOCK, DeviceKind.QUEUE_DISPLAY)
@@ -82,20 +78,6 @@ def load_hardware(path: Path) -> HardwareSettings:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"cannot read {path}: {exc}") from exc
     return HardwareSettings.model_validate(table)
-
-
-def hardware_driver(kind: DeviceKind, hardware: HardwareSettings, card_service: str,
-                    state_dir: Path | None = None) -> DeviceDriver:
-    """The driver of a device kind over serial hardware. A door with a ``state_dir`` decides
-    cards from the policy it syncs from the controller (kept there)."""
-    if kind is DeviceKind.KIOSK:
-        return HardwareKiosk(hardware, card_service=card_service)
-    if kind is DeviceKind.DOOR_LOCK:
-        access = None if state_dir is None else AccessKeeper(state_dir, with_gallery=False)
-        return HardwareDoor(hardware, access=access)
-    if hardware.led_display is None:
-        raise ValueError("a queue display needs [hardware.led_display]")
-    return HardwareQueueDisplay(hardware.led_display)
 
 
 async def swipe_cards(emulated: EmulatedHardware, every_s: float) -> None:

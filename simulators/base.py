@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from devices.contract import now_ms
 from devices.kinds import DeviceKind
 from edge.driver import DeviceHandle, TelemetryScalar
-from edge.errors import CommandRefused, UnknownMethod
+from edge.errors import UnknownMethod
 
 CommandHandler = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -94,22 +94,3 @@ class SimulatedDevice:
     def noisy(self, centre: float, spread: float, digits: int = 1) -> float:
         """A reading around ``centre``."""
         return round(self.rng.gauss(centre, spread), digits)
-
-
-def number_param(params: Mapping[str, Any], name: str, low: float, high: float,
-                 default: float | None = None) -> float:
-    """A numeric command parameter within [low, high]; refuses the command otherwise."""
-    value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise CommandRefused("invalid_params", f"{name} must be a number from {low:g} to {high:g}")
-    return float(value)
-
-
-def text_param(params: Mapping[str, Any], name: str, max_length: int = 256,
-               default: str | None = None) -> str:
-    """A string command parameter; refuses the command otherwise."""
-    value = params.get(name, default)
-    if not isinstance(value, str) or len(value) > max_length:
-        raise CommandRefused("invalid_params", f"{name} must be a string of at most "
-                                               f"{max_length} characters")
-    return value

@@ -10,7 +10,8 @@ from devices.kinds import DeviceKind
 from edge.door import AccessMethod, DoorConfig, DoorEvent, DoorLogic
 from edge.driver import TelemetryScalar
 from edge.errors import CommandRefused
-from simulators.base import CommandHandler, SimulatedDevice, number_param, text_param
+from edge.params import number_param, text_param
+from simulators.base import CommandHandler, SimulatedDevice
 
 BATTERY_PER_S_PCT = 1.0 / 86_400  # about one percent a day standing by
 BATTERY_PER_OPENING_PCT = 0.02

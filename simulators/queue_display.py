@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 from devices.contract import now_ms
 from devices.kinds import DeviceKind
 from edge.driver import TelemetryScalar
-from edge.errors import CommandRefused
-from simulators.base import CommandHandler, SimulatedDevice, number_param, text_param
+from edge.params import label_param, number_param, text_param, waiting_list_param
+from simulators.base import CommandHandler, SimulatedDevice
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,35 +68,3 @@ class SimulatedQueueDisplay(SimulatedDevice):
     def _queue(self, params: Mapping[str, Any]) -> dict[str, Any]:
         self.waiting = waiting_list_param(params)
         return {"shown": True, "services": len(self.waiting)}
-
-
-_MAX_SERVICES = 32
-_MAX_NUMBERS = 20
-
-
-def waiting_list_param(params: Mapping[str, Any]) -> dict[str, list[str]]:
-    services = params.get("services")
-    # Bounded like a real panel's memory: a flood of services or numbers is refused.
-    if not isinstance(services, list) or len(services) > _MAX_SERVICES:
-        raise CommandRefused("invalid_params",
-                             f"services must be a list of at most {_MAX_SERVICES} entries")
-    waiting: dict[str, list[str]] = {}
-    for entry in services:
-        if not isinstance(entry, dict):
-            raise CommandRefused("invalid_params", "each service must be an object")
-        code = text_param(entry, "service", 64)
-        numbers = entry.get("next", [])
-        if (not isinstance(numbers, list) or len(numbers) > _MAX_NUMBERS
-                or not all(isinstance(n, str) and len(n) <= 16 for n in numbers)):
-            raise CommandRefused("invalid_params",
-                                 f"next must be a list of at most {_MAX_NUMBERS} ticket numbers")
-        waiting[code] = list(numbers)
-    return waiting
-
-
-def label_param(params: Mapping[str, Any], name: str) -> str:
-    """A short label that controllers may send as a string or a number (window 3 or "3")."""
-    value = params.get(name)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return text_param(params, name, 16)

@@ -13,12 +13,12 @@ import pytest
 from devices.hardware.settings import LedDisplaySettings
 from devices.kinds import DeviceKind
 from edge.agent import EdgeAgent
+from edge.drivers.queue_display import HardwareQueueDisplay
 from edge.settings import AgentSettings
 from hall_controller.adapters.postgres.store import PostgresStore
 from hall_controller.domain.model import AlarmStatus, CommandStatus
 from hall_controller.runtime import HallController
 from simulators.emulated import EmulatedLedController
-from simulators.hardware_display import HardwareQueueDisplay
 from tests.support.controller import eventually, running_controller
 
 pytestmark = pytest.mark.integration

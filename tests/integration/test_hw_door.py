@@ -18,11 +18,11 @@ from devices.kinds import DeviceKind
 from devices.signing import derive_device_key, sign_command
 from edge.agent import EdgeAgent
 from edge.door import DoorConfig
+from edge.drivers.door_lock import HardwareDoor
 from edge.settings import AgentSettings
 from hall_controller.adapters.postgres.store import PostgresStore
 from hall_controller.domain.model import AlarmStatus, CommandStatus
 from simulators.emulated import EmulatedLockBus
-from simulators.hardware_door import HardwareDoor
 from tests.support.controller import eventually, running_controller
 
 pytestmark = pytest.mark.integration

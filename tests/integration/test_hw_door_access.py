@@ -17,12 +17,12 @@ from devices.kinds import DeviceKind
 from edge.access_sync import AccessKeeper
 from edge.agent import EdgeAgent
 from edge.door import DoorConfig
+from edge.drivers.door_lock import HardwareDoor
 from edge.settings import AgentSettings
 from hall_controller.adapters.postgres.access_store import PostgresAccessStore
 from hall_controller.adapters.postgres.store import PostgresStore
 from hall_controller.domain.access import Person, Role
 from simulators.emulated import EmulatedCardReader, EmulatedLockBus
-from simulators.hardware_door import HardwareDoor
 from tests.support.controller import eventually, running_controller
 
 pytestmark = pytest.mark.integration

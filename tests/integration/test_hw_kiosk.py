@@ -16,6 +16,7 @@ import pytest
 from devices.hardware.settings import CardReaderSettings, HardwareSettings, PrinterSettings
 from devices.kinds import DeviceKind
 from edge.agent import EdgeAgent
+from edge.drivers.kiosk import HardwareKiosk
 from edge.settings import AgentSettings
 from hall_controller.adapters.postgres.case_store import PostgresCaseStore
 from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
@@ -27,7 +28,6 @@ from hall_controller.services.cases import CaseService
 from hall_controller.services.tickets import QueueSettings
 from simulators.emulated import EmulatedCardReader, EmulatedPrinter
 from simulators.emulated.printer import Paper
-from simulators.hardware_kiosk import HardwareKiosk
 from tests.support.controller import eventually, running_controller
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from devices.hardware.fakes import FakeCardReader, FakeLockBoard
 from devices.hardware.ports import LockInputs
 from devices.hardware.settings import HardwareSettings, LockBoardSettings
 from edge.door import DoorConfig
+from edge.drivers.door_lock import HardwareDoor, battery_pct
 from edge.errors import CommandRefused
-from simulators.hardware_door import HardwareDoor, battery_pct
 
 HARDWARE = HardwareSettings(lock_board=LockBoardSettings(port="/dev/null", relay=2, poll_interval_s=0.25))
 

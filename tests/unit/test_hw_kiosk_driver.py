@@ -10,8 +10,8 @@ from typing import Any
 from devices.contract import ErrorBody, Response
 from devices.hardware.fakes import FakeCardReader, FakeTicketPrinter
 from devices.hardware.settings import HardwareSettings
+from edge.drivers.kiosk import HardwareKiosk
 from edge.errors import RequestTimeout
-from simulators.hardware_kiosk import HardwareKiosk
 
 
 class Controller:

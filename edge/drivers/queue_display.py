@@ -21,8 +21,7 @@ from devices.hardware.settings import LedDisplaySettings
 from devices.kinds import DeviceKind
 from edge.driver import DeviceHandle, TelemetryScalar
 from edge.errors import CommandRefused, UnknownMethod
-from simulators.base import number_param, text_param
-from simulators.queue_display import label_param, waiting_list_param
+from edge.params import label_param, number_param, text_param, waiting_list_param
 
 logger = logging.getLogger(__name__)
 

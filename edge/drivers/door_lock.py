@@ -30,7 +30,7 @@ from edge.access_sync import AccessKeeper
 from edge.door import AccessMethod, DoorConfig, DoorEvent, DoorLogic
 from edge.driver import DeviceHandle, TelemetryScalar
 from edge.errors import CommandRefused, UnknownMethod
-from simulators.base import number_param, text_param
+from edge.params import number_param, text_param
 
 logger = logging.getLogger(__name__)
 
