@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -255,4 +256,77 @@ def test_a_kiosk_ticket_is_called_by_a_clerk_and_announced_on_the_display(
         for proc in (display, kiosk):
             if proc.poll() is None:
                 proc.kill()
+    assert stop(hall) == 0
+
+
+def test_a_camera_on_something_that_is_not_a_face_gate_is_refused(tmp_path: Path) -> None:
+    env = {**os.environ, "HALL_MQTT_URL": "mqtt://127.0.0.1:1883", "HALL_EDGE_KIND": "kiosk",
+           "HALL_EDGE_CAMERA": "0", "HALL_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run([*HALL, "edge"], env=env, capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert "edge.camera" in result.stderr and "face_gate" in result.stderr
+
+
+async def test_hall_edge_drives_a_door_on_an_rs485_board_and_obeys_a_signed_unlock(
+        start_hall: Callable[..., Running], broker_url: str, topic_prefix: str, database_url: str,
+        tmp_path: Path) -> None:
+    """``hall controller`` and ``hall edge`` as separate processes, the door's lock board
+    emulated on a pty: the door is provisioned with the key derived from the controller's
+    secret, comes online with its board, and a remote unlock through the API pulses the
+    board's relay."""
+    from devices.signing import derive_device_key
+    from simulators.emulated import EmulatedLockBus
+
+    secret = "acceptance-command-secret-0123456789abcdef"
+    device_id = f"lock-{uuid.uuid4().hex[:6]}"
+    key = derive_device_key(secret.encode(), device_id).hex()
+    (tmp_path / "door").mkdir()
+    (tmp_path / "door" / "config.toml").write_text(
+        f'[edge]\ndevice_id = "{device_id}"\nkind = "door_lock"\ncommand_key = "{key}"\n'
+        f'[edge.hardware.lock_board]\nport = "{tmp_path / "rs485"}"\naddress = 2\nrelay = 1\n'
+        'poll_interval_s = 0.1\n', encoding="utf-8")
+    common = {"HALL_MQTT_URL": broker_url, "HALL_MQTT_TOPIC_PREFIX": topic_prefix,
+              "HALL_COMMAND_SECRET": secret}
+    async with EmulatedLockBus(tmp_path / "rs485", addresses=(2,)) as bus:
+        hall = start_hall("controller", env={**common, "HALL_DATABASE_URL": database_url,
+                                             "HALL_MQTT_CLIENT_ID": f"acc-{uuid.uuid4().hex[:8]}"})
+        door = await asyncio.create_subprocess_exec(
+            *HALL, "--config", str(tmp_path / "door" / "config.toml"), "edge",
+            env={**os.environ, **common, "HALL_DATA_DIR": str(tmp_path / "door" / "data")},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            async with httpx.AsyncClient(base_url=hall.base, timeout=20) as api:
+                async def until(check: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
+                    deadline = time.monotonic() + timeout_s
+                    while time.monotonic() < deadline:
+                        try:
+                            found = await check()
+                            if found:
+                                return found
+                        except (httpx.HTTPError, KeyError, ValueError):
+                            pass
+                        await asyncio.sleep(0.2)  # the emulated board runs on this loop
+                    raise AssertionError(f"timed out waiting for {what}\n{hall.output()[-3000:]}")
+
+                async def token() -> str:
+                    reply = await api.post("/auth/token", data={"username": "admin",
+                                                                "password": ADMIN_PASSWORD})
+                    return str(reply.json()["access_token"])
+                auth = {"Authorization": f"Bearer {await until(token, 'a login')}"}
+
+                async def board_online() -> bool:
+                    device = (await api.get(f"/devices/{device_id}", headers=auth)).json()
+                    return bool(device["online"]) and device["latest"]["lock_board_online"][
+                        "value"] is True
+                await until(board_online, "the door online with its lock board")
+                reply = await api.post(f"/access/doors/{device_id}/unlock", headers=auth,
+                                       json={"duration_s": 3, "reason": "acceptance test"})
+                assert reply.status_code == 200, reply.text
+                assert reply.json()["status"] == "succeeded", reply.json()
+            assert [relay for relay, _ in bus.boards[2].pulses][:1] == [1]
+        finally:
+            door.terminate()
+            async with asyncio.timeout(30):
+                await door.wait()
     assert stop(hall) == 0
