@@ -75,7 +75,7 @@ class FaceGateDriver:
                                    sync_retry_s=settings.sync_retry_s, clock=clock)
         # A mode set by command holds until the next synced policy (which carries the mode).
         self._mode_override: DoorMode | None = None
-        self.access.on_policy(lambda policy: setattr(self, "_mode_override", None))
+        self.access.on_policy(self._policy_synced)
         self._last_decision: dict[str | None, float] = {}
         self._decision_ms: deque[float] = deque(maxlen=200)
         self.screen: list[str] = []
@@ -84,6 +84,9 @@ class FaceGateDriver:
         self.faces_seen = 0
         self.granted = 0
         self.denied = 0
+
+    def _policy_synced(self, policy: AccessPolicy) -> None:
+        self._mode_override = None  # the synced policy carries the mode now
 
     @property
     def gallery(self) -> Gallery | None:

@@ -276,7 +276,7 @@ async def _controller(config: HallConfig, args: argparse.Namespace) -> None:
 
 
 async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
-    from simulators.fleet import run_single_agent
+    from simulators.fleet import build_agent
 
     if not config.mqtt.url:
         raise ConfigError("mqtt.url: an edge agent needs a broker; set HALL_MQTT_URL")
@@ -288,14 +288,16 @@ async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
     if any((hw.printer, hw.card_reader, hw.lock_board, hw.led_display)):
         await _hardware_agent(config)
         return
-    await run_single_agent(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
-                           device_id=e.device_id, kind=e.kind, model=e.model, fw=e.fw, site=e.site,
-                           telemetry_interval_s=e.telemetry_interval_s)
+    # A simulated device of [edge]'s kind (a lock's key: the demo master secret).
+    agent = build_agent(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
+                        device_id=e.device_id, kind=e.kind, model=e.model, fw=e.fw, site=e.site,
+                        telemetry_interval_s=e.telemetry_interval_s)
+    await agent.run()
 
 
 def _agent_settings(config: HallConfig) -> AgentSettings:
     """The one agent ``hall edge`` runs, as ``[edge]`` describes it."""
-    from edge.settings import AgentSettings
+    from edge.settings import AgentSettings, command_key_from_hex
 
     e = config.edge
     return AgentSettings(
@@ -303,7 +305,7 @@ def _agent_settings(config: HallConfig) -> AgentSettings:
         site=e.site, topic_prefix=config.mqtt.topic_prefix,
         data_dir=Path(config.data_dir) / "edge" / e.device_id,
         telemetry_interval_s=e.telemetry_interval_s,
-        command_key=bytes.fromhex(e.command_key) if e.command_key else None)
+        command_key=command_key_from_hex(e.command_key) if e.command_key else None)
 
 
 async def _hardware_agent(config: HallConfig) -> None:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from devices.contract import DEVICE_ID_PATTERN, is_valid_device_id
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
+from edge.settings import command_key_from_hex
 
 
 class ConfigError(Exception):
@@ -113,9 +114,14 @@ class AuthConfig(_Section):
     @field_validator("secret")
     @classmethod
     def _secret_is_long_enough(cls, value: str) -> str:
-        if value and len(value) < 32:
-            raise ValueError("expected at least 32 characters (or empty to generate one)")
-        return value
+        return _optional_secret(value)
+
+
+def _optional_secret(value: str) -> str:
+    """A configured signing secret is long; empty means "generate one into the data dir"."""
+    if value and len(value) < 32:
+        raise ValueError("expected at least 32 characters (or empty to generate one)")
+    return value
 
 
 class AccessConfig(_Section):
@@ -131,9 +137,7 @@ class AccessConfig(_Section):
     @field_validator("command_secret")
     @classmethod
     def _secret_is_long_enough(cls, value: str) -> str:
-        if value and len(value) < 32:
-            raise ValueError("expected at least 32 characters (or empty to generate one)")
-        return value
+        return _optional_secret(value)
 
 
 class EdgeConfig(_Section):
@@ -163,12 +167,7 @@ class EdgeConfig(_Section):
     @classmethod
     def _hex_key(cls, value: str) -> str:
         if value:
-            try:
-                key = bytes.fromhex(value)
-            except ValueError:
-                raise ValueError("expected hex digits") from None
-            if len(key) < 16:
-                raise ValueError("expected at least 16 bytes (32 hex digits)")
+            command_key_from_hex(value)  # what the agent will parse; raises naming the fault
         return value
 
     @field_validator("device_id")

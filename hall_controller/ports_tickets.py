@@ -81,6 +81,10 @@ class TicketStore(Protocol):
         """The service's tickets of that day, by sequence number."""
         ...
 
+    async def person_tickets(self, person_id: str, service_day: str) -> list[Ticket]:
+        """The tickets taken for ``person_id`` that day, every service, oldest first."""
+        ...
+
     async def ticket_transitions(self, ticket_id: str) -> list[TicketTransition]:
         """Oldest first."""
         ...

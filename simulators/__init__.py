@@ -15,7 +15,6 @@ from simulators.fleet import (
     fleet_plan,
     run_agents,
     run_fleet,
-    run_single_agent,
 )
 from simulators.kiosk import SimulatedKiosk
 from simulators.queue_display import DisplayCall, SimulatedQueueDisplay
@@ -34,6 +33,5 @@ __all__ = [
     "fleet_plan",
     "run_agents",
     "run_fleet",
-    "run_single_agent",
     "simulated_driver",
 ]

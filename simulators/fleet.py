@@ -214,25 +214,3 @@ async def run_fleet(
                          count=count, telemetry_interval_s=telemetry_interval_s, site=site,
                          durable=durable, speed=speed, master_secret=master_secret)
     await run_agents(agents)
-
-
-async def run_single_agent(
-    broker_url: str,
-    topic_prefix: str = DEFAULT_PREFIX,
-    data_dir: Path | None = None,
-    *,
-    device_id: str,
-    kind: DeviceKind,
-    model: str | None = None,
-    fw: str = "sim-1.0",
-    site: str = "main-hall",
-    telemetry_interval_s: float = 5.0,
-    durable: bool = True,
-    speed: float = 1.0,
-    master_secret: bytes | None = DEMO_MASTER_SECRET,
-) -> None:
-    """Run one simulated agent until cancelled (``hall edge``); see ``build_agent``."""
-    agent = build_agent(broker_url, topic_prefix, data_dir, device_id=device_id, kind=kind,
-                        model=model, fw=fw, site=site, telemetry_interval_s=telemetry_interval_s,
-                        durable=durable, speed=speed, master_secret=master_secret)
-    await agent.run()

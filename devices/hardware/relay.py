@@ -54,6 +54,16 @@ class EventRelay:
         self._pending.append((type_, data))
 
 
+def drivers_telemetry(values: Mapping[str, Any], *drivers: object) -> dict[str, TelemetryScalar]:
+    """``values`` plus the ``telemetry()`` of each driver that has one (absent parts are None)."""
+    parts = [values]
+    for driver in drivers:
+        telemetry = getattr(driver, "telemetry", None)
+        if callable(telemetry):
+            parts.append(telemetry())
+    return scalar_telemetry(*parts)
+
+
 def scalar_telemetry(*parts: Mapping[str, Any]) -> dict[str, TelemetryScalar]:
     """Merge driver telemetry, keeping only what the wire contract allows."""
     merged: dict[str, TelemetryScalar] = {}

@@ -23,7 +23,7 @@ from devices.hardware.card_reader import SerialCardReader
 from devices.hardware.errors import HardwareError
 from devices.hardware.lock_board import ModbusBus, ModbusLockBoard
 from devices.hardware.ports import CardReader, LockBoard, LockInputs
-from devices.hardware.relay import EventRelay, scalar_telemetry
+from devices.hardware.relay import EventRelay, drivers_telemetry
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
 from edge.access_sync import AccessKeeper
@@ -104,12 +104,7 @@ class HardwareDoor:
             values |= {"supply_v": self._last_inputs.supply_v, "battery_v": self._last_inputs.battery_v}
         if self.logic.battery_pct is not None:
             values["battery_pct"] = self.logic.battery_pct
-        parts = [values]
-        for driver in (self.board, self.card_reader):
-            telemetry = getattr(driver, "telemetry", None)
-            if callable(telemetry):
-                parts.append(telemetry())
-        return scalar_telemetry(*parts)
+        return drivers_telemetry(values, self.board, self.card_reader)
 
     async def run(self, device: DeviceHandle) -> None:
         """Poll the board and drive the relay until cancelled."""

@@ -19,7 +19,7 @@ from devices.contract import now_ms
 from devices.hardware.card_reader import SerialCardReader
 from devices.hardware.ports import CardReader, TicketPrint, TicketPrinter
 from devices.hardware.printer import SerialTicketPrinter
-from devices.hardware.relay import EventRelay, scalar_telemetry
+from devices.hardware.relay import EventRelay, drivers_telemetry
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
 from edge.driver import DeviceHandle, TelemetryScalar
@@ -59,12 +59,7 @@ class HardwareKiosk:
                                   "swipes_refused": self.swipes_refused}
         if self.printer is not None:
             values |= {"printer_paper": self.printer.paper.value, "printer_online": self.printer.online}
-        parts = [values]
-        for driver in (self.printer, self.card_reader):
-            telemetry = getattr(driver, "telemetry", None)
-            if callable(telemetry):
-                parts.append(telemetry())
-        return scalar_telemetry(*parts)
+        return drivers_telemetry(values, self.printer, self.card_reader)
 
     async def run(self, device: DeviceHandle) -> None:
         """Run the printer and reader drivers and turn swipes into tickets."""

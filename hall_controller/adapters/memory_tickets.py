@@ -121,6 +121,12 @@ class MemoryTicketStore:
                        if t.service_code == service_code and t.service_day == service_day),
                       key=lambda t: t.seq)
 
+    async def person_tickets(self, person_id: str, service_day: str) -> list[Ticket]:
+        self._check()
+        return sorted((replace(t, case_ids=list(t.case_ids)) for t in self.tickets.values()
+                       if t.person_id == person_id and t.service_day == service_day),
+                      key=lambda t: (t.issued_ms, t.seq))
+
     async def ticket_transitions(self, ticket_id: str) -> list[TicketTransition]:
         self._check()
         return [t for t in self.transitions if t.ticket_id == ticket_id]

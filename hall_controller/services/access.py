@@ -251,7 +251,6 @@ class AccessService:
     async def _changed(self) -> None:
         """Tell every online gate and lock to sync now rather than at its next poll. A lost
         refresh only delays the change until that poll."""
-        self._snapshot = None
         for device in self._registry.all():
             if device.online and device.kind in ACCESS_KINDS:
                 try:
@@ -288,7 +287,6 @@ class AccessService:
         if the device is online, tell it now with a signed ``door.set_mode``."""
         device = self._door(device_id)
         await self._store.set_mode(device_id, mode, actor)
-        self._snapshot = None
         if not device.online:
             return None
         return await self._signed(device_id, "door.set_mode", {"mode": mode.value}, actor)

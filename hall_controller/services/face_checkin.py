@@ -100,11 +100,10 @@ class FaceCheckIn:
                                        "estimated_wait_s")}
 
     async def _live_ticket(self, person_id: str, day: str) -> dict[str, Any] | None:
-        for service in self._tickets.settings.services:
-            for ticket in await self._ticket_store.list_tickets(service.code, day):
-                if ticket.person_id == person_id and ticket.state in LIVE_STATES:
-                    return {"ticket": ticket.number, "ticket_id": ticket.ticket_id,
-                            "service": ticket.service_code, "state": ticket.state.value}
+        for ticket in await self._ticket_store.person_tickets(person_id, day):
+            if ticket.state in LIVE_STATES:
+                return {"ticket": ticket.number, "ticket_id": ticket.ticket_id,
+                        "service": ticket.service_code, "state": ticket.state.value}
         return None
 
     async def _service_due(self, person_id: str, day: str) -> str | None:

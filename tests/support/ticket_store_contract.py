@@ -5,6 +5,7 @@ provides a ``ticket_store`` fixture (an empty store)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import pytest
@@ -97,6 +98,17 @@ class TicketStoreContract:
         assert (transition.from_state, transition.to_state) == (None, TicketState.WAITING)
         assert transition.actor == "kiosk:kiosk-01"
         assert await ticket_store.get_ticket(str(uuid.uuid4())) is None
+
+    async def test_a_persons_tickets_of_a_day_across_services(self, ticket_store: TicketStore) -> None:
+        mine = [dataclasses.replace(take(service, at_ms=1_700_000_000_000 + n), person_id="p-1")
+                for n, service in enumerate(("transcript", "student-id"))]
+        for request in mine:
+            await ticket_store.issue_ticket(request)
+        await ticket_store.issue_ticket(dataclasses.replace(take(), person_id="p-2"))
+        await ticket_store.issue_ticket(dataclasses.replace(take(day="2026-11-29"), person_id="p-1"))
+        found = await ticket_store.person_tickets("p-1", DAY)
+        assert [t.ticket_id for t in found] == [r.ticket_id for r in mine]
+        assert await ticket_store.person_tickets("p-3", DAY) == []
 
     async def test_waiting_ahead_counts_earlier_waiting_tickets(self, ticket_store: TicketStore) -> None:
         base = now_ms()

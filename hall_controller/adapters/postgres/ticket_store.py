@@ -249,6 +249,13 @@ class PostgresTicketStore:
                               {"service_code": service_code, "service_day": service_day})
             return [_ticket(r) for r in await cur.fetchall()]
 
+    async def person_tickets(self, person_id: str, service_day: str) -> list[Ticket]:
+        async with (self._ticket_connection("person tickets") as conn,
+                    conn.cursor(row_factory=dict_row) as cur):
+            await cur.execute(QUERIES["person_tickets"],
+                              {"person_id": person_id, "service_day": service_day})
+            return [_ticket(r) for r in await cur.fetchall()]
+
     async def ticket_transitions(self, ticket_id: str) -> list[TicketTransition]:
         """Oldest first."""
         async with (self._ticket_connection("ticket transitions") as conn,

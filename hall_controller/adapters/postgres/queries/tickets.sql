@@ -93,6 +93,16 @@ FROM tickets
 WHERE service_code = %(service_code)s AND service_day = %(service_day)s
 ORDER BY seq
 
+-- name: person_tickets
+-- tickets_person's index: one person's tickets of one day.
+SELECT ticket_id::text, service_code, service_day::text, seq, number, state, source, priority,
+       hall_ms(issued_at) AS issued_ms, hall_ms(appointment_at) AS appointment_ms, person_id,
+       case_ids, window_id, hall_ms(called_at) AS called_ms, hall_ms(serving_at) AS serving_ms,
+       hall_ms(completed_at) AS completed_ms, recalls, outcome, origin_device, request_id
+FROM tickets
+WHERE person_id = %(person_id)s AND service_day = %(service_day)s
+ORDER BY issued_at, seq
+
 -- name: list_transitions
 SELECT ticket_id::text, from_state, to_state, hall_ms(at) AS at_ms, actor, window_id, detail
 FROM ticket_transitions
