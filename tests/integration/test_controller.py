@@ -91,6 +91,12 @@ async def test_silent_device_goes_offline_after_its_kind_timeout(
                 return record is not None and not record.online and record.offline_reason == "timeout"
 
             await eventually(timed_out, timeout_s=8, what="inactivity timeout")
+
+            # The alarm is raised just after the offline record is stored, not with it.
+            async def alarmed() -> bool:
+                return bool(await store.list_alarms(device_id="gate-03"))
+
+            await eventually(alarmed, what="the offline alarm")
             alarms = await store.list_alarms(device_id="gate-03")
             assert [(a.type, a.status) for a in alarms] == [("device.offline", AlarmStatus.ACTIVE)]
 
@@ -102,6 +108,12 @@ async def test_silent_device_goes_offline_after_its_kind_timeout(
                 return record is not None and record.online
 
             await eventually(back, what="back online on activity")
+
+            async def cleared() -> bool:
+                return bool(await store.list_alarms(device_id="gate-03",
+                                                    status=AlarmStatus.CLEARED))
+
+            await eventually(cleared, what="the offline alarm cleared")
             alarms = await store.list_alarms(device_id="gate-03")
             assert [(a.status, a.acknowledged) for a in alarms] == [(AlarmStatus.CLEARED, False)]
 
