@@ -134,7 +134,7 @@ class HallController:
             store, self.registry, commands=self.commands, requests=self.requests,
             publisher=self.bus, topics=self.topics, counters=self.counters,
             queue_size=settings.queue_size, batch_max=settings.batch_max,
-            max_payload_bytes=settings.max_payload_bytes)
+            max_payload_bytes=settings.max_payload_bytes, alarms=self.alarms)
         # What devices report raises and clears alarms (forced doors, paper out, ...).
         self.pipeline.on_event(DeviceAlarmRules(self.alarms))
         self.access: AccessService | None = None

@@ -43,10 +43,16 @@ class InboundMessage:
     payload: bytes
     received_ms: int
     _ack: Callable[[], None] = field(repr=False, default=lambda: None)
+    acked: bool = False
 
     def ack(self) -> None:
-        """Send PUBACK (no-op for QoS 0, or if the connection it came on is gone)."""
-        self._ack()
+        """Send PUBACK (no-op for QoS 0, or if the connection it came on is gone).
+
+        Once only: the broker reuses a packet id as soon as it is acknowledged, so a second
+        PUBACK could acknowledge some later message before it is committed."""
+        if not self.acked:
+            self.acked = True
+            self._ack()
 
 
 MessageSink = Callable[[InboundMessage], Awaitable[None]]

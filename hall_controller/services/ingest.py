@@ -7,6 +7,12 @@ loses nothing: the broker redelivers, and redelivered events are deduplicated by
 
 Ordering of work inside a batch: parse and validate everything (pure), commit once, ack, then
 run effects that talk to the outside (alarms, command acks, request replies).
+
+Poison isolation: no message can stop the pipeline. Whatever a message makes go wrong, a
+contract error or an unexpected exception from any step, is caught around that one message: it
+becomes a dead letter (``internal_error: <type>: ...`` for a bug), is counted and acknowledged,
+the ``controller.internal_error`` alarm is raised, and the next message goes on. So a message
+that once crashed a controller is, when the broker redelivers it, just a dead letter.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devices.contract import (
@@ -33,10 +39,17 @@ from devices.contract import (
     parse_telemetry,
 )
 from hall_controller.adapters.mqtt_bus import InboundMessage
-from hall_controller.domain.model import DeadLetter, DeviceEvent, IngestBatch, TelemetryPoint
+from hall_controller.domain.model import (
+    AlarmSeverity,
+    DeadLetter,
+    DeviceEvent,
+    IngestBatch,
+    TelemetryPoint,
+)
 from hall_controller.domain.presence import Change, Outcome
 from hall_controller.errors import HallError, StoreUnavailable
 from hall_controller.ports import IngestStore, Publisher
+from hall_controller.services.alarms import AlarmService
 from hall_controller.services.commands import CommandService
 from hall_controller.services.metrics import IngestCounters
 from hall_controller.services.registry import DeviceRegistry
@@ -45,6 +58,11 @@ from hall_controller.services.requests import RequestRouter
 logger = logging.getLogger(__name__)
 
 DEAD_LETTER_PAYLOAD_BYTES = 65_536
+
+INTERNAL_ERROR = "internal_error"
+INTERNAL_ERROR_ALARM = "controller.internal_error"
+CONTROLLER_ALARM_SOURCE = "controller"
+"""Alarms about the controller itself are raised on this name (not a device of the registry)."""
 
 # Hears each device event once it is committed (alarm rules, access check-in, live feeds).
 EventListener = Callable[[DeviceEvent], Awaitable[None]]
@@ -59,6 +77,7 @@ class _Parsed:
     presence: list[Outcome] = field(default_factory=list)
     ack: tuple[str, Response] | None = None
     request: tuple[str, Request] | None = None
+    internal_error: str | None = None  # what went wrong, when a bug made this a dead letter
 
 
 class IngestPipeline:
@@ -67,8 +86,12 @@ class IngestPipeline:
         requests: RequestRouter, publisher: Publisher, topics: Topics,
         counters: IngestCounters | None = None, queue_size: int = 10_000,
         batch_max: int = 1_000, max_payload_bytes: int = 65_536, request_concurrency: int = 64,
+        alarms: AlarmService | None = None,
     ) -> None:
+        """``alarms``: where ``controller.internal_error`` is raised when a message hits a bug
+        (without it the bug is still logged, counted and dead-lettered)."""
         self._store = store
+        self._alarms = alarms
         self._registry = registry
         self._commands = commands
         self._requests = requests
@@ -103,7 +126,19 @@ class IngestPipeline:
             messages = [await self._queue.get()]
             while len(messages) < self._batch_max and not self._queue.empty():
                 messages.append(self._queue.get_nowait())
-            await self.process(messages)
+            try:
+                await self.process(messages)
+            except Exception:
+                # The loop boundary: every step already isolates its messages, so this is a
+                # bug in the batch machinery itself. Go again one message at a time, so that
+                # only the message that trips it is quarantined.
+                logger.exception("batch of %d messages failed; handling them one by one",
+                                 len(messages))
+                for message in messages:
+                    try:
+                        await self.process([message])
+                    except Exception as exc:
+                        await self._quarantine(message, exc)
 
     async def process(self, messages: list[InboundMessage]) -> None:
         parsed = [self._parse(m) for m in messages]
@@ -139,6 +174,11 @@ class IngestPipeline:
             self._route(item, address.channel, device_id, body)
         except ContractError as exc:
             self._dead_letter(item, device_id, exc.reason)
+        except Exception as exc:
+            logger.exception("message on %s hit a bug; dead-lettered", message.topic[:200],
+                             extra={"device_id": device_id})
+            self._dead_letter(item, device_id, _internal_reason(exc))
+            item.internal_error = _internal_reason(exc)
         return item
 
     def _route(self, item: _Parsed, channel: Channel, device_id: str, body: Any) -> None:
@@ -196,8 +236,6 @@ class IngestPipeline:
             return set()
         try:
             return await self._commit_retrying(merged)
-        except HallError:
-            raise
         except Exception as exc:
             # Something in this batch is poison for the database (it passed validation but
             # the store refused it). Commit message by message so only the culprit is
@@ -227,12 +265,41 @@ class IngestPipeline:
                 new_ids |= await self._commit_retrying(item.batch)
             except Exception as exc:
                 self._dead_letter(item, _device_of(item), f"rejected by the database: {exc}"[:1000])
-                await self._commit_retrying(item.batch)
+                try:
+                    await self._commit_retrying(item.batch)
+                except Exception as again:
+                    # Even its dead letter is refused: keep the reason, drop the payload.
+                    logger.exception("dead letter for %s refused too", item.message.topic[:200])
+                    self._dead_letter(item, None, _internal_reason(again))
+                    item.batch.dead_letters[0] = replace(item.batch.dead_letters[0], payload=b"")
+                    item.internal_error = _internal_reason(again)
+                    await self._commit_retrying(item.batch)
         return new_ids
+
+    async def _quarantine(self, message: InboundMessage, exc: Exception) -> None:
+        """The last resort for a message that failed even alone: keep the reason (and as much
+        of the payload as the store takes), acknowledge it, raise the alarm, move on."""
+        logger.error("message on %s quarantined: %s", message.topic[:200], _internal_reason(exc))
+        reason = _internal_reason(exc)
+        item = _Parsed(message)
+        self._dead_letter(item, None, reason)
+        for letter in (item.batch.dead_letters[0],
+                       replace(item.batch.dead_letters[0], payload=b"")):
+            try:
+                await self._commit_retrying(IngestBatch(dead_letters=[letter]))
+                break
+            except Exception:
+                logger.exception("dead letter for a quarantined message refused")
+        message.ack()  # once only: a no-op if the failure came after its own ack
+        await self._raise_internal_error([reason], message.topic)
 
     # -- effects -------------------------------------------------------------------------------
 
     async def _after_commit(self, parsed: list[_Parsed], new_event_ids: set[str]) -> None:
+        bugs = [p for p in parsed if p.internal_error is not None]
+        if bugs:
+            await self._raise_internal_error([p.internal_error or "" for p in bugs],
+                                             bugs[-1].message.topic)
         for item in parsed:
             try:
                 for outcome in item.presence:
@@ -246,6 +313,18 @@ class IngestPipeline:
                     await self._tell_listeners(event)
             if item.request is not None:
                 self._spawn_request(*item.request, item.message)
+
+    async def _raise_internal_error(self, reasons: list[str], topic: str) -> None:
+        """One alarm for the controller's bugs (repeats add to its count, not to the list)."""
+        self.counters.internal_errors += len(reasons)
+        if self._alarms is None:
+            return
+        try:
+            await self._alarms.raise_alarm(
+                CONTROLLER_ALARM_SOURCE, INTERNAL_ERROR_ALARM, AlarmSeverity.MAJOR,
+                {"reason": reasons[-1][:500], "topic": topic[:200], "messages": len(reasons)})
+        except Exception:
+            logger.exception("could not raise the %s alarm", INTERNAL_ERROR_ALARM)
 
     async def _tell_listeners(self, event: DeviceEvent) -> None:
         for listener in self._event_listeners:
@@ -288,6 +367,10 @@ def _merge(batches: Any) -> IngestBatch:
         merged.dead_letters.extend(batch.dead_letters)
         merged.devices.update(batch.devices)  # later records of a device supersede earlier ones
     return merged
+
+
+def _internal_reason(exc: BaseException) -> str:
+    return f"{INTERNAL_ERROR}: {type(exc).__name__}: {exc}"[:1000]
 
 
 def _device_of(item: _Parsed) -> str | None:

@@ -18,6 +18,7 @@ class IngestCounters:
         self.events_duplicate = 0
         self.requests = 0
         self.commit_failures = 0
+        self.internal_errors = 0  # messages that hit a bug (dead-lettered as internal_error)
         self.dead_letters: Counter[str] = Counter()  # by reason category
 
     def dead_letter(self, reason: str) -> None:
@@ -28,7 +29,7 @@ class IngestCounters:
             "received": self.received, "committed": self.committed, "batches": self.batches,
             "telemetry_points": self.telemetry_points, "events_new": self.events_new,
             "events_duplicate": self.events_duplicate, "requests": self.requests,
-            "commit_failures": self.commit_failures,
+            "commit_failures": self.commit_failures, "internal_errors": self.internal_errors,
             "dead_letters": sum(self.dead_letters.values()),
             "dead_letters_by_reason": dict(self.dead_letters),
         }

@@ -89,15 +89,32 @@ def test_event_needs_a_uuid_and_a_dotted_type() -> None:
         parse_event({**good, "type": "Door Opened"}, "lock-1")
 
 
-def test_payload_decoding_errors_are_clear() -> None:
-    with pytest.raises(ContractError, match="too large"):
-        decode_json(b"{" + b" " * 2_000_000 + b"}", 65_536)
-    with pytest.raises(ContractError, match="not JSON"):
-        decode_json(b"{not json", 65_536)
-    with pytest.raises(ContractError, match="not UTF-8"):
-        decode_json(b"\xff\xfe{}", 65_536)
-    with pytest.raises(ContractError, match="NaN is not valid JSON"):
-        decode_json(b'{"ts": 1, "values": {"a": NaN}}', 65_536)
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b"{" + b" " * 2_000_000 + b"}", "too_large: 2000002 bytes > 65536"),
+    (b"{not json", "invalid_json: Expecting property name"),
+    (b"\xff\xfe{}", "invalid_utf8: invalid start byte at byte 0"),
+    (b'{"ts": 1, "values": {"a": NaN}}', "non_finite_number: NaN"),
+    (b'{"ts": 1, "values": {"a": -Infinity}}', "non_finite_number: -Infinity"),
+    (b'{"ts": 1, "ts": 2, "values": {}}', "duplicate_key: 'ts'"),
+    (b'{"values": {"a": 1, "a": 1}}', "duplicate_key: 'a'"),
+    (b"[" * 3000 + b"]" * 3000, "too_deep"),
+    (b'{"a":' * 3000 + b"1" + b"}" * 3000, "too_deep"),
+    (b"[" * 33 + b"]" * 33, "too_deep: nested 33 levels, more than 32"),
+    (b'{"a": "\\udc00"}', "invalid_unicode"),
+    (b'{"\\ud800": 1}', "invalid_unicode"),
+])
+def test_payload_decoding_refuses_with_a_named_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(ContractError) as refused:
+        decode_json(payload, 65_536)
+    assert refused.value.reason.startswith(reason), refused.value.reason
+
+
+def test_decoding_accepts_what_json_allows_up_to_the_limits() -> None:
+    assert decode_json(b"[" * 32 + b"]" * 32, 65_536) == eval("[" * 32 + "]" * 32)
+    # Brackets and escapes inside strings are text, not nesting or surrogates.
+    assert decode_json(b'{"a": "' + b"[" * 100 + b'"}', 65_536) == {"a": "[" * 100}
+    assert decode_json(b'{"a": "\\u00e9\\ud83d\\ude00"}', 65_536) == {"a": "\u00e9\U0001f600"}
+    assert decode_json(b'{"a": {"a": 1}}', 65_536) == {"a": {"a": 1}}  # same key, two objects
 
 
 def test_a_response_must_say_why_when_not_ok() -> None:
