@@ -19,7 +19,8 @@ def clerk_settings(queue: QueueConfig) -> ClerkSettings:
         windows=tuple(WindowDef(w.window_id, w.number, dict(w.services), w.area)
                       for w in queue.windows),
         services=tuple(ServiceDef(s.code, s.name, s.prefix, s.first_number, s.last_number,
-                                  s.daily_cap, s.target_wait_min * 60) for s in queue.services),
+                                  s.daily_cap, s.target_wait_min * 60, s.name_en)
+                      for s in queue.services),
         policy=CallingPolicy(appointment_early_ms=calling.appointment_early_min * 60_000,
                              priority_calls=calling.priority_calls,
                              normal_calls=calling.normal_calls),

@@ -211,6 +211,8 @@ class QueueServiceConfig(_Section):
 
     code: str = Field(description="what kiosks send in ticket.take, e.g. student-id")
     name: str = Field(min_length=1, max_length=100)
+    name_en: str = Field(default="", max_length=100,
+                         description="the name on pages switched to English; empty: name")
     prefix: str = Field(description="ticket letters: A → A001")
     first_number: Annotated[int, Field(ge=0, le=99_999)] = 1
     last_number: Annotated[int, Field(ge=1, le=99_999)] = 999
@@ -242,10 +244,13 @@ class QueueServiceConfig(_Section):
 
 def _demo_services() -> list[QueueServiceConfig]:
     return [
-        QueueServiceConfig(code="student-id", name="学生证办理", prefix="A"),
-        QueueServiceConfig(code="transcript", name="成绩单与证明", prefix="B"),
-        QueueServiceConfig(code="dorm", name="宿舍事务", prefix="C"),
-        QueueServiceConfig(code="finance", name="财务缴费", prefix="D", target_wait_min=20),
+        QueueServiceConfig(code="student-id", name="学生证办理", name_en="Student ID card",
+                           prefix="A"),
+        QueueServiceConfig(code="transcript", name="成绩单与证明",
+                           name_en="Transcripts and certificates", prefix="B"),
+        QueueServiceConfig(code="dorm", name="宿舍事务", name_en="Dormitory affairs", prefix="C"),
+        QueueServiceConfig(code="finance", name="财务缴费", name_en="Fees and payments",
+                           prefix="D", target_wait_min=20),
     ]
 
 

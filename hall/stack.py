@@ -89,7 +89,7 @@ def queue_settings(queue: QueueConfig) -> QueueSettings:
         services=tuple(
             ServiceDef(code=s.code, name=s.name, prefix=s.prefix, first_number=s.first_number,
                        last_number=s.last_number, daily_cap=s.daily_cap,
-                       target_wait_s=s.target_wait_min * 60)
+                       target_wait_s=s.target_wait_min * 60, name_en=s.name_en)
             for s in queue.services),
         timezone=queue.timezone,
         opening_hours=None if queue.always_open else OpeningHours(

@@ -44,6 +44,7 @@ class ServiceDef:
     last_number: int = 999
     daily_cap: int | None = None   # at most this many tickets a day (None: the range is the cap)
     target_wait_s: int = 15 * 60   # service level target
+    name_en: str = ""              # "Student ID card", for pages switched to English ("": name)
 
 
 @dataclass(frozen=True, slots=True)
