@@ -11,6 +11,7 @@ import logging
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from api.auth import (
     AccountDisabledError,
@@ -97,7 +98,10 @@ def create_app(
     ticket service) mounts ``/kiosk`` for browser kiosks. The pages (``/pages/``) are always
     served; they work with whatever of the above is mounted.
     """
-    app = FastAPI(
+    # FastAPIOffline: /docs (Swagger UI) and /redoc load their scripts and styles from the app
+    # (the fastapi-offline package ships them), not from a CDN: a campus network may have no
+    # internet, and the docs must still work there.
+    app = FastAPIOffline(
         title=title, version="1",
         description="Devices, telemetry, commands and alarms of the campus service hall. "
                     f"Log in at `{API_PREFIX}/auth/token`; times are milliseconds since the epoch.",
