@@ -298,6 +298,9 @@ def decode_json(payload: bytes, max_bytes: int, *, max_depth: int = MAX_NESTING_
         raise ContractError(f"too_deep: nested deeper than {max_depth} levels") from None
     except json.JSONDecodeError as exc:
         raise ContractError(f"invalid_json: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:
+        # Not a JSONDecodeError: an integer of more than 4,300 digits (Python's own limit).
+        raise ContractError(f"invalid_json: {str(exc)[:200]}") from None
     # Both walks below only run when the text could hold what they look for, so an ordinary
     # message (a handful of brackets, no escapes) pays two str.count calls and nothing more.
     if text.count("[") + text.count("{") > max_depth:

@@ -77,6 +77,7 @@ class AgentStats:
     records_delivered: int = 0
     announcements: int = 0
     malformed_messages: int = 0
+    internal_errors: int = 0  # messages that hit a bug here (refused, and the agent went on)
     acks_dropped: int = 0
     commands: CommandStats = field(default_factory=CommandStats)
 
@@ -335,7 +336,17 @@ class EdgeAgent:
         # One at a time, in arrival order: a display shows calls in the order they were made.
         while True:
             command = await self._command_queue.get()
-            await self._send_ack(await self._commands.execute(command))
+            try:
+                response = await self._commands.execute(command)
+            except Exception as exc:
+                # execute() answers every failure it knows of; this is a bug, and the loop
+                # boundary: refuse this command and go on with the next.
+                self.stats.internal_errors += 1
+                logger.exception("%s: command %s (%s) hit a bug", self.device_id, command.id,
+                                 command.method, extra={"device_id": self.device_id})
+                response = error_response(command.id, "internal_error",
+                                          f"the device failed on this command: {type(exc).__name__}")
+            await self._send_ack(response)
 
     async def _send_ack(self, response: Response) -> None:
         client = self._client
@@ -480,12 +491,25 @@ class EdgeAgent:
         async for message in client.messages:
             topic = message.topic.value
             payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
-            if topic == cmd_topic:
-                self._on_command(bytes(payload))
-            elif topic == res_topic:
-                self._on_response(bytes(payload))
-            elif topic == self._topics.controller_state:
-                self._on_controller_state(bytes(payload))
+            try:
+                if topic == cmd_topic:
+                    self._on_command(bytes(payload))
+                elif topic == res_topic:
+                    self._on_response(bytes(payload))
+                elif topic == self._topics.controller_state:
+                    self._on_controller_state(bytes(payload))
+            except Exception as exc:
+                # The loop boundary: a bug while handling one message must not end the
+                # receiver (and with it the connection, then the agent); the message is
+                # answered as refused where it can be, and the next one goes on.
+                self.stats.internal_errors += 1
+                logger.exception("%s: message on %s hit a bug; refused", self.device_id, topic,
+                                 extra={"device_id": self.device_id})
+                command_id = usable_id(bytes(payload)) if topic == cmd_topic else None
+                if command_id is not None:
+                    self._reply(error_response(command_id, "internal_error",
+                                               f"the device failed on this command: "
+                                               f"{type(exc).__name__}"))
 
     def _on_command(self, payload: bytes) -> None:
         try:

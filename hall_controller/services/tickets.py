@@ -358,7 +358,7 @@ def _parse_params(params: dict[str, Any]) -> tuple[str, tuple[str, str] | None, 
         raise RequestError("invalid_params",
                            'params.identity: expected {"type": ..., "value": ...}')
     kind, value = raw["type"], raw["value"]
-    if kind not in IDENTITY_TYPES:
+    if not isinstance(kind, str) or kind not in IDENTITY_TYPES:
         raise RequestError("invalid_params",
                            f"params.identity.type: expected one of {', '.join(sorted(IDENTITY_TYPES))}")
     if not isinstance(value, str) or not value or len(value) > MAX_IDENTITY_VALUE:
