@@ -162,7 +162,8 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
                          remote_tickets=controller.remote, access=controller.access,
                          live=live_feed.hub, kiosk=controller.tickets,
                          stats=StatsService(stats_store, config.queue.timezone,
-                                            one_trip=integration.cases))
+                                            one_trip=integration.cases,
+                                            services=settings.queue.services))
         server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port,
                                                log_level="warning", lifespan="off",
                                                # Backstop: page streams end when the feed

@@ -53,6 +53,10 @@ class ServiceDayStats:
     mean_service_s: float | None    # start serving → done, over the completed tickets
     service_level: float | None     # share of the called tickets called within target_wait_s
     no_show_rate: float | None      # no-shows / called
+    # The online cases (一网通办) in the hall: tickets linked to at least one case, and tickets
+    # completed as "pending materials" (补正: the visitor must bring something and come again).
+    linked: int = 0
+    pending: int = 0
 
 
 class StatsStore(Protocol):

@@ -13,7 +13,7 @@ from api.auth import Staff
 from api.schemas import Millis
 from hall_controller.domain.cases import OneTripCounts
 from hall_controller.ports_stats import ServiceDayStats
-from hall_controller.services.stats import DayReport, StatsService
+from hall_controller.services.stats import DayReport, ServiceName, StatsService
 
 
 def get_stats(request: Request) -> StatsService:
@@ -30,6 +30,8 @@ router = APIRouter(prefix="/stats", tags=["statistics"])
 
 class ServiceStatsOut(BaseModel):
     service_code: str
+    name: str = Field(description="the service's name (the code when it has none configured)")
+    name_en: str = Field(description="its English name (the name when none is configured)")
     target_wait_s: int = Field(description="the service level's target wait")
     tickets: int = Field(description="tickets issued that day")
     called: int = Field(description="... of which called at least once")
@@ -41,14 +43,17 @@ class ServiceStatsOut(BaseModel):
     service_level: float | None = Field(
         description="share of the called tickets called within the target wait")
     no_show_rate: float | None = Field(description="no-shows / called tickets")
+    linked: int = Field(description="tickets linked to at least one online case")
+    pending: int = Field(description="tickets completed as pending materials (补正)")
 
     @classmethod
-    def build(cls, s: ServiceDayStats) -> ServiceStatsOut:
-        return cls(service_code=s.service_code, target_wait_s=s.target_wait_s,
+    def build(cls, s: ServiceDayStats, name: ServiceName) -> ServiceStatsOut:
+        return cls(service_code=s.service_code, name=name.name, name_en=name.name_en,
+                   target_wait_s=s.target_wait_s,
                    tickets=s.tickets, called=s.called, served=s.served, no_shows=s.no_shows,
                    mean_wait_s=s.mean_wait_s, p90_wait_s=s.p90_wait_s,
                    mean_service_s=s.mean_service_s, service_level=s.service_level,
-                   no_show_rate=s.no_show_rate)
+                   no_show_rate=s.no_show_rate, linked=s.linked, pending=s.pending)
 
 
 class OneTripDayOut(BaseModel):
@@ -75,7 +80,8 @@ class DayStatsOut(BaseModel):
     @classmethod
     def build(cls, report: DayReport) -> DayStatsOut:
         return cls(day=report.service_day, timezone=report.timezone, from_ms=report.from_ms,
-                   to_ms=report.to_ms, services=[ServiceStatsOut.build(s) for s in report.services],
+                   to_ms=report.to_ms, services=[ServiceStatsOut.build(s, report.name_of(s.service_code))
+                             for s in report.services],
                    one_trip=None if report.one_trip is None
                    else OneTripDayOut.build(report.one_trip))
 

@@ -89,5 +89,8 @@ class MemoryStatsStore:
                 mean_service_s=_mean(service_times),
                 service_level=(sum(w <= service.target_wait_s for w in waits) / called
                                if called else None),
-                no_show_rate=no_shows / called if called else None))
+                no_show_rate=no_shows / called if called else None,
+                linked=sum(bool(t.case_ids) for t in mine),
+                pending=sum(t.state is TicketState.DONE and t.outcome == "pending_materials"
+                            for t in mine)))
         return result

@@ -7,12 +7,14 @@ numbered by, so the figures line up with the numbers printed on the slips.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from hall_controller.domain.cases import OneTripCounts
+from hall_controller.domain.queue_model import ServiceDef
 from hall_controller.ports_stats import ServiceDayStats, StatsStore
 
 
@@ -20,6 +22,14 @@ class OneTripSource(Protocol):
     """``CaseService.one_trip``: the cases resolved in [from_ms, to_ms) and their visits."""
 
     async def one_trip(self, from_ms: int, to_ms: int) -> OneTripCounts: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceName:
+    """What a person reads for a service: its name, and its English name (pages in English)."""
+
+    name: str
+    name_en: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +42,20 @@ class DayReport:
     # Hall-wide: a case is resolved once, whichever window served its visits. None when the
     # controller runs without the online-case integration.
     one_trip: OneTripCounts | None
+    # By service code: the configured names (a service no longer configured: its code).
+    names: Mapping[str, ServiceName] = field(default_factory=dict)
+
+    def name_of(self, code: str) -> ServiceName:
+        return self.names.get(code) or ServiceName(code, code)
 
 
 class StatsService:
     def __init__(self, store: StatsStore, timezone: str,
-                 one_trip: OneTripSource | None = None) -> None:
+                 one_trip: OneTripSource | None = None,
+                 services: Sequence[ServiceDef] = ()) -> None:
+        """``services``: the configured services, whose names the report carries."""
         self._store = store
+        self._names = {s.code: ServiceName(s.name, s.name_en or s.name) for s in services}
         self.timezone = timezone
         self._zone = ZoneInfo(timezone)
         self._one_trip = one_trip
@@ -53,4 +71,5 @@ class StatsService:
         from_ms, to_ms = self.day_bounds_ms(day)
         services = await self._store.service_day_stats(day.isoformat())
         trips = None if self._one_trip is None else await self._one_trip.one_trip(from_ms, to_ms)
-        return DayReport(day.isoformat(), self.timezone, from_ms, to_ms, services, trips)
+        return DayReport(day.isoformat(), self.timezone, from_ms, to_ms, services, trips,
+                         self._names)

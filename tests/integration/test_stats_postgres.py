@@ -15,6 +15,7 @@ from api.auth import ensure_user
 from api.routes.integration import IntegrationContext
 from hall_controller.adapters.postgres.case_store import PostgresCaseStore
 from hall_controller.adapters.postgres.stats_store import PostgresStatsStore
+from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
 from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
 from hall_controller.domain import queue
 from hall_controller.domain.cases import Applicant, CaseInput, CaseStatus, CompletionOutcome
@@ -28,6 +29,7 @@ from tests.support.stats_scenario import (
     DAY,
     SERVICES,
     T0,
+    Link,
     Record,
     S,
     a_day_in_the_hall,
@@ -45,6 +47,10 @@ async def hall_store(database_url: str) -> AsyncIterator[PostgresHallStore]:
         assert isinstance(store, PostgresHallStore)
         await store.sync_services(SERVICES)
         yield store
+
+
+def linker(store: PostgresHallStore) -> Link:
+    return PostgresTicketCases(store.pool).add_ticket_cases
 
 
 def recorder(store: PostgresHallStore) -> Record:
@@ -70,7 +76,7 @@ def recorder(store: PostgresHallStore) -> Record:
 
 async def test_service_day_figures_match_the_hand_computed_ones(
         hall_store: PostgresHallStore) -> None:
-    await a_day_in_the_hall(hall_store, recorder(hall_store))
+    await a_day_in_the_hall(hall_store, recorder(hall_store), linker(hall_store))
     stats = PostgresStatsStore(hall_store.pool)
     check_day_figures(await stats.service_day_stats(DAY))
     next_day = {s.service_code: s.tickets for s in await stats.service_day_stats("2026-11-28")}
@@ -79,14 +85,14 @@ async def test_service_day_figures_match_the_hand_computed_ones(
 
 async def test_the_wait_estimate_reads_recent_window_times_queue_and_busy_windows(
         hall_store: PostgresHallStore) -> None:
-    await a_day_in_the_hall(hall_store, recorder(hall_store))
+    await a_day_in_the_hall(hall_store, recorder(hall_store), linker(hall_store))
     stats = PostgresStatsStore(hall_store.pool)
     check_wait_inputs(await stats.wait_inputs(DAY, keep=50), await stats.wait_inputs(DAY, keep=1))
 
 
 async def test_the_stats_endpoint_for_staff_with_the_days_one_trip_rate(
         hall_store: PostgresHallStore) -> None:
-    await a_day_in_the_hall(hall_store, recorder(hall_store))
+    await a_day_in_the_hall(hall_store, recorder(hall_store), linker(hall_store))
     case_store = PostgresCaseStore(hall_store.pool)
     # The case is resolved at the window on DAY, after its only visit.
     cases = CaseService(case_store, clock=lambda: T0 + 700 * S)
@@ -99,7 +105,7 @@ async def test_the_stats_endpoint_for_staff_with_the_days_one_trip_rate(
         integration=IntegrationContext(cases, WebhookService(case_store),
                                        ApiKeyService(case_store)),
         stats=StatsService(PostgresStatsStore(hall_store.pool), "Asia/Shanghai",
-                           one_trip=cases))
+                           one_trip=cases, services=SERVICES))
     await ensure_user(hall_store, "clerk1", "clerk-pass-1", Role.CLERK, hasher=FAST_HASHER)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://hall/api/v1") as client:
@@ -118,6 +124,11 @@ async def test_the_stats_endpoint_for_staff_with_the_days_one_trip_rate(
     student = next(s for s in body["services"] if s["service_code"] == "student-id")
     assert student["tickets"] == 4 and student["p90_wait_s"] == pytest.approx(862.0)
     assert student["service_level"] == pytest.approx(2 / 3)
+    # Pages show names, not codes; and the online cases in the hall.
+    assert (student["name"], student["name_en"]) == ("学生证办理", "Student ID card")
+    assert (student["linked"], student["pending"]) == (2, 1)
+    finance = next(s for s in body["services"] if s["service_code"] == "finance")
+    assert (finance["name"], finance["name_en"]) == ("财务缴费", "财务缴费")  # no English name
     assert body["one_trip"] == {"resolved_with_visit": 1, "one_visit": 1, "rate": 1.0}
     assert StatsService(PostgresStatsStore(hall_store.pool), "Asia/Shanghai").day_bounds_ms(
         date(2026, 11, 27)) == (body["from_ms"], body["to_ms"])

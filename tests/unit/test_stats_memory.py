@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hall_controller.adapters.memory_stats import MemoryStatsStore, percentile_cont
 from hall_controller.adapters.memory_ticket_moves import MemoryTicketMoves
 from hall_controller.adapters.memory_tickets import MemoryTicketStore
@@ -24,7 +26,10 @@ async def test_memory_statistics_match_the_hand_computed_figures() -> None:
         assert before is not None
         return await moves.apply_move(moved, before)
 
-    await a_day_in_the_hall(tickets, record)
+    async def link(ticket_id: str, case_ids: Sequence[str]) -> None:
+        tickets.tickets[ticket_id].case_ids.extend(case_ids)
+
+    await a_day_in_the_hall(tickets, record, link)
     stats = MemoryStatsStore(tickets)
     check_day_figures(await stats.service_day_stats(DAY))
     check_wait_inputs(await stats.wait_inputs(DAY, keep=50), await stats.wait_inputs(DAY, keep=1))

@@ -61,6 +61,7 @@ class PostgresStatsStore:
                 called=int(r["called"]), served=int(r["served"]), no_shows=int(r["no_shows"]),
                 mean_wait_s=r["mean_wait_s"], p90_wait_s=r["p90_wait_s"],
                 mean_service_s=r["mean_service_s"], service_level=r["service_level"],
-                no_show_rate=r["no_show_rate"])
+                no_show_rate=r["no_show_rate"], linked=int(r["linked"]),
+                pending=int(r["pending"]))
             for r in rows
         ]

@@ -41,18 +41,20 @@ WHERE service_day = %(service_day)s AND state IN ('called', 'serving')
 -- A ticket counts under the service it is in now (after a transfer: the new one).
 -- Service level and no-show rate are over the tickets called at least once: a ticket still
 -- waiting at the end of the day has no wait yet.
+-- linked = tickets linked to at least one online case; pending = completed as pending materials.
 WITH day_tickets AS (
-    SELECT t.ticket_id, t.service_code, t.state, t.issued_at
+    SELECT t.ticket_id, t.service_code, t.state, t.issued_at,
+           cardinality(t.case_ids) > 0 AS linked, t.outcome = 'pending_materials' AS pending
     FROM tickets t
     WHERE t.service_day = %(service_day)s
 ), moments AS (
-    SELECT d.ticket_id, d.service_code, d.state, d.issued_at,
+    SELECT d.ticket_id, d.service_code, d.state, d.issued_at, d.linked, d.pending,
            min(tr.at) FILTER (WHERE tr.to_state = 'called') AS first_called,
            max(tr.at) FILTER (WHERE tr.to_state = 'serving') AS last_serving,
            max(tr.at) FILTER (WHERE tr.to_state = 'done') AS done_at
     FROM day_tickets d
     LEFT JOIN ticket_transitions tr USING (ticket_id)
-    GROUP BY d.ticket_id, d.service_code, d.state, d.issued_at
+    GROUP BY d.ticket_id, d.service_code, d.state, d.issued_at, d.linked, d.pending
 ), timed AS (
     SELECT m.*,
            (hall_ms(m.first_called) - hall_ms(m.issued_at)) / 1000.0 AS wait_s,
@@ -71,7 +73,9 @@ SELECT s.code AS service_code, s.target_wait_s,
        (count(*) FILTER (WHERE t.wait_s <= s.target_wait_s))::float8
            / nullif(count(t.wait_s), 0) AS service_level,
        (count(*) FILTER (WHERE t.state = 'no_show'))::float8
-           / nullif(count(t.wait_s), 0) AS no_show_rate
+           / nullif(count(t.wait_s), 0) AS no_show_rate,
+       count(*) FILTER (WHERE t.linked) AS linked,
+       count(*) FILTER (WHERE t.state = 'done' AND t.pending) AS pending
 FROM queue_services s
 LEFT JOIN timed t ON t.service_code = s.code
 WHERE s.active OR t.ticket_id IS NOT NULL
