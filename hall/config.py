@@ -186,16 +186,27 @@ class DemoConfig(_Section):
     telemetry_interval_s: Seconds = 5.0
     live_queue: bool = Field(
         default=True, description="visitors take tickets at the kiosks and clerks serve them")
-    # 40 an hour at 4 windows with 4-minute services keeps the windows about 75 % busy: a
-    # queue that comes and goes (60 an hour would be 100 %, and the queue would only grow).
+    # An ordinary hour's visitors; the day's profile (simulators.visitors.HALL_DAY_WEIGHTS)
+    # makes 1.7x that at the 9-10 o'clock peak and 0.4x over lunch. 40 at 4 windows with
+    # 4-minute services: the queue builds up in the morning peak and clears over lunch.
     visitors_per_hour: Annotated[float, Field(ge=0.0, le=100_000.0)] = Field(
-        default=40.0, description="visitors of all services together, split evenly, per "
-                                  "simulated hour")
+        default=40.0, description="visitors of all services together in an ordinary hour, "
+                                  "split evenly (the day's profile adds a morning peak)")
     speed: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
-        default=20.0, description="simulated hall time runs this many times faster than the clock")
+        default=1.0, description="the live hall's time runs this many times faster than the "
+                                 "clock; recorded waits and service times shrink by the same "
+                                 "factor (1: real minutes, as the statistics should show)")
+    replay_day: bool = Field(
+        default=True, description="before the live hall starts, replay the day from "
+                                  "queue.opens until now through the real services (with a "
+                                  "simulated clock), if that day has no tickets yet")
+    online_share: Share = Field(
+        default=0.4, description="visitors who come for a case filed on the simulated online "
+                                 "platform (they identify at the kiosk; the case is linked)")
     service_mean_min: Annotated[float, Field(gt=0.0, le=240.0)] = Field(
         default=4.0, description="mean (exponential) service time at a window, simulated")
-    identity_share: Share = Field(default=0.3, description="visitors who show a person id")
+    identity_share: Share = Field(default=0.3,
+                                  description="other visitors who show a person id")
     priority_share: Share = Field(default=0.1, description="visitors by the green channel")
     no_show_share: Share = Field(default=0.05, description="called visitors who never come")
     pending_share: Share = Field(default=0.15,
