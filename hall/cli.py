@@ -25,6 +25,7 @@ from hall.config import ConfigError, HallConfig, load_config
 
 if TYPE_CHECKING:
     from edge.settings import AgentSettings
+    from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
     from hall_controller.runtime import HallController
 
 logger = logging.getLogger("hall")
@@ -72,17 +73,11 @@ def main(argv: list[str] | None = None) -> None:
         "demo": _demo, "controller": _controller, "edge": _edge, "simulate": _simulate,
         "db": _db,
     }
-    from hall_controller.adapters.postgres.migrate import MigrationError
-
     try:
         _run_until_signalled(commands[args.command](config, args))
     except ConfigError as exc:
         print(f"hall: {exc}", file=sys.stderr)
         sys.exit(2)
-    except MigrationError as exc:
-        # A migration refused to run or failed: its message says why, and what to do.
-        print(f"hall: {exc}", file=sys.stderr)
-        sys.exit(1)
 
 
 def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
@@ -104,8 +99,8 @@ def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
 
 
 async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
-                            *, then: Callable[[str, HallController], Coroutine[Any, Any, None]]
-                            | None = None,
+                            *, then: Callable[[str, HallController, PostgresHallStore],
+                                              Coroutine[Any, Any, None]] | None = None,
                             admin_password: str | None = None) -> None:
     """Controller + API until cancelled; ``then`` runs beside them (the demo's simulated hall)."""
     import dataclasses
@@ -184,7 +179,8 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
             try:
                 await controller.bus.connected.wait()
                 if then is not None:
-                    hall_task = tasks.create_task(then(mqtt_url, controller), name="demo-hall")
+                    hall_task = tasks.create_task(then(mqtt_url, controller, store),
+                                                  name="demo-hall")
                 await api_task
                 # uvicorn returns (instead of raising) when it cannot bind its port.
                 if not server.started:
@@ -211,38 +207,34 @@ async def _drained(controller: Any, timeout_s: float) -> None:
 
 
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
-    from hall.stack import broker_url, command_secret, database_url
-    from simulators.clerks import ClerkPlan, run_clerks
-    from simulators.live_hall import run_live_fleet
-    from simulators.visitors import VisitorPlan
+    from hall.demo import run_simulated_hall
+    from hall.stack import broker_url, database_url
 
     per_kind = args.devices_per_kind if args.devices_per_kind is not None else config.demo.devices_per_kind
     admin_password = config.auth.admin_password or secrets.token_urlsafe(12)
     data_dir = Path(os.path.abspath(config.data_dir))  # noqa: ASYNC240 - string work only
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     demo = config.demo
-    visitors = VisitorPlan.even(
-        [s.code for s in config.queue.services], demo.visitors_per_hour, speed=demo.speed,
-        identity_share=demo.identity_share, priority_share=demo.priority_share,
-    ) if demo.live_queue else None
 
     async with broker_url(config) as mqtt_url, database_url(config) as dsn:
 
-        async def simulated_hall(url: str, hall: HallController | None = None) -> None:
-            """The simulated devices (their kiosks with visitors) and, given the controller
-            (``hall``, whose ``clerk`` is the window terminal), a simulated clerk per window.
-            The clerks call ``ClerkService`` in this process, so calls reach the displays
-            exactly as a real window terminal's do."""
+        async def simulated_hall(url: str, hall: HallController,
+                                 store: PostgresHallStore) -> None:
+            """The simulated devices, the day so far (replayed) and the live hall: kiosk
+            visitors, a simulated clerk per window (calling through the controller's window
+            terminal, so calls reach the displays as a real terminal's do) and the simulated
+            online platform (``hall.demo``)."""
             base = f"http://{config.http.host}:{config.http.port}"
-            terminal = hall.clerk if hall is not None and demo.live_queue else None
             queue_line = ("off" if not demo.live_queue else
-                          f"{demo.visitors_per_hour:g} visitors/h at {demo.speed:g}x, "
-                          + ("a simulated clerk per window" if terminal is not None
-                             else "no simulated clerks"))
+                          f"{demo.visitors_per_hour:g} visitors/h in an ordinary hour (morning "
+                          f"peak), {demo.online_share:.0%} of them for online cases; "
+                          + ("real time" if demo.speed == 1 else f"{demo.speed:g}x real time")
+                          + ("; the day so far replayed first" if demo.replay_day else ""))
             print("\n".join([
                 "",
                 "  Campus hall demo is running.",
                 f"  API:      {base}/api/v1/devices   (docs: {base}/docs)",
+                f"  Pages:    {base}/pages/   (statistics: {base}/pages/stats.html)",
                 "  Login:    admin / " + (admin_password if not config.auth.admin_password
                                           else "(the HALL_ADMIN_PASSWORD you set)"),
                 f"  Broker:   {url}   topics under {config.mqtt.topic_prefix}/",
@@ -252,22 +244,7 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 "  Stop with Ctrl-C.",
                 "",
             ]), flush=True)
-            # One task group: cancelling the demo hall (first, in _serve_controller's finally)
-            # stops the clerks and the devices together, before the controller goes.
-            async with asyncio.TaskGroup() as hall_tasks:
-                hall_tasks.create_task(run_live_fleet(
-                    url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
-                    devices_per_kind=per_kind, visitors=visitors,
-                    telemetry_interval_s=demo.telemetry_interval_s, durable=True,
-                    master_secret=command_secret(config)),
-                    name="demo-fleet")
-                if terminal is not None:
-                    hall_tasks.create_task(run_clerks(
-                        terminal, [w.window_id for w in config.queue.windows],
-                        ClerkPlan(speed=demo.speed, service_mean_s=demo.service_mean_min * 60,
-                                  no_show_share=demo.no_show_share,
-                                  pending_share=demo.pending_share)),
-                        name="demo-clerks")
+            await run_simulated_hall(config, url, hall, store, devices_per_kind=per_kind)
 
         await _serve_controller(config, mqtt_url, dsn, then=simulated_hall,
                                 admin_password=admin_password)

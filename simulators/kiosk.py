@@ -2,7 +2,9 @@
 
 Without a ``VisitorPlan`` it only pretends to print (telemetry and printer events). With one,
 its visitors take real tickets: Poisson arrivals per service, each a ``ticket.take`` request
-through the agent (``EdgeAgent.request``) over MQTT, and a taken ticket is printed.
+through the agent (``EdgeAgent.request``) over MQTT, and a taken ticket is printed. Visitors
+sent by someone else (the simulated online platform's applicants) take theirs the same way
+(``send_visitor``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import random
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from devices.contract import now_ms
 from devices.kinds import DeviceKind
 from edge.driver import DeviceHandle, TelemetryScalar
 from edge.errors import EdgeError
@@ -47,6 +50,11 @@ class SimulatedKiosk(SimulatedDevice):
         # kiosk without them jams. Simulated arrivals, not secrets.
         self._visitor_rng = random.Random(f"visitors:{device_id}")
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._device: DeviceHandle | None = None   # while running
+        # Set: visitors come. The demo clears it while it replays the earlier day, so no live
+        # ticket joins the queue before the replayed ones are in it.
+        self.doors_open = asyncio.Event()
+        self.doors_open.set()
         self.paper_level_pct = round(self.rng.uniform(30.0, 100.0), 1)
         self.printer_state = "ok" if self.paper_level_pct > PAPER_LOW_PCT else "paper_low"
         self.tickets_printed = 0
@@ -67,6 +75,7 @@ class SimulatedKiosk(SimulatedDevice):
             await super().run(device)
             return
         plan = self.visitors
+        self._device = device
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(super().run(device), name=f"{self.device_id}:printer")
@@ -75,6 +84,7 @@ class SimulatedKiosk(SimulatedDevice):
                         tg.create_task(self._arrivals(device, service, plan),
                                        name=f"{self.device_id}:visitors:{service}")
         finally:
+            self._device = None
             # Requests still in flight belong to this run: the agent is stopping (or
             # restarting the driver), so their replies would find nobody waiting.
             for task in list(self._in_flight):
@@ -82,23 +92,42 @@ class SimulatedKiosk(SimulatedDevice):
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def _arrivals(self, device: DeviceHandle, service: str, plan: VisitorPlan) -> None:
-        rate = plan.rate_per_s(service)
+        peak = plan.peak_rate_per_s(service)
+        rng = self._visitor_rng
+        await self.doors_open.wait()
         while True:
-            await asyncio.sleep(self._visitor_rng.expovariate(rate))
-            self.visitor_stats.arrived += 1
-            if len(self._in_flight) >= MAX_IN_FLIGHT:
-                self.visitor_stats.walked_away += 1
-                logger.debug("%s: visitor for %s walked away (%d requests unanswered)",
-                             self.device_id, service, len(self._in_flight),
-                             extra={"device_id": self.device_id})
+            await asyncio.sleep(rng.expovariate(peak))
+            # Thinning: a candidate at the peak rate is a visitor with probability rate now /
+            # peak rate, which makes the arrivals follow the day's profile.
+            if plan.profile is not None and rng.random() * peak > plan.rate_per_s(service,
+                                                                                  now_ms()):
                 continue
-            # Its own task: a slow reply must not delay the next arrival (that would thin
-            # the Poisson process exactly when the controller is busy).
-            params = visitor_params(service, plan, self._visitor_rng)
-            task = asyncio.create_task(self._take_ticket(device, params, plan.timeout_s),
-                                       name=f"{self.device_id}:take:{service}")
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            self._visit(device, visitor_params(service, plan, rng), plan.timeout_s)
+
+    def send_visitor(self, params: dict[str, Any], timeout_s: float = 10.0) -> bool:
+        """A visitor sent here (the online platform's applicant) takes a ticket with
+        ``params`` (``ticket.take``'s). False when the kiosk is not running with visitors."""
+        device = self._device
+        if device is None:
+            return False
+        self._visit(device, params, timeout_s)
+        return True
+
+    def _visit(self, device: DeviceHandle, params: dict[str, Any], timeout_s: float) -> None:
+        service = params["service"]
+        self.visitor_stats.arrived += 1
+        if len(self._in_flight) >= MAX_IN_FLIGHT:
+            self.visitor_stats.walked_away += 1
+            logger.debug("%s: visitor for %s walked away (%d requests unanswered)",
+                         self.device_id, service, len(self._in_flight),
+                         extra={"device_id": self.device_id})
+            return
+        # Its own task: a slow reply must not delay the next arrival (that would thin the
+        # Poisson process exactly when the controller is busy).
+        task = asyncio.create_task(self._take_ticket(device, params, timeout_s),
+                                   name=f"{self.device_id}:take:{service}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def _take_ticket(self, device: DeviceHandle, params: dict[str, Any],
                            timeout_s: float) -> None:

@@ -5,6 +5,10 @@ many of them identify themselves or come by the green channel. Every simulated k
 plan runs one arrival process per service at ``rate / kiosks``: the superposition of the
 kiosks' processes is again a Poisson process with the hall's rate, so the controller sees the
 arrivals the plan describes, through real ``ticket.take`` requests over MQTT.
+
+With a ``DayProfile`` the rate follows the hall's local hour (a morning peak, a lunch dip): the
+arrivals are then a non-homogeneous Poisson process, drawn by thinning (candidates at the
+peak rate, each kept with probability rate now / peak rate).
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import random
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +30,39 @@ RECENT_REPLIES = 100
 # Requests of one kiosk still waiting for a reply; past this a new visitor walks away instead
 # of piling up tasks while the controller is unreachable (each request waits ``timeout_s``).
 MAX_IN_FLIGHT = 16
+
+
+# How busy a campus service hall is by local hour, as a factor of an ordinary hour's rate:
+# students come before and between the morning's classes (the peak at 9-11), few over lunch
+# (the windows stay open), a smaller rise in the afternoon, a quiet last half hour.
+HALL_DAY_WEIGHTS: Mapping[int, float] = MappingProxyType({
+    8: 0.8, 9: 1.6, 10: 1.5, 11: 1.1, 12: 0.4, 13: 0.7, 14: 0.9, 15: 1.0, 16: 0.8, 17: 0.5,
+})
+# Outside those hours (the demo keeps the hall open at night, so it is never empty).
+OFF_HOURS_WEIGHT = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class DayProfile:
+    """Arrival intensity by the hall's local hour, as a factor of the plan's rates."""
+
+    timezone: str = "Asia/Shanghai"
+    # local hour (0-23) → factor
+    weights: Mapping[int, float] = field(default_factory=lambda: HALL_DAY_WEIGHTS)
+    off_hours: float = OFF_HOURS_WEIGHT               # hours not in ``weights``
+
+    def __post_init__(self) -> None:
+        ZoneInfo(self.timezone)  # unknown zones fail here, not at the first arrival
+        if self.off_hours < 0 or any(w < 0 or not 0 <= h <= 23 for h, w in self.weights.items()):
+            raise ValueError("profile weights must not be negative, hours must be 0-23")
+
+    def weight_at(self, at_ms: int) -> float:
+        local = datetime.fromtimestamp(at_ms / 1000, tz=UTC).astimezone(ZoneInfo(self.timezone))
+        return self.weights.get(local.hour, self.off_hours)
+
+    @property
+    def peak(self) -> float:
+        return max([self.off_hours, *self.weights.values()])
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +81,7 @@ class VisitorPlan:
     identity_share: float = 0.3
     priority_share: float = 0.1
     timeout_s: float = 10.0
+    profile: DayProfile | None = None   # None: the same rate at every hour
 
     def __post_init__(self) -> None:
         if self.speed <= 0 or self.kiosks < 1 or self.timeout_s <= 0:
@@ -58,9 +99,18 @@ class VisitorPlan:
             return cls({}, **kwargs)
         return cls(dict.fromkeys(services, visitors_per_hour / len(services)), **kwargs)
 
-    def rate_per_s(self, service: str) -> float:
-        """One kiosk's arrival rate for ``service``, per wall-clock second."""
-        return self.rates_per_hour.get(service, 0.0) * self.speed / 3600.0 / self.kiosks
+    def rate_per_s(self, service: str, at_ms: int | None = None) -> float:
+        """One kiosk's arrival rate for ``service``, per wall-clock second; with a profile,
+        at the hall's local time ``at_ms`` (None: an ordinary hour's)."""
+        base = self.rates_per_hour.get(service, 0.0) * self.speed / 3600.0 / self.kiosks
+        if self.profile is None or at_ms is None:
+            return base
+        return base * self.profile.weight_at(at_ms)
+
+    def peak_rate_per_s(self, service: str) -> float:
+        """The highest rate of the day (thinning draws candidates at this rate)."""
+        base = self.rate_per_s(service)
+        return base if self.profile is None else base * self.profile.peak
 
 
 @dataclass(slots=True)
@@ -90,4 +140,5 @@ def person_id(rng: random.Random) -> str:
     return f"{rng.randint(2020, 2025)}{rng.randint(1, 12):02d}{rng.randint(1, 400):04d}"
 
 
-__all__ = ["MAX_IN_FLIGHT", "VisitorPlan", "VisitorStats", "person_id", "visitor_params"]
+__all__ = ["HALL_DAY_WEIGHTS", "MAX_IN_FLIGHT", "DayProfile", "VisitorPlan", "VisitorStats",
+           "person_id", "visitor_params"]

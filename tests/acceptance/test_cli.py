@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from hall.config import HallConfig
+from hall.demo import replay_span
 from hall.embedded_broker import free_port
 from hall_controller.domain.service_day import service_day_at
 
@@ -95,9 +97,13 @@ def stop(running: Running) -> int:
     return running.proc.wait(timeout=30)
 
 
-def test_demo_lists_simulated_devices_online_and_stops_cleanly(start_hall: Callable[..., Running]) -> None:
+def test_demo_lists_simulated_devices_online_and_stops_cleanly(
+        start_hall: Callable[..., Running], tmp_path: Path) -> None:
+    # The live hall at 60x, so its kiosks take tickets within seconds (real time: minutes).
+    (tmp_path / "config.toml").write_text("[demo]\nspeed = 60\n", encoding="utf-8")
     demo = start_hall("demo", env={"HALL_MQTT_URL": "", "HALL_DATABASE_URL": ""})
     started = time.monotonic()
+    started_ms = int(time.time() * 1000)
 
     def all_online() -> bool:
         devices = demo.get("/devices")
@@ -109,11 +115,31 @@ def test_demo_lists_simulated_devices_online_and_stops_cleanly(start_hall: Calla
     assert kinds == ["door_lock", "face_gate", "kiosk", "queue_display"]
     assert "admin / " in demo.output() and "/api/v1/devices" in demo.output()
     wait_until(lambda: all(d["latest"] for d in demo.get("/devices")), 15, "telemetry from all", demo)
-    # The hall is alive: visitors take tickets at the simulated kiosks (over MQTT).
+    # The day so far is replayed (yesterday's, before opening): tickets with waits of minutes,
+    # online cases linked to them, and a one-trip rate.
+    replayed = replay_span(HallConfig(), started_ms).service_day
+
+    def day_replayed() -> bool:
+        day = demo.get("/stats/services", day=replayed)
+        return ("demo: replayed" in demo.output() and day["one_trip"]["rate"] is not None
+                and sum(s["linked"] for s in day["services"]) > 0)
+
+    wait_until(day_replayed, 120, f"{replayed} replayed", demo)
+    day = demo.get("/stats/services", day=replayed)
+    assert max(s["mean_wait_s"] or 0 for s in day["services"]) > 60
+    assert {s["name"] for s in day["services"]} >= {"宿舍事务", "财务缴费"}
+    # Then the hall is alive: visitors take tickets at the simulated kiosks (over MQTT), and
+    # the simulated online platform has its API key.
     # The hall's service day (it ends at 03:00 local, not at midnight).
     today = service_day_at(int(time.time() * 1000), ZoneInfo("Asia/Shanghai"), dt_time(3, 0))
-    wait_until(lambda: sum(s["tickets"] for s in demo.get("/stats/services", day=today)["services"]) > 0,
-               20, "tickets taken by simulated visitors", demo)
+
+    def tickets_today() -> int:
+        return sum(s["tickets"] for s in demo.get("/stats/services", day=today)["services"])
+
+    before = tickets_today()
+    wait_until(lambda: tickets_today() > before, 30, "tickets taken by simulated visitors", demo)
+    keys = demo.get("/integration/keys")
+    assert any(k["name"] == "simulated online platform (hall demo)" and k["active"] for k in keys)
     first_run_from = int(time.time() * 1000) - 60_000
     assert stop(demo) == 0, demo.output()[-2000:]
     first_run_to = int(time.time() * 1000)
