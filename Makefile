@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-services test-embedded lint bench install
+.PHONY: demo test test-unit test-services test-embedded test-timescale lint bench install
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,26 @@ test: $(STAMP)
 	scripts/ensure-browser
 	$(PY) -m pytest -q -p no:cacheprovider tests/browser
 	HALL_TEST_EMBEDDED=1 $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+# The integration tests against a TimescaleDB server (not part of make test, which runs on the
+# machine's plain PostgreSQL): one with timescaledb preloaded, and one with it installed but not
+# preloaded (for the refusal of migration 0002). docs/deployment.md says how to build and start
+# both. Example:
+#   make test-timescale HALL_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5433/postgres \
+#        HALL_TEST_TIMESCALE_NOT_PRELOADED_URL=postgresql://postgres@127.0.0.1:5434/postgres
+test-timescale: $(STAMP)
+	@test -n "$(HALL_TEST_DATABASE_URL)" || { echo "make test-timescale: set HALL_TEST_DATABASE_URL \
+	to a PostgreSQL with TimescaleDB preloaded, e.g. make test-timescale \
+	HALL_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5433/postgres \
+	HALL_TEST_TIMESCALE_NOT_PRELOADED_URL=postgresql://postgres@127.0.0.1:5434/postgres \
+	(docs/deployment.md: Testing against TimescaleDB)" >&2; exit 2; }
+	@test -n "$(HALL_TEST_TIMESCALE_NOT_PRELOADED_URL)" || { echo "make test-timescale: set \
+	HALL_TEST_TIMESCALE_NOT_PRELOADED_URL to a PostgreSQL with TimescaleDB installed but not \
+	preloaded (docs/deployment.md: Testing against TimescaleDB)" >&2; exit 2; }
+	scripts/ensure-services
+	HALL_TEST_DATABASE_URL='$(HALL_TEST_DATABASE_URL)' HALL_TEST_EXPECT_TIMESCALE=1 \
+	HALL_TEST_TIMESCALE_NOT_PRELOADED_URL='$(HALL_TEST_TIMESCALE_NOT_PRELOADED_URL)' \
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration tests/timescale
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request, status
+from fastapi import Depends, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
@@ -24,6 +24,7 @@ from api.auth import (
 from api.auth import router as auth_router
 from api.context import ApiContext
 from api.pages import mount_pages
+from api.params import refuse_nul
 from api.routes import alarms as alarm_routes
 from api.routes import cases as case_routes
 from api.routes import commands as command_routes
@@ -104,8 +105,12 @@ def create_app(
     app = FastAPIOffline(
         title=title, version="1",
         description="Devices, telemetry, commands and alarms of the campus service hall. "
-                    f"Log in at `{API_PREFIX}/auth/token`; times are milliseconds since the epoch.",
+                    f"Log in at `{API_PREFIX}/auth/token`; times are milliseconds since the epoch. "
+                    "Out-of-range numbers and text holding NUL (\\x00) are refused with a 422 "
+                    "naming the parameter.",
         openapi_tags=_TAGS,
+        # Every path and query parameter of every route: NUL is a 422 before the database.
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.hall = ApiContext(store=store, commands=commands, health=health)
     if not isinstance(auth, Authenticator):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -178,7 +179,10 @@ class Authenticator:
         """
         if len(password) > MAX_PASSWORD_LENGTH:
             raise InvalidCredentialsError
-        user = await self.users.get_user(username)
+        # A name no account can have (NUL, for one, which the database cannot even compare) is
+        # an unknown user: no lookup, but the same dummy verification, so the answer is the same.
+        user = (await self.users.get_user(username)
+                if re.fullmatch(USERNAME_PATTERN, username) else None)
         matches = await self._verify(user.password_hash if user else self._dummy_hash, password)
         if user is None or not matches:
             logger.info("login refused for %r", username, extra={"username": username})

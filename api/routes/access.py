@@ -14,7 +14,7 @@ from fastapi import APIRouter, File, HTTPException, Path, Query, Response, Uploa
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AdminOnly, Facilities
-from api.routes.params import DeviceId
+from api.params import NO_NUL, BeforeId, DeviceId, Limit, MillisIn, Offset, RowId
 from api.schemas import CommandOut, ErrorOut
 from devices.access_rules import DoorMode
 from hall_controller.domain.access import AccessRule, AuditCategory, AuditEntry, Person
@@ -35,14 +35,15 @@ class _Body(BaseModel):
 
 
 class PersonIn(_Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     role: str = Field(description="student, staff or visitor")
     groups: list[str] = Field(default_factory=list, max_length=100,
                               description="e.g. dorm-b3, dorm-b3-0412, hall-staff")
     cards: list[str] = Field(default_factory=list, max_length=10)
-    valid_from_ms: int | None = Field(default=None, ge=0)
-    valid_until_ms: int | None = Field(default=None, ge=0,
-                                       description="required for visitors: the pass expires")
+    valid_from_ms: MillisIn | None = None
+    valid_until_ms: MillisIn | None = Field(default=None,
+                                            description="required for visitors: the pass "
+                                                        "expires (ms since the epoch)")
 
 
 class PersonOut(BaseModel):
@@ -71,10 +72,10 @@ class EnrolmentOut(BaseModel):
 
 
 class RuleIn(_Body):
-    group: str = Field(min_length=1, max_length=64)
-    target: str = Field(min_length=1, max_length=63,
+    group: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    target: str = Field(min_length=1, max_length=63, pattern=NO_NUL,
                         description="a device id, or a pattern such as lock-b3-*")
-    schedule: str = Field(default="always", min_length=1, max_length=64)
+    schedule: str = Field(default="always", min_length=1, max_length=64, pattern=NO_NUL)
 
 
 class RuleOut(BaseModel):
@@ -89,12 +90,13 @@ class RuleOut(BaseModel):
 
 
 class HolidayIn(_Body):
-    name: str = Field(default="", max_length=100)
+    name: str = Field(default="", max_length=100, pattern=NO_NUL)
 
 
 class UnlockIn(_Body):
     duration_s: float = Field(default=5.0, ge=1.0, le=60.0)
-    reason: str = Field(min_length=1, max_length=200, description="why; kept in the audit")
+    reason: str = Field(min_length=1, max_length=200, pattern=NO_NUL,
+                        description="why; kept in the audit")
 
 
 class ModeIn(_Body):
@@ -162,8 +164,7 @@ def access_router(access: AccessService) -> APIRouter:  # noqa: PLR0915 - one ro
     @router.get("/persons", response_model=list[PersonOut])
     async def list_persons(_: AdminOnly, group: Annotated[str | None, Query(max_length=64)] = None,
                            role: Annotated[str | None, Query(max_length=16)] = None,
-                           limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                           offset: Annotated[int, Query(ge=0)] = 0) -> list[PersonOut]:
+                           limit: Limit = 100, offset: Offset = 0) -> list[PersonOut]:
         return [PersonOut.build(p) for p in await access.list_persons(
             group=group, role=role, limit=limit, offset=offset)]
 
@@ -248,7 +249,7 @@ def access_router(access: AccessService) -> APIRouter:  # noqa: PLR0915 - one ro
 
     @router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT,
                    responses=NOT_FOUND)
-    async def delete_rule(rule_id: int, principal: AdminOnly) -> None:
+    async def delete_rule(rule_id: RowId, principal: AdminOnly) -> None:
         await access.delete_rule(rule_id, f"user:{principal.name}")
 
     @router.get("/holidays", response_model=list[dt.date])
@@ -295,8 +296,7 @@ def access_router(access: AccessService) -> APIRouter:  # noqa: PLR0915 - one ro
                     device_id: Annotated[str | None, Query(max_length=63)] = None,
                     person_id: Annotated[str | None, Query(max_length=64)] = None,
                     category: AuditCategory | None = None,
-                    before_id: Annotated[int | None, Query(ge=1)] = None,
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> AuditPage:
+                    before_id: BeforeId = None, limit: Limit = 100) -> AuditPage:
         """Every access decision, door report, command and admin change, newest first."""
         items = await access.audit(device_id=device_id, person_id=person_id, category=category,
                                    before_id=before_id, limit=limit)

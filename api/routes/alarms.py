@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import Facilities, Staff
 from api.context import Context
+from api.params import Limit, RowId
 from api.schemas import AlarmOut, ErrorOut
 from devices.contract import now_ms
 from hall_controller.domain.model import AlarmStatus
@@ -25,7 +26,7 @@ async def list_alarms(
     status: Annotated[AlarmStatus | None, Query(description="active or cleared")] = None,
     acknowledged: Annotated[bool | None, Query()] = None,
     device_id: Annotated[str | None, Query(description="only this device's")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    limit: Limit = 500,
 ) -> list[AlarmOut]:
     """Alarms, newest first."""
     alarms = await ctx.store.list_alarms(status=status, acknowledged=acknowledged,
@@ -34,7 +35,7 @@ async def list_alarms(
 
 
 @router.get("/{alarm_id}", response_model=AlarmOut, responses=NOT_FOUND)
-async def get_alarm(ctx: Context, _: Staff, alarm_id: int) -> AlarmOut:
+async def get_alarm(ctx: Context, _: Staff, alarm_id: RowId) -> AlarmOut:
     """One alarm."""
     alarm = await ctx.store.get_alarm(alarm_id)
     if alarm is None:
@@ -43,12 +44,12 @@ async def get_alarm(ctx: Context, _: Staff, alarm_id: int) -> AlarmOut:
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmOut, responses=NOT_FOUND)
-async def ack_alarm(ctx: Context, principal: Facilities, alarm_id: int) -> AlarmOut:
+async def ack_alarm(ctx: Context, principal: Facilities, alarm_id: RowId) -> AlarmOut:
     """Acknowledge an alarm (it stays active until cleared); repeating it changes nothing."""
     return AlarmOut.build(await ctx.store.ack_alarm(alarm_id, now_ms(), principal.name))
 
 
 @router.post("/{alarm_id}/clear", response_model=AlarmOut, responses=NOT_FOUND)
-async def clear_alarm(ctx: Context, principal: Facilities, alarm_id: int) -> AlarmOut:
+async def clear_alarm(ctx: Context, principal: Facilities, alarm_id: RowId) -> AlarmOut:
     """Clear an alarm by hand (e.g. after fixing the device); repeating it changes nothing."""
     return AlarmOut.build(await ctx.store.clear_alarm(alarm_id, now_ms(), principal.name))

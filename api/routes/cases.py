@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Principal, api_key_scheme, require_scope
+from api.params import NO_NUL, Limit, MillisIn
 from api.routes.integration import NOT_FOUND, Integration
 from api.schemas import Millis
 from hall_controller.domain.cases import (
@@ -24,7 +25,7 @@ from hall_controller.domain.model import Role
 
 CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-TEXT = r"^[^\x00]*$"   # PostgreSQL text cannot hold NUL: refuse it here, with a clear 422
+TEXT = NO_NUL   # PostgreSQL text cannot hold NUL: refuse it here, with a clear 422
 MAX_MATERIALS = 50
 
 CaseWriter = Annotated[Principal, Depends(require_scope(Scope.CASES_WRITE.value))]
@@ -62,11 +63,11 @@ class MaterialIn(BaseModel):
 class AppointmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at_ms: int = Field(ge=0, description="booked time, ms since the epoch")
-    window_start_ms: int | None = Field(default=None, ge=0,
-                                        description="earliest check-in, ms since the epoch")
-    window_end_ms: int | None = Field(default=None, ge=0,
-                                      description="latest check-in, ms since the epoch")
+    at_ms: MillisIn = Field(description="booked time, ms since the epoch")
+    window_start_ms: MillisIn | None = Field(default=None,
+                                             description="earliest check-in, ms since the epoch")
+    window_end_ms: MillisIn | None = Field(default=None,
+                                           description="latest check-in, ms since the epoch")
 
     @model_validator(mode="after")
     def _ordered(self) -> AppointmentIn:
@@ -189,7 +190,7 @@ async def list_cases(  # noqa: PLR0917 - FastAPI passes query parameters by name
     campus_card: Annotated[str | None, Query()] = None,
     status_: Annotated[CaseStatus | None, Query(alias="status")] = None,
     service_code: Annotated[str | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[CaseOut]:
     """Cases, oldest first, filtered by applicant, status and service."""
     cases = await integration.cases.list_cases(person_id=person_id, campus_card=campus_card,

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Principal, require_role
+from api.params import NO_NUL
 from api.schemas import ErrorOut, Millis
 from hall_controller.domain.cases import Case
 from hall_controller.domain.model import Role
@@ -28,7 +29,7 @@ from hall_controller.services.clerk import ClerkService, WindowStatus
 Clerk = Annotated[Principal, Depends(require_role(Role.CLERK))]
 Supervisor = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 WindowId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="e.g. w3")]
-TEXT = r"^[^\x00]*$"   # PostgreSQL text cannot hold NUL
+TEXT = NO_NUL   # PostgreSQL text cannot hold NUL
 MAX_QUEUE_SHOWN = 100
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -168,7 +169,8 @@ class CompleteOut(BaseModel):
 class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    service: str = Field(min_length=1, max_length=64, description="the target service code")
+    service: str = Field(min_length=1, max_length=64, pattern=TEXT,
+                         description="the target service code")
     keep_arrival: bool = Field(default=True,
                                description="keep the original arrival time (default)")
 
@@ -182,14 +184,14 @@ class ParkIn(BaseModel):
 class ResumeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ticket_id: str | None = Field(default=None, max_length=64,
+    ticket_id: str | None = Field(default=None, max_length=64, pattern=TEXT,
                                   description="which parked ticket; optional when only one is")
 
 
 class CallSpecificIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ticket_id: str = Field(min_length=1, max_length=64)
+    ticket_id: str = Field(min_length=1, max_length=64, pattern=TEXT)
 
 
 def _is_supervisor(principal: Principal) -> bool:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Response, status
 
 from api.auth import Facilities
 from api.context import Context
-from api.routes.params import DeviceId
+from api.params import DeviceId, Limit
 from api.schemas import CommandIn, CommandOut, ErrorOut
 from hall_controller.errors import NotFound
 
@@ -44,7 +44,7 @@ async def send_command(
             responses={404: {"model": ErrorOut, "description": "unknown device"}})
 async def command_history(
     ctx: Context, _: Facilities, device_id: DeviceId,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[CommandOut]:
     """The commands sent to a device, newest first."""
     if await ctx.store.get_device(device_id) is None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import Facilities
 from api.context import Context
+from api.params import Limit
 from api.schemas import DeadLetterOut, DeadLetterSummaryOut
 
 router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 @router.get("", response_model=list[DeadLetterOut])
 async def list_dead_letters(
     ctx: Context, _: Facilities,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     device_id: Annotated[str | None, Query(description="only this device's")] = None,
 ) -> list[DeadLetterOut]:
     """Refused messages, newest first, with a preview of the payload."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import Facilities, Staff
 from api.context import Context
-from api.routes.params import DeviceId, invalid
+from api.params import BucketSeconds, DeviceId, Limit, invalid, millis_query
 from api.schemas import (
     AlarmOut,
     DeviceDetailOut,
@@ -79,9 +79,9 @@ async def get_device(ctx: Context, _: Staff, device_id: DeviceId) -> DeviceDetai
 async def telemetry(
     *, ctx: Context, _: Staff, device_id: DeviceId,
     metric: Annotated[str, Query(pattern=METRIC_PATTERN, description="the metric's name")],
-    from_ms: Annotated[int | None, Query(ge=0, description="start; default: to_ms − 1 h")] = None,
-    to_ms: Annotated[int | None, Query(ge=0, description="end (exclusive); default: now")] = None,
-    bucket_s: Annotated[int, Query(ge=1, description="bucket width in seconds")] = DEFAULT_BUCKET_S,
+    from_ms: Annotated[int | None, millis_query("start; default: to_ms − 1 h")] = None,
+    to_ms: Annotated[int | None, millis_query("end (exclusive); default: now")] = None,
+    bucket_s: BucketSeconds = DEFAULT_BUCKET_S,
 ) -> TelemetrySeriesOut:
     """A metric aggregated into time buckets (count, avg, min, max, last) by the database.
 
@@ -110,9 +110,8 @@ async def telemetry(
 @router.get("/{device_id}/events", response_model=list[EventOut], responses=NOT_FOUND)
 async def events(
     ctx: Context, _: Facilities, device_id: DeviceId,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_ms: Annotated[int | None, Query(ge=0, description="only events before this (paging)")]
-    = None,
+    limit: Limit = 100,
+    before_ms: Annotated[int | None, millis_query("only events before this (paging)")] = None,
 ) -> list[EventOut]:
     """The device's events, newest first (facilities: door events name people)."""
     await _device(ctx.store, device_id)

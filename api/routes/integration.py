@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from api.auth import AdminOnly, Principal, api_key_scheme, require_scope
+from api.params import NO_NUL, Cursor, IdFilter, Limit, RowId, millis_query
 from api.schemas import ErrorOut, Millis
 from devices.contract import now_ms
 from hall_controller.domain.cases import (
@@ -62,7 +63,7 @@ router = APIRouter(prefix="/integration", tags=["integration"],
 class ApiKeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$",
+    name: str = Field(min_length=1, max_length=100, pattern=NO_NUL,
                       description="who the key is for, e.g. 'online-platform-prod'")
     scopes: list[Scope] = Field(min_length=1, description="cases:read, cases:write, events:read")
 
@@ -132,7 +133,7 @@ class EventPageOut(BaseModel):
 @router.get("/events", response_model=EventPageOut)
 async def case_events(
     _: EventsReader, integration: Integration,
-    after: Annotated[int, Query(ge=0, description="the cursor: 0 for the beginning")] = 0,
+    after: Cursor = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_FEED_LIMIT)] = 100,
     case_id: Annotated[str | None, Query(description="only this case's events")] = None,
 ) -> EventPageOut:
@@ -157,9 +158,9 @@ class OneTripOut(BaseModel):
 @router.get("/stats/one-trip", response_model=OneTripOut)
 async def one_trip_rate(
     _: CasesReader, integration: Integration,
-    from_ms: Annotated[int | None, Query(alias="from", ge=0,
-                                         description="ms; default 30 days before `to`")] = None,
-    to_ms: Annotated[int | None, Query(alias="to", ge=0, description="ms; default now")] = None,
+    from_ms: Annotated[int | None, millis_query("ms; default 30 days before `to`",
+                                                alias="from")] = None,
+    to_ms: Annotated[int | None, millis_query("ms; default now", alias="to")] = None,
 ) -> OneTripOut:
     """The one-trip rate (只跑一次) over the cases resolved in [from, to)."""
     to = now_ms() if to_ms is None else to_ms
@@ -179,7 +180,7 @@ class WebhookIn(BaseModel):
     secret: str | None = Field(
         default=None, min_length=MIN_SECRET_LENGTH, max_length=256, pattern=r"^[\x21-\x7e]+$",
         description="HMAC key for X-Hall-Signature; generated when omitted")
-    description: str = Field(default="", max_length=200, pattern=r"^[^\x00]*$")
+    description: str = Field(default="", max_length=200, pattern=NO_NUL)
 
     @field_validator("url")
     @classmethod
@@ -272,7 +273,7 @@ async def list_webhooks(_: AdminOnly, integration: Integration) -> list[WebhookO
 
 
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookOut, responses=NOT_FOUND)
-async def update_webhook(webhook_id: int, body: WebhookPatch, _: AdminOnly,
+async def update_webhook(webhook_id: RowId, body: WebhookPatch, _: AdminOnly,
                          integration: Integration) -> WebhookOut:
     """Switch a webhook off (no new deliveries, pending ones wait) or back on (admin)."""
     return WebhookOut.build(await integration.webhooks.set_active(webhook_id, body.active))
@@ -281,10 +282,10 @@ async def update_webhook(webhook_id: int, body: WebhookPatch, _: AdminOnly,
 @router.get("/webhooks/deliveries", response_model=list[DeliveryOut])
 async def list_deliveries(
     _: EventsReader, integration: Integration,
-    webhook_id: Annotated[int | None, Query()] = None,
-    event_id: Annotated[int | None, Query()] = None,
+    webhook_id: IdFilter = None,
+    event_id: IdFilter = None,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[DeliveryOut]:
     """The delivery log, newest first: attempts, last status code, next attempt, delivered."""
     deliveries = await integration.webhooks.deliveries(webhook_id=webhook_id, event_id=event_id,
@@ -294,7 +295,7 @@ async def list_deliveries(
 
 @router.get("/webhooks/deliveries/{delivery_id}", response_model=DeliveryDetailOut,
             responses=NOT_FOUND)
-async def get_delivery(delivery_id: int, _: EventsReader,
+async def get_delivery(delivery_id: RowId, _: EventsReader,
                        integration: Integration) -> DeliveryDetailOut:
     """One delivery with every attempt made."""
     delivery, attempts = await integration.webhooks.delivery(delivery_id)
@@ -304,6 +305,6 @@ async def get_delivery(delivery_id: int, _: EventsReader,
 
 @router.post("/webhooks/deliveries/{delivery_id}/redeliver", response_model=DeliveryOut,
              responses=NOT_FOUND)
-async def redeliver(delivery_id: int, _: AdminOnly, integration: Integration) -> DeliveryOut:
+async def redeliver(delivery_id: RowId, _: AdminOnly, integration: Integration) -> DeliveryOut:
     """Make a failed delivery due again now (admin); a delivered one is left as it is."""
     return DeliveryOut.build(await integration.webhooks.redeliver(delivery_id))

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Principal, api_key_scheme, current_principal, require_scope
+from api.params import MAX_MS, NO_NUL
 from api.schemas import ErrorOut, Millis
 from hall_controller.domain.cases import Scope
 from hall_controller.domain.model import Role
@@ -26,7 +27,7 @@ from hall_controller.services.remote_tickets import (
     RemoteTicketView,
 )
 
-TEXT = r"^[^\x00]*$"   # PostgreSQL text cannot hold NUL
+TEXT = NO_NUL   # PostgreSQL text cannot hold NUL
 _ROLES = (Role.CLERK, Role.FACILITIES)
 Taker = Annotated[Principal, Depends(require_scope(Scope.CASES_WRITE.value, *_ROLES))]
 
@@ -64,7 +65,7 @@ class RemoteTicketIn(BaseModel):
                                 description="an open case of this person for the service; "
                                             "linked to the ticket")
     arrive_by_ms: int | None = Field(
-        default=None, gt=0, description="check-in deadline; default: now + "
+        default=None, gt=0, le=MAX_MS, description="check-in deadline; default: now + "
                                         "queue.remote_checkin_window_min")
     request_id: str | None = Field(
         default=None, min_length=1, max_length=128, pattern=TEXT,

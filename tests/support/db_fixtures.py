@@ -6,6 +6,9 @@ when ``HALL_TEST_EMBEDDED=1``. Migrations run once per session into a template d
 test then gets ``CREATE DATABASE ... TEMPLATE`` (a file copy: milliseconds, and fully isolated)
 that is dropped afterwards. Every name carries a random suffix, so test runs sharing a server
 (other engineers', CI jobs) never meet. A server that cannot be reached fails the tests.
+On a TimescaleDB server (``make test-timescale``) the template is closed to connections (its
+job scheduler would otherwise block the cloning) and each test database gets its scheduler at
+once, as a migrated database has in production.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -26,6 +30,7 @@ from psycopg.conninfo import make_conninfo
 
 from hall_controller.adapters.postgres.embedded import embedded_postgres
 from hall_controller.adapters.postgres.migrate import apply_migrations
+from hall_controller.adapters.postgres.queries import QUERIES
 from hall_controller.adapters.postgres.store import PostgresStore
 from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
 
@@ -53,6 +58,23 @@ def create_database(server_dsn: str, prefix: str, template: str | None = None) -
             sql.Identifier(name), sql.Identifier(template))
     admin(server_dsn, statement)
     return name
+
+
+def close_to_connections(server_dsn: str, name: str) -> None:
+    """Let nobody connect to this database any more, and end the sessions already in it.
+
+    ``CREATE DATABASE ... TEMPLATE`` refuses while anyone is connected to the template. On a
+    TimescaleDB server with background workers on, its job scheduler connects to every
+    database that has the extension, a freshly migrated template included, and stays. The
+    scheduler launcher passes over databases that do not allow connections, so once this is
+    done it neither stays nor comes back (ending it alone would not do: it would come back).
+    """
+    with psycopg.connect(server_dsn, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
+            sql.Identifier(name)))
+        # With a timeout, pg_terminate_backend waits for the session to be gone.
+        conn.execute("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                     "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
 
 
 def drop_database(server_dsn: str, name: str) -> None:
@@ -103,23 +125,72 @@ async def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
     yield dsn
 
 
+@dataclass(frozen=True, slots=True)
+class MigratedTemplate:
+    """The session's migrated template database, and what its migrations chose."""
+
+    name: str
+    telemetry_storage: str  # "timescaledb" or "partitioned" (as PostgresStore says)
+
+
+def read_telemetry_storage(dsn: str) -> str:
+    """How this migrated database stores telemetry: "timescaledb" or "partitioned"."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(QUERIES["telemetry_storage"]).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def template_database(pg_server_url: str) -> AsyncIterator[str]:
-    """The name of a database migrated once for the whole session, to clone per test."""
+async def migrated_template(pg_server_url: str) -> AsyncIterator[MigratedTemplate]:
+    """A database migrated once for the whole session, to clone per test."""
     name = create_database(pg_server_url, "hall_tpl")
     try:
-        await apply_migrations(dsn_for_database(pg_server_url, name))
-        yield name
+        dsn = dsn_for_database(pg_server_url, name)
+        await apply_migrations(dsn)
+        storage = read_telemetry_storage(dsn)
+        close_to_connections(pg_server_url, name)
+        yield MigratedTemplate(name, storage)
     finally:
         drop_database(pg_server_url, name)
 
 
 @pytest.fixture
-def database_url(pg_server_url: str, template_database: str) -> Iterator[str]:
+def template_database(migrated_template: MigratedTemplate) -> str:
+    """The name of the session's migrated template database."""
+    return migrated_template.name
+
+
+@pytest.fixture
+def telemetry_storage(migrated_template: MigratedTemplate) -> str:
+    """What the test server's migrations chose for telemetry: "timescaledb" on a server with
+    TimescaleDB preloaded, "partitioned" (native) on any other. Tests of storage pick their
+    assertions by it, so the suite checks whichever kind of server it runs against."""
+    return migrated_template.telemetry_storage
+
+
+def start_timescale_scheduler(dsn: str) -> None:
+    """Start TimescaleDB's job scheduler for this database now.
+
+    A database that runs CREATE EXTENSION gets its scheduler at once; one cloned from a
+    template is found by the scheduler launcher only at its next poll
+    (timescaledb.bgw_launcher_poll_time, a minute by default). Starting it here gives each
+    test what a migrated database in production has: its jobs (refresh, compression,
+    retention policies) running in the background from the start.
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT _timescaledb_functions.start_background_workers()")
+
+
+@pytest.fixture
+def database_url(pg_server_url: str, migrated_template: MigratedTemplate) -> Iterator[str]:
     """A DSN for a fresh, fully migrated database of this test's own."""
-    name = create_database(pg_server_url, "hall_test", template=template_database)
+    name = create_database(pg_server_url, "hall_test", template=migrated_template.name)
     try:
-        yield dsn_for_database(pg_server_url, name)
+        dsn = dsn_for_database(pg_server_url, name)
+        if migrated_template.telemetry_storage == "timescaledb":
+            start_timescale_scheduler(dsn)
+        yield dsn
     finally:
         drop_database(pg_server_url, name)
 

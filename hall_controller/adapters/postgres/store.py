@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ Row = dict[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COPY_TYPES = ["text", "timestamptz", "text", "float8", "text", "bool"]
 _MS_PER_DAY = 86_400_000
+_MS_PER_MINUTE = 60_000
 
 
 @dataclass(slots=True)
@@ -98,6 +100,7 @@ class PostgresStore:
         self._pool = pool
         self.retention_days = retention_days
         self._ping_timeout_s = ping_timeout_s
+        self._storage: str | None = None  # telemetry_storage(), once known (it never changes)
 
     @classmethod
     @asynccontextmanager
@@ -264,15 +267,25 @@ class PostgresStore:
         """Buckets of ``bucket_s`` seconds aligned on the epoch, oldest first, empty ones
         omitted, over ``from_ms`` (inclusive) to ``to_ms`` (exclusive). ``count`` counts
         samples of any type, avg/min/max the numeric ones; ``last`` is the newest sample's
-        value (numbers as floats)."""
+        value (numbers as floats).
+
+        On TimescaleDB, buckets of whole minutes are served from the continuous aggregate
+        telemetry_1m (raw rows for the part-minutes at the ends of the range), so a long
+        range reads one row per minute instead of every sample.
+        """
         if bucket_s < 1:
             raise ValueError("bucket_s must be at least 1")
         if from_ms >= to_ms:
             return []
-        rows = await self._fetch("telemetry series", QUERIES["telemetry_series"], {
-            "device_id": device_id, "metric": metric, "from_ms": from_ms, "to_ms": to_ms,
-            "bucket_s": bucket_s,
-        })
+        params = {"device_id": device_id, "metric": metric, "from_ms": from_ms, "to_ms": to_ms,
+                  "bucket_s": bucket_s}
+        inner_from = -(-from_ms // _MS_PER_MINUTE) * _MS_PER_MINUTE  # first whole minute
+        inner_to = to_ms // _MS_PER_MINUTE * _MS_PER_MINUTE          # end of the last one
+        if (bucket_s % 60 == 0 and inner_from < inner_to
+                and await self.telemetry_storage() == "timescaledb"):
+            rows = await self._series_from_minutes(params, inner_from, inner_to)
+        else:
+            rows = await self._fetch("telemetry series", QUERIES["telemetry_series"], params)
         return [
             TelemetryBucket(
                 bucket_start_ms=r["bucket_start_ms"], count=r["samples"], avg=r["avg_num"],
@@ -281,6 +294,32 @@ class PostgresStore:
             )
             for r in rows
         ]
+
+    async def _series_from_minutes(self, params: dict[str, Any], inner_from: int,
+                                   inner_to: int) -> list[Row]:
+        """telemetry_series_1m, after refreshing the aggregate over the settled part of the
+        range. The aggregate's refresh policy follows late samples (an edge agent's outbox
+        after an outage) within a minute; refreshing here puts them in this answer already.
+        The last minute is left out: it is still filling, and refreshing it would move the
+        aggregate's invalidation threshold into the range being written (every new sample
+        would then log an invalidation). Minutes past the last refresh are aggregated from
+        raw rows at query time (a real-time aggregate), so they need none."""
+        settled_to = min(inner_to, (int(time.time() * 1000) - _MS_PER_MINUTE)
+                         // _MS_PER_MINUTE * _MS_PER_MINUTE)
+        async with self._connection("telemetry series") as conn:
+            if settled_to - inner_from >= _MS_PER_MINUTE:
+                try:
+                    await conn.execute(QUERIES["refresh_telemetry_1m"],
+                                       {"from_ms": inner_from, "to_ms": settled_to})
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error as exc:
+                    # The answer may then miss samples that arrived late in the last minute.
+                    logger.warning("could not refresh telemetry_1m before reading it: %s", exc)
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(QUERIES["telemetry_series_1m"], {
+                    **params, "inner_from_ms": inner_from, "inner_to_ms": inner_to})
+                return await cur.fetchall()
 
     async def list_events(
         self, device_id: str | None, limit: int, before_ms: int | None = None,
@@ -466,8 +505,13 @@ class PostgresStore:
 
     async def telemetry_storage(self) -> str:
         """How raw telemetry is stored: "partitioned" (native) or "timescaledb"."""
-        row = await self._fetch_one("telemetry storage", QUERIES["telemetry_storage"])
-        return "unknown" if row is None else str(row["storage"])
+        if self._storage is None:
+            # Chosen once by migration 0002: asked once.
+            row = await self._fetch_one("telemetry storage", QUERIES["telemetry_storage"])
+            if row is None:
+                return "unknown"
+            self._storage = str(row["storage"])
+        return self._storage
 
 
 # -- conversions -----------------------------------------------------------------------------

@@ -8,8 +8,8 @@
 --     timestamp has no partition (a device clock years off) is kept, never refused.
 -- The logical schema (columns, the index queries use) is the same on both.
 --
--- NOTE: the TimescaleDB branch could not be run where this was written (no timescaledb
--- there); it follows the TimescaleDB 2.x documentation.
+-- Both branches are tested: on plain PostgreSQL by make test, on TimescaleDB 2.22.1 (PostgreSQL
+-- 15) by make test-timescale. Migration 0011 rebuilds the continuous aggregate made here.
 
 -- Creates the partitions for today and the next p_days_ahead days (UTC), and for any earlier
 -- day still within retention that has rows waiting in the default partition (moving them
@@ -116,18 +116,68 @@ BEGIN
 END
 $fn$;
 
+-- Which storage: TimescaleDB when the extension is installed on the server, native
+-- partitioning otherwise, or when the session that migrates sets hall.telemetry_storage to
+-- 'partitioned'. The choice is final: nothing converts one into the other later.
+--
+-- Installed but not preloaded (the state right after `apt install`, before postgresql.conf is
+-- edited) is refused here, before CREATE EXTENSION: that statement would end the session with
+-- a FATAL error, which no EXCEPTION block can catch; and falling back to native partitioning
+-- would settle for good, on a start that looked fine, the storage of a database whose owner
+-- installed TimescaleDB to use it. The refusal names the setting and the commands.
+-- "Preloaded" is judged by a setting the TimescaleDB loader defines when it is loaded
+-- (pg_settings lists no placeholders), which every role may read: in PostgreSQL 15,
+-- shared_preload_libraries itself is readable only by superusers and pg_read_all_settings.
 DO $do$
 DECLARE
     v_timescale boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb');
+    v_available boolean := EXISTS (SELECT 1 FROM pg_available_extensions
+                                   WHERE name = 'timescaledb');
+    v_choice    text := coalesce(nullif(current_setting('hall.telemetry_storage', true), ''),
+                                 'auto');
+    v_preloads  text;
+    v_command   text;
 BEGIN
-    IF NOT v_timescale
-       AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+    IF v_choice NOT IN ('auto', 'partitioned') THEN
+        RAISE EXCEPTION 'hall.telemetry_storage = ''%'': expected ''partitioned'' or unset',
+            v_choice USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF v_choice = 'partitioned' THEN
+        v_timescale := false;
+    ELSIF (v_timescale OR v_available)
+          AND NOT EXISTS (SELECT 1 FROM pg_settings
+                          WHERE name = 'timescaledb.max_background_workers') THEN
+        BEGIN
+            v_preloads := current_setting('shared_preload_libraries');
+        EXCEPTION WHEN insufficient_privilege THEN
+            v_preloads := NULL;
+        END;
+        v_command := CASE
+            WHEN v_preloads IS NULL THEN
+                'ALTER SYSTEM SET shared_preload_libraries = ''<the current list>, timescaledb'''
+            WHEN btrim(v_preloads) = '' THEN
+                'ALTER SYSTEM SET shared_preload_libraries = ''timescaledb'''
+            ELSE format('ALTER SYSTEM SET shared_preload_libraries = %L',
+                        v_preloads || ', timescaledb')
+        END;
+        RAISE EXCEPTION 'TimescaleDB is installed on this PostgreSQL server but not preloaded '
+                '(shared_preload_libraries = ''%'')',
+                coalesce(v_preloads, '<not readable by this role>')
+            USING DETAIL = 'Creating the extension now would end the session with a FATAL '
+                           'error. Telemetry storage is chosen once, by this migration.',
+                  HINT = 'To use TimescaleDB, as a superuser run  psql -c "' || v_command
+                         || '"  then restart PostgreSQL (e.g. systemctl restart postgresql) '
+                         'and run hall db migrate again. To partition telemetry natively '
+                         'instead, for good:  PGOPTIONS=''-c hall.telemetry_storage='
+                         'partitioned'' hall db migrate';
+    ELSIF NOT v_timescale AND v_available THEN
         BEGIN
             CREATE EXTENSION IF NOT EXISTS timescaledb;
             v_timescale := true;
         EXCEPTION WHEN OTHERS THEN
-            -- Listed but unusable (not in shared_preload_libraries, or no privilege to
-            -- create it): plain partitioning works everywhere.
+            -- Preloaded but not creatable by this role (no privilege to): plain
+            -- partitioning works everywhere.
             RAISE NOTICE 'timescaledb is available but not usable (%), partitioning natively',
                 SQLERRM;
         END;

@@ -16,13 +16,13 @@
 -- This scans and sorts the whole telemetry table once, with writers blocked meanwhile:
 -- on a large database, run it (start the new controller) in a quiet hour.
 --
--- NOTE: the TimescaleDB branch could not be run where this was written (no timescaledb
--- there); it follows the TimescaleDB 2.x documentation. TimescaleDB refuses to create a
--- unique index on a hypertable that has compression enabled ("operation not supported on
--- hypertables that have compression enabled"), so this migration decompresses every chunk,
--- turns compression off, builds the index, and turns compression and its policy back on
--- (the policy recompresses the chunks over its next runs). Decompressing needs the disk
--- space of the uncompressed data and takes time in proportion to it.
+-- On TimescaleDB (tested with 2.22.1 by make test-timescale, compressed chunks included):
+-- TimescaleDB refuses to create a unique index on a hypertable that has compression enabled
+-- ("operation not supported on hypertables that have compression enabled"), so this
+-- migration decompresses every chunk, turns compression off, builds the index, and turns
+-- compression and its policy back on (the policy recompresses the chunks over its next runs).
+-- Decompressing needs the disk space of the uncompressed data and takes time in proportion
+-- to it.
 
 DO $do$
 DECLARE
