@@ -149,6 +149,12 @@ async def migrated_template(pg_server_url: str) -> AsyncIterator[MigratedTemplat
         dsn = dsn_for_database(pg_server_url, name)
         await apply_migrations(dsn)
         storage = read_telemetry_storage(dsn)
+        if os.environ.get("HALL_TEST_EXPECT_TIMESCALE") == "1" and storage != "timescaledb":
+            # make test-timescale against a server without TimescaleDB preloaded would pass
+            # on the native assertions and test nothing of TimescaleDB.
+            pytest.fail(f"HALL_TEST_DATABASE_URL ({pg_server_url}) is not a server with "
+                        f"TimescaleDB preloaded: telemetry was stored as {storage!r}",
+                        pytrace=False)
         close_to_connections(pg_server_url, name)
         yield MigratedTemplate(name, storage)
     finally:
