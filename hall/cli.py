@@ -73,11 +73,17 @@ def main(argv: list[str] | None = None) -> None:
         "demo": _demo, "controller": _controller, "edge": _edge, "simulate": _simulate,
         "db": _db,
     }
+    from hall_controller.adapters.postgres.migrate import MigrationError
+
     try:
         _run_until_signalled(commands[args.command](config, args))
     except ConfigError as exc:
         print(f"hall: {exc}", file=sys.stderr)
         sys.exit(2)
+    except MigrationError as exc:
+        # A migration refused to run or failed: its message says why, and what to do.
+        print(f"hall: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
