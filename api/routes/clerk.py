@@ -99,6 +99,11 @@ class SessionOut(BaseModel):
     closed_ms: Millis | None
 
 
+class ServiceNameOut(BaseModel):
+    name: str
+    name_en: str = Field(description="for pages switched to English (the name if none)")
+
+
 class WindowOut(BaseModel):
     window_id: str
     number: int
@@ -115,9 +120,14 @@ class WindowOut(BaseModel):
     current_cases: list[LinkedCaseOut] = Field(
         default_factory=list,
         description="the current ticket's linked online cases with their materials")
+    service_names: dict[str, ServiceNameOut] = Field(
+        default_factory=dict,
+        description="service code → its names, for every service of the hall (what the "
+                    "terminal shows a clerk instead of codes)")
 
     @classmethod
-    def build(cls, s: WindowStatus) -> WindowOut:
+    def build(cls, s: WindowStatus,
+              names: dict[str, ServiceNameOut] | None = None) -> WindowOut:
         w = s.window
         session = None if s.session is None else SessionOut(
             clerk=s.session.clerk, opened_ms=s.session.opened_ms, closed_ms=s.session.closed_ms)
@@ -126,7 +136,8 @@ class WindowOut(BaseModel):
                    current=None if s.current is None else TicketOut.build(s.current),
                    parked=[TicketOut.build(t) for t in s.parked], waiting_count=len(s.waiting),
                    waiting=[TicketOut.build(t) for t in s.waiting[:MAX_QUEUE_SHOWN]],
-                   next_up=None if s.next_up is None else TicketOut.build(s.next_up))
+                   next_up=None if s.next_up is None else TicketOut.build(s.next_up),
+                   service_names=names or {})
 
 
 class CallOut(BaseModel):
@@ -202,6 +213,8 @@ def clerk_router(clerk: ClerkService, cases: CaseReader | None = None) -> APIRou
     """The ``/windows`` routes over ``clerk``; ``cases`` (``CaseService.get``) shows the current
     ticket's linked cases with their materials on ``GET /windows/{id}``."""
     router = APIRouter(prefix="/windows", tags=["windows"], responses=ERRORS)
+    names = {s.code: ServiceNameOut(name=s.name, name_en=s.name_en or s.name)
+             for s in clerk.settings.services}
 
     async def linked_cases(status: WindowStatus) -> list[LinkedCaseOut]:
         if cases is None or status.current is None:
@@ -217,7 +230,7 @@ def clerk_router(clerk: ClerkService, cases: CaseReader | None = None) -> APIRou
     @router.get("", response_model=list[WindowOut])
     async def list_windows(_: Clerk) -> list[WindowOut]:
         """Every window with its session, current ticket and queue."""
-        return [WindowOut.build(await clerk.status(w.window_id)) for w in clerk.windows()]
+        return [WindowOut.build(await clerk.status(w.window_id), names) for w in clerk.windows()]
 
     @router.get("/my-day", response_model=MyDayOut)
     async def my_day(principal: Clerk) -> MyDayOut:
@@ -235,7 +248,7 @@ def clerk_router(clerk: ClerkService, cases: CaseReader | None = None) -> APIRou
         """The window: who has it open, the current ticket with its linked cases, the parked
         tickets, the queue of its services and who call-next would get."""
         status = await clerk.status(window_id)
-        out = WindowOut.build(status)
+        out = WindowOut.build(status, names)
         out.current_cases = await linked_cases(status)
         return out
 
@@ -243,13 +256,13 @@ def clerk_router(clerk: ClerkService, cases: CaseReader | None = None) -> APIRou
     async def open_window(principal: Clerk, window_id: WindowId) -> WindowOut:
         """Open the window for the logged-in clerk (again: harmless; another clerk's: 409)."""
         await clerk.open_window(window_id, principal.name)
-        return WindowOut.build(await clerk.status(window_id))
+        return WindowOut.build(await clerk.status(window_id), names)
 
     @router.post("/{window_id}/close", response_model=WindowOut)
     async def close_window(principal: Clerk, window_id: WindowId) -> WindowOut:
         """Close the window (409 while a ticket is called or served there)."""
         await clerk.close_window(window_id, principal.name, supervisor=_is_supervisor(principal))
-        return WindowOut.build(await clerk.status(window_id))
+        return WindowOut.build(await clerk.status(window_id), names)
 
     @router.post("/{window_id}/call-next", response_model=CallOut)
     async def call_next(principal: Clerk, window_id: WindowId) -> CallOut:

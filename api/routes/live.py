@@ -105,6 +105,7 @@ class WindowBoardOut(BaseModel):
 class ServiceBoardOut(BaseModel):
     code: str
     name: str
+    name_en: str = Field(description="the name on a display switched to English")
     waiting: int
 
 
@@ -119,6 +120,7 @@ def live_router(source: LiveSource, clerk: ClerkService | None) -> APIRouter:
     and serves the display snapshot (without it, the snapshot is empty)."""
     router = APIRouter(prefix="/live", tags=["live"])
     numbers = {} if clerk is None else {w.window_id: w.number for w in clerk.windows()}
+    names_en = {} if clerk is None else {s.code: s.name_en for s in clerk.settings.services}
 
     def public_ticket(notice: LiveNotice) -> dict[str, Any] | None:
         if notice.topic != "ticket":
@@ -166,8 +168,10 @@ def live_router(source: LiveSource, clerk: ClerkService | None) -> APIRouter:
             board = await clerk.waiting_list(area)
             for entry in board["services"]:  # type: ignore[attr-defined]
                 code = str(entry["service"])
-                services.setdefault(code, ServiceBoardOut(code=code, name=str(entry["name"]),
-                                                          waiting=int(entry["waiting"])))
+                name = str(entry["name"])
+                services.setdefault(code, ServiceBoardOut(
+                    code=code, name=name, name_en=names_en.get(code) or name,
+                    waiting=int(entry["waiting"])))
         return DisplaySnapshotOut(server_ms=now_ms(), windows=windows,
                                   services=list(services.values()))
 

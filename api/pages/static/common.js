@@ -58,6 +58,11 @@ const WORDS = {
     "stats.mean": "平均等候", "stats.p90": "P90 等候", "stats.level": "服务达标率",
     "stats.noshow": "过号率", "stats.onetrip": "只跑一次率", "stats.trend": "近 7 天平均等候（分钟）",
     "stats.waits": "等候时间（分钟）", "stats.served": "已办结",
+    "stats.linked": "关联网上办件", "stats.pending": "待补材料",
+    "stats.onetrip.detail": "当日办结的网上办件 {n} 件：一次办结 {one} 件，跑了两次及以上 {more} 件",
+    "stats.onetrip.none": "当日还没有到大厅办结的网上办件",
+    "chart.wait": "等候时间（分钟）", "chart.meanwait": "平均等候（分钟）", "chart.service": "业务",
+    "chart.day": "日期",
     "err.generic": "出错了：", "minutes": "分钟",
   },
   en: {
@@ -115,6 +120,11 @@ const WORDS = {
     "stats.mean": "Mean wait", "stats.p90": "P90 wait", "stats.level": "Service level",
     "stats.noshow": "No-show rate", "stats.onetrip": "One-trip rate",
     "stats.trend": "Mean wait over 7 days (min)", "stats.waits": "Waits (min)", "stats.served": "Served",
+    "stats.linked": "Linked to online cases", "stats.pending": "Pending materials",
+    "stats.onetrip.detail": "Online cases resolved that day: {n}; in one trip: {one}, in two or more: {more}",
+    "stats.onetrip.none": "No online case was resolved at the hall that day yet",
+    "chart.wait": "Wait (min)", "chart.meanwait": "Mean wait (min)", "chart.service": "Service",
+    "chart.day": "Day",
     "err.generic": "Error: ", "minutes": "min",
   },
 };
@@ -175,6 +185,13 @@ export function fmtMinutes(seconds) {
 
 export function fmtPct(ratio) {
   return ratio == null ? "–" : `${(ratio * 100).toFixed(0)}%`;
+}
+
+// A service as a person reads it: its name in the page's language, never its code (the code
+// only when the service has no name at all). `s`: {name, name_en, code | service_code}.
+export function serviceName(s) {
+  if (!s) return "";
+  return (lang() === "en" ? s.name_en || s.name : s.name) || s.code || s.service_code || "";
 }
 
 // -- login and API ---------------------------------------------------------------------------
@@ -393,37 +410,127 @@ export function lineChart(container, points, { from, to, label = "", height = 22
   return svg;
 }
 
-// Grouped bars: groups [{label, values: [number|null]}], series names for the legend.
-export function barChart(container, groups, series, { height = 220, unit = "" } = {}) {
+// Round steps for a value axis: 1, 2 or 5 times a power of ten, about `count` of them.
+export function niceTicks(hi, count = 4) {
+  const raw = Math.max(hi, 1e-9) / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  const top = Math.max(step, Math.ceil(hi / step) * step);
+  const ticks = [];
+  for (let v = 0; v <= top + step / 2; v += step) ticks.push(Number(v.toPrecision(12)));
+  return ticks;
+}
+
+// About how wide `text` is at the charts' 11px: CJK characters are square, the rest narrower.
+function textWidth(text) {
+  let width = 0;
+  for (const ch of String(text)) width += /[\u2e80-\u9fff\uff00-\uffef]/.test(ch) ? 11 : 6.2;
+  return width;
+}
+
+// `text` in at most two lines of `maxPx` each (breaking at spaces), cut with "…" if longer.
+function fitLines(text, maxPx) {
+  const cut = (line) => {
+    if (textWidth(line) <= maxPx) return line;
+    let out = "";
+    for (const ch of line) {
+      if (textWidth(out + ch + "…") > maxPx) break;
+      out += ch;
+    }
+    return out + "…";
+  };
+  if (textWidth(text) <= maxPx) return [text];
+  const words = String(text).split(" ");
+  if (words.length === 1) return [cut(text)];
+  let first = words[0];
+  let i = 1;
+  while (i < words.length && textWidth(`${first} ${words[i]}`) <= maxPx) first += ` ${words[i++]}`;
+  return [cut(first), cut(words.slice(i).join(" "))].filter(Boolean);
+}
+
+// Grouped bars with both axes labelled: groups [{label, values: [number|null]}] along the
+// category axis (`categoryLabel` under it), `series` names in the legend, and a value axis
+// with round ticks, grid lines and its title (`valueLabel`, with the unit: "等候（分钟）").
+export function barChart(container, groups, series, { height = 260, valueLabel = "", categoryLabel = "",
+                                                       unit = "", digits = 1 } = {}) {
   container.replaceChildren();
   const width = Math.max(container.clientWidth || 600, 300);
-  const pad = { l: 44, r: 10, t: 22, b: 30 };
-  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", height, class: "chart" });
+  // The legend flows over as many rows as it needs.
+  const legend = [];
+  let lx = 56;
+  let ly = 4;
+  for (const [si, name] of series.entries()) {
+    const w = 16 + textWidth(name) + 18;
+    if (lx + w > width - 10 && lx > 56) { lx = 56; ly += 16; }
+    legend.push({ si, name, x: lx, y: ly });
+    lx += w;
+  }
+  const pad = { l: 56, r: 10, t: ly + 26, b: 58 };
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", height, class: "chart bar-chart",
+                             role: "img", "aria-label": `${valueLabel} / ${categoryLabel}` });
   container.append(svg);
-  const hi = Math.max(1e-9, ...groups.flatMap((g) => g.values.filter((v) => v != null)));
+  const values = groups.flatMap((g) => g.values.filter((v) => v != null));
+  const ticks = niceTicks(Math.max(0, ...values));
+  const top = ticks[ticks.length - 1];
+  const plotH = height - pad.t - pad.b;
+  const y = (v) => height - pad.b - (v / top) * plotH;
+  // Value axis: grid line and tick label at each round value, the axis line, the title.
+  const valueAxis = svgEl("g", { class: "axis value-axis" });
+  for (const v of ticks) {
+    valueAxis.append(svgEl("line", { x1: pad.l, x2: width - pad.r, y1: y(v), y2: y(v), class: "grid" }));
+    const tick = svgEl("text", { x: pad.l - 6, y: y(v) + 4, "text-anchor": "end", class: "tick value-tick" });
+    tick.textContent = String(v);
+    valueAxis.append(tick);
+  }
+  valueAxis.append(svgEl("line", { x1: pad.l, x2: pad.l, y1: pad.t, y2: height - pad.b, class: "axis-line" }));
+  const valueTitle = svgEl("text", { x: 0, y: 0, "text-anchor": "middle", class: "axis-title value-title",
+                                     transform: `translate(14 ${pad.t + plotH / 2}) rotate(-90)` });
+  valueTitle.textContent = valueLabel;
+  valueAxis.append(valueTitle);
+  svg.append(valueAxis);
+  // Bars.
   const gw = (width - pad.l - pad.r) / Math.max(groups.length, 1);
   const bw = Math.max(4, (gw * 0.8) / Math.max(series.length, 1));
   groups.forEach((group, gi) => {
     group.values.forEach((v, si) => {
       if (v == null) return;
-      const h = (v / hi) * (height - pad.t - pad.b);
       const x = pad.l + gi * gw + gw * 0.1 + si * bw;
-      const rect = svgEl("rect", { x, y: height - pad.b - h, width: bw - 2, height: h, class: `bar s${si}` });
+      const rect = svgEl("rect", { x, y: y(v), width: Math.max(bw - 2, 1), height: height - pad.b - y(v),
+                                   class: `bar s${si % 6}` });
       const title = svgEl("title");
-      title.textContent = `${group.label} ${series[si]}: ${v.toFixed(1)}${unit}`;
+      title.textContent = `${group.label} · ${series[si]}: ${v.toFixed(digits)} ${unit}`.trim();
       rect.append(title);
       svg.append(rect);
     });
-    const label = svgEl("text", { x: pad.l + gi * gw + gw / 2, y: height - 10, "text-anchor": "middle", class: "tick" });
-    label.textContent = group.label;
-    svg.append(label);
   });
-  series.forEach((name, si) => {
-    svg.append(svgEl("rect", { x: pad.l + si * 120, y: 4, width: 12, height: 12, class: `bar s${si}` }));
-    const text = svgEl("text", { x: pad.l + si * 120 + 16, y: 14, class: "tick" });
-    text.textContent = name;
+  // Category axis: the axis line, each group's label (up to two lines), the title.
+  const categoryAxis = svgEl("g", { class: "axis category-axis" });
+  categoryAxis.append(svgEl("line", { x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b,
+                                      class: "axis-line" }));
+  groups.forEach((group, gi) => {
+    const label = svgEl("text", { x: pad.l + gi * gw + gw / 2, y: height - pad.b + 14, "text-anchor": "middle",
+                                  class: "tick category-tick", "data-label": group.label });
+    fitLines(group.label, gw - 4).forEach((line, i) => {
+      const span = svgEl("tspan", { x: pad.l + gi * gw + gw / 2, dy: i ? 13 : 0 });
+      span.textContent = line;
+      label.append(span);
+    });
+    const full = svgEl("title");
+    full.textContent = group.label;
+    label.append(full);
+    categoryAxis.append(label);
+  });
+  const categoryTitle = svgEl("text", { x: pad.l + (width - pad.l - pad.r) / 2, y: height - 6,
+                                        "text-anchor": "middle", class: "axis-title category-title" });
+  categoryTitle.textContent = categoryLabel;
+  categoryAxis.append(categoryTitle);
+  svg.append(categoryAxis);
+  for (const item of legend) {
+    svg.append(svgEl("rect", { x: item.x, y: item.y, width: 12, height: 12, class: `bar s${item.si % 6}` }));
+    const text = svgEl("text", { x: item.x + 16, y: item.y + 10, class: "tick legend", "data-label": item.name });
+    text.textContent = item.name;
     svg.append(text);
-  });
+  }
   return svg;
 }
 

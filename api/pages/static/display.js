@@ -1,6 +1,6 @@
 // The public display: current calls large, recent calls, waiting counts per service. Each new
 // call (or recall) is announced once: a chime, then zh-CN speech, one announcement at a time.
-import { API, applyWords, esc, languageSwitch, liveStream, showLiveStatus, t } from "./common.js";
+import { API, applyWords, esc, languageSwitch, liveStream, serviceName, showLiveStatus, t } from "./common.js";
 
 const RECENT = 8;
 const recent = [];                // newest first: {key, number, window}
@@ -29,7 +29,7 @@ function draw() {
 
 function drawWaiting(services) {
   document.getElementById("waiting").innerHTML = services.map((s) =>
-    `<li data-service="${esc(s.code)}"><span>${esc(s.name)}</span>
+    `<li data-service="${esc(s.code)}"><span>${esc(serviceName(s))}</span>
      <span class="count">${esc(t("display.people", { n: s.waiting }))}</span></li>`).join("");
 }
 

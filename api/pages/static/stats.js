@@ -1,31 +1,44 @@
-// Statistics per service and day: waits (mean, p90), service level, no-show and one-trip rates.
+// Statistics per service and day: waits (mean, p90), service level, no-show rate, the online
+// cases in the hall (tickets linked to a case, pending materials) and the one-trip rate.
+// Services are shown by name in the page's language, never by code.
 import { api, applyWords, barChart, esc, fmtMinutes, fmtPct, header, languageSwitch, requireLogin,
-         t } from "./common.js";
+         serviceName, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const isoDay = (date) => date.toLocaleDateString("sv");   // YYYY-MM-DD in local time
+const minutes = (seconds) => (seconds == null ? null : seconds / 60);
 let report = null;
 let trend = [];
+
+function drawOneTrip() {
+  const trips = report.one_trip;
+  $("one-trip").textContent = trips ? fmtPct(trips.rate) : "–";
+  $("one-trip-detail").textContent = !trips || !trips.resolved_with_visit ? t("stats.onetrip.none")
+    : t("stats.onetrip.detail", { n: trips.resolved_with_visit, one: trips.one_visit,
+                                  more: trips.resolved_with_visit - trips.one_visit });
+  $("linked-total").textContent = report.services.reduce((n, s) => n + s.linked, 0);
+  $("pending-total").textContent = report.services.reduce((n, s) => n + s.pending, 0);
+}
 
 function draw() {
   if (!report) return;
   $("rows").innerHTML = report.services.map((s) => `<tr data-service="${esc(s.service_code)}">
-    <td>${esc(s.service_code)}</td><td>${s.tickets}</td><td>${s.served}</td>
+    <td class="service-name">${esc(serviceName(s))}</td><td>${s.tickets}</td><td>${s.served}</td>
     <td>${fmtMinutes(s.mean_wait_s)} ${esc(t("minutes"))}</td><td>${fmtMinutes(s.p90_wait_s)} ${esc(t("minutes"))}</td>
-    <td>${fmtPct(s.service_level)}</td><td>${fmtPct(s.no_show_rate)}</td></tr>`).join("");
-  $("one-trip").textContent = report.one_trip ? fmtPct(report.one_trip.rate) : "–";
+    <td>${fmtPct(s.service_level)}</td><td>${fmtPct(s.no_show_rate)}</td>
+    <td>${s.linked}</td><td>${s.pending}</td></tr>`).join("");
+  drawOneTrip();
   barChart($("waits-chart"), report.services.map((s) => ({
-    label: s.service_code,
-    values: [s.mean_wait_s == null ? null : s.mean_wait_s / 60, s.p90_wait_s == null ? null : s.p90_wait_s / 60],
-  })), [t("stats.mean"), t("stats.p90")], { unit: t("minutes") });
-  const codes = report.services.map((s) => s.service_code);
+    label: serviceName(s), values: [minutes(s.mean_wait_s), minutes(s.p90_wait_s)],
+  })), [t("stats.mean"), t("stats.p90")],
+  { valueLabel: t("chart.wait"), categoryLabel: t("chart.service"), unit: t("minutes") });
+  // The 7-day trend: one bar per service and day, services named as in the table.
+  const services = report.services;
   barChart($("trend-chart"), trend.map((r) => ({
     label: r.day.slice(5),
-    values: codes.map((c) => {
-      const s = r.services.find((x) => x.service_code === c);
-      return s?.mean_wait_s == null ? null : s.mean_wait_s / 60;
-    }),
-  })), codes, { unit: t("minutes") });
+    values: services.map((s) => minutes(r.services.find((x) => x.service_code === s.service_code)?.mean_wait_s)),
+  })), services.map(serviceName),
+  { valueLabel: t("chart.meanwait"), categoryLabel: t("chart.day"), unit: t("minutes") });
 }
 
 async function load() {

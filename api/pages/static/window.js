@@ -1,7 +1,7 @@
 // The window terminal: a clerk opens a window and calls, serves and completes tickets with
 // buttons or single-key shortcuts; the queue refreshes from the live ticket stream.
 import { api, applyWords, esc, fmtTime, header, languageSwitch, liveStream, requireLogin,
-         showLiveStatus, t } from "./common.js";
+         serviceName, showLiveStatus, t } from "./common.js";
 
 let me = null;
 let windows = [];
@@ -10,6 +10,8 @@ let busy = false;
 
 const $ = (id) => document.getElementById(id);
 const selected = () => $("window-select").value;
+// A service code as the clerk reads it: the service's name (the window status lists them).
+const named = (code) => serviceName({ code, ...(status?.service_names?.[code] ?? {}) });
 
 function say(text, ok = false) {
   $("message").textContent = text;
@@ -42,7 +44,7 @@ function drawCases(cases) {
   }
   $("cases").innerHTML = cases.map((c) => `
     <div class="case" data-case="${esc(c.case_id)}">
-      <b>${esc(c.case_id)}</b> · ${esc(c.service)} · ${esc(c.status)} · ${esc(c.applicant_name ?? "")}
+      <b>${esc(c.case_id)}</b> · ${esc(named(c.service))} · ${esc(c.status)} · ${esc(c.applicant_name ?? "")}
       · ${esc(t("visits"))} ${esc(c.visits)}
       <div>${esc(t("window.materials"))}:</div>
       <ul>${c.materials.map((m) => `<li class="material ${m.received ? "received" : "missing"}">
@@ -61,7 +63,7 @@ function draw() {
   $("who").textContent = session && !open ? t("window.taken", { clerk: session.clerk }) : me.user;
   const cur = status.current;
   $("current-number").textContent = cur ? cur.number : t("window.none");
-  $("current-state").textContent = cur ? `${t(`state.${cur.state}`)} · ${cur.service} · ${fmtTime(cur.called_ms)}` : "";
+  $("current-state").textContent = cur ? `${t(`state.${cur.state}`)} · ${named(cur.service)} · ${fmtTime(cur.called_ms)}` : "";
   const state = cur?.state;
   $("act-call").disabled = !!cur;
   $("act-recall").disabled = state !== "called";
@@ -75,7 +77,7 @@ function draw() {
   if (document.activeElement?.disabled) document.activeElement.blur();
   $("waiting-count").textContent = status.waiting_count;
   $("queue").innerHTML = status.waiting.map((w) => `<tr data-ticket="${esc(w.number)}"><td><b>${esc(w.number)}</b></td>
-    <td>${esc(w.service)}</td><td>${w.priority ? "★" : ""}</td><td>${esc(fmtTime(w.issued_ms))}</td></tr>`).join("");
+    <td>${esc(named(w.service))}</td><td>${w.priority ? "★" : ""}</td><td>${esc(fmtTime(w.issued_ms))}</td></tr>`).join("");
   drawFigures();
 }
 
@@ -123,7 +125,9 @@ const actions = {
     act("complete", { outcome: "pending_materials", reason });
   },
   "act-transfer": () => {
-    const service = prompt(t("transfer.to"));
+    // The clerk types a service code; the prompt lists each one with its name.
+    const choices = Object.keys(status?.service_names ?? {}).map((code) => `${code}: ${named(code)}`);
+    const service = prompt([t("transfer.to"), ...choices].join("\n"));
     if (service) act("transfer", { service: service.trim() });
   },
   "act-noshow": () => act("no-show"),
