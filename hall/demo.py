@@ -144,6 +144,8 @@ async def replay_day(config: HallConfig, store: PostgresHallStore, plans: DemoPl
         "their way", span.service_day, _hhmm(config, span.from_ms), _hhmm(config, result.to_ms),
         result.wall_s, result.tickets, result.linked, result.second_visits, result.completed,
         result.pending, result.no_shows, len(result.due))
+    logger.info("demo: the replayed day's statistics: %s/pages/stats.html?day=%s",
+                api_base(config).removesuffix("/api/v1"), span.service_day)
     return Replayed(result, replay.platform.state)
 
 

@@ -22,12 +22,15 @@ day over empty stores gives the same replay.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
 import random
 import time as wall_time
 import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -53,6 +56,30 @@ from simulators.visitors import VisitorPlan, visitor_params
 logger = logging.getLogger(__name__)
 
 REPLAY_KIOSKS = ("kiosk-01", "kiosk-02", "kiosk-03")   # the demo fleet's kiosks
+# The services log every ticket, call and case at INFO; replayed, that is a few thousand lines
+# in seconds about the past, which would bury the console (the replay logs one summary).
+# Only records made inside the replay's own task are dropped, and only below WARNING.
+_REPLAYING: ContextVar[bool] = ContextVar("hall_replaying", default=False)
+QUIETED_LOGGERS = ("hall_controller.services.tickets", "hall_controller.services.clerk",
+                   "hall_controller.services.cases")
+
+
+def _not_replayed(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or not _REPLAYING.get()
+
+
+@contextlib.contextmanager
+def _quiet_services() -> Iterator[None]:
+    token = _REPLAYING.set(True)
+    loggers = [logging.getLogger(name) for name in QUIETED_LOGGERS]
+    for service_logger in loggers:
+        service_logger.addFilter(_not_replayed)
+    try:
+        yield
+    finally:
+        for service_logger in loggers:
+            service_logger.removeFilter(_not_replayed)
+        _REPLAYING.reset(token)
 
 
 class ReplayClock:
@@ -159,6 +186,10 @@ class HallReplay:
         ``until_ms``. ``drain``: the clerks serve the queue to its end (a day that is over);
         otherwise the replay stops at ``until_ms`` with the queue as it is then (the live
         hall carries on from there), and applicants due later are in ``result.due``."""
+        with _quiet_services():
+            return await self._run(from_ms, until_ms, drain=drain)
+
+    async def _run(self, from_ms: int, until_ms: int, *, drain: bool) -> ReplayResult:
         started = wall_time.monotonic()
         self.clock.now_ms = from_ms
         result = ReplayResult(self.tickets.service_day(from_ms), from_ms, from_ms)

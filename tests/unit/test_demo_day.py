@@ -6,6 +6,7 @@ integration API with an API key."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -35,7 +36,7 @@ from hall_controller.services.cases import CaseService
 from hall_controller.services.integration_keys import ApiKeyService
 from hall_controller.services.stats import DayReport, StatsService
 from hall_controller.services.webhooks import WebhookService
-from simulators.hall_replay import ReplayResult, build_replay
+from simulators.hall_replay import QUIETED_LOGGERS, ReplayResult, build_replay
 from simulators.online_platform import HttpCaseDesk, OnlinePlatform
 from tests.unit.api_support import FakeCommandSender, FakeHealth, authenticator
 
@@ -158,6 +159,18 @@ async def test_a_replay_until_now_leaves_the_queue_and_the_applicants_on_their_w
     assert max(max(t.called_ms or 0, t.completed_ms or 0) for t in tickets) < until
     assert any(t.state is TicketState.WAITING for t in tickets)       # the morning queue
     assert day.result.due and all(at >= until for at, _ in day.result.due)
+
+
+async def test_the_replay_logs_a_summary_not_every_replayed_ticket(
+        config: HallConfig, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    day = await replay(config, time(9, 30), drain=False)
+    assert day.result.tickets > 10
+    replayed = [r for r in caplog.records if r.name in QUIETED_LOGGERS]
+    assert not [r for r in replayed if r.levelno < logging.WARNING], replayed[:3]
+    # Only while replaying: the live services log as before.
+    logging.getLogger(QUIETED_LOGGERS[0]).info("a live ticket")
+    assert caplog.records[-1].getMessage() == "a live ticket"
 
 
 def test_the_span_to_replay_is_the_day_so_far_or_yesterday_before_opening(

@@ -60,7 +60,9 @@ async function start() {
   languageSwitch(draw);
   await requireLogin(["admin"]);
   applyWords();
-  $("day").value = isoDay(new Date());
+  // ?day=YYYY-MM-DD opens that day (a link to a day, the demo's replayed one); else today.
+  const asked = new URLSearchParams(location.search).get("day");
+  $("day").value = /^\d{4}-\d{2}-\d{2}$/.test(asked ?? "") ? asked : isoDay(new Date());
   $("day").addEventListener("change", load);
   await load();
 }
