@@ -234,6 +234,8 @@ async def _live_platform(config: HallConfig, store: PostgresHallStore, plans: De
     if not kiosks or config.demo.online_share <= 0:
         return
     rng = random.Random()  # simulated applicants, not secrets
+    # httpx logs every request at INFO: the platform reads the feed every 2 s.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     api_key = await platform_api_key(config, store)
     state = None if replayed is None else replayed.platform
 
