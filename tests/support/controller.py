@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +15,9 @@ import aiomqtt
 from devices.contract import Channel, Topics, now_ms
 from hall_controller.ports import HallStore
 from hall_controller.runtime import ControllerSettings, HallController
+from tests.support.waiting import eventually
+
+__all__ = ["RawDevice", "eventually", "mqtt_client", "raw_device", "running_controller"]
 
 
 @contextlib.asynccontextmanager
@@ -95,15 +97,3 @@ async def raw_device(broker_url: str, prefix: str, device_id: str, *, session: i
                                  qos=1, retain=True)
     async with mqtt_client(broker_url, device_id + "-" + uuid.uuid4().hex[:4], will=last_will) as client:
         yield RawDevice(client, topics, device_id)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0,
-                     what: str = "condition") -> None:
-    """Poll ``check`` until it is true; fail with ``what`` after the timeout."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if await check():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.05)
