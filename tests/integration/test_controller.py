@@ -77,6 +77,43 @@ async def test_stale_will_is_ignored(broker_url: str, topic_prefix: str, store: 
             assert record is not None and record.online and record.session == 5
 
 
+async def test_a_late_retained_birth_of_an_older_session_is_ignored(
+        broker_url: str, topic_prefix: str, store: PostgresStore) -> None:
+    client_id = f"ctl-{uuid.uuid4().hex[:8]}"
+    async with running_controller(broker_url, topic_prefix, store, client_id=client_id,
+                                  keep_session=True):
+        async with raw_device(broker_url, topic_prefix, "gate-11", will=False) as device:
+            await device.birth("face_gate", session=8, fw="2.1")
+            await eventually(lambda: _has_device(store, "gate-11"), what="registered")
+            # Session 7's retained birth turns up after session 8's (a bridge, a broker restored
+            # from a backup), and stays the retained state of the device.
+            await device.send(Channel.STATE, {
+                "online": True, "session": 7, "kind": "face_gate", "model": "raw", "fw": "2.0",
+                "ts": now_ms() - 60_000}, retain=True)
+            first = await device.event("gate.passage")  # processed after the stale birth
+
+            async def marker_stored() -> bool:
+                return any(e["event_id"] == first for e in await store.list_events("gate-11", 10))
+            await eventually(marker_stored, what="the event sent after the stale birth")
+            record = await store.get_device("gate-11")
+            assert record is not None and (record.online, record.session, record.fw) == (
+                True, 8, "2.1")
+
+    # A restarted controller is handed that stale birth first thing, on subscribe.
+    async with running_controller(broker_url, topic_prefix, store, client_id=client_id) as again:
+        async with raw_device(broker_url, topic_prefix, "gate-11", will=False) as device:
+            second = await device.event("gate.passage")
+
+            async def second_stored() -> bool:
+                return any(e["event_id"] == second for e in await store.list_events("gate-11", 10))
+            await eventually(second_stored, what="the event sent after the restart")
+            record = await store.get_device("gate-11")
+            assert record is not None and (record.session, record.fw) == (8, "2.1")
+            assert again.registry.get("gate-11").session == 8  # type: ignore[union-attr]
+            # Leave no retained state behind on the shared broker.
+            await device.client.publish(device.topic(Channel.STATE), b"", qos=1, retain=True)
+
+
 async def test_silent_device_goes_offline_after_its_kind_timeout(
         broker_url: str, topic_prefix: str, store: PostgresStore) -> None:
     timeouts = {"kiosk": 1.0, "face_gate": 1.0, "door_lock": 1.0, "queue_display": 1.0}

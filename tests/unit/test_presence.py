@@ -76,3 +76,21 @@ def test_activity_revives_a_timed_out_device_but_not_one_whose_will_came() -> No
     assert gone is not None
     late = apply_activity(gone.record, T0 + 2_000)
     assert late.change is Change.NONE and not late.record.online
+
+
+def test_a_late_retained_birth_of_an_older_session_is_ignored() -> None:
+    # Session 5 is live when session 4's retained birth turns up (a bridge, a broker restored
+    # from a backup, a controller restarting while the retained message is still the old one).
+    current = apply_birth(None, "kiosk-1", birth(5, 2_000), T0 + 2_000).record
+    late = Birth(online=True, session=4, kind=DeviceKind.KIOSK, model="K0", fw="1.0", ts=T0 + 1_000)
+    outcome = apply_birth(current, "kiosk-1", late, T0 + 3_000)
+    assert outcome.change is Change.IGNORED_STALE
+    assert outcome.record == current  # still session 5, its model and firmware
+
+
+def test_a_late_birth_of_an_older_session_does_not_bring_a_silent_device_back() -> None:
+    current = apply_birth(None, "kiosk-1", birth(5, 2_000), T0 + 2_000).record
+    timed_out = apply_timeout(current, T0 + 200_000, 90).record
+    late = Birth(online=True, session=4, kind=DeviceKind.KIOSK, model="K0", fw="1.0", ts=T0 + 1_000)
+    outcome = apply_birth(timed_out, "kiosk-1", late, T0 + 201_000)
+    assert outcome.change is Change.IGNORED_STALE and not outcome.record.online
