@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -69,10 +68,13 @@ class Listener:
         self.device = device
         self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.replies: dict[str, dict[str, Any]] = {}
+        self.subscribed = asyncio.Event()
 
     async def run(self) -> None:
+        # aiomqtt's subscribe returns once the broker's SUBACK is in.
         await self.device.client.subscribe(self.device.topic(Channel.CMD), qos=1)
         await self.device.client.subscribe(self.device.topic(Channel.RES), qos=1)
+        self.subscribed.set()
         async for message in self.device.client.messages:
             body = json.loads(bytes(message.payload))
             if str(message.topic).endswith("/cmd"):
@@ -101,8 +103,9 @@ class Listener:
 async def listening(device: RawDevice) -> AsyncIterator[Listener]:
     listener = Listener(device)
     task = asyncio.create_task(listener.run())
-    await asyncio.sleep(0.2)  # subscribed before anything is sent
     try:
+        async with asyncio.timeout(10):
+            await listener.subscribed.wait()  # subscribed before anything is sent
         yield listener
     finally:
         task.cancel()
@@ -216,23 +219,19 @@ async def test_access_sync_refuses_what_is_not_an_access_device_or_not_a_version
         assert fine["ok"] is True and "gallery" not in fine["result"]  # a lock has no camera
 
 
-async def test_a_forced_door_raises_an_alarm_visible_through_the_api_within_a_second(
+async def test_a_forced_door_raises_an_alarm_visible_through_the_api(
         broker_url: str, topic_prefix: str, hall_store: PostgresHallStore) -> None:
+    """How fast: ``benchmarks/latency.py`` (door.forced → alarm in the API)."""
     async with hall(broker_url, topic_prefix, hall_store) as (controller, api, admin), \
             raw_device(broker_url, topic_prefix, "lock-b3-0412") as lock:
         await online(controller, lock, "door_lock")
-        sent = time.perf_counter()
         await lock.event("door.forced", {"contact": "open"})
-        while True:
+
+        async def forced_alarm() -> list[dict[str, Any]]:
             alarms = (await api.get("/alarms", headers=admin)).json()
-            forced = [a for a in alarms if a["type"] == "door.forced"]
-            if forced or time.perf_counter() - sent > 1.0:
-                break
-            await asyncio.sleep(0.02)
-        elapsed = time.perf_counter() - sent
-        assert forced, f"no door.forced alarm after {elapsed:.2f} s"
+            return [a for a in alarms if a["type"] == "door.forced"]
+        forced = await eventually(forced_alarm, what="the door.forced alarm in the API")
         assert forced[0]["device_id"] == "lock-b3-0412" and forced[0]["severity"] == "critical"
-        print(f"door.forced → alarm in the API: {elapsed * 1000:.0f} ms")
 
         # Held open raises a major alarm that the door closing clears by itself.
         await lock.event("door.held_open", {"open_s": 31})
