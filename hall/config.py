@@ -187,7 +187,7 @@ class DemoConfig(_Section):
     live_queue: bool = Field(
         default=True, description="visitors take tickets at the kiosks and clerks serve them")
     # An ordinary hour's visitors; the day's profile (simulators.visitors.HALL_DAY_WEIGHTS)
-    # makes 1.7x that at the 9-10 o'clock peak and 0.4x over lunch. 40 at 4 windows with
+    # makes 1.6x that at the 9-10 o'clock peak and 0.4x over lunch. 40 at 4 windows with
     # 4-minute services: the queue builds up in the morning peak and clears over lunch.
     visitors_per_hour: Annotated[float, Field(ge=0.0, le=100_000.0)] = Field(
         default=40.0, description="visitors of all services together in an ordinary hour, "

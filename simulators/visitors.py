@@ -38,8 +38,9 @@ MAX_IN_FLIGHT = 16
 HALL_DAY_WEIGHTS: Mapping[int, float] = MappingProxyType({
     8: 0.8, 9: 1.6, 10: 1.5, 11: 1.1, 12: 0.4, 13: 0.7, 14: 0.9, 15: 1.0, 16: 0.8, 17: 0.5,
 })
-# Outside those hours (the demo keeps the hall open at night, so it is never empty).
-OFF_HOURS_WEIGHT = 0.5
+# Outside those hours: the demo keeps the hall open at any hour (queue.always_open) at an
+# ordinary hour's pace, so a demo started in the evening has something to watch too.
+OFF_HOURS_WEIGHT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
