@@ -57,7 +57,9 @@ class TicketMoveStore(Protocol):
         """Write the moved ticket and append its transition in one transaction, only if the
         stored ticket is still in ``expected_state`` (optimistic concurrency: two windows
         calling the same ticket at once, one of them gets MoveConflict). Never touches the
-        ticket's linked cases. Raises NotFound for an unknown ticket. Returns the stored ticket."""
+        ticket's linked cases, nor its number (a transferred ticket keeps the number of the
+        service that issued it). Raises NotFound for an unknown ticket, UnknownService for a
+        move into a service the catalog does not have. Returns the stored ticket."""
         ...
 
     async def waiting_for(self, service_codes: Collection[str], service_day: str) -> list[Ticket]:

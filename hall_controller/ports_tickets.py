@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from hall_controller.domain.queue_model import ServiceDef, Ticket, TicketSource, TicketTransition
-from hall_controller.errors import Conflict, NotFound
+from hall_controller.errors import Conflict, HallError, NotFound
 
 
 class UnknownService(NotFound):
@@ -20,6 +20,17 @@ class UnknownService(NotFound):
 
 class DailyCapReached(Conflict):
     """The service has issued its daily cap, or its number range is used up, for that day."""
+
+
+class NumberInUse(Conflict):
+    """The number the service would print next is shown by a live ticket of the day (another
+    service had this prefix earlier that day). Nothing was stored; no two live tickets of a
+    day show the same printed number."""
+
+
+class InvalidService(HallError):
+    """A catalog entry the store refuses (a negative first number, a range that ends before it
+    starts, a cap or target wait below 1); the config validation normally catches these."""
 
 
 IDENTITY_TYPES = frozenset({"campus_card", "qr", "face", "person_id"})
@@ -62,23 +73,28 @@ def ticket_number(prefix: str, seq: int, last_number: int) -> str:
 @runtime_checkable
 class TicketStore(Protocol):
     async def sync_services(self, services: Sequence[ServiceDef]) -> None:
-        """Make the catalog match the config: upsert these, mark the others inactive."""
+        """Make the catalog match the config: upsert these, mark the others inactive. Raises
+        InvalidService (and changes nothing) for an entry the catalog's checks refuse."""
         ...
 
     async def issue_ticket(self, request: TicketRequest) -> IssuedTicket:
         """Allocate the next number of the service and day and store the ticket (state
         WAITING) with its first transition, atomically: no two tickets ever share a number,
-        and a number is used only by a committed ticket.
+        and a number is used only by a committed ticket. The number belongs to this service
+        for good: a ticket transferred elsewhere keeps it, and the service never issues it
+        again that day.
 
         When (origin_device, request_id) already made a ticket, returns that one
-        (``created=False``) and allocates nothing. Raises UnknownService, DailyCapReached.
+        (``created=False``) and allocates nothing. Raises UnknownService, DailyCapReached,
+        NumberInUse.
         """
         ...
 
     async def get_ticket(self, ticket_id: str) -> Ticket | None: ...
 
     async def list_tickets(self, service_code: str, service_day: str) -> list[Ticket]:
-        """The service's tickets of that day, by sequence number."""
+        """The tickets of that day now in the service's queue (those transferred in too), by
+        sequence number, then number."""
         ...
 
     async def person_tickets(self, person_id: str, service_day: str) -> list[Ticket]:

@@ -2,12 +2,15 @@
 
 No ``await`` between reading a ticket's state and writing the move, so on one event loop a
 move is as atomic as the database's conditional UPDATE: two windows calling at once, the
-second gets MoveConflict.
+second gets MoveConflict. A move writes the columns the database's UPDATE writes
+(queries/ticket_moves.sql), no others, through the ticket store's constraint checks; a
+transition is stored as the database stores it (the moved ticket's id and new state).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Collection
 
 from hall_controller.adapters.memory_tickets import MemoryTicketStore
@@ -17,6 +20,9 @@ from hall_controller.errors import Conflict, NotFound
 from hall_controller.ports_ticket_moves import ClerkDay, MoveConflict, WindowSession
 
 _ACTIVE = (TicketState.CALLED, TicketState.SERVING)
+# The columns apply_ticket_move's UPDATE writes.
+_MOVED_COLUMNS = ("state", "service_code", "issued_ms", "window_id", "called_ms", "serving_ms",
+                  "completed_ms", "recalls", "outcome")
 
 
 class MemoryTicketMoves:
@@ -34,10 +40,14 @@ class MemoryTicketMoves:
         if stored.state is not expected_state:
             raise MoveConflict(f"ticket {stored.number} is {stored.state.value} now "
                                f"(already called by another window?)")
-        after = copy.deepcopy(moved.ticket)
-        after.case_ids = list(stored.case_ids)  # linked meanwhile by the cases engine: keep them
-        self.tickets.tickets[after.ticket_id] = after
-        self.tickets.transitions.append(moved.transition)
+        # Only what apply_ticket_move's UPDATE sets: the number, the cases linked meanwhile by
+        # the cases engine and the rest of the row stay as stored.
+        after = dataclasses.replace(
+            stored, case_ids=list(stored.case_ids), **{
+                name: getattr(moved.ticket, name) for name in _MOVED_COLUMNS})
+        self.tickets.write_ticket(after)
+        self.tickets.transitions.append(dataclasses.replace(
+            moved.transition, ticket_id=after.ticket_id, to_state=after.state))
         return copy.deepcopy(after)
 
     async def waiting_for(self, service_codes: Collection[str], service_day: str) -> list[Ticket]:
@@ -104,7 +114,9 @@ class MemoryTicketMoves:
         self.tickets._check()
         for i, session in enumerate(self.sessions):
             if session.window_id == window_id and session.is_open:
-                closed = WindowSession(window_id, session.clerk, session.opened_ms, at_ms)
+                # CHECK (closed_at >= opened_at): the query closes at the later of the two.
+                closed = WindowSession(window_id, session.clerk, session.opened_ms,
+                                       max(session.opened_ms, at_ms))
                 self.sessions[i] = closed
                 return closed
         raise Conflict(f"window {window_id} is not open")

@@ -1,12 +1,17 @@
-"""PostgresTicketStore: the shared contract, and allocation under real concurrency."""
+"""PostgresTicketStore: the shared contract, allocation under real concurrency, and the
+migration that made numbers belong to the service that issued them (0010)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 
+from hall_controller.adapters.postgres import migrate
+from hall_controller.adapters.postgres.migrate import apply_migrations, load_migrations
 from hall_controller.adapters.postgres.ticket_store import PostgresHallStore, PostgresTicketStore
 from hall_controller.ports_tickets import DailyCapReached
 from tests.support.ticket_store_contract import DAY, SERVICES, TicketStoreContract, take
@@ -61,3 +66,53 @@ async def test_cap_holds_under_concurrency(database_url: str) -> None:
         refused = [r for r in results if isinstance(r, DailyCapReached)]
         assert len(refused) == 8
         assert [t.number for t in await store.list_tickets("finance", DAY)] == ["D001", "D002"]
+
+
+async def test_tickets_transferred_before_0010_keep_the_number_of_the_service_that_issued_it(
+        empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database in the field at 0009: A003 went to transcript (it could, transcript had
+    issued only B001 and B002), A004 to transcript and on to dorm. 0010 finds their issuing
+    service in their first transfer; from then on transcript can issue B003 and B004."""
+    monkeypatch.setattr(migrate, "load_migrations",
+                        lambda: [m for m in load_migrations() if m.version <= 9])
+    await apply_migrations(empty_database_url)
+    monkeypatch.undo()
+    with psycopg.connect(empty_database_url) as conn:
+        for code, prefix in (("student-id", "A"), ("transcript", "B"), ("dorm", "C")):
+            conn.execute("INSERT INTO queue_services (code, name, prefix, first_number, "
+                         "last_number, target_wait_s) VALUES (%s, %s, %s, 1, 999, 900)",
+                         (code, code, prefix))
+        conn.execute("INSERT INTO ticket_counters VALUES ('student-id', %(d)s, 4, 1), "
+                     "('transcript', %(d)s, 2, 1)", {"d": DAY})
+        tickets = [("transcript", 1, "B001", []), ("transcript", 2, "B002", []),
+                   ("student-id", 1, "A001", []), ("student-id", 2, "A002", []),
+                   ("transcript", 3, "A003", ["student-id -> transcript"]),
+                   ("dorm", 4, "A004", ["student-id -> transcript", "transcript -> dorm"])]
+        for service, seq, number, transfers in tickets:
+            ticket_id = str(uuid.uuid4())
+            conn.execute("INSERT INTO tickets (ticket_id, service_code, service_day, seq, number, "
+                         "state, source, issued_at) VALUES (%s, %s, %s, %s, %s, 'waiting', "
+                         "'kiosk', now())", (ticket_id, service, DAY, seq, number))
+            conn.execute("INSERT INTO ticket_transitions (ticket_id, to_state, at, actor) "
+                         "VALUES (%s, 'waiting', now(), 'kiosk:k1')", (ticket_id,))
+            for detail in transfers:
+                for from_state, to_state, move_detail in (("waiting", "called", None),
+                                                          ("called", "waiting", detail)):
+                    conn.execute("INSERT INTO ticket_transitions (ticket_id, from_state, "
+                                 "to_state, at, actor, detail) VALUES (%s, %s, %s, now(), "
+                                 "'clerk:a', %s)", (ticket_id, from_state, to_state, move_detail))
+
+    # [0]: later migrations follow; this test is about 0010.
+    assert (await apply_migrations(empty_database_url))[0] == "0010_ticket_numbers"
+
+    with psycopg.connect(empty_database_url) as conn:
+        numbered = dict(conn.execute("SELECT number, numbered_by FROM tickets").fetchall())
+    assert numbered == {"B001": "transcript", "B002": "transcript", "A001": "student-id",
+                        "A002": "student-id", "A003": "student-id", "A004": "student-id"}
+    async with PostgresHallStore.connect(empty_database_url, max_size=2) as store:
+        assert isinstance(store, PostgresHallStore)
+        issued = [(await store.issue_ticket(take(service))).ticket.number
+                  for service in ("transcript", "transcript", "student-id")]
+        assert issued == ["B003", "B004", "A005"]
+        assert sorted(t.number for t in await store.list_tickets("transcript", DAY)) == [
+            "A003", "B001", "B002", "B003", "B004"]

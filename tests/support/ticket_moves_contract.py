@@ -15,7 +15,7 @@ from hall_controller.domain.queue import Outcome
 from hall_controller.domain.queue_model import Ticket, TicketState
 from hall_controller.errors import Conflict, NotFound
 from hall_controller.ports_ticket_moves import MoveConflict, TicketMoveStore
-from hall_controller.ports_tickets import TicketStore
+from hall_controller.ports_tickets import TicketStore, UnknownService
 from tests.support.ticket_store_contract import DAY, SERVICES, take
 
 T0 = 1_764_300_000_000
@@ -133,6 +133,68 @@ class TicketMovesContract:
         assert [(t.to_state, t.detail) for t in transitions][-2:] == [
             (TicketState.SERVING, None), (TicketState.DONE, "photo")]
 
+    async def test_a_transfer_into_a_service_that_issued_the_same_number(
+            self, move_stores: MoveStores) -> None:
+        """Issue 10 item 2: finance has issued D001 and D002, student-id A001 and A002 (both
+        number from 1). A001 and A002 move to finance, keeping their printed numbers and their
+        place rules; D002 moves to student-id at the same moment A002 leaves it."""
+        moves = move_stores.moves
+        a1 = await self._issue(move_stores, at_ms=T0)
+        d1 = await self._issue(move_stores, "finance", at_ms=T0 + 1)
+        a2 = await self._issue(move_stores, at_ms=T0 + 2)
+        d2 = await self._issue(move_stores, "finance", at_ms=T0 + 3)
+        assert (a1.seq, d1.seq, a2.seq, d2.seq) == (1, 1, 2, 2)
+        called = await moves.apply_move(
+            queue.call(a1, window_id="w1", actor="clerk:a", now_ms=T0 + 10), TicketState.WAITING)
+        moved = await moves.apply_move(
+            queue.transfer(called, to_service="finance", actor="clerk:a", now_ms=T0 + 20),
+            TicketState.CALLED)
+        assert (moved.number, moved.seq, moved.service_code, moved.issued_ms) == (
+            "A001", 1, "finance", a1.issued_ms)
+        # Two windows at once: A002 to finance at the back of its queue, D002 to student-id.
+        a2_called, d2_called = await asyncio.gather(
+            moves.apply_move(queue.call(a2, window_id="w1", actor="clerk:a", now_ms=T0 + 30),
+                             TicketState.WAITING),
+            moves.apply_move(queue.call(d2, window_id="w2", actor="clerk:b", now_ms=T0 + 30),
+                             TicketState.WAITING))
+        a2_moved, d2_moved = await asyncio.gather(
+            moves.apply_move(queue.transfer(a2_called, to_service="finance", actor="clerk:a",
+                                            now_ms=T0 + 40, requeue_at_back=True),
+                             TicketState.CALLED),
+            moves.apply_move(queue.transfer(d2_called, to_service="student-id", actor="clerk:b",
+                                            now_ms=T0 + 40), TicketState.CALLED))
+        assert (a2_moved.number, a2_moved.issued_ms) == ("A002", T0 + 40)
+        assert (d2_moved.number, d2_moved.issued_ms) == ("D002", d2.issued_ms)
+        assert [t.number for t in await moves.waiting_for(["finance"], DAY)] == [
+            "A001", "D001", "A002"]
+        assert [t.number for t in await moves.waiting_for(["student-id"], DAY)] == ["D002"]
+        assert sorted(t.number for t in await move_stores.tickets.list_tickets("finance", DAY)) \
+            == ["A001", "A002", "D001"]
+        # The counters are the issuing services': nothing was renumbered or given back.
+        assert (await move_stores.tickets.issue_ticket(take(at_ms=T0 + 50))).ticket.number \
+            == "A003"
+
+    async def test_a_move_into_a_service_not_in_the_catalog_is_refused(
+            self, move_stores: MoveStores) -> None:
+        ticket = await self._issue(move_stores)
+        called = await move_stores.moves.apply_move(
+            queue.call(ticket, window_id="w1", actor="clerk:a", now_ms=T0 + 10), TicketState.WAITING)
+        with pytest.raises(UnknownService):
+            await move_stores.moves.apply_move(
+                queue.transfer(called, to_service="no-such-service", actor="clerk:a",
+                               now_ms=T0 + 20), TicketState.CALLED)
+        assert await move_stores.tickets.get_ticket(ticket.ticket_id) == called
+        assert len(await move_stores.tickets.ticket_transitions(ticket.ticket_id)) == 2
+
+    async def test_a_move_never_changes_the_printed_number(self, move_stores: MoveStores) -> None:
+        ticket = await self._issue(move_stores)
+        moved = queue.call(ticket, window_id="w1", actor="clerk:a", now_ms=T0 + 10)
+        moved.ticket.number, moved.ticket.seq, moved.ticket.priority = "Z999", 999, True
+        stored = await move_stores.moves.apply_move(moved, TicketState.WAITING)
+        assert (stored.number, stored.seq, stored.priority) == (ticket.number, ticket.seq, False)
+        assert (stored.state, stored.window_id) == (TicketState.CALLED, "w1")
+        assert await move_stores.tickets.get_ticket(ticket.ticket_id) == stored
+
     async def test_a_clerks_day_counts_only_their_own_moves(self, move_stores: MoveStores) -> None:
         moves = move_stores.moves
 
@@ -200,3 +262,10 @@ class TicketMovesContract:
         with pytest.raises(Conflict, match="not open"):
             await moves.close_window("w1", T0 + 11)
         assert (await moves.open_window("w1", "bob", T0 + 12)).clerk == "bob"
+
+    async def test_a_window_never_closes_before_it_opened(self, move_stores: MoveStores) -> None:
+        """Two controllers' clocks a little apart: CHECK (closed_at >= opened_at)."""
+        opened = await move_stores.moves.open_window("w1", "alice", T0)
+        closed = await move_stores.moves.close_window("w1", T0 - 500)
+        assert (closed.opened_ms, closed.closed_ms) == (opened.opened_ms, T0)
+        assert await move_stores.moves.window_session("w1") is None

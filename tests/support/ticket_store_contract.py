@@ -14,6 +14,8 @@ from devices.contract import now_ms
 from hall_controller.domain.queue_model import ServiceDef, TicketState
 from hall_controller.ports_tickets import (
     DailyCapReached,
+    InvalidService,
+    NumberInUse,
     TicketRequest,
     TicketStore,
     UnknownService,
@@ -136,3 +138,35 @@ class TicketStoreContract:
         assert sorted(t.number for t in await ticket_store.list_tickets("student-id", DAY)) == [
             "A001", "A002"]
         assert other.ticket.number in ("A001", "A002")
+
+    async def test_a_number_a_live_ticket_shows_is_not_printed_again(
+            self, ticket_store: TicketStore) -> None:
+        """Prefixes swapped between restarts during a day: finance would now print A001, which
+        the student-id ticket the hall is about to call shows. Refused; nothing is stored and
+        no number is used up."""
+        first = await ticket_store.issue_ticket(take())
+        assert first.ticket.number == "A001"
+        swapped = [dataclasses.replace(s, prefix={"A": "X", "D": "A"}.get(s.prefix, s.prefix))
+                   for s in SERVICES]
+        await ticket_store.sync_services(swapped)
+        with pytest.raises(NumberInUse):
+            await ticket_store.issue_ticket(take("finance"))
+        assert await ticket_store.list_tickets("finance", DAY) == []
+        assert (await ticket_store.issue_ticket(take())).ticket.number == "X002"
+        assert (await ticket_store.issue_ticket(take("finance", day="2026-11-29"))).ticket.number \
+            == "A001"  # another day: numbers restart, nothing live shows it
+        await ticket_store.sync_services(SERVICES)
+        assert (await ticket_store.issue_ticket(take("finance"))).ticket.number == "D001"
+
+    @pytest.mark.parametrize("bad", [
+        {"first_number": -1}, {"first_number": 10, "last_number": 9}, {"daily_cap": 0},
+        {"target_wait_s": 0}])
+    async def test_the_catalog_refuses_what_its_checks_refuse(
+            self, ticket_store: TicketStore, bad: dict[str, int]) -> None:
+        broken = dataclasses.replace(SERVICES[0], code="broken", **bad)
+        with pytest.raises(InvalidService):
+            await ticket_store.sync_services([*SERVICES[1:], broken])
+        with pytest.raises(UnknownService):
+            await ticket_store.issue_ticket(take("broken"))
+        # Nothing of that sync happened: student-id is still active.
+        assert (await ticket_store.issue_ticket(take())).ticket.number == "A001"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, time
 from typing import Any
@@ -9,12 +10,13 @@ from typing import Any
 import pytest
 
 from devices.contract import Request
-from hall_controller.adapters.memory_tickets import MemoryTicketStore
-from hall_controller.domain.queue_model import WindowDef
+from hall_controller.adapters.memory_tickets import ConstraintViolation, MemoryTicketStore
+from hall_controller.domain.queue_model import Ticket, TicketState, WindowDef
 from hall_controller.ports_stats import BusyWindow, WaitInputs
+from hall_controller.ports_tickets import NumberInUse, UnknownService
 from hall_controller.services.requests import RequestRouter
 from hall_controller.services.tickets import OpeningHours, QueueSettings, TicketService
-from tests.support.ticket_store_contract import SERVICES, TicketStoreContract
+from tests.support.ticket_store_contract import SERVICES, TicketStoreContract, take
 
 
 class TestMemoryTicketStore(TicketStoreContract):
@@ -262,3 +264,34 @@ async def test_an_identified_visitor_gets_their_open_cases_linked_once() -> None
     other = await service.take("kiosk-01", None, {
         "service": "finance", "identity": {"type": "qr", "value": "C-9"}})
     assert other["cases"] == []
+
+
+async def test_the_fake_refuses_the_rows_the_schema_refuses() -> None:
+    """MemoryTicketStore.write_ticket holds every row to the constraints of tickets (0004,
+    0010), as PostgreSQL does, and changes nothing when it refuses one."""
+    store = MemoryTicketStore()
+    await store.sync_services(SERVICES)
+    a1 = (await store.issue_ticket(take(request_id="r-1"))).ticket
+
+    def twin(**changes: Any) -> Ticket:
+        return dataclasses.replace(a1, **{"ticket_id": str(uuid.uuid4()), "origin_device": None,
+                                          "request_id": None, **changes})
+
+    refusals: list[tuple[Ticket, str | None, type[Exception], str]] = [
+        (a1, "student-id", ConstraintViolation, "tickets_pkey"),
+        (twin(number="Z001"), "student-id", ConstraintViolation, "tickets_numbered_once"),
+        (twin(seq=7), "transcript", NumberInUse, "live"),  # A001 printed twice
+        (twin(seq=8, number="A008", origin_device="kiosk-01", request_id="r-1"), "student-id",
+         ConstraintViolation, "tickets_origin_device_request_id_key"),
+        (twin(seq=9, number="A009", service_code="nope"), "student-id", UnknownService,
+         "no service"),
+        (twin(seq=9, number="A009"), "nope", UnknownService, "no service"),
+    ]
+    for row, numbered_by, error, message in refusals:
+        with pytest.raises(error, match=message):
+            store.write_ticket(row, numbered_by)
+    assert list(store.tickets) == [a1.ticket_id]
+    # A closed ticket's number may show again (only live tickets are unique by number).
+    store.write_ticket(dataclasses.replace(a1, state=TicketState.CANCELLED))
+    store.write_ticket(twin(seq=7), "transcript")
+    assert len(store.tickets) == 2

@@ -22,6 +22,7 @@ from hall_controller.domain.queue import Moved
 from hall_controller.domain.queue_model import Ticket, TicketState
 from hall_controller.errors import Conflict, NotFound
 from hall_controller.ports_ticket_moves import ClerkDay, MoveConflict, WindowSession
+from hall_controller.ports_tickets import UnknownService
 
 Row = dict[str, Any]
 
@@ -38,17 +39,22 @@ class PostgresTicketMoves:
     async def apply_move(self, moved: Moved, expected_state: TicketState) -> Ticket:
         ticket, transition = moved
         async with self._cursor("apply ticket move") as cur:
-            await cur.execute(QUERIES["apply_ticket_move"], {
-                "ticket_id": ticket.ticket_id, "expected_state": expected_state.value,
-                "state": ticket.state.value, "service_code": ticket.service_code,
-                "issued_ms": ticket.issued_ms, "window_id": ticket.window_id,
-                "called_ms": ticket.called_ms, "serving_ms": ticket.serving_ms,
-                "completed_ms": ticket.completed_ms, "recalls": ticket.recalls,
-                "outcome": ticket.outcome,
-                "from_state": None if transition.from_state is None else transition.from_state.value,
-                "at_ms": transition.at_ms, "actor": transition.actor,
-                "transition_window": transition.window_id, "detail": transition.detail,
-            })
+            try:
+                await cur.execute(QUERIES["apply_ticket_move"], {
+                    "ticket_id": ticket.ticket_id, "expected_state": expected_state.value,
+                    "state": ticket.state.value, "service_code": ticket.service_code,
+                    "issued_ms": ticket.issued_ms, "window_id": ticket.window_id,
+                    "called_ms": ticket.called_ms, "serving_ms": ticket.serving_ms,
+                    "completed_ms": ticket.completed_ms, "recalls": ticket.recalls,
+                    "outcome": ticket.outcome,
+                    "from_state": (None if transition.from_state is None
+                                   else transition.from_state.value),
+                    "at_ms": transition.at_ms, "actor": transition.actor,
+                    "transition_window": transition.window_id, "detail": transition.detail,
+                })
+            except psycopg.errors.ForeignKeyViolation as exc:  # tickets.service_code
+                raise UnknownService(f"no service {ticket.service_code!r} in the catalog; "
+                                     f"ticket {ticket.number} stays where it was") from exc
             row = await cur.fetchone()
             if row is not None:
                 return ticket_from_row(row)

@@ -31,7 +31,9 @@ from hall_controller.domain.queue_model import (
 from hall_controller.ports_remote_tickets import initial_state
 from hall_controller.ports_tickets import (
     DailyCapReached,
+    InvalidService,
     IssuedTicket,
+    NumberInUse,
     TicketRequest,
     UnknownService,
     ticket_number,
@@ -40,6 +42,7 @@ from hall_controller.ports_tickets import (
 Row = dict[str, Any]
 
 _REQUEST_KEY = "tickets_origin_device_request_id_key"  # UNIQUE (origin_device, request_id)
+_LIVE_NUMBER = "tickets_live_number"  # one live ticket per printed number and day (0010)
 
 
 _GROUP_MAX = 500  # requests per allocation statement (bounds the statement's size)
@@ -95,6 +98,13 @@ class PostgresTicketStore:
 
     async def sync_services(self, services: Sequence[ServiceDef]) -> None:
         """Upsert the configured services and mark the others inactive, in one transaction."""
+        try:
+            await self._sync_services(services)
+        except psycopg.errors.CheckViolation as exc:
+            raise InvalidService(f"the service catalog refuses {exc.diag.constraint_name}: "
+                                 f"{exc.diag.message_detail}") from exc
+
+    async def _sync_services(self, services: Sequence[ServiceDef]) -> None:
         async with self._ticket_connection("sync services") as conn, conn.transaction():
             await conn.execute(QUERIES["upsert_services"], {
                 "codes": [s.code for s in services], "names": [s.name for s in services],
@@ -195,13 +205,7 @@ class PostgresTicketStore:
             limits = None if service is None else _ServiceRange.of(service)
             created: dict[str, Ticket] = {}
             if fresh and limits is not None:
-                try:
-                    await cur.execute(QUERIES["issue_tickets"], _issue_params(fresh, limits))
-                except psycopg.errors.UniqueViolation as exc:
-                    if exc.diag.constraint_name == _REQUEST_KEY:
-                        raise _DuplicateRequest from exc
-                    raise
-                allocated = {r["ticket_id"]: r for r in await cur.fetchall()}
+                allocated = await _insert_tickets(cur, fresh, limits)
                 for request in fresh:
                     row = allocated.get(request.ticket_id)
                     if row is not None:
@@ -242,7 +246,7 @@ class PostgresTicketStore:
         return None if row is None else _ticket(row)
 
     async def list_tickets(self, service_code: str, service_day: str) -> list[Ticket]:
-        """The service's tickets of that day, by sequence number."""
+        """The tickets of that day now in the service's queue, by sequence number, then number."""
         async with (self._ticket_connection("list tickets") as conn,
                     conn.cursor(row_factory=dict_row) as cur):
             await cur.execute(QUERIES["list_tickets"],
@@ -292,6 +296,24 @@ def _new_ticket(request: TicketRequest, seq: int, number: str) -> Ticket:
         issued_ms=request.issued_ms,
         source=request.source, priority=request.priority, person_id=request.person_id,
         origin_device=request.origin_device, request_id=request.request_id)
+
+
+async def _insert_tickets(cur: psycopg.AsyncCursor[Row], requests: list[TicketRequest],
+                          limits: _ServiceRange) -> dict[str, Row]:
+    """Run the allocation statement (see issue_tickets): ticket id → (seq, number) row."""
+    head = requests[0]
+    try:
+        await cur.execute(QUERIES["issue_tickets"], _issue_params(requests, limits))
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == _REQUEST_KEY:
+            raise _DuplicateRequest from exc
+        if exc.diag.constraint_name == _LIVE_NUMBER:
+            raise NumberInUse(
+                f"service {head.service_code!r} would print a number a live ticket of "
+                f"{head.service_day} shows ({exc.diag.message_detail}); were prefixes changed "
+                f"today?") from exc
+        raise
+    return {r["ticket_id"]: r for r in await cur.fetchall()}
 
 
 def _issue_params(requests: list[TicketRequest], limits: _ServiceRange) -> dict[str, Any]:

@@ -34,7 +34,9 @@ WHERE code = %(service_code)s AND active
 -- get no row back, and when nothing is left the counter is not touched (the WHERE of DO
 -- UPDATE refuses). If one of the (origin_device, request_id) was stored meanwhile by another
 -- controller, the insert raises unique_violation and the whole statement, counter included,
--- is rolled back: no number is ever burnt.
+-- is rolled back: no number is ever burnt. The same happens when a number the group would
+-- print is shown by a live ticket of the day (tickets_live_number, see 0010): nothing is
+-- stored and the store answers NumberInUse.
 WITH alloc AS (
     INSERT INTO ticket_counters AS c (service_code, service_day, last_seq, last_grant)
     VALUES (%(service_code)s, %(service_day)s,
@@ -55,10 +57,11 @@ WITH alloc AS (
          AS r (ticket_id, source, priority, issued_ms, person_id, identity_type,
                identity_value, origin_device, request_id, actor, ord)
 ), ticket AS (
-    INSERT INTO tickets (ticket_id, service_code, service_day, seq, number, state, source,
-                         priority, issued_at, person_id, identity_type, identity_value,
+    INSERT INTO tickets (ticket_id, service_code, numbered_by, service_day, seq, number, state,
+                         source, priority, issued_at, person_id, identity_type, identity_value,
                          origin_device, request_id)
-    SELECT r.ticket_id, %(service_code)s, %(service_day)s, (a.before_seq + r.ord)::integer,
+    SELECT r.ticket_id, %(service_code)s, %(service_code)s, %(service_day)s,
+           (a.before_seq + r.ord)::integer,
            %(prefix)s || lpad((a.before_seq + r.ord)::text, %(width)s, '0'),
            -- A remote ticket (指尖办) holds its number but joins the queue only at check-in.
            CASE WHEN r.source = 'remote' THEN 'awaiting_checkin' ELSE 'waiting' END,
@@ -91,7 +94,7 @@ SELECT ticket_id::text, service_code, service_day::text, seq, number, state, sou
        hall_ms(completed_at) AS completed_ms, recalls, outcome, origin_device, request_id
 FROM tickets
 WHERE service_code = %(service_code)s AND service_day = %(service_day)s
-ORDER BY seq
+ORDER BY seq, number  -- a ticket transferred in may share its seq with one issued here
 
 -- name: person_tickets
 -- tickets_person's index: one person's tickets of one day.
