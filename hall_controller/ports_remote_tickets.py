@@ -40,7 +40,8 @@ class RemoteInfo:
 @runtime_checkable
 class RemoteTicketStore(Protocol):
     async def record_remote(self, info: RemoteInfo) -> None:
-        """Store the remote part of an issued ticket; repeating it changes nothing."""
+        """Store the remote part of an issued ticket; repeating it changes nothing. Raises
+        NotFound when no such ticket is stored."""
         ...
 
     async def remote_info(self, ticket_id: str) -> RemoteInfo | None: ...

@@ -1,16 +1,19 @@
 """``RemoteTicketStore`` in memory, over a ``MemoryTicketStore``'s tickets and transitions.
 
 No ``await`` between reading and writing, so on one event loop a check-in is as atomic as the
-database's guarded UPDATE. Records handed out are copies.
+database's guarded UPDATE. The constraints of 0007 hold as in the database: a remote part only
+for a stored ticket, one check-in per kiosk request. Records handed out are copies.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from hall_controller.adapters.memory_tickets import MemoryTicketStore
 from hall_controller.domain.queue import Moved
 from hall_controller.domain.queue_model import Ticket, TicketState
+from hall_controller.errors import NotFound
 from hall_controller.ports_remote_tickets import ROLLOVER_STATES, RemoteInfo
 
 
@@ -25,6 +28,8 @@ class MemoryRemoteTickets:
 
     async def record_remote(self, info: RemoteInfo) -> None:
         self.tickets._check()
+        if info.ticket_id not in self.tickets.tickets:  # REFERENCES tickets
+            raise NotFound(f"unknown ticket {info.ticket_id}")
         self.remote.setdefault(info.ticket_id, info)
 
     async def remote_info(self, ticket_id: str) -> RemoteInfo | None:
@@ -53,12 +58,21 @@ class MemoryRemoteTickets:
         stored = self.tickets.tickets.get(moved.ticket.ticket_id)
         if stored is None or stored.state is not TicketState.AWAITING_CHECKIN:
             return None
-        after = copy.deepcopy(moved.ticket)
-        after.case_ids = list(stored.case_ids)
-        if origin_device is not None and request_id is not None:
-            self.checkins[(origin_device, request_id)] = after.ticket_id
-        self.tickets.tickets[after.ticket_id] = after
-        self.tickets.transitions.append(moved.transition)
+        request = None if origin_device is None or request_id is None else (origin_device,
+                                                                            request_id)
+        if request is not None and request in self.checkins:
+            # PRIMARY KEY (origin_device, request_id): the request checked a ticket in already
+            # (a redelivery that raced in); the database rolls the whole check-in back.
+            return None
+        # Only what check_in_remote_ticket's UPDATE sets.
+        after = dataclasses.replace(stored, case_ids=list(stored.case_ids),
+                                    state=moved.ticket.state, issued_ms=moved.ticket.issued_ms)
+        self.tickets.write_ticket(after)
+        if request is not None:
+            self.checkins[request] = after.ticket_id
+        self.tickets.transitions.append(dataclasses.replace(
+            moved.transition, ticket_id=after.ticket_id, from_state=TicketState.AWAITING_CHECKIN,
+            to_state=after.state, window_id=None))
         return copy.deepcopy(after)
 
     async def due_to_lapse(self, now_ms: int, default_window_ms: int,

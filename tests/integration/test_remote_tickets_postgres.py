@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
 from typing import Any
 
+import pytest
+
 from hall_controller.adapters.postgres.remote_tickets import PostgresRemoteTickets
 from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
 from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
@@ -24,6 +26,7 @@ from hall_controller.services.remote_tickets import RemoteTicketService
 from hall_controller.services.tickets import QueueSettings, TicketService
 from tests.support.controller import mqtt_client
 from tests.support.kiosks import raw_kiosks
+from tests.support.remote_tickets_contract import RemoteStores, RemoteTicketsContract
 
 QUEUE = QueueSettings(services=(ServiceDef("student-id", "学生证办理", "A"),
                                 ServiceDef("dorm", "宿舍事务", "C")))
@@ -161,3 +164,9 @@ async def test_rollover_at_the_local_time_over_postgres(hall_store: PostgresHall
     stored = await hall_store.get_ticket(fresh["ticket_id"])
     assert stored is not None and stored.service_day == "2026-11-29"
     assert await remote.rollover() == 0
+
+
+class TestPostgresRemoteTickets(RemoteTicketsContract):
+    @pytest.fixture
+    def remote_stores(self, hall_store: PostgresHallStore) -> RemoteStores:
+        return RemoteStores(hall_store, PostgresRemoteTickets(hall_store.pool))

@@ -32,6 +32,7 @@ from hall_controller.services.clerk import ClerkService, ClerkSettings
 from hall_controller.services.remote_tickets import InvalidRemoteRequest, RemoteTicketService
 from hall_controller.services.requests import RequestRouter
 from hall_controller.services.tickets import QueueSettings, TicketService
+from tests.support.remote_tickets_contract import RemoteStores, RemoteTicketsContract
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -356,3 +357,10 @@ def test_the_window_terminal_uses_the_same_service_day() -> None:
                                        rollover_at=time(3, 0)))
     assert clerk.service_day(utc_ms(2026, 11, 28, 18, 59)) == "2026-11-28"  # 02:59 local
     assert clerk.service_day(utc_ms(2026, 11, 28, 19, 0)) == "2026-11-29"   # 03:00 local
+
+
+class TestMemoryRemoteTickets(RemoteTicketsContract):
+    @pytest.fixture
+    def remote_stores(self) -> RemoteStores:
+        tickets = MemoryTicketStore()
+        return RemoteStores(tickets, MemoryRemoteTickets(tickets))

@@ -19,6 +19,7 @@ from hall_controller.adapters.postgres.queries import QUERIES
 from hall_controller.adapters.postgres.ticket_store import _ticket as ticket_from_row
 from hall_controller.domain.queue import Moved
 from hall_controller.domain.queue_model import Ticket
+from hall_controller.errors import NotFound
 from hall_controller.ports_remote_tickets import RemoteInfo
 
 Row = dict[str, Any]
@@ -34,10 +35,13 @@ class PostgresRemoteTickets:
         return dict_cursor(self._pool, what)
 
     async def record_remote(self, info: RemoteInfo) -> None:
-        async with self._cursor("record remote ticket") as cur:
-            await cur.execute(QUERIES["record_remote_ticket"], {
-                "ticket_id": info.ticket_id, "checkin_by_ms": info.checkin_by_ms,
-                "case_id": info.case_id, "created_by": info.created_by})
+        try:
+            async with self._cursor("record remote ticket") as cur:
+                await cur.execute(QUERIES["record_remote_ticket"], {
+                    "ticket_id": info.ticket_id, "checkin_by_ms": info.checkin_by_ms,
+                    "case_id": info.case_id, "created_by": info.created_by})
+        except (psycopg.errors.ForeignKeyViolation, psycopg.errors.InvalidTextRepresentation) as exc:
+            raise NotFound(f"unknown ticket {info.ticket_id}") from exc
 
     async def remote_info(self, ticket_id: str) -> RemoteInfo | None:
         async with self._cursor("remote ticket") as cur:
