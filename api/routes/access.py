@@ -17,7 +17,13 @@ from api.auth import AdminOnly, Facilities
 from api.params import NO_NUL, BeforeId, DeviceId, Limit, MillisIn, Offset, RowId
 from api.schemas import CommandOut, ErrorOut
 from devices.access_rules import DoorMode
-from hall_controller.domain.access import AccessRule, AuditCategory, AuditEntry, Person
+from hall_controller.domain.access import (
+    PERSON_ID,
+    AccessRule,
+    AuditCategory,
+    AuditEntry,
+    Person,
+)
 from hall_controller.services.access import (
     MAX_PHOTO_BYTES,
     AccessService,
@@ -26,7 +32,9 @@ from hall_controller.services.access import (
     person_from_input,
 )
 
-PersonId = Annotated[str, Path(min_length=1, max_length=64)]
+# A malformed id is a 422 (no person can have it); a well-formed unknown one is a 404.
+PersonId = Annotated[str, Path(pattern=PERSON_ID.pattern,
+                               description="the campus id: 1-64 letters, digits, . _ : -")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "not found"}}
 
 
