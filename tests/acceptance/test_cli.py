@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -25,6 +24,8 @@ from hall.config import HallConfig
 from hall.demo import replay_span
 from hall.embedded_broker import free_port
 from hall_controller.domain.service_day import service_day_at
+from tests.support.shell_mqtt import ShellSubscriber, mosquitto_pub
+from tests.support.waiting import eventually, eventually_blocking
 
 HALL = [sys.executable, "-m", "hall.cli"]
 ADMIN_PASSWORD = "acceptance-pass-1"
@@ -56,17 +57,14 @@ class Running:
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str, running: Running) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    """``eventually`` for a running ``hall``: fails at once if it exits, with its log."""
+    def alive_and_true() -> bool:
         if running.proc.poll() is not None:
             raise AssertionError(f"hall exited with {running.proc.returncode}:\n{running.output()[-3000:]}")
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, KeyError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{running.output()[-3000:]}")
+        return check()
+    eventually_blocking(alive_and_true, timeout_s, what, interval_s=0.2,
+                        ignore=(httpx.HTTPError, KeyError, ValueError),
+                        context=lambda: running.output()[-3000:])
 
 
 @pytest.fixture
@@ -156,10 +154,7 @@ def test_demo_lists_simulated_devices_online_and_stops_cleanly(
     assert stop(again) == 0
 
 
-def _mosquitto_pub(url: str, *args: str) -> None:
-    parts = urlsplit(url)
-    subprocess.run(["mosquitto_pub", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 1883),
-                    "-q", "1", *args], check=True, timeout=10)
+_mosquitto_pub = mosquitto_pub
 
 
 def test_a_shell_device_registers_reports_and_goes_offline_by_its_will(
@@ -170,14 +165,11 @@ def test_a_shell_device_registers_reports_and_goes_offline_by_its_will(
                                          "HALL_MQTT_CLIENT_ID": f"acc-{uuid.uuid4().hex[:8]}"})
     wait_until(lambda: httpx.get(f"{hall.base}/health").status_code == 200, 20, "healthy", hall)
     state = f"{topic_prefix}/dev/kiosk-99/state"
-    parts = urlsplit(broker_url)
     # The device's MQTT session is a mosquitto_sub holding its last will, as in docs/protocol.md.
-    session = subprocess.Popen([
-        "mosquitto_sub", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 1883),
-        "-i", f"kiosk-99-{uuid.uuid4().hex[:4]}", "-t", f"{topic_prefix}/dev/kiosk-99/cmd", "-q", "1",
-        "--will-topic", state, "--will-payload", '{"online":false,"session":1}',
-        "--will-qos", "1", "--will-retain"], stdout=subprocess.DEVNULL)
-    try:
+    session = ShellSubscriber(broker_url, f"{topic_prefix}/dev/kiosk-99/cmd", extra_args=(
+        "-i", f"kiosk-99-{uuid.uuid4().hex[:4]}", "--will-topic", state,
+        "--will-payload", '{"online":false,"session":1}', "--will-qos", "1", "--will-retain"))
+    with session:
         now = int(time.time() * 1000)
         _mosquitto_pub(broker_url, "-r", "-t", state, "-m", json.dumps(
             {"online": True, "session": 1, "kind": "kiosk", "model": "shell", "fw": "0.1", "ts": now}))
@@ -192,9 +184,7 @@ def test_a_shell_device_registers_reports_and_goes_offline_by_its_will(
                           from_ms=now - 60_000, to_ms=now + 60_000, bucket_s=60)
         buckets = series["buckets"] if isinstance(series, dict) else series
         assert sum(b["count"] for b in buckets) == 3
-    finally:
-        session.send_signal(signal.SIGKILL)  # no DISCONNECT: the broker publishes the will
-        session.wait()
+        session.kill()  # no DISCONNECT: the broker publishes the will
 
     wait_until(lambda: not hall.get("/devices/kiosk-99")["online"], 10, "offline by will", hall)
     alarms = hall.get("/alarms", device_id="kiosk-99")
@@ -244,8 +234,6 @@ def test_a_kiosk_ticket_is_called_by_a_clerk_and_announced_on_the_display(
                                          "HALL_MQTT_TOPIC_PREFIX": topic_prefix,
                                          "HALL_MQTT_CLIENT_ID": f"acc-{uuid.uuid4().hex[:8]}"})
     wait_until(lambda: httpx.get(f"{hall.base}/health").status_code == 200, 20, "healthy", hall)
-    parts = urlsplit(broker_url)
-    host_port = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 1883)]
     now = int(time.time() * 1000)
     # A queue display of the main hall, and a kiosk, made of mosquitto clients only.
     _mosquitto_pub(broker_url, "-r", "-t", f"{topic_prefix}/dev/display-77/state", "-m", json.dumps(
@@ -253,35 +241,24 @@ def test_a_kiosk_ticket_is_called_by_a_clerk_and_announced_on_the_display(
     _mosquitto_pub(broker_url, "-r", "-t", f"{topic_prefix}/dev/kiosk-77/state", "-m", json.dumps(
         {"online": True, "session": 1, "kind": "kiosk", "site": "main-hall", "ts": now}))
     wait_until(lambda: hall.get("/devices/display-77")["online"], 10, "display online", hall)
-    display = subprocess.Popen(["mosquitto_sub", *host_port, "-q", "1", "-C", "1", "-W", "20",
-                                "-t", f"{topic_prefix}/dev/display-77/cmd"],
-                               stdout=subprocess.PIPE, text=True)
-    kiosk = subprocess.Popen(["mosquitto_sub", *host_port, "-q", "1", "-C", "1", "-W", "20",
-                              "-t", f"{topic_prefix}/dev/kiosk-77/res"], stdout=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.5)  # both subscriptions in place
+    display_cmd, kiosk_res = f"{topic_prefix}/dev/display-77/cmd", f"{topic_prefix}/dev/kiosk-77/res"
+    # How fast the display hears a call: benchmarks/latency.py.
+    with ShellSubscriber(broker_url, display_cmd, kiosk_res) as shell:
         _mosquitto_pub(broker_url, "-t", f"{topic_prefix}/dev/kiosk-77/req", "-m", json.dumps(
             {"id": "take-1", "method": "ticket.take", "params": {"service": "student-id"}}))
-        reply = json.loads(kiosk.communicate(timeout=25)[0])
+        reply = json.loads(shell.next_payload(kiosk_res))
         assert reply["ok"] is True, reply
         number = reply["result"]["ticket"]
         assert number.startswith("A") and reply["result"]["waiting_ahead"] == 0
 
         headers = {"Authorization": f"Bearer {hall.token()}"}
         assert httpx.post(f"{hall.base}/windows/w1/open", headers=headers).status_code == 200
-        called_at = time.monotonic()
         called = httpx.post(f"{hall.base}/windows/w1/call-next", headers=headers).json()
         assert called["called"]["number"] == number
-        command = json.loads(display.communicate(timeout=25)[0])
-        heard_after = time.monotonic() - called_at
+        command = json.loads(shell.next_payload(display_cmd))
         assert command["method"] == "display.call"
         assert command["params"]["ticket"] == number and command["params"]["window"] == 1
         assert command["params"]["text"] == f"请 {number} 号到 1 号窗口办理"
-        assert heard_after < 1.0, f"the display heard the call after {heard_after:.2f} s"
-    finally:
-        for proc in (display, kiosk):
-            if proc.poll() is None:
-                proc.kill()
     assert stop(hall) == 0
 
 
@@ -324,16 +301,16 @@ async def test_hall_edge_drives_a_door_on_an_rs485_board_and_obeys_a_signed_unlo
         try:
             async with httpx.AsyncClient(base_url=hall.base, timeout=20) as api:
                 async def until(check: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
-                    deadline = time.monotonic() + timeout_s
-                    while time.monotonic() < deadline:
+                    async def answered() -> Any:
                         try:
-                            found = await check()
-                            if found:
-                                return found
+                            return await check()
                         except (httpx.HTTPError, KeyError, ValueError):
-                            pass
-                        await asyncio.sleep(0.2)  # the emulated board runs on this loop
-                    raise AssertionError(f"timed out waiting for {what}\n{hall.output()[-3000:]}")
+                            return None  # not up yet
+                    try:
+                        # The emulated board runs on this loop: poll gently.
+                        return await eventually(answered, timeout_s, what, interval_s=0.2)
+                    except AssertionError as exc:
+                        raise AssertionError(f"{exc}\n{hall.output()[-3000:]}") from None
 
                 async def token() -> str:
                     reply = await api.post("/auth/token", data={"username": "admin",

@@ -4,20 +4,19 @@ event feed and signed webhooks, all wired by the composition root (run as a subp
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from hall_controller.services.webhooks import verify
 from tests.acceptance.test_cli import Running, _mosquitto_pub, start_hall, stop, wait_until
+from tests.support.shell_mqtt import ShellSubscriber
 
 __all__ = ["start_hall"]  # a fixture, imported to be found
 
@@ -125,19 +124,14 @@ def test_one_trip_a_case_is_linked_at_the_kiosk_and_resolved_at_the_window(
         "materials": [{"code": "photo", "name": "一寸照片"}]}).status_code == 201
 
     # The visitor at a kiosk, which is a few MQTT messages.
-    parts = urlsplit(broker_url)
-    host_port = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 1883)]
     _mosquitto_pub(broker_url, "-r", "-t", f"{topic_prefix}/dev/kiosk-88/state", "-m", json.dumps(
         {"online": True, "session": 1, "kind": "kiosk", "site": "main-hall",
          "ts": int(time.time() * 1000)}))
-    reply_sub = subprocess.Popen(["mosquitto_sub", *host_port, "-q", "1", "-C", "1", "-W", "20",
-                                  "-t", f"{topic_prefix}/dev/kiosk-88/res"],
-                                 stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
-    _mosquitto_pub(broker_url, "-t", f"{topic_prefix}/dev/kiosk-88/req", "-m", json.dumps(
-        {"id": "t-1", "method": "ticket.take", "params": {
-            "service": "student-id", "identity": {"type": "person_id", "value": "p-2023002"}}}))
-    reply = json.loads(reply_sub.communicate(timeout=25)[0])
+    with ShellSubscriber(broker_url, f"{topic_prefix}/dev/kiosk-88/res") as kiosk:
+        _mosquitto_pub(broker_url, "-t", f"{topic_prefix}/dev/kiosk-88/req", "-m", json.dumps(
+            {"id": "t-1", "method": "ticket.take", "params": {
+                "service": "student-id", "identity": {"type": "person_id", "value": "p-2023002"}}}))
+        reply = json.loads(kiosk.next_payload())
     assert reply["ok"] is True, reply
     assert [c["case_id"] for c in reply["result"]["cases"]] == ["C-2001"]
 
