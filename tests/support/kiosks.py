@@ -101,6 +101,19 @@ async def raw_kiosks(broker_url: str, prefix: str, count: int,
                 listener.cancel()
 
 
+async def after_markers(kiosks: list[RawKiosk]) -> int:
+    """Every kiosk sends one more request (``device.time``, which takes no ticket) and hears
+    its reply: the event a "nothing more came" check waits for, instead of a fixed sleep.
+
+    A controller counts a request when its batch is parsed, in the order the broker gave it
+    the messages; so once the markers are answered, a request handled twice (a redelivery,
+    or both controllers of a shared subscription) is in the counters, which is the check
+    that holds. Returns how many requests the markers added to the counters."""
+    replies = await asyncio.gather(*(k.request("device.time", {}) for k in kiosks))
+    assert all(r.body["ok"] for r in replies), [r.body for r in replies if not r.body["ok"]][:3]
+    return len(kiosks)
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
