@@ -216,14 +216,16 @@ async def test_events_published_while_the_controller_is_down_arrive_once(
             sent.append(await device.event("door.opened", {"n": i}))
         await device.event("door.opened", {"n": 0}, event_id=sent[0])  # a redelivery
     async with running_controller(broker_url, topic_prefix, store, client_id=client_id):
+        # The broker hands the session its backlog first: an event sent now comes after it.
+        async with raw_device(broker_url, topic_prefix, "lock-09", will=False) as device:
+            marker = await device.event("door.closed")
 
-        async def all_in() -> bool:
-            return len(await store.list_events("lock-09", 1000)) >= len(sent)
+        async def marker_in() -> bool:
+            return any(e["event_id"] == marker for e in await store.list_events("lock-09", 1000))
 
-        await eventually(all_in, timeout_s=20, what="300 events after restart")
-        await asyncio.sleep(0.3)
+        await eventually(marker_in, timeout_s=20, what="300 events after restart, then the marker")
         stored = await store.list_events("lock-09", 1000)
-        assert sorted(e["event_id"] for e in stored) == sorted(sent)  # all there, none twice
+        assert sorted(e["event_id"] for e in stored) == sorted([*sent, marker])  # none twice
 
 
 async def test_command_round_trip_offline_and_timeout(
