@@ -298,8 +298,9 @@ class PostgresStore:
     async def _series_from_minutes(self, params: dict[str, Any], inner_from: int,
                                    inner_to: int) -> list[Row]:
         """telemetry_series_1m, after refreshing the aggregate over the settled part of the
-        range. The aggregate's refresh policy follows late samples (an edge agent's outbox
-        after an outage) within a minute; refreshing here puts them in this answer already.
+        range. The aggregate's refresh policy takes in late samples (an edge agent's outbox
+        after an outage) at its next run, a minute later at best (five on PostgreSQL 15.20:
+        docs/deployment.md); refreshing here puts them in this answer already.
         The last minute is left out: it is still filling, and refreshing it would move the
         aggregate's invalidation threshold into the range being written (every new sample
         would then log an invalidation). Minutes past the last refresh are aggregated from
@@ -314,7 +315,7 @@ class PostgresStore:
                 except psycopg.OperationalError:
                     raise
                 except psycopg.Error as exc:
-                    # The answer may then miss samples that arrived late in the last minute.
+                    # The answer may then miss late samples the policy has not taken in yet.
                     logger.warning("could not refresh telemetry_1m before reading it: %s", exc)
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(QUERIES["telemetry_series_1m"], {
