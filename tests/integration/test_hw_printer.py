@@ -16,6 +16,7 @@ from devices.hardware.printer import SerialTicketPrinter
 from devices.hardware.settings import PrinterSettings
 from simulators.emulated.printer import EmulatedPrinter, Paper
 from tests.integration.test_hw_lock_board import Recorder
+from tests.support.waiting import eventually
 
 
 def ticket(number: str) -> TicketPrint:
@@ -39,11 +40,14 @@ async def printer(tmp_path: Path) -> AsyncIterator[tuple[EmulatedPrinter, Serial
 
 
 async def until(check: Any, timeout_s: float = 5.0) -> None:
-    for _ in range(round(timeout_s / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout_s} s")
+    await eventually(check, timeout_s, "the printer", interval_s=0.02)
+
+
+async def polls_later(emulated: EmulatedPrinter, polls: int = 2) -> None:
+    """Until the driver has asked for the paper state ``polls`` more times: it asks again only
+    once it has handled the previous answer, so what those answers caused has happened."""
+    asked = emulated.status_queries
+    await until(lambda: emulated.status_queries >= asked + polls + 1)
 
 
 async def test_paper_near_end_out_and_back_are_reported_once_each(printer: Any) -> None:
@@ -55,7 +59,7 @@ async def test_paper_near_end_out_and_back_are_reported_once_each(printer: Any) 
     await until(lambda: driver.paper.value == "out")
     emulated.paper = Paper.OK
     await until(lambda: driver.paper.value == "ok")
-    await asyncio.sleep(0.3)
+    await polls_later(emulated)  # no second report of any of them
     assert recorder.types() == ["printer.paper_near_end", "printer.paper_out", "printer.paper_ok"]
     assert driver.telemetry()["printer_paper"] == "ok"
 
@@ -65,7 +69,7 @@ async def test_a_garbled_status_answer_is_counted_not_taken_for_a_paper_state(pr
     await until(lambda: driver.online)
     emulated.garbled_answers = 2
     await until(lambda: driver.telemetry()["printer_bad_frames"] == 2)
-    await asyncio.sleep(0.3)
+    await polls_later(emulated)
     assert driver.paper.value == "ok" and recorder.types() == []
 
 
