@@ -4,7 +4,6 @@ locked."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import uuid
@@ -151,7 +150,10 @@ async def test_only_a_genuine_signed_unlock_opens_the_door(
         refresh = door_command("access.refresh", {})
         await watcher.publish(cmd_topic, wire(refresh))
         assert (await ack_of(watcher, device_id, refresh))["ok"] is True
-        await asyncio.sleep(0.3)
+        # The agent's events leave through its outbox in order: once a marker emitted now is
+        # out, any door event of a second unlock would have been heard before it.
+        await agent.emit_event("test.marker", {})
+        await watcher.wait_for(f"dev/{device_id}/event", lambda e: e["type"] == "test.marker")
 
         assert not driver.door.relay_released
         unlocks = [e for e in remote_events(watcher, device_id) if e[0] == "door.unlocked"]

@@ -75,12 +75,20 @@ async def test_a_card_swipe_takes_a_ticket_for_that_card_and_prints_it_in_esc_po
         reader.swipe(CARD)
         reader.swipe(CARD)  # the card held on the reader: one visitor, one ticket
         await eventually(_true(lambda: len(printer.receipts) >= 1), 10, "a printed ticket")
-        await asyncio.sleep(0.5)
-
-        assert len(printer.receipts) == 1
-        receipt = printer.receipts[0]
         result = kiosk.last_result
         assert result is not None
+        # Another visitor's card after: the kiosk serves swipes in order, so once their ticket
+        # is printed, a second ticket for the held card would have been printed before it.
+        reader.swipe("2023999999")
+
+        def next_visitor_printed() -> bool:
+            last = kiosk.last_result
+            return (last is not None and last["ticket_id"] != result["ticket_id"]
+                    and any(r.qr_codes == [last["ticket_id"]] for r in printer.receipts))
+        await eventually(_true(next_visitor_printed), 10, "the next visitor's ticket")
+
+        assert len(printer.receipts) == 2
+        receipt = printer.receipts[0]
         assert printer.invalid == [], "the stream has bytes that are no ESC/POS command"
         assert receipt.cut and receipt.chinese_mode
         number = receipt.lines[0]
