@@ -62,7 +62,13 @@ async def test_simulated_visitors_and_clerks_keep_the_hall_alive(
                     [s.code for s in SERVICES], day)
 
             await eventually(queue_empty, timeout_s=15, what="the clerks to work off the queue")
-            await asyncio.sleep(1.0)  # the last called visitors are served
+
+            async def nobody_at_a_window() -> bool:
+                tickets = [t for s in SERVICES for t in await hall_store.list_tickets(s.code, day)]
+                return not any(t.state in (TicketState.CALLED, TicketState.SERVING)
+                               for t in tickets)
+            await eventually(nobody_at_a_window, timeout_s=15,
+                             what="the last called visitors served")
         await clerk.drain()
 
     taken = sum(k.visitor_stats.taken for k in kiosks)
