@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -18,6 +16,7 @@ from hall_controller.domain.model import IngestBatch, Role, User
 from hall_controller.errors import StoreUnavailable
 from tests.support.db_fixtures import private_pg_dir
 from tests.support.store_contract import BASE, event, points
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -77,16 +76,15 @@ async def test_the_store_is_unavailable_while_the_server_is_down_and_recovers(
             assert await server.__aenter__() == dsn
             # The pool replaces its broken connections; a caller retrying (as the ingest
             # service does) gets through once the server is back.
-            deadline = time.monotonic() + 30
-            while True:
+            async def committed() -> bool:
                 try:
                     await store.commit_batch(IngestBatch(telemetry=points("kiosk-1", BASE + 2,
                                                                           x=3)))
-                    break
                 except StoreUnavailable:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.2)
+                    return False
+                return True
+            await eventually(committed, timeout_s=30, what="a commit once the server is back",
+                             interval_s=0.2)
             assert await store.ping() is True
             [bucket] = await store.telemetry_series("kiosk-1", "x", BASE, BASE + 60_000, 60)
             assert bucket.count == 2  # the sample refused during the outage was not stored
