@@ -16,7 +16,6 @@ import json
 import os
 import signal
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from hall.embedded_broker import free_port
 from simulators import SimulatedQueueDisplay, build_fleet, run_agents
 from simulators.fleet import DEMO_MASTER_SECRET, MAX_STAGGER_S, start_delays
 from tests.support.mqtt_fixtures import BrokerProcess
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -104,17 +104,19 @@ class Watcher:
         self, topic: str, predicate: Callable[[Any], bool] = lambda _: True, timeout_s: float = 15.0
     ) -> Any:
         """The JSON of the first message on ``topic`` that satisfies ``predicate``."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+        def matching() -> list[Any]:
             for message in self.on(topic):
                 with contextlib.suppress(ValueError):
                     body = message.json()
                     if predicate(body):
-                        return body
-            if time.monotonic() > deadline:
-                seen = [m.payload[:200] for m in self.on(topic)]
-                raise AssertionError(f"nothing matching on {topic} in {timeout_s} s; saw {seen}")
-            await asyncio.sleep(0.02)
+                        return [body]
+            return []
+        try:
+            [body] = await eventually(matching, timeout_s, f"a match on {topic}", interval_s=0.02)
+        except AssertionError:
+            seen = [m.payload[:200] for m in self.on(topic)]
+            raise AssertionError(f"nothing matching on {topic} in {timeout_s} s; saw {seen}") from None
+        return body
 
 
 async def retained(url: str, topic: str, timeout_s: float = 5.0) -> Any:
@@ -259,23 +261,30 @@ async def test_the_agent_reannounces_once_per_controller_birth(
                                    lambda _: len(watcher.on(state_topic)) == births_before + 1)
             # The same birth again (a retained copy, delivered twice): nothing to say.
             await watcher.publish("controller/state", birth)
-            await asyncio.sleep(0.5)
-            after_repeat = len(watcher.on(state_topic))
+            await handled_so_far(watcher, device_id)
+            assert len(watcher.on(state_topic)) == births_before + 1
             # A restarted controller: a new birth, a new announcement.
             await watcher.publish("controller/state",
                                   json.dumps({"online": True, "session": 2, "ts": now_ms()}))
             await watcher.wait_for(state_topic,
-                                   lambda _: len(watcher.on(state_topic)) > after_repeat)
+                                   lambda _: len(watcher.on(state_topic)) > births_before + 1)
         finally:
             await watcher.publish("controller/state", b"", retain=True)  # clear the retained one
-        await asyncio.sleep(0.2)
+        await handled_so_far(watcher, device_id)
 
         again = watcher.on(state_topic)[-1].json()
-        assert after_repeat == births_before + 1
         assert len(watcher.on(state_topic)) == births_before + 2
         assert again["online"] is True
         assert again["session"] == agent.session
         assert agent.stats.malformed_messages == 0  # the cleared retained state is no error
+
+
+async def handled_so_far(watcher: Watcher, device_id: str) -> None:
+    """A ping, answered: the agent handles what arrives in order, and a re-announcement it
+    decided on before the ping is published before the ping's ack (both leave in order)."""
+    marker = f"marker-{uuid.uuid4().hex[:8]}"
+    await watcher.publish(f"dev/{device_id}/cmd", command("device.ping", cid=marker))
+    await watcher.wait_for(f"dev/{device_id}/cmd/ack", lambda a: a["id"] == marker)
 
 
 def test_the_mqtt_username_is_the_url_s_or_else_the_device_id(tmp_path: Path) -> None:
@@ -654,11 +663,8 @@ async def test_telemetry_reports_how_many_samples_the_full_outbox_shed(tmp_path:
     settings = settings_for(nowhere, "hall/v1", "t-shed", tmp_path, telemetry_interval_s=0.02,
                             outbox_max_rows=3)
     async with EdgeAgent(settings, CountingDriver()) as agent:
-        async with asyncio.timeout(10):
-            while True:  # shedding happens between samples: there is no event to wait on
-                if agent.telemetry_shed >= 5:
-                    break
-                await asyncio.sleep(0.02)
+        await eventually(lambda: agent.telemetry_shed >= 5, what="five samples shed",
+                         interval_s=0.02)
         held = [json.loads(r.payload)["values"] for r in await agent.outbox.peek(10)]
 
     assert len(held) == 3
