@@ -25,7 +25,8 @@ async def list_alarms(
     ctx: Context, _: Staff,
     status: Annotated[AlarmStatus | None, Query(description="active or cleared")] = None,
     acknowledged: Annotated[bool | None, Query()] = None,
-    device_id: Annotated[str | None, Query(description="only this device's")] = None,
+    device_id: Annotated[str | None, Query(max_length=63, description="only this device's")]
+    = None,
     limit: Limit = 500,
 ) -> list[AlarmOut]:
     """Alarms, newest first."""

@@ -178,7 +178,8 @@ async def upsert_case(
 
 
 @router.get("/{case_id}", response_model=CaseOut, responses=NOT_FOUND)
-async def get_case(case_id: str, _: CaseReader, integration: Integration) -> CaseOut:
+async def get_case(case_id: Annotated[str, Path(pattern=CASE_ID)], _: CaseReader,
+                   integration: Integration) -> CaseOut:
     """One case, with its visits and linked tickets."""
     return CaseOut.build(await integration.cases.get(case_id))
 
@@ -186,10 +187,10 @@ async def get_case(case_id: str, _: CaseReader, integration: Integration) -> Cas
 @router.get("", response_model=list[CaseOut])
 async def list_cases(  # noqa: PLR0917 - FastAPI passes query parameters by name
     _: CaseReader, integration: Integration,
-    person_id: Annotated[str | None, Query()] = None,
-    campus_card: Annotated[str | None, Query()] = None,
+    person_id: Annotated[str | None, Query(max_length=64)] = None,
+    campus_card: Annotated[str | None, Query(max_length=64)] = None,
     status_: Annotated[CaseStatus | None, Query(alias="status")] = None,
-    service_code: Annotated[str | None, Query()] = None,
+    service_code: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = 100,
 ) -> list[CaseOut]:
     """Cases, oldest first, filtered by applicant, status and service."""

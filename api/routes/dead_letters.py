@@ -18,7 +18,8 @@ router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 async def list_dead_letters(
     ctx: Context, _: Facilities,
     limit: Limit = 100,
-    device_id: Annotated[str | None, Query(description="only this device's")] = None,
+    device_id: Annotated[str | None, Query(max_length=63, description="only this device's")]
+    = None,
 ) -> list[DeadLetterOut]:
     """Refused messages, newest first, with a preview of the payload."""
     letters = await ctx.store.list_dead_letters(limit=limit, device_id=device_id)

@@ -47,7 +47,7 @@ async def _device(store: HallStore, device_id: str) -> DeviceRecord:
 async def list_devices(
     ctx: Context, _: Staff,
     kind: Annotated[DeviceKind | None, Query(description="only this kind")] = None,
-    site: Annotated[str | None, Query(description="only this site")] = None,
+    site: Annotated[str | None, Query(max_length=128, description="only this site")] = None,
     online: Annotated[bool | None, Query(description="only online (true) or offline (false)")]
     = None,
 ) -> list[DeviceOut]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from api.auth import AdminOnly, Principal, api_key_scheme, require_scope
@@ -103,7 +103,7 @@ async def list_api_keys(_: AdminOnly, integration: Integration) -> list[ApiKeyOu
 
 
 @router.delete("/keys/{key_id}", response_model=ApiKeyOut, responses=NOT_FOUND)
-async def revoke_api_key(key_id: str, principal: AdminOnly,
+async def revoke_api_key(key_id: Annotated[str, Path(max_length=64)], principal: AdminOnly,
                          integration: Integration) -> ApiKeyOut:
     """Revoke a key (admin): refused from the next request on. Revoking twice is harmless."""
     return ApiKeyOut.build(await integration.api_keys.revoke(key_id, principal.name))
@@ -135,7 +135,8 @@ async def case_events(
     _: EventsReader, integration: Integration,
     after: Cursor = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_FEED_LIMIT)] = 100,
-    case_id: Annotated[str | None, Query(description="only this case's events")] = None,
+    case_id: Annotated[str | None, Query(max_length=128,
+                                         description="only this case's events")] = None,
 ) -> EventPageOut:
     """Case events after the cursor, oldest first. Nothing is ever skipped: an event becomes
     visible only after every event with a smaller id."""
