@@ -50,9 +50,18 @@ async def test_a_missing_camera_is_reported_once_and_recovered(
     driver = FaceGateDriver(GateSettings(source=str(camera), state_dir=tmp_path / "state",
                                          idle_sleep_s=0.02, sync_retry_s=0.05))
     handle = RecordingHandle()
+    attempts: list[str] = []
+    real_open = face_gate.open_source
+
+    def counted_open(source: str, **kwargs: Any) -> Any:
+        attempts.append(source)
+        return real_open(source, **kwargs)
+    monkeypatch.setattr(face_gate, "open_source", counted_open)
     running = asyncio.create_task(driver.run(handle))
     try:
-        await asyncio.sleep(0.5)  # several attempts to open the missing folder
+        # Several attempts to open the missing folder, then: one fault for all of them.
+        await eventually(lambda: len(attempts) >= 3 and len(handle.events) >= 1,
+                         what="three attempts to open the camera")
         faults = [d for t, d in handle.events if t == "hardware.fault"]
         assert len(faults) == 1 and faults[0]["part"] == "camera"
         assert str(camera) in faults[0]["reason"]

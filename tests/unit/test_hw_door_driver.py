@@ -16,6 +16,7 @@ from devices.hardware.settings import HardwareSettings, LockBoardSettings
 from edge.door import DoorConfig
 from edge.drivers.door_lock import HardwareDoor, battery_pct
 from edge.errors import CommandRefused
+from tests.support.waiting import eventually
 
 HARDWARE = HardwareSettings(lock_board=LockBoardSettings(port="/dev/null", relay=2, poll_interval_s=0.25))
 
@@ -110,7 +111,8 @@ async def test_a_card_on_the_allow_list_opens_and_a_stranger_is_denied(door: Any
     reader.swipe("9999")
     reader.swipe("2023001")
     task = asyncio.create_task(driver._serve_cards(reader))  # the card task of run()
-    await asyncio.sleep(0.05)
+    await eventually(lambda: len([t for t, _ in agent.events if t.startswith("access.")]) == 2,
+                     what="both cards decided")
     task.cancel()
     denied = [d for t, d in agent.events if t == "access.denied"]
     granted = [d for t, d in agent.events if t == "access.granted"]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from devices.contract import ErrorBody, Response
@@ -12,6 +12,7 @@ from devices.hardware.fakes import FakeCardReader, FakeTicketPrinter
 from devices.hardware.settings import HardwareSettings
 from edge.drivers.kiosk import HardwareKiosk
 from edge.errors import RequestTimeout
+from tests.support.waiting import eventually
 
 
 class Controller:
@@ -43,15 +44,14 @@ def issued(ticket: str, **extra: Any) -> Response:
     return Response(id="r", ok=True, result=result)
 
 
-async def serve(kiosk: HardwareKiosk, agent: Controller, until: int) -> None:
+async def serve(kiosk: HardwareKiosk, agent: Controller, done: Callable[[], bool]) -> None:
+    """Run the kiosk until ``done`` holds."""
     task = asyncio.create_task(kiosk.run(agent))
-    for _ in range(100):
-        if len(agent.requests) >= until:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.02)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    try:
+        await eventually(done, what="the kiosk done with the swipes")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_swipes_take_tickets_for_the_card_and_bad_replies_do_not_stop_the_kiosk() -> None:
@@ -66,7 +66,8 @@ async def test_swipes_take_tickets_for_the_card_and_bad_replies_do_not_stop_the_
     ])
     for card in ("1001", "1002", "1003", "1004"):
         reader.swipe(card)
-    await serve(kiosk, agent, until=4)
+    # The swipes are served in order: the last one's ticket printed, all four are done.
+    await serve(kiosk, agent, lambda: len(printer.printed) == 1)
 
     assert [p["identity"] for _, p in agent.requests] == [
         {"type": "campus_card", "value": card} for card in ("1001", "1002", "1003", "1004")]

@@ -4,7 +4,6 @@ is tests/browser/test_live_feed_postgres.py)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -139,10 +138,10 @@ async def test_the_facilities_stream_needs_a_facilities_login() -> None:
 
 
 def test_publishing_never_waits_for_subscribers() -> None:
+    """Publishing is a plain call: with no event loop to wait on, 100 subscribers that read
+    nothing can only make it drop what overflows their queues. (How fast: benchmarks/latency.py.)"""
     hub = LiveHub()
     subs = [hub.subscribe({"ticket"}) for _ in range(100)]
-    started = time.perf_counter()
     for n in range(2 * SUBSCRIBER_QUEUE):
         hub.publish(ticket(f"C{n:03d}"))
-    assert time.perf_counter() - started < 1.0
     assert all(s.dropped == SUBSCRIBER_QUEUE for s in subs)
