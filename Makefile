@@ -58,6 +58,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	scripts/ensure-services
 	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/latency.py
 
 # Mutation testing of the pure modules ([tool.mutmut] in pyproject.toml, docs/testing.md); slow,
 # so not part of make test. One worker, niced: the machine is shared. A fresh copy every time, so
