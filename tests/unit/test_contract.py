@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
 from devices.contract import (
+    EARLIEST_MS,
+    LATEST_MS,
     Birth,
     Channel,
     ContractError,
     Topics,
+    Will,
     decode_json,
     encode,
+    error_response,
+    new_message_id,
+    now_ms,
+    ok_response,
+    parse_command,
     parse_event,
+    parse_request,
     parse_response,
     parse_state,
     parse_telemetry,
@@ -140,3 +151,177 @@ def test_encode_is_compact_json() -> None:
     birth = Birth(online=True, session=1, kind="kiosk", ts=T0)
     assert json.loads(encode(birth)) == {"online": True, "session": 1, "kind": "kiosk",
                                           "model": "", "fw": "", "site": "", "ts": T0}
+
+
+# -- the exact bounds and reasons a device (and the dead-letter count) sees ---------------------
+
+def telemetry_reason(payload: object) -> str:
+    with pytest.raises(ContractError) as refused:
+        parse_telemetry(payload, "k")
+    return refused.value.reason
+
+
+def test_now_ms_is_the_current_time_in_milliseconds() -> None:
+    assert abs(now_ms() - time.time() * 1000) < 60_000
+
+
+def test_message_ids_are_fresh_uuid4s() -> None:
+    first, second = new_message_id(), new_message_id()
+    assert uuid.UUID(first).version == 4 and first != second
+
+
+def test_a_topic_for_an_invalid_device_id_names_the_id() -> None:
+    with pytest.raises(ContractError, match="invalid device id 'Kiosk 1': expected"):
+        Topics().device("Kiosk 1", Channel.STATE)
+    with pytest.raises(ContractError, match="unknown topic: 'hall/v1/dev/kiosk-1' has no channel"):
+        Topics().parse("hall/v1/dev/kiosk-1")
+
+
+def test_the_controller_recognises_only_its_own_topics_as_its_output() -> None:
+    topics = Topics("site-a/hall/v1")
+    ours = [topics.controller_state, topics.device("kiosk-1", Channel.CMD),
+            topics.device("kiosk-1", Channel.RES)]
+    theirs = [topics.device("kiosk-1", leaf) for leaf in (Channel.STATE, Channel.TELEMETRY,
+                                                           Channel.EVENT, Channel.REQ,
+                                                           Channel.CMD_ACK)]
+    foreign = ["other/hall/v1/dev/kiosk-1/cmd", "other/hall/v1/controller/state",
+               "site-a/hall/v1/controller/cmd"]
+    assert [topics.is_controller_output(t) for t in ours] == [True] * 3
+    assert [topics.is_controller_output(t) for t in theirs + foreign] == [False] * 8
+
+
+def test_device_times_from_2000_to_3000_are_accepted_inclusive() -> None:
+    for ts in (EARLIEST_MS, LATEST_MS):
+        assert parse_telemetry({"ts": ts, "values": {"a": 1}}, "k")[0].ts == ts
+    assert telemetry_reason({"ts": LATEST_MS + 1, "values": {"a": 1}}) == (
+        "invalid telemetry: ts: expected milliseconds since the Unix epoch before 3000-01-01")
+    assert telemetry_reason({"ts": EARLIEST_MS - 1, "values": {"a": 1}}).endswith(
+        "after 2000-01-01 (this looks like seconds)")
+
+
+@pytest.mark.parametrize(("ts", "hint"), [
+    (900_000_001, " (this looks like seconds)"),  # a clock in seconds (2001-07)
+    (900_000_000, ""),
+    (0, ""),                                      # an unset clock
+])
+def test_a_time_in_seconds_gets_a_hint_and_an_unset_clock_does_not(ts: int, hint: str) -> None:
+    assert telemetry_reason({"ts": ts, "values": {"a": 1}}) == (
+        "invalid telemetry: ts: expected milliseconds since the Unix epoch after 2000-01-01" + hint)
+
+
+def test_integers_are_accepted_exactly_within_64_bits() -> None:
+    for value in (-(2**63), -1000, 2**63 - 1):
+        assert parse_telemetry({"ts": T0, "values": {"n": value}}, "k")[0].values["n"] == value
+    for value in (-(2**63) - 1, 2**63):
+        assert telemetry_reason({"ts": T0, "values": {"n": value}}) == (
+            "invalid telemetry: values: n: integer out of the 64-bit range")
+
+
+def test_a_number_too_large_for_a_float_decodes_but_is_refused_as_telemetry() -> None:
+    sample = decode_json(b'{"ts": 1700000000000, "values": {"a": 1e999}}', 65_536)
+    assert telemetry_reason(sample) == "invalid telemetry: values: a: expected a finite number"
+
+
+def test_strings_are_accepted_up_to_1024_characters() -> None:
+    assert parse_telemetry({"ts": T0, "values": {"s": "x" * 1024}}, "k")
+    assert telemetry_reason({"ts": T0, "values": {"s": "x" * 1025}}) == (
+        "invalid telemetry: values: s: string longer than 1024 characters")
+
+
+def test_telemetry_takes_up_to_1000_samples_in_one_message() -> None:
+    batch = [{"ts": T0 + i, "values": {"a": i}} for i in range(1000)]
+    assert len(parse_telemetry(batch, "k")) == 1000
+    assert telemetry_reason([*batch, {"ts": T0, "values": {"a": 0}}]) == (
+        "invalid telemetry: 1001 samples in one message > 1000")
+
+
+def test_telemetry_reasons_point_at_the_sample_only_in_a_list() -> None:
+    assert telemetry_reason({"ts": T0, "values": {}}) == (
+        "invalid telemetry: values: Dictionary should have at least 1 item after validation, not 0")
+    assert telemetry_reason([{"ts": T0, "values": {"a": 1}}, {"ts": T0, "values": {}}]).startswith(
+        "invalid telemetry: [1] values: ")
+    assert telemetry_reason([]) == "invalid telemetry: empty list"
+    assert telemetry_reason("a string") == "invalid telemetry: must be a JSON object, got str"
+
+
+def test_a_reason_counts_the_other_problems() -> None:
+    assert telemetry_reason({"ts": T0, "values": {"a": 1}, "x": 1}).endswith("Extra inputs are not permitted")
+    assert telemetry_reason({"ts": T0 // 1000, "values": {}}).endswith(" (+1 more)")
+    assert telemetry_reason({"ts": "x", "values": {}, "x": 1}).endswith(" (+2 more)")
+
+
+@pytest.mark.parametrize(("parse", "payload", "reason"), [
+    (lambda o: parse_state(o, "k"), {"online": True, "session": 1, "kind": "kiosk"},
+     "invalid birth: ts: Field required"),
+    (lambda o: parse_state(o, "k"), {"online": False, "session": -1},
+     "invalid will: session: Input should be greater than or equal to 0"),
+    (lambda o: parse_state(o, "k"), {"online": "yes"}, "invalid state: online must be true or false"),
+    (lambda o: parse_state(o, "k"), [1], "invalid state: must be a JSON object, got list"),
+    (lambda o: parse_event(o, "k"), {"id": str(uuid.uuid4()), "ts": T0},
+     "invalid event: type: Field required"),
+    (lambda o: parse_request(o, "k"), {"id": "r1"}, "invalid request: method: Field required"),
+    (lambda o: parse_response(o, "k"), {"id": "c1", "ok": False},
+     "invalid response: (root): ok is false but no error says why"),
+    (lambda o: parse_response(o, "k"), {"id": "c1", "ok": False, "error": {"code": "x" * 65, "message": ""}},
+     "invalid response: error.code: String should have at most 64 characters"),
+    (parse_command, {"id": "c1", "method": "door.unlock"}, "invalid command: expires_at: Field required"),
+])
+def test_each_channel_refuses_with_its_own_category_and_field(
+        parse: Callable[[object], object], payload: object, reason: str) -> None:
+    with pytest.raises(ContractError) as refused:
+        parse(payload)
+    assert refused.value.reason == reason
+
+
+def test_every_channel_accepts_a_payload_naming_its_own_device() -> None:
+    me = {"device_id": "lock-1"}
+    assert parse_state({**me, "online": True, "session": 1, "kind": "door_lock", "ts": T0}, "lock-1")
+    assert parse_event({**me, "id": str(uuid.uuid4()), "ts": T0, "type": "door.opened"}, "lock-1")
+    assert parse_request({**me, "id": "r1", "method": "access.sync"}, "lock-1").method == "access.sync"
+    assert parse_response({**me, "id": "c1", "ok": True}, "lock-1").ok is True
+    command = parse_command({"id": "c1", "method": "door.unlock", "expires_at": T0})
+    assert (command.method, command.expires_at) == ("door.unlock", T0)
+
+
+def test_decoding_takes_a_payload_of_exactly_the_size_limit() -> None:
+    payload = b'{"a": "' + b"x" * 100 + b'"}'
+    assert decode_json(payload, len(payload)) == {"a": "x" * 100}
+    with pytest.raises(ContractError, match="too_large: 109 bytes > 108"):
+        decode_json(payload, len(payload) - 1)
+
+
+def test_nesting_is_refused_just_past_the_limit_for_objects_as_for_arrays() -> None:
+    with pytest.raises(ContractError, match="too_deep: nested 33 levels, more than 32"):
+        decode_json(b'{"a":' * 33 + b"1" + b"}" * 33, 65_536)
+    # 32 levels with a sibling, so that the text holds more brackets than the limit.
+    nested = b"[" * 32 + b"]" * 31 + b",[]]"
+    assert decode_json(nested, 65_536)[1] == []
+
+
+def test_a_duplicate_key_is_named_even_when_it_is_not_the_first_key() -> None:
+    with pytest.raises(ContractError) as refused:
+        decode_json(b'{"id": 1, "ts": 1, "ts": 2}', 65_536)
+    assert refused.value.reason == "duplicate_key: 'ts' appears more than once in an object"
+    key = "k" * 100
+    with pytest.raises(ContractError) as refused:
+        decode_json(json.dumps({key: 1}).encode()[:-1] + f', "{key}": 2}}'.encode(), 65_536)
+    assert refused.value.reason == f"duplicate_key: {'k' * 64!r} appears more than once in an object"
+
+
+def test_a_number_beyond_pythons_digit_limit_is_refused_as_invalid_json() -> None:
+    with pytest.raises(ContractError) as refused:
+        decode_json(b'{"a": ' + b"9" * 5000 + b"}", 65_536)
+    assert refused.value.reason.startswith("invalid_json: Exceeds the limit (4300 digits)")
+
+
+def test_encode_leaves_out_unset_fields_and_keeps_text_readable() -> None:
+    assert encode(Will(online=False, session=2)) == b'{"online":false,"session":2}'
+    assert encode({"number": "A001", "window": "三号", "ids": [1, 2]}) == (
+        '{"number":"A001","window":"三号","ids":[1,2]}'.encode())
+
+
+def test_ok_response_always_carries_a_result() -> None:
+    assert encode(ok_response("r1")) == b'{"id":"r1","ok":true,"result":{}}'
+    assert ok_response("r1", {"ticket": "A001"}).result == {"ticket": "A001"}
+    refused = error_response("r1", "busy", "printer jammed")
+    assert encode(refused) == b'{"id":"r1","ok":false,"error":{"code":"busy","message":"printer jammed"}}'
