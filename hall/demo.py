@@ -254,7 +254,10 @@ async def _live_platform(config: HallConfig, store: PostgresHallStore, plans: De
                         "(API key %s...)", api_base(config), api_key[:15])
 
         await run_platform(platform, plans.platform, send, rng=rng, ready=ready,
-                           due=[] if replayed is None else replayed.result.due)
+                           # A day replayed until now hands over who is on their way; else
+                           # the platform starts as if it had been filing all along.
+                           due=None if replayed is None or not replayed.result.due
+                           else replayed.result.due)
 
 
 __all__ = ["DemoPlans", "ReplaySpan", "Replayed", "demo_plans", "platform_api_key",

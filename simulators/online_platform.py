@@ -272,20 +272,53 @@ class VisitSchedule:
                 await asyncio.wait_for(self._changed.wait(), wait_s)
 
 
+def on_their_way(plan: PlatformPlan, now: int, rng: random.Random) -> list[tuple[int, str]]:
+    """When a platform that had been filing all along would see its applicants come in:
+    the filings of the last ``arrive_after_s[1]`` (the day's profile, in wall-clock time)
+    whose visit is still ahead of ``now``, as (wall-clock ms, service), soonest first."""
+    filings = plan.filings
+    horizon_ms = round(plan.arrive_after_s[1] / filings.speed * 1000)
+    ahead: list[tuple[int, str]] = []
+    for service in filings.rates_per_hour:
+        peak = filings.peak_rate_per_s(service)
+        if peak <= 0:
+            continue
+        at = now - horizon_ms
+        while True:
+            at += round(rng.expovariate(peak) * 1000)
+            if at >= now:
+                break
+            if rng.random() * peak > filings.rate_per_s(service, at):
+                continue   # thinning, as the live filings do
+            arrives = at + round(rng.uniform(*plan.arrive_after_s) / filings.speed * 1000)
+            if arrives > now:
+                ahead.append((arrives, service))
+    return sorted(ahead)
+
+
 async def run_platform(platform: OnlinePlatform, plan: PlatformPlan,
                        send: Callable[[OnlineApplicant], bool], *,
-                       due: Sequence[tuple[int, OnlineApplicant]] = (),
+                       due: Sequence[tuple[int, OnlineApplicant]] | None = None,
                        rng: random.Random | None = None,
                        ready: Callable[[], Awaitable[None]] | None = None) -> None:
     """The live platform until cancelled: files cases at ``plan.filings``' rates (the day's
     profile included), sends each applicant to the hall (``send``: to a kiosk) after a delay,
     and sends back those the feed says must come again. ``due``: applicants already on their
-    way (wall-clock ms; from the replay). ``ready``: awaited before anything is filed."""
+    way (wall-clock ms; from the replay). Without it the platform starts as one that had been
+    filing all along (``on_their_way``), so its first applicants come within minutes, not
+    after the first delay; their cases are filed at the start (the API stamps them then).
+    ``ready``: awaited before anything is filed."""
     rng = rng or random.Random()  # simulated visitors, not secrets
     schedule = VisitSchedule(send)
-    for at_ms, applicant in due:
-        schedule.add(at_ms, applicant)
     speed = plan.filings.speed
+
+    async def file(service: str) -> OnlineApplicant | None:
+        try:
+            return await platform.file_case(service)
+        except (httpx.HTTPError, OSError) as exc:
+            logger.warning("online platform: filing a %s case failed: %s", service, exc)
+            await asyncio.sleep(plan.error_backoff_s)
+            return None
 
     def after(delay_s: tuple[float, float]) -> int:
         return now_ms() + round(rng.uniform(*delay_s) / speed * 1000)
@@ -297,13 +330,9 @@ async def run_platform(platform: OnlinePlatform, plan: PlatformPlan,
             if (plan.filings.profile is not None
                     and rng.random() * peak > plan.filings.rate_per_s(service, now_ms())):
                 continue
-            try:
-                applicant = await platform.file_case(service)
-            except (httpx.HTTPError, OSError) as exc:
-                logger.warning("online platform: filing a %s case failed: %s", service, exc)
-                await asyncio.sleep(plan.error_backoff_s)
-                continue
-            schedule.add(after(plan.arrive_after_s), applicant)
+            applicant = await file(service)
+            if applicant is not None:
+                schedule.add(after(plan.arrive_after_s), applicant)
 
     async def follow_feed() -> None:
         while True:
@@ -318,6 +347,14 @@ async def run_platform(platform: OnlinePlatform, plan: PlatformPlan,
 
     if ready is not None:
         await ready()
+    if due is None:
+        for at_ms, service in on_their_way(plan, now_ms(), rng):
+            applicant = await file(service)
+            if applicant is not None:
+                schedule.add(at_ms, applicant)
+    else:
+        for at_ms, applicant in due:
+            schedule.add(at_ms, applicant)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(schedule.run(), name="platform:visits")
         tg.create_task(follow_feed(), name="platform:feed")
@@ -328,4 +365,4 @@ async def run_platform(platform: OnlinePlatform, plan: PlatformPlan,
 
 __all__ = ["MATERIALS", "CaseDesk", "FeedEvent", "HttpCaseDesk", "OnlineApplicant",
            "OnlinePlatform", "PlatformPlan", "PlatformState", "ServiceCaseDesk",
-           "VisitSchedule", "case_body", "run_platform"]
+           "VisitSchedule", "case_body", "on_their_way", "run_platform"]

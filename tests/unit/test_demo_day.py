@@ -37,7 +37,7 @@ from hall_controller.services.integration_keys import ApiKeyService
 from hall_controller.services.stats import DayReport, StatsService
 from hall_controller.services.webhooks import WebhookService
 from simulators.hall_replay import QUIETED_LOGGERS, ReplayResult, build_replay
-from simulators.online_platform import HttpCaseDesk, OnlinePlatform
+from simulators.online_platform import HttpCaseDesk, OnlinePlatform, on_their_way
 from tests.unit.api_support import FakeCommandSender, FakeHealth, authenticator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,6 +187,19 @@ def test_the_span_to_replay_is_the_day_so_far_or_yesterday_before_opening(
     # 01:00 is still the previous service day (it ends at the 03:00 rollover).
     small_hours = replay_span(config, local_ms(date(2026, 12, 1), time(1, 0)))
     assert (small_hours.service_day, small_hours.until_ms) == ("2026-11-30", closes)
+
+
+def test_a_platform_started_late_has_applicants_on_their_way_already(config: HallConfig) -> None:
+    plan = demo_plans(config).platform
+    now = local_ms(DAY, time(10, 0))
+    ahead = on_their_way(plan, now, random.Random(3))
+    # ~16 filings an hour x 1.5 at 10 o'clock, each on the way for up to an hour: a dozen or so.
+    assert 5 <= len(ahead) <= 40, ahead
+    assert ahead == sorted(ahead)
+    latest = now + round(plan.arrive_after_s[1] * 1000)
+    assert all(now < at <= latest for at, _ in ahead)
+    assert ahead[0][0] - now < 15 * 60_000      # the first one within minutes
+    assert {service for _, service in ahead} <= set(plan.filings.rates_per_hour)
 
 
 @pytest.fixture
