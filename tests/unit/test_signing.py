@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +223,137 @@ def test_a_lock_agent_requires_signatures_for_door_methods_only() -> None:
     with pytest.raises(ValueError, match="command_key"):
         AgentSettings(device_id=DEVICE, kind=DeviceKind.DOOR_LOCK, broker_url="mqtt://127.0.0.1",
                       durable=False, command_key=b"short")
+
+
+# -- what a lock built by someone else must reproduce, and what the ack says -------------------
+
+def test_the_signature_is_hmac_sha256_of_the_documented_text() -> None:
+    # docs/protocol.md, "What is signed": 7 lines, params as canonical JSON (sorted keys, no
+    # spaces, non-ASCII as UTF-8). A lock written in C computes exactly this.
+    key = derive_device_key(MASTER, DEVICE)
+    assert key == hmac.new(MASTER, b"hall-door-key/v1/" + DEVICE.encode(), hashlib.sha256).digest()
+    command = unlock(params={"reason": "访客", "b": [1, 2], "a": {"z": 1, "y": None}},
+                     nonce="9f86d081884c7d659a2feaa0c55ad015")
+    text = ("v1\nlock-3-101\nb3d1c6a2-5e8f-4a7b-9c0d-1e2f3a4b5c6d\ndoor.unlock\n"
+            f"{NOW + 5_000}\n9f86d081884c7d659a2feaa0c55ad015\n"
+            '{"a":{"y":null,"z":1},"b":[1,2],"reason":"访客"}')
+    expected = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    assert command_signature(key, command, DEVICE) == expected
+    verifier(Clock()).verify(command.model_copy(update={"signature": expected}))
+
+
+def test_one_key_signing_for_another_device_id_is_still_forged() -> None:
+    # A lock cloned with its neighbour's key still checks that the command names it.
+    key = derive_device_key(MASTER, DEVICE)
+    check = CommandVerifier(key, DEVICE, NonceCache(clock=Clock()), clock=Clock())
+    assert rejection(check, sign_command(unlock(), "lock-3-102", key)).code == "bad_signature"
+
+
+def test_keys_of_exactly_16_bytes_are_enough() -> None:
+    assert len(derive_device_key(b"m" * 16, DEVICE)) == 32
+    CommandVerifier(b"k" * 16, DEVICE, NonceCache())
+
+
+def test_a_command_is_accepted_up_to_its_last_millisecond() -> None:
+    clock = Clock()
+    signed = sign_command(unlock(), DEVICE, derive_device_key(MASTER, DEVICE))
+    clock.now = signed.expires_at
+    verifier(clock).verify(signed)
+
+
+@pytest.mark.parametrize(("command", "code", "message"), [
+    (unlock(), "unsigned", "door.unlock needs a nonce and a signature"),
+    (unlock(nonce="short", signature="a" * 64), "bad_signature",
+     "the nonce must be 16-128 characters of [A-Za-z0-9_-]"),
+    (unlock(nonce="a" * 32, signature="A" * 64), "bad_signature",
+     "the signature must be 64 lowercase hex digits (HMAC-SHA256)"),
+    (unlock(nonce="a" * 32, signature="a" * 64), "bad_signature",
+     "the signature does not match this command for lock-3-101"),
+])
+def test_the_ack_says_why_a_command_was_refused(command: Command, code: str, message: str) -> None:
+    error = rejection(verifier(Clock()), command)
+    assert (error.code, error.message) == (code, message)
+    assert str(error) == f"{code}: {message}"
+
+
+def test_the_ack_of_a_too_far_expiry_gives_the_allowance() -> None:
+    key = derive_device_key(MASTER, DEVICE)
+    too_far = sign_command(unlock(expires_at=NOW + 12_001), DEVICE, key)
+    assert rejection(verifier(Clock()), too_far).message == (
+        f"expires_at {NOW + 12_001} is more than 10000 ms (+2000 ms skew) after {NOW}")
+
+
+def test_the_ack_of_a_replay_or_a_full_cache_says_so() -> None:
+    clock = Clock()
+    key = derive_device_key(MASTER, DEVICE)
+    check = verifier(clock, NonceCache(capacity=1, clock=clock))
+    signed = sign_command(unlock(), DEVICE, key)
+    check.verify(signed)
+    assert rejection(check, signed).message == "this nonce was already used"
+    full = rejection(check, sign_command(unlock(), DEVICE, key))
+    assert full.message == "1 signed commands in the last 10000 ms; refusing more until some expire"
+
+
+def test_a_nonce_holds_its_place_until_its_command_has_expired() -> None:
+    clock = Clock()
+    key = derive_device_key(MASTER, DEVICE)
+    check = verifier(clock, NonceCache(capacity=1, clock=clock))
+    check.verify(sign_command(unlock(), DEVICE, key))
+    clock.now = NOW + 5_000  # the first command's last valid millisecond
+    assert rejection(check, sign_command(unlock(expires_at=clock.now + 5_000), DEVICE, key)).code == (
+        "replay_window_full")
+
+
+def test_a_restarted_lock_refuses_replays_up_to_the_last_millisecond(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "nonces.json"
+    key = derive_device_key(MASTER, DEVICE)
+    first, second = sign_command(unlock(), DEVICE, key), sign_command(unlock(), DEVICE, key)
+    before = verifier(clock, NonceCache(path=path, clock=clock))
+    before.verify(first)
+    before.verify(second)
+    clock.now = NOW + 5_000
+    after_restart = verifier(clock, NonceCache(path=path, clock=clock))
+    assert [rejection(after_restart, c).code for c in (first, second)] == ["replayed", "replayed"]
+
+
+def test_a_lock_that_cannot_record_the_nonce_refuses_the_command(tmp_path: Path) -> None:
+    path = tmp_path / "gone" / "nonces.json"  # its folder is missing: every write fails
+    clock = Clock()
+    check = verifier(clock, NonceCache(path=path, clock=clock))
+    error = rejection(check, sign_command(unlock(), DEVICE, derive_device_key(MASTER, DEVICE)))
+    assert error.code == "replay_window_unknown"
+    assert error.message.startswith(f"cannot record the nonce in {path}: ")
+    assert not path.parent.exists()
+
+
+def test_a_lock_blind_after_a_corrupt_file_says_until_when_and_logs_why(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    path = tmp_path / "nonces.json"
+    path.write_text('{"n": "soon"}')
+    with caplog.at_level(logging.WARNING, logger="devices.signing"):
+        check = verifier(clock, NonceCache(path=path, clock=clock))
+    until = NOW + SIGNED_TTL_MAX_MS + CLOCK_SKEW_MS
+    assert caplog.messages == [
+        f"nonce cache unusable ({path} is corrupt: expected an object of nonce -> expires_at): "
+        f"refusing signed commands until {until}"]
+    key = derive_device_key(MASTER, DEVICE)
+    clock.now = until - 1  # past the 10 s lifetime, not yet past the clock-skew allowance
+    error = rejection(check, sign_command(unlock(expires_at=clock.now + 5_000), DEVICE, key))
+    assert error.message == f"the lock lost its record of recent commands; retry after {until}"
+
+
+def test_an_unreadable_nonce_file_is_logged_with_the_reason(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "nonces.json"
+    path.mkdir()  # a folder where the file should be: reading fails
+    with caplog.at_level(logging.WARNING, logger="devices.signing"):
+        NonceCache(path=path, clock=Clock())
+    assert len(caplog.messages) == 1
+    assert caplog.messages[0].startswith(f"nonce cache unusable (cannot read {path}: ")
+
+
+def test_a_nonce_cache_needs_room_for_one() -> None:
+    with pytest.raises(ValueError, match=r"^capacity must be positive$"):
+        NonceCache(capacity=0)
