@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tests.support.shell_mqtt import ShellSubscriber
+from tests.support.waiting import eventually_blocking
+
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "browser-admin-pass-1"
 PASSWORD = "browser-pass-123"
@@ -49,19 +52,15 @@ class HallProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "hall.cli", "controller"], cwd=ROOT,
                                          env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"hall controller exited with {self.proc.returncode}:\n"
+        proc = self.proc
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"hall controller exited with {proc.returncode}:\n"
                                      + self.log.read_text(errors="replace")[-3000:])
-            try:
-                if httpx.get(f"{self.api}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("hall controller did not answer in time:\n"
-                             + self.log.read_text(errors="replace")[-3000:])
+            return httpx.get(f"{self.api}/health", timeout=1).status_code == 200
+        eventually_blocking(healthy, timeout_s, "hall controller healthy", ignore=(httpx.HTTPError,),
+                            context=lambda: self.log.read_text(errors="replace")[-3000:])
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
@@ -117,10 +116,11 @@ class ShellDevice:
     def __init__(self, mqtt_url: str, prefix: str, device_id: str, kind: str,
                  site: str = "main-hall") -> None:
         parts = urlsplit(mqtt_url)
+        self.mqtt_url = mqtt_url
         self.host, self.port = parts.hostname or "127.0.0.1", str(parts.port or 1883)
         self.prefix, self.device_id, self.kind, self.site = prefix, device_id, kind, site
         self.session = int(time.time())
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.session_proc: ShellSubscriber | None = None
 
     def topic(self, channel: str) -> str:
         return f"{self.prefix}/dev/{self.device_id}/{channel}"
@@ -134,21 +134,19 @@ class ShellDevice:
 
     def start(self) -> None:
         will = json.dumps({"online": False, "session": self.session})
-        self.proc = subprocess.Popen(
-            ["mosquitto_sub", "-h", self.host, "-p", self.port, "-q", "1", "-k", "5",
-             "-i", f"{self.device_id}-{uuid.uuid4().hex[:6]}", "-t", self.topic("cmd"),
-             "--will-topic", self.topic("state"), "--will-payload", will, "--will-qos", "1",
-             "--will-retain"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)  # connected (and the will registered) before the birth is published
+        # Connected (its will registered) and subscribed before the birth is published.
+        self.session_proc = ShellSubscriber(self.mqtt_url, self.topic("cmd"), extra_args=(
+            "-k", "5", "-i", f"{self.device_id}-{uuid.uuid4().hex[:6]}",
+            "--will-topic", self.topic("state"), "--will-payload", will, "--will-qos", "1",
+            "--will-retain")).__enter__()
         self.publish("state", {"online": True, "session": self.session, "kind": self.kind,
                                "model": "shell", "fw": "1.0", "ts": int(time.time() * 1000),
                                "site": self.site}, retain=True)
 
     def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=5)
-            self.proc = None
+        if self.session_proc is not None:
+            self.session_proc.kill()  # SIGKILL: the broker publishes the will
+            self.session_proc = None
 
     def clear_retained(self) -> None:
         subprocess.run(["mosquitto_pub", "-h", self.host, "-p", self.port, "-t",
