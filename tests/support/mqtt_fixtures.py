@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -14,21 +13,18 @@ from urllib.parse import urlsplit
 import pytest
 
 from hall.embedded_broker import free_port
+from tests.support.waiting import eventually_blocking
 
 EMBEDDED = os.environ.get("HALL_TEST_EMBEDDED") == "1"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 
 
 def wait_for_port(host: str, port: int, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing answers on {host}:{port}: {exc}") from exc
-            time.sleep(0.05)
+    def answers() -> bool:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    eventually_blocking(answers, timeout_s, f"something to answer on {host}:{port}",
+                        interval_s=0.05, ignore=(OSError,))
 
 
 class BrokerProcess:
