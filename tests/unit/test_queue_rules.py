@@ -13,7 +13,13 @@ from hall_controller.domain.queue import (
     choose_next,
     record_call,
 )
-from hall_controller.domain.queue_model import Ticket, TicketSource, TicketState, WindowDef
+from hall_controller.domain.queue_model import (
+    Ticket,
+    TicketSource,
+    TicketState,
+    TicketTransition,
+    WindowDef,
+)
 from hall_controller.errors import Conflict
 
 MIN = 60_000
@@ -283,3 +289,153 @@ def test_bad_policy_or_weights_are_refused() -> None:
         CallingPolicy(priority_calls=0)
     with pytest.raises(ValueError, match="weight"):
         choose_next(WindowDef("w9", 9, {"student-id": 0}), [ticket()], T0, POLICY)
+
+
+# --- what the ticket history records and what a refused move says -----------------------------
+
+W, C, P, X = TicketState.WAITING, TicketState.CALLED, TicketState.PARKED, TicketState.CANCELLED
+
+
+def test_every_move_is_recorded_with_who_when_where_and_why() -> None:
+    t = ticket("A004")
+    c = queue.call(t, window_id="w3", actor=CLERK, now_ms=T0 + 5 * MIN)
+    r = queue.recall(c.ticket, actor=CLERK, now_ms=T0 + 6 * MIN)
+    p = queue.park(r.ticket, actor="clerk:bob", now_ms=T0 + 7 * MIN, detail="fetching the ID card")
+    b = queue.resume(p.ticket, actor="clerk:bob", now_ms=T0 + 9 * MIN)
+    m = queue.transfer(b.ticket, to_service="dorm", actor="supervisor:li", now_ms=T0 + 10 * MIN)
+    x = queue.cancel(m.ticket, actor="kiosk:kiosk-01", now_ms=T0 + 11 * MIN, detail="changed mind")
+    assert [mv.transition for mv in (c, r, p, b, m, x)] == [
+        TicketTransition("id-A004", W, C, T0 + 5 * MIN, CLERK, "w3", None),
+        TicketTransition("id-A004", C, C, T0 + 6 * MIN, CLERK, "w3", "recall 1"),
+        TicketTransition("id-A004", C, P, T0 + 7 * MIN, "clerk:bob", "w3", "fetching the ID card"),
+        TicketTransition("id-A004", P, W, T0 + 9 * MIN, "clerk:bob", "w3", None),
+        TicketTransition("id-A004", W, W, T0 + 10 * MIN, "supervisor:li", None, "student-id -> dorm"),
+        TicketTransition("id-A004", W, X, T0 + 11 * MIN, "kiosk:kiosk-01", None, "changed mind"),
+    ]
+    assert x.ticket.completed_ms == T0 + 11 * MIN
+
+
+def test_serving_moves_are_recorded_with_their_time_and_actor() -> None:
+    s = queue.start(called(ticket()), actor="clerk:bob", now_ms=T0 + 6 * MIN)
+    d = queue.complete(s.ticket, outcome=Outcome.RESOLVED, actor="clerk:bob", now_ms=T0 + 9 * MIN)
+    gone = queue.no_show(called(ticket("A002")), actor=CLERK, now_ms=T0 + 8 * MIN)
+    assert (s.transition.at_ms, s.transition.actor) == (T0 + 6 * MIN, "clerk:bob")
+    assert (d.transition.at_ms, d.transition.actor) == (T0 + 9 * MIN, "clerk:bob")
+    assert (gone.transition.at_ms, gone.transition.actor) == (T0 + 8 * MIN, CLERK)
+    assert gone.ticket.completed_ms == T0 + 8 * MIN
+
+
+def test_a_remote_ticket_checks_in_or_lapses_on_the_record() -> None:
+    remote = ticket(state=TicketState.AWAITING_CHECKIN)
+    arrived = queue.check_in(remote, actor="kiosk:kiosk-01", now_ms=T0 + 30 * MIN)
+    assert (arrived.transition.at_ms, arrived.transition.actor) == (T0 + 30 * MIN, "kiosk:kiosk-01")
+    lapsed = queue.lapse(remote, now_ms=T0 + 90 * MIN)
+    assert lapsed.transition == TicketTransition(
+        "id-A001", TicketState.AWAITING_CHECKIN, TicketState.LAPSED, T0 + 90 * MIN, "system")
+    assert lapsed.ticket.completed_ms == T0 + 90 * MIN
+    assert queue.lapse(remote, actor="supervisor:li", now_ms=T0).transition.actor == "supervisor:li"
+
+
+def test_a_moved_ticket_keeps_its_linked_cases_as_its_own_copy() -> None:
+    t = ticket()
+    moved = queue.call(t, window_id="w3", actor=CLERK, now_ms=T0).ticket
+    assert moved.case_ids == ["case-1"]
+    moved.case_ids.append("case-2")
+    assert t.case_ids == ["case-1"], "the caller's ticket is not changed behind its back"
+
+
+def test_a_ticket_back_in_the_queue_starts_afresh_at_its_next_call() -> None:
+    t = called(ticket())
+    t = queue.recall(t, actor=CLERK, now_ms=T0 + 6 * MIN).ticket
+    t = queue.start(t, actor=CLERK, now_ms=T0 + 7 * MIN).ticket
+    for back in (queue.transfer(t, to_service="dorm", actor=CLERK, now_ms=T0 + 8 * MIN).ticket,
+                 queue.resume(queue.park(t, actor=CLERK, now_ms=T0 + 8 * MIN).ticket, actor=CLERK,
+                              now_ms=T0 + 9 * MIN).ticket):
+        assert (back.window_id, back.called_ms, back.serving_ms, back.recalls) == (None, None, None, 0)
+        again = queue.call(back, window_id="w5", actor=CLERK, now_ms=T0 + 20 * MIN).ticket
+        assert (again.window_id, again.called_ms, again.serving_ms, again.recalls) == (
+            "w5", T0 + 20 * MIN, None, 0)
+        # The full two recalls are available again.
+        for _ in range(2):
+            again = queue.recall(again, actor=CLERK, now_ms=T0 + 21 * MIN).ticket
+
+
+@pytest.mark.parametrize(
+    ("state", "move", "message"),
+    [
+        (TicketState.WAITING, lambda t: queue.check_in(t, actor=CLERK, now_ms=T0), "cannot check in"),
+        (TicketState.WAITING, lambda t: queue.lapse(t, now_ms=T0), "cannot lapse"),
+        (TicketState.CALLED, lambda t: queue.call(t, window_id="w1", actor=CLERK, now_ms=T0),
+         "cannot call"),
+        (TicketState.WAITING, lambda t: queue.recall(t, actor=CLERK, now_ms=T0), "cannot recall"),
+        (TicketState.WAITING, lambda t: queue.no_show(t, actor=CLERK, now_ms=T0),
+         "cannot mark as no-show"),
+        (TicketState.WAITING, lambda t: queue.start(t, actor=CLERK, now_ms=T0), "cannot start serving"),
+        (TicketState.CALLED, lambda t: queue.complete(t, outcome=Outcome.RESOLVED, actor=CLERK,
+                                                      now_ms=T0), "cannot complete"),
+        (TicketState.WAITING, lambda t: queue.park(t, actor=CLERK, now_ms=T0), "cannot park"),
+        (TicketState.CALLED, lambda t: queue.resume(t, actor=CLERK, now_ms=T0), "cannot resume"),
+        (TicketState.DONE, lambda t: queue.transfer(t, to_service="dorm", actor=CLERK, now_ms=T0),
+         "cannot transfer"),
+        (TicketState.SERVING, lambda t: queue.cancel(t, actor=CLERK, now_ms=T0), "cannot cancel"),
+    ],
+)
+def test_the_clerk_is_told_which_move_the_ticket_state_refuses(
+    state: TicketState, move: object, message: str,
+) -> None:
+    assert callable(move)
+    with pytest.raises(InvalidTransition) as refused:
+        move(ticket("A012", state=state))
+    assert str(refused.value) == f"ticket A012: {message} a ticket that is {state.value}"
+
+
+def test_a_refused_recall_or_transfer_says_why() -> None:
+    t = called(ticket("A012"))
+    with pytest.raises(RecallLimitReached) as refused:
+        queue.recall(t, actor=CLERK, now_ms=T0, max_recalls=0)
+    assert str(refused.value) == (
+        "ticket A012: already recalled 0 times (limit 0); mark it as a no-show")
+    with pytest.raises(InvalidTransition) as same:
+        queue.transfer(t, to_service="student-id", actor=CLERK, now_ms=T0)
+    assert str(same.value) == "ticket A012: already in the queue of student-id"
+
+
+def test_the_calling_policy_takes_the_smallest_settings_and_refuses_less() -> None:
+    strict = CallingPolicy(appointment_early_ms=0, priority_calls=1, normal_calls=1)
+    booked = ticket("A007", appointment_ms=T0 + 10 * MIN)
+    assert choose_next(WINDOW, [booked, ticket("A001")], T0 + 9 * MIN, strict) is not booked
+    assert choose_next(WINDOW, [booked, ticket("A001")], T0 + 10 * MIN, strict) is booked
+    for bad, message in [({"priority_calls": 0}, "priority_calls and normal_calls must both be at least 1"),
+                         ({"normal_calls": 0}, "priority_calls and normal_calls must both be at least 1"),
+                         ({"appointment_early_ms": -1}, "appointment_early_ms must not be negative")]:
+        with pytest.raises(ValueError) as refused:
+            CallingPolicy(**bad)  # type: ignore[arg-type]
+        assert str(refused.value) == message
+
+
+def test_equal_weighted_waits_go_to_the_earlier_arrival_then_the_lower_number() -> None:
+    window = WindowDef("w2", 2, {"student-id": 2, "dorm": 1})
+    dorm = ticket("B009", service="dorm", issued_ms=T0)          # 10 min × 1
+    student = ticket("A001", issued_ms=T0 + 5 * MIN)             # 5 min × 2
+    assert choose_next(window, [student, dorm], T0 + 10 * MIN, POLICY) is dorm
+    # Two visitors who took their tickets this very moment: number order, whatever the weights.
+    now = T0 + 30 * MIN
+    fresh_dorm = ticket("B003", service="dorm", issued_ms=now)
+    fresh_student = ticket("A004", issued_ms=now)
+    assert choose_next(window, [fresh_student, fresh_dorm], now, POLICY) is fresh_dorm
+
+
+def test_several_due_appointments_come_in_booked_then_arrival_order() -> None:
+    nine = ticket("A020", issued_ms=T0 + 3 * MIN, appointment_ms=T0 + 30 * MIN)
+    half_past_eight = ticket("A021", issued_ms=T0 + 4 * MIN, appointment_ms=T0 + 28 * MIN)
+    nine_early_bird = ticket("A022", issued_ms=T0 + 1 * MIN, appointment_ms=T0 + 30 * MIN)
+    waiting = [nine, half_past_eight, nine_early_bird]
+    assert choose_next(WINDOW, waiting, T0 + 29 * MIN, POLICY) is half_past_eight
+    assert choose_next(WINDOW, [nine, nine_early_bird], T0 + 29 * MIN, POLICY) is nine_early_bird
+
+
+def test_an_idle_clerk_serves_the_earliest_booked_of_the_early_appointments() -> None:
+    relaxed = CallingPolicy(serve_early_appointments=True)
+    later_slot = ticket("A030", issued_ms=T0, appointment_ms=T0 + 90 * MIN)
+    earlier_slot = ticket("A031", issued_ms=T0 + 2 * MIN, appointment_ms=T0 + 60 * MIN)
+    assert choose_next(WINDOW, [later_slot, earlier_slot], T0 + 5 * MIN, relaxed) is earlier_slot
