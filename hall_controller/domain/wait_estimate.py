@@ -165,7 +165,9 @@ def estimate_wait_s(
             rate += share / cycle
         if w.current_service is not None:
             elapsed = max(0, now_ms - (w.busy_since_ms or now_ms)) / 1000
-            free_rate += share / times.remaining_s(w.current_service, elapsed)
+            remaining = times.remaining_s(w.current_service, elapsed)
+            # Recent visits that all took 0 s leave nothing remaining: the window is free now.
+            free_rate += share / remaining if remaining > 0 else float("inf")
         elif cycle > 0:
             # Idle now, but it takes one of the tickets ahead at once: a fresh customer.
             free_rate += share / cycle
