@@ -88,7 +88,8 @@ def test_every_labelled_face_in_the_other_photos_is_recognised_or_rejected(
     assert not false_accepts, false_accepts
     assert not false_rejects, false_rejects
     assert sum(1 for o in outcomes if o[1] == "obama") >= 5
-    # The shared folder has 3 more biden faces and a stranger; the registry's photo set has neither.
+    # The shared folder has 3 more biden faces and a stranger; the registry's photo set has neither
+    # (0 == 0 there): test_vision_strangers.py makes strangers of every face, from either set.
     labelled_strangers = sum(people.count("unknown") for people in labels().values())
     assert sum(1 for o in outcomes if o[1] == "unknown" and o[2] is None) == labelled_strangers
 
