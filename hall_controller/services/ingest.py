@@ -177,8 +177,8 @@ class IngestPipeline:
         except Exception as exc:
             logger.exception("message on %s hit a bug; dead-lettered", message.topic[:200],
                              extra={"device_id": device_id})
-            self._dead_letter(item, device_id, _internal_reason(exc))
             item.internal_error = _internal_reason(exc)
+            self._dead_letter(item, device_id, item.internal_error)
         return item
 
     def _route(self, item: _Parsed, channel: Channel, device_id: str, body: Any) -> None:

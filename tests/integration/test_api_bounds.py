@@ -95,15 +95,20 @@ def _id(case: tuple[str, str, dict[str, Any] | None, dict[str, Any] | None,
     return f"{method} {path.split('?')[0][:40]} {'.'.join(loc)}"
 
 
-@pytest.mark.parametrize("case", OUT_OF_RANGE, ids=[_id(c) for c in OUT_OF_RANGE])
-def test_out_of_range_is_a_422_naming_the_parameter(
-        live_api: LiveApi, case: tuple[str, str, dict[str, Any] | None, dict[str, Any] | None,
-                                       tuple[str, ...]]) -> None:
+def assert_422_naming(live_api: LiveApi, case: tuple[str, str, dict[str, Any] | None,
+                                                     dict[str, Any] | None, tuple[str, ...]]) -> None:
     method, path, query, body, loc = case
     response = live_api.request(method, path, params=query, json=body)
     assert response.status_code == 422, f"{response.status_code} {response.text}\n" \
                                         + live_api.log_tail()
     assert loc in [tuple(error["loc"]) for error in response.json()["detail"]], response.text
+
+
+@pytest.mark.parametrize("case", OUT_OF_RANGE, ids=[_id(c) for c in OUT_OF_RANGE])
+def test_out_of_range_is_a_422_naming_the_parameter(
+        live_api: LiveApi, case: tuple[str, str, dict[str, Any] | None, dict[str, Any] | None,
+                                       tuple[str, ...]]) -> None:
+    assert_422_naming(live_api, case)
 
 
 # The largest allowed values work: (method, path, query, json body, expected status)
@@ -175,11 +180,7 @@ WITH_NUL: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None,
 def test_text_with_nul_is_a_422_naming_the_parameter(
         live_api: LiveApi, case: tuple[str, str, dict[str, Any] | None, dict[str, Any] | None,
                                        tuple[str, ...]]) -> None:
-    method, path, query, body, loc = case
-    response = live_api.request(method, path, params=query, json=body)
-    assert response.status_code == 422, f"{response.status_code} {response.text}\n" \
-                                        + live_api.log_tail()
-    assert loc in [tuple(error["loc"]) for error in response.json()["detail"]], response.text
+    assert_422_naming(live_api, case)
 
 
 def test_a_login_with_nul_in_the_username_is_refused_like_a_wrong_password(

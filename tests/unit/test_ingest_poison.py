@@ -24,12 +24,13 @@ from tests.unit.test_ingest import TIMEOUTS, TOPICS, Acks, FakePublisher, teleme
 NESTED = b"[" * 3000 + b"]" * 3000
 
 
-def with_alarms(store: MemoryStore) -> tuple[IngestPipeline, DeviceRegistry]:
+def with_alarms(store: MemoryStore, pipeline_class: type[IngestPipeline] = IngestPipeline,
+                ) -> tuple[IngestPipeline, DeviceRegistry]:
     """The pipeline as the controller builds it: with the alarm service."""
     alarms = AlarmService(store)
     registry = DeviceRegistry(store, alarms, TIMEOUTS)
     publisher = FakePublisher()
-    pipeline = IngestPipeline(
+    pipeline = pipeline_class(
         store, registry, publisher=publisher, topics=TOPICS, alarms=alarms,
         commands=CommandService(store, publisher, registry, TOPICS, default_timeout_s=1, ttl_s=5),
         requests=RequestRouter())
@@ -105,13 +106,7 @@ class BrokenAfterCommit(IngestPipeline):
 
 async def test_the_loop_survives_a_bug_in_the_batch_machinery_and_quarantines_the_culprit() -> None:
     store = MemoryStore()
-    alarms = AlarmService(store)
-    registry = DeviceRegistry(store, alarms, TIMEOUTS)
-    publisher = FakePublisher()
-    pipeline = BrokenAfterCommit(
-        store, registry, publisher=publisher, topics=TOPICS, alarms=alarms,
-        commands=CommandService(store, publisher, registry, TOPICS, default_timeout_s=1, ttl_s=5),
-        requests=RequestRouter())
+    pipeline, _ = with_alarms(store, BrokenAfterCommit)
     acks = Acks(store)
     runner = asyncio.create_task(pipeline.run())
     try:
