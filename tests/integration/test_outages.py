@@ -164,10 +164,20 @@ async def test_a_controller_killed_mid_batch_loses_nothing_and_hands_out_nothing
             async def some_committed() -> bool:
                 return await _count(database_url, LOCK_EVENTS) >= EVENTS // 6
             await eventually(some_committed, timeout_s=30, what="the first events committed")
+            # A fast controller keeps up with the devices, so a kill at a random moment may
+            # find nothing unacknowledged. Frozen, it acknowledges nothing more while the
+            # broker goes on delivering: kill it once the broker has sent what it cannot have
+            # acknowledged (it would never be acknowledged now).
+            first.freeze()
+
+            def unacknowledged() -> int:
+                lines = broker.lines()
+                return broker.publishes_to(client_id, lines=lines) \
+                    - broker.pubacks_from(client_id, lines)
+            await eventually(unacknowledged, timeout_s=30,
+                             what="a delivery the frozen controller has not acknowledged")
             first.kill()
-            lines = broker.lines()
-            in_flight = broker.publishes_to(client_id, lines=lines) \
-                - broker.pubacks_from(client_id, lines)
+            in_flight = unacknowledged()
             at_kill = await _count(database_url, LOCK_EVENTS)
             await sending  # the devices go on; the broker keeps it for the session
             assert at_kill < EVENTS, "the controller finished before it was killed"

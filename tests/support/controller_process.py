@@ -60,6 +60,14 @@ class ControllerProcess:
         eventually_blocking(ready, timeout_s, f"{self.name} ready", ignore=(httpx.HTTPError,),
                             context=self.output)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its connections but does nothing, acknowledges nothing,
+        until it is killed or ``thaw``ed; a test uses it to choose the moment of a kill."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL: no goodbye, no flush, no PUBACK for what it was working on."""
         self.proc.kill()
