@@ -39,13 +39,13 @@ from api.routes.integration import IntegrationContext
 from api.routes.kiosk import kiosk_router
 from api.routes.live import LiveSource, live_router
 from api.routes.remote_tickets import remote_tickets_router
-from hall_controller.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
-from hall_controller.ports import CommandSender, HallStore, HealthProbe
-from hall_controller.services.access import AccessService
-from hall_controller.services.clerk import ClerkService
-from hall_controller.services.remote_tickets import RemoteTicketService
-from hall_controller.services.stats import StatsService
-from hall_controller.services.tickets import TicketService
+from hall_controller.access.service import AccessService
+from hall_controller.fleet.ports import CommandSender, HallStore, HealthProbe
+from hall_controller.kernel.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
+from hall_controller.queue.clerk import ClerkService
+from hall_controller.queue.remote_tickets import RemoteTicketService
+from hall_controller.queue.stats import StatsService
+from hall_controller.queue.tickets import TicketService
 
 logger = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hall_controller.domain.model import Role, User
-from hall_controller.ports import UserStore
-from hall_controller.services.integration_keys import ApiKeyService
+from hall_controller.cases.integration_keys import ApiKeyService
+from hall_controller.fleet.model import Role, User
+from hall_controller.fleet.ports import UserStore
 
 logger = logging.getLogger(__name__)
 

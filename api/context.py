@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from hall_controller.ports import CommandSender, HallStore, HealthProbe
+from hall_controller.fleet.ports import CommandSender, HallStore, HealthProbe
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from devices.contract import DottedName
 from devices.kinds import DeviceKind
-from hall_controller.domain.model import (
+from hall_controller.fleet.model import (
     Alarm,
     AlarmSeverity,
     AlarmStatus,

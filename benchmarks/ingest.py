@@ -43,9 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devices.contract import Channel, Topics, now_ms
 from hall.embedded_broker import free_port
-from hall_controller.adapters.postgres.migrate import apply_migrations
-from hall_controller.adapters.postgres.store import PostgresStore
-from hall_controller.domain.model import IngestBatch
+from hall_controller.fleet.model import IngestBatch
+from hall_controller.fleet.postgres_store import PostgresStore
+from hall_controller.kernel.postgres.migrate import apply_migrations
 from hall_controller.runtime import ControllerSettings, HallController
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -48,16 +48,16 @@ from api import create_app
 from api.auth import Authenticator, AuthSettings, ensure_user
 from devices.contract import Channel, Topics, now_ms
 from hall.embedded_broker import free_port
-from hall_controller.adapters.postgres.live_feed import SUBSCRIBER_QUEUE, LiveHub, LiveNotice
-from hall_controller.adapters.postgres.migrate import apply_migrations
-from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.model import Role
-from hall_controller.domain.queue_model import ServiceDef, TicketSource, WindowDef
-from hall_controller.ports_tickets import TicketRequest
+from hall_controller.fleet.model import Role
+from hall_controller.kernel.postgres.migrate import apply_migrations
+from hall_controller.live.postgres_feed import SUBSCRIBER_QUEUE, LiveHub, LiveNotice
+from hall_controller.queue.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.model import ServiceDef, TicketSource, WindowDef
+from hall_controller.queue.ports import TicketRequest
+from hall_controller.queue.postgres_moves import PostgresTicketMoves
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.tickets import QueueSettings
 from hall_controller.runtime import ControllerSettings, HallController
-from hall_controller.services.clerk import ClerkService, ClerkSettings
-from hall_controller.services.tickets import QueueSettings
 
 SERVICES = (ServiceDef("student-id", "学生证办理", "A"),)
 WINDOWS = (WindowDef("w3", 3, {"student-id": 1}, area="main-hall"),)

@@ -7,9 +7,9 @@ not clash; the stack calls ``clerk_settings(config.queue)`` when it builds ``Cle
 from __future__ import annotations
 
 from hall.config import QueueConfig
-from hall_controller.domain.queue import CallingPolicy
-from hall_controller.domain.queue_model import ServiceDef, WindowDef
-from hall_controller.services.clerk import ClerkSettings
+from hall_controller.queue.clerk import ClerkSettings
+from hall_controller.queue.model import ServiceDef, WindowDef
+from hall_controller.queue.rules import CallingPolicy
 
 
 def clerk_settings(queue: QueueConfig) -> ClerkSettings:

@@ -25,7 +25,7 @@ from hall.config import ConfigError, HallConfig, load_config
 
 if TYPE_CHECKING:
     from edge.settings import AgentSettings
-    from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
+    from hall_controller.queue.postgres_tickets import PostgresHallStore
     from hall_controller.runtime import HallController
 
 logger = logging.getLogger("hall")
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         "demo": _demo, "controller": _controller, "edge": _edge, "simulate": _simulate,
         "db": _db,
     }
-    from hall_controller.adapters.postgres.migrate import MigrationError
+    from hall_controller.kernel.postgres.migrate import MigrationError
 
     try:
         _run_until_signalled(commands[args.command](config, args))
@@ -123,16 +123,16 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
         integration_services,
         migrated_store,
     )
-    from hall_controller.adapters.postgres.access_store import PostgresAccessStore
-    from hall_controller.adapters.postgres.live_feed import PostgresLiveFeed
-    from hall_controller.adapters.postgres.remote_tickets import PostgresRemoteTickets
-    from hall_controller.adapters.postgres.stats_store import PostgresStatsStore
-    from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
-    from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
-    from hall_controller.domain.model import Role
+    from hall_controller.access.postgres_store import PostgresAccessStore
+    from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
+    from hall_controller.fleet.model import Role
+    from hall_controller.live.postgres_feed import PostgresLiveFeed
+    from hall_controller.queue.clerk import ClerkService
+    from hall_controller.queue.postgres_moves import PostgresTicketMoves
+    from hall_controller.queue.postgres_remote import PostgresRemoteTickets
+    from hall_controller.queue.postgres_stats import PostgresStatsStore
+    from hall_controller.queue.stats import StatsService
     from hall_controller.runtime import HallController
-    from hall_controller.services.clerk import ClerkService
-    from hall_controller.services.stats import StatsService
 
     # The pages' live feed listens on its own connection (LISTEN holds it for good).
     async with migrated_store(config, dsn) as store, PostgresLiveFeed(dsn) as live_feed:
@@ -348,7 +348,7 @@ async def _simulate(config: HallConfig, args: argparse.Namespace) -> None:
 
 async def _db(config: HallConfig, args: argparse.Namespace) -> None:
     from hall.stack import database_url
-    from hall_controller.adapters.postgres.migrate import apply_migrations
+    from hall_controller.kernel.postgres.migrate import apply_migrations
 
     async with database_url(config) as dsn:
         applied = await apply_migrations(dsn)

@@ -27,14 +27,14 @@ from devices.contract import now_ms
 from hall.clerk_settings import clerk_settings
 from hall.config import HallConfig
 from hall.stack import command_secret, queue_settings
-from hall_controller.adapters.postgres.case_store import PostgresCaseStore
-from hall_controller.adapters.postgres.stats_store import PostgresStatsStore
-from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
-from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.cases import Scope
-from hall_controller.domain.service_day import service_day_at
-from hall_controller.services.integration_keys import ApiKeyService
+from hall_controller.cases.integration_keys import ApiKeyService
+from hall_controller.cases.postgres_store import PostgresCaseStore
+from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
+from hall_controller.cases.rules import Scope
+from hall_controller.queue.postgres_moves import PostgresTicketMoves
+from hall_controller.queue.postgres_stats import PostgresStatsStore
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.service_day import service_day_at
 from simulators.clerks import ClerkPlan, run_clerks
 from simulators.fleet import build_fleet, run_agents
 from simulators.hall_replay import ReplayPlan, ReplayResult, build_replay

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING
 
 from hall.config import HallConfig, QueueConfig
 from hall.embedded_broker import embedded_broker
-from hall_controller.adapters.postgres.case_store import PostgresCaseStore
-from hall_controller.adapters.postgres.embedded import embedded_postgres
-from hall_controller.adapters.postgres.migrate import apply_migrations
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.queue_model import ServiceDef, WindowDef
+from hall_controller.cases.integration_keys import ApiKeyService
+from hall_controller.cases.postgres_store import PostgresCaseStore
+from hall_controller.cases.service import CaseService
+from hall_controller.cases.webhooks import WebhookDispatcher, WebhookService
+from hall_controller.kernel.postgres.embedded import embedded_postgres
+from hall_controller.kernel.postgres.migrate import apply_migrations
+from hall_controller.queue.model import ServiceDef, WindowDef
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.tickets import OpeningHours, QueueSettings
 from hall_controller.runtime import ControllerSettings
-from hall_controller.services.cases import CaseService
-from hall_controller.services.integration_keys import ApiKeyService
-from hall_controller.services.tickets import OpeningHours, QueueSettings
-from hall_controller.services.webhooks import WebhookDispatcher, WebhookService
 
 if TYPE_CHECKING:  # the API (FastAPI) is imported only by the commands that serve it
     from api.routes.integration import IntegrationContext

@@ -15,27 +15,24 @@ from dataclasses import dataclass, field
 from devices.contract import Command, Topics, now_ms
 from devices.kinds import DeviceKind
 from devices.signing import derive_device_key, sign_command
-from hall_controller.adapters.mqtt_bus import MqttBus
-from hall_controller.ports import HallStore
-from hall_controller.ports_access import AccessStore
-from hall_controller.ports_cases import CaseLinks
-from hall_controller.ports_remote_tickets import RemoteTicketStore
-from hall_controller.ports_stats import WaitInputsSource
-from hall_controller.ports_ticket_moves import TicketMoveStore
-from hall_controller.ports_tickets import TicketStore
-from hall_controller.services.access import AccessService, Signer
-from hall_controller.services.alarms import AlarmService
-from hall_controller.services.clerk import ClerkService
-from hall_controller.services.commands import CommandService
-from hall_controller.services.device_alarms import DeviceAlarmRules
-from hall_controller.services.face_checkin import FaceCheckIn, PersonCases
-from hall_controller.services.health import HealthService
-from hall_controller.services.ingest import IngestPipeline
-from hall_controller.services.metrics import IngestCounters
-from hall_controller.services.registry import DeviceRegistry
-from hall_controller.services.remote_tickets import RemoteTicketService
-from hall_controller.services.requests import RequestRouter
-from hall_controller.services.tickets import QueueSettings, TicketCaseRecorder, TicketService
+from hall_controller.access.face_checkin import FaceCheckIn, PersonCases
+from hall_controller.access.ports import AccessStore
+from hall_controller.access.service import AccessService, Signer
+from hall_controller.cases.ports import CaseLinks
+from hall_controller.fleet.alarms import AlarmService
+from hall_controller.fleet.commands import CommandService
+from hall_controller.fleet.device_alarms import DeviceAlarmRules
+from hall_controller.fleet.health import HealthService
+from hall_controller.fleet.ingest import IngestPipeline
+from hall_controller.fleet.metrics import IngestCounters
+from hall_controller.fleet.ports import HallStore
+from hall_controller.fleet.registry import DeviceRegistry
+from hall_controller.fleet.requests import RequestRouter
+from hall_controller.kernel.mqtt_bus import MqttBus
+from hall_controller.queue.clerk import ClerkService
+from hall_controller.queue.ports import RemoteTicketStore, TicketMoveStore, TicketStore, WaitInputsSource
+from hall_controller.queue.remote_tickets import RemoteTicketService
+from hall_controller.queue.tickets import QueueSettings, TicketCaseRecorder, TicketService
 
 logger = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from hall_controller.domain.queue import Outcome, RecallLimitReached
-from hall_controller.domain.queue_model import Ticket, TicketState
-from hall_controller.errors import HallError
+from hall_controller.kernel.errors import HallError
+from hall_controller.queue.model import Ticket, TicketState
+from hall_controller.queue.rules import Outcome, RecallLimitReached
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Visitors arrive as a Poisson process per service (a share of them green-channel), booked
 appointments arrive when they like, clerks serve with random times (exponential by default, or
 gamma with a chosen coefficient of variation), windows serve the services they have skills for.
-Every move goes through ``hall_controller.domain.queue`` and "call next" through ``choose_next``,
+Every move goes through ``hall_controller.queue.rules`` and "call next" through ``choose_next``,
 so what the simulation shows is what the rules do.  Seeded and pure: no clock, no I/O, no
 asyncio; the same setup and seed always give the same day.  Number ranges and daily caps are
 not enforced here (that is the ticket store's job), so long runs can span many "days".
@@ -20,9 +20,8 @@ import random
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from hall_controller.domain import queue
-from hall_controller.domain.queue import CallingPolicy, Outcome
-from hall_controller.domain.queue_model import (
+from hall_controller.queue import rules as queue
+from hall_controller.queue.model import (
     ServiceDef,
     Ticket,
     TicketSource,
@@ -30,7 +29,8 @@ from hall_controller.domain.queue_model import (
     TicketTransition,
     WindowDef,
 )
-from hall_controller.domain.wait_estimate import (
+from hall_controller.queue.rules import CallingPolicy, Outcome
+from hall_controller.queue.wait_estimate import (
     OpenWindow,
     RecentServiceTimes,
     estimate_wait_s,

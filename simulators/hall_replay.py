@@ -35,15 +35,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from hall_controller.domain.queue import Outcome, RecallLimitReached
-from hall_controller.domain.queue_model import Ticket
-from hall_controller.ports_cases import CaseStore
-from hall_controller.ports_ticket_moves import TicketMoveStore
-from hall_controller.ports_tickets import TicketStore
-from hall_controller.services.cases import CaseService
-from hall_controller.services.clerk import ClerkService, ClerkSettings, TicketReader
-from hall_controller.services.requests import RequestError
-from hall_controller.services.tickets import QueueSettings, TicketCaseRecorder, TicketService
+from hall_controller.cases.ports import CaseStore
+from hall_controller.cases.service import CaseService
+from hall_controller.fleet.requests import RequestError
+from hall_controller.queue.clerk import ClerkService, ClerkSettings, TicketReader
+from hall_controller.queue.model import Ticket
+from hall_controller.queue.ports import TicketMoveStore, TicketStore
+from hall_controller.queue.rules import Outcome, RecallLimitReached
+from hall_controller.queue.tickets import QueueSettings, TicketCaseRecorder, TicketService
 from simulators.clerks import MAX_RECALL_ATTEMPTS, MISSING_MATERIALS, ClerkPlan
 from simulators.online_platform import (
     OnlineApplicant,
@@ -60,8 +59,8 @@ REPLAY_KIOSKS = ("kiosk-01", "kiosk-02", "kiosk-03")   # the demo fleet's kiosks
 # in seconds about the past, which would bury the console (the replay logs one summary).
 # Only records made inside the replay's own task are dropped, and only below WARNING.
 _REPLAYING: ContextVar[bool] = ContextVar("hall_replaying", default=False)
-QUIETED_LOGGERS = ("hall_controller.services.tickets", "hall_controller.services.clerk",
-                   "hall_controller.services.cases")
+QUIETED_LOGGERS = ("hall_controller.queue.tickets", "hall_controller.queue.clerk",
+                   "hall_controller.cases.service")
 
 
 def _not_replayed(record: logging.LogRecord) -> bool:

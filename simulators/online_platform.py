@@ -30,17 +30,17 @@ from typing import Any, Protocol
 import httpx
 
 from devices.contract import now_ms
-from hall_controller.domain.cases import (
+from hall_controller.cases.rules import (
     Applicant as CaseApplicant,
 )
-from hall_controller.domain.cases import (
+from hall_controller.cases.rules import (
     CaseEventType,
     CaseInput,
     CaseStatus,
     CompletionOutcome,
     Material,
 )
-from hall_controller.services.cases import CaseService
+from hall_controller.cases.service import CaseService
 from simulators.visitors import VisitorPlan, person_id
 
 logger = logging.getLogger(__name__)

@@ -17,14 +17,14 @@ from api.auth import AdminOnly, Facilities
 from api.params import NO_NUL, BeforeId, DeviceId, Limit, MillisIn, Offset, RowId
 from api.schemas import CommandOut, ErrorOut
 from devices.access_rules import DoorMode
-from hall_controller.domain.access import (
+from hall_controller.access.rules import (
     PERSON_ID,
     AccessRule,
     AuditCategory,
     AuditEntry,
     Person,
 )
-from hall_controller.services.access import (
+from hall_controller.access.service import (
     MAX_PHOTO_BYTES,
     AccessService,
     EnrolmentRefused,

@@ -11,8 +11,8 @@ from api.context import Context
 from api.params import Limit, RowId
 from api.schemas import AlarmOut, ErrorOut
 from devices.contract import now_ms
-from hall_controller.domain.model import AlarmStatus
-from hall_controller.errors import NotFound
+from hall_controller.fleet.model import AlarmStatus
+from hall_controller.kernel.errors import NotFound
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {

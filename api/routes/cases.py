@@ -12,7 +12,7 @@ from api.auth import Principal, api_key_scheme, require_scope
 from api.params import NO_NUL, Limit, MillisIn
 from api.routes.integration import NOT_FOUND, Integration
 from api.schemas import Millis
-from hall_controller.domain.cases import (
+from hall_controller.cases.rules import (
     Applicant,
     Appointment,
     Case,
@@ -21,7 +21,7 @@ from hall_controller.domain.cases import (
     Material,
     Scope,
 )
-from hall_controller.domain.model import Role
+from hall_controller.fleet.model import Role
 
 CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

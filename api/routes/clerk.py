@@ -19,12 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.auth import Principal, require_role
 from api.params import NO_NUL
 from api.schemas import ErrorOut, Millis
-from hall_controller.domain.cases import Case
-from hall_controller.domain.model import Role
-from hall_controller.domain.queue import Outcome
-from hall_controller.domain.queue_model import Ticket, TicketState
-from hall_controller.errors import NotFound
-from hall_controller.services.clerk import ClerkService, WindowStatus
+from hall_controller.cases.rules import Case
+from hall_controller.fleet.model import Role
+from hall_controller.kernel.errors import NotFound
+from hall_controller.queue.clerk import ClerkService, WindowStatus
+from hall_controller.queue.model import Ticket, TicketState
+from hall_controller.queue.rules import Outcome
 
 Clerk = Annotated[Principal, Depends(require_role(Role.CLERK))]
 Supervisor = Annotated[Principal, Depends(require_role(Role.ADMIN))]

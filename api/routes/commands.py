@@ -10,7 +10,7 @@ from api.auth import Facilities
 from api.context import Context
 from api.params import DeviceId, Limit
 from api.schemas import CommandIn, CommandOut, ErrorOut
-from hall_controller.errors import NotFound
+from hall_controller.kernel.errors import NotFound
 
 router = APIRouter(tags=["commands"])
 

@@ -20,9 +20,9 @@ from api.schemas import (
 )
 from devices.contract import now_ms
 from devices.kinds import DeviceKind
-from hall_controller.domain.model import AlarmStatus, DeviceRecord
-from hall_controller.errors import NotFound
-from hall_controller.ports import HallStore
+from hall_controller.fleet.model import AlarmStatus, DeviceRecord
+from hall_controller.fleet.ports import HallStore
+from hall_controller.kernel.errors import NotFound
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 

@@ -16,7 +16,8 @@ from api.auth import AdminOnly, Principal, api_key_scheme, require_scope
 from api.params import NO_NUL, Cursor, IdFilter, Limit, RowId, millis_query
 from api.schemas import ErrorOut, Millis
 from devices.contract import now_ms
-from hall_controller.domain.cases import (
+from hall_controller.cases.integration_keys import ApiKeyService
+from hall_controller.cases.rules import (
     ApiKey,
     CaseEvent,
     Delivery,
@@ -25,9 +26,8 @@ from hall_controller.domain.cases import (
     Scope,
     Webhook,
 )
-from hall_controller.services.cases import MAX_FEED_LIMIT, CaseService
-from hall_controller.services.integration_keys import ApiKeyService
-from hall_controller.services.webhooks import MIN_SECRET_LENGTH, WebhookService
+from hall_controller.cases.service import MAX_FEED_LIMIT, CaseService
+from hall_controller.cases.webhooks import MIN_SECRET_LENGTH, WebhookService
 
 DAY_MS = 86_400_000
 

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import AdminOnly
 from api.schemas import ErrorOut
 from devices.contract import DEVICE_ID_PATTERN
-from hall_controller.services.requests import RequestError
-from hall_controller.services.tickets import TicketService
+from hall_controller.fleet.requests import RequestError
+from hall_controller.queue.tickets import TicketService
 
 KEY_PREFIX = "kk_"
 _STATUS_BY_CODE = {

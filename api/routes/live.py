@@ -29,9 +29,9 @@ from pydantic import BaseModel, Field
 from api.auth import Facilities
 from api.schemas import Millis
 from devices.contract import now_ms
-from hall_controller.adapters.postgres.live_feed import FeedClosed, LiveNotice
-from hall_controller.domain.queue_model import TicketState
-from hall_controller.services.clerk import ClerkService
+from hall_controller.live.postgres_feed import FeedClosed, LiveNotice
+from hall_controller.queue.clerk import ClerkService
+from hall_controller.queue.model import TicketState
 
 PING_S = 15.0
 RETRY_MS = 1000

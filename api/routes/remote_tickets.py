@@ -5,7 +5,7 @@ ticket store), mounted by ``create_app(remote_tickets=...)``. Callers: the onlin
 an API key, or any logged-in user (staff taking a ticket for a caller on the phone). The key
 scopes are the case scopes (``cases:write`` to take, ``cases:read`` or ``cases:write`` to
 look): a remote ticket is always taken on behalf of a case's applicant, and a separate
-``tickets:*`` scope would need the scope list of the key model (domain/cases.py) to change.
+``tickets:*`` scope would need the scope list of the key model (cases/rules.py) to change.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.auth import Principal, api_key_scheme, current_principal, require_scope
 from api.params import MAX_MS, NO_NUL
 from api.schemas import ErrorOut, Millis
-from hall_controller.domain.cases import Scope
-from hall_controller.domain.model import Role
-from hall_controller.domain.queue_model import TicketState
-from hall_controller.services.remote_tickets import (
+from hall_controller.cases.rules import Scope
+from hall_controller.fleet.model import Role
+from hall_controller.queue.model import TicketState
+from hall_controller.queue.remote_tickets import (
     InvalidRemoteRequest,
     RemoteTicketService,
     RemoteTicketView,

@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 from api.auth import Staff
 from api.schemas import Millis
-from hall_controller.domain.cases import OneTripCounts
-from hall_controller.ports_stats import ServiceDayStats
-from hall_controller.services.stats import DayReport, ServiceName, StatsService
+from hall_controller.cases.rules import OneTripCounts
+from hall_controller.queue.ports import ServiceDayStats
+from hall_controller.queue.stats import DayReport, ServiceName, StatsService
 
 
 def get_stats(request: Request) -> StatsService:

@@ -23,7 +23,7 @@ import pytest
 from hall.config import HallConfig
 from hall.demo import replay_span
 from hall.embedded_broker import free_port
-from hall_controller.domain.service_day import service_day_at
+from hall_controller.queue.service_day import service_day_at
 from tests.support.shell_mqtt import ShellSubscriber, mosquitto_pub
 from tests.support.waiting import eventually, eventually_blocking
 

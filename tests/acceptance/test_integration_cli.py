@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hall_controller.services.webhooks import verify
+from hall_controller.cases.webhooks import verify
 from tests.acceptance.test_cli import Running, _mosquitto_pub, start_hall, stop, wait_until
 from tests.support.shell_mqtt import ShellSubscriber
 

@@ -22,9 +22,9 @@ from api import create_app
 from api.auth import ensure_user
 from devices.contract import Channel, Command
 from devices.signing import CommandRejected, CommandVerifier, NonceCache, derive_device_key
-from hall_controller.adapters.postgres.access_store import PostgresAccessStore
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.model import Role
+from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.fleet.model import Role
+from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.runtime import HallController
 from tests.support.controller import RawDevice, eventually, raw_device, running_controller
 from tests.support.faces import photo_bytes, two_people_photo

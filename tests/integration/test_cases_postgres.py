@@ -10,9 +10,9 @@ import psycopg
 import pytest
 import pytest_asyncio
 
-from hall_controller.adapters.postgres.case_store import PostgresCaseStore
-from hall_controller.domain.cases import CaseInput, CaseStatus, CompletionOutcome
-from hall_controller.services.cases import CaseService
+from hall_controller.cases.postgres_store import PostgresCaseStore
+from hall_controller.cases.rules import CaseInput, CaseStatus, CompletionOutcome
+from hall_controller.cases.service import CaseService
 from tests.support.case_store_contract import CaseStoreContract, a_case, created
 
 pytestmark = pytest.mark.integration

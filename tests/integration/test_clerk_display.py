@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from devices.contract import Channel
-from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.queue_model import ServiceDef, TicketSource, WindowDef
-from hall_controller.ports_tickets import TicketRequest
-from hall_controller.services.clerk import ClerkService, ClerkSettings
-from hall_controller.services.tickets import QueueSettings
+from hall_controller.queue.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.model import ServiceDef, TicketSource, WindowDef
+from hall_controller.queue.ports import TicketRequest
+from hall_controller.queue.postgres_moves import PostgresTicketMoves
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.tickets import QueueSettings
 from tests.support.controller import RawDevice, eventually, raw_device, running_controller
 from tests.support.kiosks import mosquitto_url
 

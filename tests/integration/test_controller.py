@@ -7,9 +7,9 @@ import json
 import uuid
 
 from devices.contract import Channel, now_ms
-from hall_controller.adapters.postgres.store import PostgresStore
-from hall_controller.domain.model import AlarmStatus, CommandStatus
-from hall_controller.errors import DeviceOffline
+from hall_controller.fleet.model import AlarmStatus, CommandStatus
+from hall_controller.fleet.postgres_store import PostgresStore
+from hall_controller.kernel.errors import DeviceOffline
 from tests.support.controller import (
     eventually,
     mqtt_client,

@@ -19,15 +19,15 @@ from api.routes.integration import IntegrationContext
 from hall.config import HallConfig, load_config
 from hall.demo import demo_plans, platform_api_key, replay_day
 from hall.stack import queue_settings
-from hall_controller.adapters.postgres.case_store import PostgresCaseStore
-from hall_controller.adapters.postgres.stats_store import PostgresStatsStore
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.cases import CaseStatus
-from hall_controller.domain.model import Role
-from hall_controller.services.cases import CaseService
-from hall_controller.services.integration_keys import ApiKeyService
-from hall_controller.services.stats import StatsService
-from hall_controller.services.webhooks import WebhookService
+from hall_controller.cases.integration_keys import ApiKeyService
+from hall_controller.cases.postgres_store import PostgresCaseStore
+from hall_controller.cases.rules import CaseStatus
+from hall_controller.cases.service import CaseService
+from hall_controller.cases.webhooks import WebhookService
+from hall_controller.fleet.model import Role
+from hall_controller.queue.postgres_stats import PostgresStatsStore
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.stats import StatsService
 from simulators.online_platform import HttpCaseDesk, OnlinePlatform
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
 

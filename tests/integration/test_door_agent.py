@@ -21,8 +21,8 @@ from devices.signing import (
     sign_command,
 )
 from edge.settings import AgentSettings
-from hall_controller.adapters.postgres.access_store import PostgresAccessStore
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
+from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.queue.postgres_tickets import PostgresHallStore
 from simulators.door_lock import SimulatedDoorLock
 from tests.integration.test_edge_agent import (  # shared helpers and the per-test device id
     Watcher,

@@ -9,11 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from hall_controller.adapters.postgres.embedded import embedded_postgres
-from hall_controller.adapters.postgres.migrate import apply_migrations, load_migrations
-from hall_controller.adapters.postgres.store import PostgresStore
-from hall_controller.domain.model import IngestBatch, Role, User
-from hall_controller.errors import StoreUnavailable
+from hall_controller.fleet.model import IngestBatch, Role, User
+from hall_controller.fleet.postgres_store import PostgresStore
+from hall_controller.kernel.errors import StoreUnavailable
+from hall_controller.kernel.postgres.embedded import embedded_postgres
+from hall_controller.kernel.postgres.migrate import apply_migrations, load_migrations
 from tests.support.db_fixtures import private_pg_dir
 from tests.support.store_contract import BASE, event, points
 from tests.support.waiting import eventually

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from hall_controller.adapters.postgres.access_store import PostgresAccessStore
-from hall_controller.adapters.postgres.case_store import PostgresCaseStore
-from hall_controller.adapters.postgres.remote_tickets import PostgresRemoteTickets
-from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
-from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.cases import Applicant, CaseInput, CaseStatus
-from hall_controller.domain.queue_model import ServiceDef, TicketState
-from hall_controller.services.cases import CaseService
-from hall_controller.services.tickets import QueueSettings
+from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.cases.postgres_store import PostgresCaseStore
+from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
+from hall_controller.cases.rules import Applicant, CaseInput, CaseStatus
+from hall_controller.cases.service import CaseService
+from hall_controller.queue.model import ServiceDef, TicketState
+from hall_controller.queue.postgres_moves import PostgresTicketMoves
+from hall_controller.queue.postgres_remote import PostgresRemoteTickets
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.tickets import QueueSettings
 from tests.integration.test_access_postgres import listening, online
 from tests.support.controller import eventually, raw_device, running_controller
 

@@ -21,9 +21,9 @@ import pytest
 from devices.kinds import DeviceKind
 from devices.vision.decision import MatchPolicy
 from edge.face_gate import FaceGateDriver, GateSettings
-from hall_controller.adapters.postgres.access_store import PostgresAccessStore
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.access import Person, Role
+from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.access.rules import Person, Role
+from hall_controller.queue.postgres_tickets import PostgresHallStore
 from tests.integration.test_edge_agent import running, settings_for
 from tests.support.controller import eventually, running_controller
 from tests.support.faces import photo_bytes

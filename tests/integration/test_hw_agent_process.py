@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.queue_model import ServiceDef
-from hall_controller.services.tickets import QueueSettings
+from hall_controller.queue.model import ServiceDef
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.tickets import QueueSettings
 from tests.support.controller import eventually, running_controller
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ from devices.kinds import DeviceKind
 from edge.agent import EdgeAgent
 from edge.drivers.queue_display import HardwareQueueDisplay
 from edge.settings import AgentSettings
-from hall_controller.adapters.postgres.store import PostgresStore
-from hall_controller.domain.model import AlarmStatus, CommandStatus
+from hall_controller.fleet.model import AlarmStatus, CommandStatus
+from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.runtime import HallController
 from simulators.emulated import EmulatedLedController
 from tests.support.controller import eventually, running_controller

@@ -20,8 +20,8 @@ from edge.agent import EdgeAgent
 from edge.door import DoorConfig
 from edge.drivers.door_lock import HardwareDoor
 from edge.settings import AgentSettings
-from hall_controller.adapters.postgres.store import PostgresStore
-from hall_controller.domain.model import AlarmStatus, CommandStatus
+from hall_controller.fleet.model import AlarmStatus, CommandStatus
+from hall_controller.fleet.postgres_store import PostgresStore
 from simulators.emulated import EmulatedLockBus
 from tests.support.controller import eventually, running_controller
 

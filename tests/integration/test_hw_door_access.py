@@ -19,9 +19,9 @@ from edge.agent import EdgeAgent
 from edge.door import DoorConfig
 from edge.drivers.door_lock import HardwareDoor
 from edge.settings import AgentSettings
-from hall_controller.adapters.postgres.access_store import PostgresAccessStore
-from hall_controller.adapters.postgres.store import PostgresStore
-from hall_controller.domain.access import Person, Role
+from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.access.rules import Person, Role
+from hall_controller.fleet.postgres_store import PostgresStore
 from simulators.emulated import EmulatedCardReader, EmulatedLockBus
 from tests.support.controller import eventually, running_controller
 

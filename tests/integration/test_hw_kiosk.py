@@ -18,14 +18,14 @@ from devices.kinds import DeviceKind
 from edge.agent import EdgeAgent
 from edge.drivers.kiosk import HardwareKiosk
 from edge.settings import AgentSettings
-from hall_controller.adapters.postgres.case_store import PostgresCaseStore
-from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.cases import Applicant, CaseInput, CaseStatus
-from hall_controller.domain.model import AlarmStatus
-from hall_controller.domain.queue_model import ServiceDef
-from hall_controller.services.cases import CaseService
-from hall_controller.services.tickets import QueueSettings
+from hall_controller.cases.postgres_store import PostgresCaseStore
+from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
+from hall_controller.cases.rules import Applicant, CaseInput, CaseStatus
+from hall_controller.cases.service import CaseService
+from hall_controller.fleet.model import AlarmStatus
+from hall_controller.queue.model import ServiceDef
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.tickets import QueueSettings
 from simulators.emulated import EmulatedCardReader, EmulatedPrinter
 from simulators.emulated.printer import Paper
 from tests.support.controller import eventually, running_controller

@@ -8,8 +8,8 @@ import asyncio
 import psycopg
 import pytest
 
-from hall_controller.adapters.postgres.live_feed import RESYNC, LiveNotice, PostgresLiveFeed
-from hall_controller.adapters.postgres.live_feed import Subscription as LiveSubscription
+from hall_controller.live.postgres_feed import RESYNC, LiveNotice, PostgresLiveFeed
+from hall_controller.live.postgres_feed import Subscription as LiveSubscription
 
 pytestmark = pytest.mark.integration
 

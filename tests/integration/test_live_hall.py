@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from devices.kinds import DeviceKind
-from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.queue_model import ServiceDef, TicketState, WindowDef
-from hall_controller.services.clerk import ClerkService, ClerkSettings
-from hall_controller.services.tickets import QueueSettings
+from hall_controller.queue.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.model import ServiceDef, TicketState, WindowDef
+from hall_controller.queue.postgres_moves import PostgresTicketMoves
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.tickets import QueueSettings
 from simulators.clerks import ClerkPlan, SimulatedClerk
 from simulators.fleet import build_agent, run_agents
 from simulators.live_hall import give_visitors

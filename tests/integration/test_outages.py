@@ -17,9 +17,9 @@ import psycopg
 import pytest
 
 from devices.contract import now_ms
-from hall_controller.adapters.postgres.embedded import embedded_postgres
-from hall_controller.adapters.postgres.migrate import apply_migrations
-from hall_controller.adapters.postgres.store import PostgresStore
+from hall_controller.fleet.postgres_store import PostgresStore
+from hall_controller.kernel.postgres.embedded import embedded_postgres
+from hall_controller.kernel.postgres.migrate import apply_migrations
 from tests.support.broker_log import LoggingMosquitto
 from tests.support.controller import RawDevice, eventually, raw_device, running_controller
 from tests.support.controller_process import ControllerProcess

@@ -19,7 +19,7 @@ import pytest
 from devices.contract import Channel, Topics, now_ms
 from devices.kinds import DeviceKind
 from edge import AgentSettings, EdgeAgent
-from hall_controller.adapters.postgres import PostgresStore
+from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.runtime import HallController
 from simulators import SimulatedQueueDisplay
 from tests.support.controller import eventually, mqtt_client, raw_device, running_controller

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from hall_controller.adapters.postgres.remote_tickets import PostgresRemoteTickets
-from hall_controller.adapters.postgres.ticket_moves import PostgresTicketMoves
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.queue import call
-from hall_controller.domain.queue_model import ServiceDef, TicketSource, TicketState
+from hall_controller.queue.model import ServiceDef, TicketSource, TicketState
+from hall_controller.queue.postgres_moves import PostgresTicketMoves
+from hall_controller.queue.postgres_remote import PostgresRemoteTickets
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.remote_tickets import RemoteTicketService
+from hall_controller.queue.rules import call
+from hall_controller.queue.tickets import QueueSettings, TicketService
 from hall_controller.runtime import ControllerSettings, HallController
-from hall_controller.services.remote_tickets import RemoteTicketService
-from hall_controller.services.tickets import QueueSettings, TicketService
 from tests.support.controller import mqtt_client
 from tests.support.kiosks import raw_kiosks
 from tests.support.remote_tickets_contract import RemoteStores, RemoteTicketsContract

@@ -13,18 +13,18 @@ import pytest
 from api import create_app
 from api.auth import ensure_user
 from api.routes.integration import IntegrationContext
-from hall_controller.adapters.postgres.case_store import PostgresCaseStore
-from hall_controller.adapters.postgres.stats_store import PostgresStatsStore
-from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain import queue
-from hall_controller.domain.cases import Applicant, CaseInput, CaseStatus, CompletionOutcome
-from hall_controller.domain.model import Role
-from hall_controller.domain.queue_model import Ticket
-from hall_controller.services.cases import CaseService
-from hall_controller.services.integration_keys import ApiKeyService
-from hall_controller.services.stats import StatsService
-from hall_controller.services.webhooks import WebhookService
+from hall_controller.cases.integration_keys import ApiKeyService
+from hall_controller.cases.postgres_store import PostgresCaseStore
+from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
+from hall_controller.cases.rules import Applicant, CaseInput, CaseStatus, CompletionOutcome
+from hall_controller.cases.service import CaseService
+from hall_controller.cases.webhooks import WebhookService
+from hall_controller.fleet.model import Role
+from hall_controller.queue import rules as queue
+from hall_controller.queue.model import Ticket
+from hall_controller.queue.postgres_stats import PostgresStatsStore
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.stats import StatsService
 from tests.support.stats_scenario import (
     DAY,
     SERVICES,

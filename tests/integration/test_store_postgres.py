@@ -22,17 +22,17 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from devices.contract import now_ms
-from hall_controller.adapters.postgres import migrate
-from hall_controller.adapters.postgres.migrate import apply_migrations, load_migrations
-from hall_controller.adapters.postgres.queries import QUERIES
-from hall_controller.adapters.postgres.store import PostgresStore
-from hall_controller.domain.model import (
+from hall_controller.fleet.model import (
     DeviceRecord,
     IngestBatch,
     TelemetryBucket,
     TelemetryPoint,
 )
-from hall_controller.errors import StoreUnavailable
+from hall_controller.fleet.postgres_store import PostgresStore
+from hall_controller.fleet.queries import QUERIES
+from hall_controller.kernel.errors import StoreUnavailable
+from hall_controller.kernel.postgres import migrate
+from hall_controller.kernel.postgres.migrate import apply_migrations, load_migrations
 from tests.support.store_contract import BASE, StoreContract, dead_letter, device, event, points
 
 pytestmark = pytest.mark.integration

@@ -8,14 +8,14 @@ import uuid
 
 import pytest
 
-from hall_controller.adapters.postgres.case_store import PostgresCaseStore
-from hall_controller.adapters.postgres.ticket_cases import PostgresTicketCases
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.cases import Applicant, CaseInput, CaseStatus, Material
-from hall_controller.domain.queue_model import ServiceDef
+from hall_controller.cases.postgres_store import PostgresCaseStore
+from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
+from hall_controller.cases.rules import Applicant, CaseInput, CaseStatus, Material
+from hall_controller.cases.service import CaseService
+from hall_controller.queue.model import ServiceDef
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.tickets import QueueSettings
 from hall_controller.runtime import ControllerSettings, HallController
-from hall_controller.services.cases import CaseService
-from hall_controller.services.tickets import QueueSettings
 from tests.support.controller import mqtt_client
 from tests.support.kiosks import raw_kiosks
 

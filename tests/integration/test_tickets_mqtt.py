@@ -7,9 +7,9 @@ import asyncio
 import uuid
 from collections import Counter
 
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
-from hall_controller.domain.queue_model import ServiceDef
-from hall_controller.services.tickets import QueueSettings
+from hall_controller.queue.model import ServiceDef
+from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.tickets import QueueSettings
 from tests.support.controller import running_controller
 from tests.support.kiosks import after_markers, latency_summary, mosquitto_url, raw_kiosks
 

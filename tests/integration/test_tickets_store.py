@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from hall_controller.adapters.postgres import migrate
-from hall_controller.adapters.postgres.migrate import apply_migrations, load_migrations
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore, PostgresTicketStore
-from hall_controller.ports_tickets import DailyCapReached
+from hall_controller.kernel.postgres import migrate
+from hall_controller.kernel.postgres.migrate import apply_migrations, load_migrations
+from hall_controller.queue.ports import DailyCapReached
+from hall_controller.queue.postgres_tickets import PostgresHallStore, PostgresTicketStore
 from tests.support.ticket_store_contract import DAY, SERVICES, TicketStoreContract, take
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from hall_controller.adapters.postgres.case_store import PostgresCaseStore
-from hall_controller.domain.cases import (
+from hall_controller.cases.postgres_store import PostgresCaseStore
+from hall_controller.cases.rules import (
     Applicant,
     CaseInput,
     CaseStatus,
@@ -29,8 +29,8 @@ from hall_controller.domain.cases import (
     DeliveryStatus,
     Material,
 )
-from hall_controller.services.cases import CaseService
-from hall_controller.services.webhooks import RetryPolicy, WebhookDispatcher, WebhookService
+from hall_controller.cases.service import CaseService
+from hall_controller.cases.webhooks import RetryPolicy, WebhookDispatcher, WebhookService
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from devices.contract import now_ms
-from hall_controller.domain.cases import (
+from hall_controller.cases.ports import IntegrationStore
+from hall_controller.cases.rules import (
     ApiKey,
     Applicant,
     Appointment,
@@ -23,8 +24,7 @@ from hall_controller.domain.cases import (
     Scope,
     Visit,
 )
-from hall_controller.errors import Conflict, NotFound
-from hall_controller.ports_cases import IntegrationStore
+from hall_controller.kernel.errors import Conflict, NotFound
 
 BASE = now_ms() // 1000 * 1000 - 3_600_000
 SECRET = "s" * 40

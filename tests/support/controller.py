@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 from devices.contract import Channel, Topics, now_ms
-from hall_controller.ports import HallStore
+from hall_controller.fleet.ports import HallStore
 from hall_controller.runtime import ControllerSettings, HallController
 from tests.support.waiting import eventually
 

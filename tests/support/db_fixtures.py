@@ -28,11 +28,11 @@ import pytest_asyncio
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from hall_controller.adapters.postgres.embedded import embedded_postgres
-from hall_controller.adapters.postgres.migrate import apply_migrations
-from hall_controller.adapters.postgres.queries import QUERIES
-from hall_controller.adapters.postgres.store import PostgresStore
-from hall_controller.adapters.postgres.ticket_store import PostgresHallStore
+from hall_controller.fleet.postgres_store import PostgresStore
+from hall_controller.fleet.queries import QUERIES
+from hall_controller.kernel.postgres.embedded import embedded_postgres
+from hall_controller.kernel.postgres.migrate import apply_migrations
+from hall_controller.queue.postgres_tickets import PostgresHallStore
 
 EMBEDDED = os.environ.get("HALL_TEST_EMBEDDED") == "1"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

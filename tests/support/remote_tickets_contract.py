@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from hall_controller.domain import queue
-from hall_controller.domain.queue_model import Ticket, TicketSource, TicketState
-from hall_controller.errors import NotFound
-from hall_controller.ports_remote_tickets import RemoteInfo, RemoteTicketStore
-from hall_controller.ports_tickets import TicketStore
+from hall_controller.kernel.errors import NotFound
+from hall_controller.queue import rules as queue
+from hall_controller.queue.model import Ticket, TicketSource, TicketState
+from hall_controller.queue.ports import RemoteInfo, RemoteTicketStore, TicketStore
 from tests.support.ticket_store_contract import DAY, SERVICES, take
 
 T0 = 1_764_300_000_000

@@ -1,6 +1,6 @@
 """One day in the hall, with figures worked out by hand: the statistics stores (PostgreSQL and
 memory) must both compute exactly these. Tickets come from a ticket store; their moves are the
-pure moves of domain/queue.py, written by the caller's ``record``."""
+pure moves of queue/rules.py, written by the caller's ``record``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hall_controller.domain import queue
-from hall_controller.domain.queue_model import ServiceDef, Ticket
-from hall_controller.ports_stats import BusyWindow, ServiceDayStats, WaitInputs
-from hall_controller.ports_tickets import TicketRequest, TicketStore
+from hall_controller.queue import rules as queue
+from hall_controller.queue.model import ServiceDef, Ticket
+from hall_controller.queue.ports import BusyWindow, ServiceDayStats, TicketRequest, TicketStore, WaitInputs
 
 DAY = "2026-11-27"
 # 09:00 in Shanghai on DAY.

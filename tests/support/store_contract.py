@@ -13,7 +13,7 @@ import pytest
 
 from devices.contract import now_ms
 from devices.kinds import DeviceKind
-from hall_controller.domain.model import (
+from hall_controller.fleet.model import (
     Alarm,
     AlarmSeverity,
     AlarmStatus,
@@ -28,8 +28,8 @@ from hall_controller.domain.model import (
     TelemetryPoint,
     User,
 )
-from hall_controller.errors import Conflict, NotFound
-from hall_controller.ports import HallStore
+from hall_controller.fleet.ports import HallStore
+from hall_controller.kernel.errors import Conflict, NotFound
 
 HOUR = 3_600_000
 MINUTE = 60_000

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from hall_controller.domain import queue
-from hall_controller.domain.queue import Outcome
-from hall_controller.domain.queue_model import Ticket, TicketState
-from hall_controller.errors import Conflict, NotFound
-from hall_controller.ports_ticket_moves import MoveConflict, TicketMoveStore
-from hall_controller.ports_tickets import TicketStore, UnknownService
+from hall_controller.kernel.errors import Conflict, NotFound
+from hall_controller.queue import rules as queue
+from hall_controller.queue.model import Ticket, TicketState
+from hall_controller.queue.ports import MoveConflict, TicketMoveStore, TicketStore, UnknownService
+from hall_controller.queue.rules import Outcome
 from tests.support.ticket_store_contract import DAY, SERVICES, take
 
 T0 = 1_764_300_000_000

@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from devices.contract import now_ms
-from hall_controller.domain.queue_model import ServiceDef, TicketState
-from hall_controller.ports_tickets import (
+from hall_controller.queue.model import ServiceDef, TicketState
+from hall_controller.queue.ports import (
     DailyCapReached,
     InvalidService,
     NumberInUse,

@@ -21,9 +21,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from hall_controller.adapters.postgres.migrate import MigrationError, apply_migrations
-from hall_controller.adapters.postgres.store import PostgresStore
-from hall_controller.domain.model import IngestBatch
+from hall_controller.fleet.model import IngestBatch
+from hall_controller.fleet.postgres_store import PostgresStore
+from hall_controller.kernel.postgres.migrate import MigrationError, apply_migrations
 from tests.support.db_fixtures import (
     admin,
     create_database,

@@ -9,9 +9,9 @@ from argon2 import PasswordHasher
 
 from api import Authenticator, AuthSettings
 from devices.contract import new_message_id, now_ms
-from hall_controller.domain.model import CommandRecord, CommandStatus
-from hall_controller.errors import DeviceOffline, NotFound
-from hall_controller.ports import DeviceStore
+from hall_controller.fleet.model import CommandRecord, CommandStatus
+from hall_controller.fleet.ports import DeviceStore
+from hall_controller.kernel.errors import DeviceOffline, NotFound
 
 SECRET = "unit-test-signing-secret-0123456789abcdef"
 # argon2 at its cheapest: the tests check behaviour, not hashing cost.

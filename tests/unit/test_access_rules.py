@@ -18,7 +18,7 @@ from devices.access_rules import (
     TimeWindow,
     schedule_from_wire,
 )
-from hall_controller.domain.access import AccessRule, AccessSnapshot, Person, Role, compile_for_device
+from hall_controller.access.rules import AccessRule, AccessSnapshot, Person, Role, compile_for_device
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

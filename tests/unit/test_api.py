@@ -12,8 +12,8 @@ import pytest
 
 from api import create_app, ensure_user
 from devices.kinds import DeviceKind
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.domain.model import (
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.fleet.model import (
     AlarmSeverity,
     CommandStatus,
     DeadLetter,

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from api import Authenticator, AuthSettings, ensure_user
 from api.auth import AccountDisabledError, InvalidCredentialsError, InvalidTokenError, Principal
-from hall_controller.domain.model import Role, User
+from hall_controller.fleet.model import Role, User
 from tests.unit.api_support import FAST_HASHER, SECRET
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 
-from hall_controller.domain.cases import (
+from hall_controller.cases.rules import (
     Applicant,
     Appointment,
     Case,

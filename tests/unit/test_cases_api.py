@@ -11,13 +11,13 @@ import pytest
 
 from api import create_app, ensure_user
 from api.routes.integration import IntegrationContext
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.adapters.memory_cases import MemoryCaseStore
-from hall_controller.domain.cases import CompletionOutcome
-from hall_controller.domain.model import Role
-from hall_controller.services.cases import CaseService
-from hall_controller.services.integration_keys import ApiKeyService
-from hall_controller.services.webhooks import WebhookService
+from hall_controller.cases.integration_keys import ApiKeyService
+from hall_controller.cases.memory_store import MemoryCaseStore
+from hall_controller.cases.rules import CompletionOutcome
+from hall_controller.cases.service import CaseService
+from hall_controller.cases.webhooks import WebhookService
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.fleet.model import Role
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
 
 PASSWORDS = {"ada": "admin-pass-1", "cleo": "clerk-pass-1", "fay": "facilities-pass"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hall_controller.adapters.memory_cases import MemoryCaseStore
-from hall_controller.errors import StoreUnavailable
+from hall_controller.cases.memory_store import MemoryCaseStore
+from hall_controller.kernel.errors import StoreUnavailable
 from tests.support.case_store_contract import CaseStoreContract, a_case
 
 

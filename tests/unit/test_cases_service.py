@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hall_controller.adapters.memory_cases import MemoryCaseStore
-from hall_controller.domain.cases import (
+from hall_controller.cases.memory_store import MemoryCaseStore
+from hall_controller.cases.ports import CaseLinks
+from hall_controller.cases.rules import (
     Applicant,
     Appointment,
     Case,
@@ -18,9 +19,8 @@ from hall_controller.domain.cases import (
     Material,
     PersonIdentity,
 )
-from hall_controller.errors import NotFound
-from hall_controller.ports_cases import CaseLinks
-from hall_controller.services.cases import CaseService
+from hall_controller.cases.service import CaseService
+from hall_controller.kernel.errors import NotFound
 
 T0 = 1_780_000_000_000
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from hall_controller.adapters.memory_cases import MemoryCaseStore
-from hall_controller.domain.cases import Applicant, CaseInput, CaseStatus, DeliveryStatus
-from hall_controller.services.cases import CaseService
-from hall_controller.services.webhooks import (
+from hall_controller.cases.memory_store import MemoryCaseStore
+from hall_controller.cases.rules import Applicant, CaseInput, CaseStatus, DeliveryStatus
+from hall_controller.cases.service import CaseService
+from hall_controller.cases.webhooks import (
     RetryPolicy,
     WebhookDispatcher,
     WebhookService,

@@ -12,13 +12,13 @@ import pytest
 
 from api import create_app, ensure_user
 from api.routes.clerk import clerk_router
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.adapters.memory_ticket_moves import MemoryTicketMoves
-from hall_controller.adapters.memory_tickets import MemoryTicketStore
-from hall_controller.domain.model import Role
-from hall_controller.domain.queue_model import ServiceDef, Ticket, WindowDef
-from hall_controller.ports_tickets import TicketRequest
-from hall_controller.services.clerk import ClerkService, ClerkSettings
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.fleet.model import Role
+from hall_controller.queue.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.memory_moves import MemoryTicketMoves
+from hall_controller.queue.memory_tickets import MemoryTicketStore
+from hall_controller.queue.model import ServiceDef, Ticket, WindowDef
+from hall_controller.queue.ports import TicketRequest
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
 
 PASSWORDS = {"ada": "admin-pass-1", "fay": "facilities-pass", "cleo": "clerk-pass-1",

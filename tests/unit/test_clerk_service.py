@@ -9,16 +9,15 @@ from dataclasses import dataclass, field
 import pytest
 
 from devices.kinds import DeviceKind
-from hall_controller.adapters.memory_ticket_moves import MemoryTicketMoves
-from hall_controller.adapters.memory_tickets import MemoryTicketStore
-from hall_controller.domain.cases import Case, CompletionOutcome, PersonIdentity
-from hall_controller.domain.model import CommandRecord, CommandStatus, DeviceRecord
-from hall_controller.domain.queue import CallingPolicy, Outcome, RecallLimitReached
-from hall_controller.domain.queue_model import ServiceDef, Ticket, TicketState, WindowDef
-from hall_controller.errors import Conflict, DeviceOffline, NotFound
-from hall_controller.ports_ticket_moves import TicketMoveStore
-from hall_controller.ports_tickets import TicketRequest
-from hall_controller.services.clerk import ClerkService, ClerkSettings
+from hall_controller.cases.rules import Case, CompletionOutcome, PersonIdentity
+from hall_controller.fleet.model import CommandRecord, CommandStatus, DeviceRecord
+from hall_controller.kernel.errors import Conflict, DeviceOffline, NotFound
+from hall_controller.queue.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.memory_moves import MemoryTicketMoves
+from hall_controller.queue.memory_tickets import MemoryTicketStore
+from hall_controller.queue.model import ServiceDef, Ticket, TicketState, WindowDef
+from hall_controller.queue.ports import TicketMoveStore, TicketRequest
+from hall_controller.queue.rules import CallingPolicy, Outcome, RecallLimitReached
 from tests.support.ticket_moves_contract import MoveStores, TicketMovesContract
 
 DAY_MS = 1_764_300_000_000  # 2025-11-28 11:20 Asia/Shanghai

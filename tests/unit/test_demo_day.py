@@ -25,17 +25,17 @@ from hall.clerk_settings import clerk_settings
 from hall.config import HallConfig, load_config
 from hall.demo import demo_plans, replay_span
 from hall.stack import queue_settings
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.adapters.memory_cases import MemoryCaseStore
-from hall_controller.adapters.memory_stats import MemoryStatsStore
-from hall_controller.adapters.memory_ticket_moves import MemoryTicketMoves
-from hall_controller.adapters.memory_tickets import MemoryTicketStore
-from hall_controller.domain.cases import CaseStatus, CompletionOutcome, Scope
-from hall_controller.domain.queue_model import TicketState
-from hall_controller.services.cases import CaseService
-from hall_controller.services.integration_keys import ApiKeyService
-from hall_controller.services.stats import DayReport, StatsService
-from hall_controller.services.webhooks import WebhookService
+from hall_controller.cases.integration_keys import ApiKeyService
+from hall_controller.cases.memory_store import MemoryCaseStore
+from hall_controller.cases.rules import CaseStatus, CompletionOutcome, Scope
+from hall_controller.cases.service import CaseService
+from hall_controller.cases.webhooks import WebhookService
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.queue.memory_moves import MemoryTicketMoves
+from hall_controller.queue.memory_stats import MemoryStatsStore
+from hall_controller.queue.memory_tickets import MemoryTicketStore
+from hall_controller.queue.model import TicketState
+from hall_controller.queue.stats import DayReport, StatsService
 from simulators.hall_replay import QUIETED_LOGGERS, ReplayResult, build_replay
 from simulators.online_platform import HttpCaseDesk, OnlinePlatform, on_their_way
 from tests.unit.api_support import FakeCommandSender, FakeHealth, authenticator

@@ -36,18 +36,18 @@ from devices.contract import (
 )
 from devices.vision.gallery import Gallery
 from edge.commands import CommandRunner, usable_id
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.adapters.memory_tickets import MemoryTicketStore
-from hall_controller.domain.model import DeviceEvent
-from hall_controller.services.alarms import AlarmService
-from hall_controller.services.device_alarms import (
+from hall_controller.fleet.alarms import AlarmService
+from hall_controller.fleet.device_alarms import (
     HARDWARE_FAULT,
     HARDWARE_RECOVERED,
     RULES,
     DeviceAlarmRules,
 )
-from hall_controller.services.requests import RequestRouter
-from hall_controller.services.tickets import QueueSettings, TicketService
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.fleet.model import DeviceEvent
+from hall_controller.fleet.requests import RequestRouter
+from hall_controller.queue.memory_tickets import MemoryTicketStore
+from hall_controller.queue.tickets import QueueSettings, TicketService
 from simulators.base import SimulatedDevice
 from simulators.door_lock import SimulatedDoorLock
 from simulators.face_gate import SimulatedFaceGate

@@ -8,14 +8,14 @@ import uuid
 
 from devices.contract import Topics, now_ms
 from devices.kinds import DeviceKind
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.adapters.mqtt_bus import BrokerUnavailable, InboundMessage
-from hall_controller.domain.model import DeviceRecord, IngestBatch
-from hall_controller.services.alarms import AlarmService
-from hall_controller.services.commands import CommandService
-from hall_controller.services.ingest import IngestPipeline
-from hall_controller.services.registry import DeviceRegistry
-from hall_controller.services.requests import RequestRouter
+from hall_controller.fleet.alarms import AlarmService
+from hall_controller.fleet.commands import CommandService
+from hall_controller.fleet.ingest import IngestPipeline
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.fleet.model import DeviceRecord, IngestBatch
+from hall_controller.fleet.registry import DeviceRegistry
+from hall_controller.fleet.requests import RequestRouter
+from hall_controller.kernel.mqtt_bus import BrokerUnavailable, InboundMessage
 from tests.support.waiting import eventually
 
 TOPICS = Topics()

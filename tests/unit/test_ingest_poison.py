@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Callable
 
 from devices.contract import now_ms
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.domain.model import IngestBatch
-from hall_controller.services.alarms import AlarmService
-from hall_controller.services.commands import CommandService
-from hall_controller.services.ingest import IngestPipeline
-from hall_controller.services.registry import DeviceRegistry
-from hall_controller.services.requests import RequestRouter
+from hall_controller.fleet.alarms import AlarmService
+from hall_controller.fleet.commands import CommandService
+from hall_controller.fleet.ingest import IngestPipeline
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.fleet.model import IngestBatch
+from hall_controller.fleet.registry import DeviceRegistry
+from hall_controller.fleet.requests import RequestRouter
 from tests.unit.test_ingest import TIMEOUTS, TOPICS, Acks, FakePublisher, telemetry
 
 NESTED = b"[" * 3000 + b"]" * 3000

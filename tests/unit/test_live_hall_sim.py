@@ -16,11 +16,11 @@ import pytest
 from devices.contract import Response, error_response
 from edge.errors import RequestTimeout
 from hall.config import ConfigError, load_config
-from hall_controller.adapters.memory_ticket_moves import MemoryTicketMoves
-from hall_controller.adapters.memory_tickets import MemoryTicketStore
-from hall_controller.domain.queue_model import ServiceDef, TicketState, WindowDef
-from hall_controller.ports_tickets import TicketRequest
-from hall_controller.services.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.memory_moves import MemoryTicketMoves
+from hall_controller.queue.memory_tickets import MemoryTicketStore
+from hall_controller.queue.model import ServiceDef, TicketState, WindowDef
+from hall_controller.queue.ports import TicketRequest
 from simulators.clerks import ClerkPlan, SimulatedClerk
 from simulators.kiosk import SimulatedKiosk
 from simulators.visitors import VisitorPlan, person_id, visitor_params

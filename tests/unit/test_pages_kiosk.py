@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from api.app import _install_error_handlers
 from api.auth import ensure_user
 from api.routes.kiosk import kiosk_key, kiosk_router
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.adapters.memory_tickets import MemoryTicketStore
-from hall_controller.domain.model import Role
-from hall_controller.services.tickets import QueueSettings, TicketService
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.fleet.model import Role
+from hall_controller.queue.memory_tickets import MemoryTicketStore
+from hall_controller.queue.tickets import QueueSettings, TicketService
 from tests.support.ticket_store_contract import SERVICES
 from tests.unit.api_support import FAST_HASHER, SECRET, authenticator
 

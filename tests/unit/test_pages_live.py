@@ -12,8 +12,8 @@ from fastapi import FastAPI
 
 from api.app import _install_error_handlers
 from api.routes.live import event_stream, live_router
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.adapters.postgres.live_feed import (
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.live.postgres_feed import (
     RESYNC,
     SUBSCRIBER_QUEUE,
     FeedClosed,

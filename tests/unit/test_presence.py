@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from devices.contract import Birth, Will
 from devices.kinds import DeviceKind
-from hall_controller.domain.model import DeviceRecord
-from hall_controller.domain.presence import (
+from hall_controller.fleet.model import DeviceRecord
+from hall_controller.fleet.presence import (
     Change,
     apply_activity,
     apply_birth,

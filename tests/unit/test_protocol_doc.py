@@ -43,8 +43,8 @@ from devices.contract import (
 )
 from devices.kinds import DeviceKind
 from hall.config import ControllerConfig
-from hall_controller.adapters.mqtt_bus import MqttBus
-from hall_controller.services.requests import RequestRouter
+from hall_controller.fleet.requests import RequestRouter
+from hall_controller.kernel.mqtt_bus import MqttBus
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 TOPICS = Topics("hall/v1")

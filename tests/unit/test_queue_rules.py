@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from hall_controller.domain import queue
-from hall_controller.domain.queue import (
+from hall_controller.kernel.errors import Conflict
+from hall_controller.queue import rules as queue
+from hall_controller.queue.model import (
+    Ticket,
+    TicketSource,
+    TicketState,
+    TicketTransition,
+    WindowDef,
+)
+from hall_controller.queue.rules import (
     CallingPolicy,
     InvalidTransition,
     Outcome,
@@ -13,14 +21,6 @@ from hall_controller.domain.queue import (
     choose_next,
     record_call,
 )
-from hall_controller.domain.queue_model import (
-    Ticket,
-    TicketSource,
-    TicketState,
-    TicketTransition,
-    WindowDef,
-)
-from hall_controller.errors import Conflict
 
 MIN = 60_000
 T0 = 1_795_827_600_000

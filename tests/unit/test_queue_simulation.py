@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from hall_controller.domain.queue import CallingPolicy
-from hall_controller.domain.queue_model import ServiceDef, TicketState, WindowDef
+from hall_controller.queue.model import ServiceDef, TicketState, WindowDef
+from hall_controller.queue.rules import CallingPolicy
 from simulators.hall_queue_sim import (
     DEFAULT_START_MS,
     Appointment,

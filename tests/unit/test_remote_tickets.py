@@ -14,24 +14,24 @@ import pytest
 
 from api import create_app, ensure_user
 from devices.contract import Request
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.adapters.memory_remote_tickets import MemoryRemoteTickets
-from hall_controller.adapters.memory_ticket_moves import MemoryTicketMoves
-from hall_controller.adapters.memory_tickets import MemoryTicketStore
-from hall_controller.domain.model import Role
-from hall_controller.domain.queue import call, park, start
-from hall_controller.domain.queue_model import ServiceDef, TicketSource, TicketState, WindowDef
-from hall_controller.domain.service_day import (
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.fleet.model import Role
+from hall_controller.fleet.requests import RequestRouter
+from hall_controller.kernel.errors import Conflict, NotFound
+from hall_controller.queue.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.memory_moves import MemoryTicketMoves
+from hall_controller.queue.memory_remote import MemoryRemoteTickets
+from hall_controller.queue.memory_tickets import MemoryTicketStore
+from hall_controller.queue.model import ServiceDef, TicketSource, TicketState, WindowDef
+from hall_controller.queue.ports import UnknownService
+from hall_controller.queue.remote_tickets import InvalidRemoteRequest, RemoteTicketService
+from hall_controller.queue.rules import call, park, start
+from hall_controller.queue.service_day import (
     service_day_at,
     service_day_end_ms,
     service_day_start_ms,
 )
-from hall_controller.errors import Conflict, NotFound
-from hall_controller.ports_tickets import UnknownService
-from hall_controller.services.clerk import ClerkService, ClerkSettings
-from hall_controller.services.remote_tickets import InvalidRemoteRequest, RemoteTicketService
-from hall_controller.services.requests import RequestRouter
-from hall_controller.services.tickets import QueueSettings, TicketService
+from hall_controller.queue.tickets import QueueSettings, TicketService
 from tests.support.remote_tickets_contract import RemoteStores, RemoteTicketsContract
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hall_controller.adapters.memory_stats import MemoryStatsStore, percentile_cont
-from hall_controller.adapters.memory_ticket_moves import MemoryTicketMoves
-from hall_controller.adapters.memory_tickets import MemoryTicketStore
-from hall_controller.domain import queue
-from hall_controller.domain.queue_model import Ticket, TicketState
+from hall_controller.queue import rules as queue
+from hall_controller.queue.memory_moves import MemoryTicketMoves
+from hall_controller.queue.memory_stats import MemoryStatsStore, percentile_cont
+from hall_controller.queue.memory_tickets import MemoryTicketStore
+from hall_controller.queue.model import Ticket, TicketState
 from tests.support.stats_scenario import (
     DAY,
     a_day_in_the_hall,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from devices.kinds import DeviceKind
-from hall_controller.adapters.memory import MemoryStore
-from hall_controller.domain.model import AlarmSeverity, IngestBatch
-from hall_controller.errors import StoreUnavailable
+from hall_controller.fleet.memory_store import MemoryStore
+from hall_controller.fleet.model import AlarmSeverity, IngestBatch
+from hall_controller.kernel.errors import StoreUnavailable
 from tests.support.store_contract import BASE, StoreContract, device, points
 
 

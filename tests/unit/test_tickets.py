@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 
 from devices.contract import Request
-from hall_controller.adapters.memory_tickets import ConstraintViolation, MemoryTicketStore
-from hall_controller.domain.queue_model import Ticket, TicketState, WindowDef
-from hall_controller.ports_stats import BusyWindow, WaitInputs
-from hall_controller.ports_tickets import NumberInUse, UnknownService
-from hall_controller.services.requests import RequestRouter
-from hall_controller.services.tickets import OpeningHours, QueueSettings, TicketService
+from hall_controller.fleet.requests import RequestRouter
+from hall_controller.queue.memory_tickets import ConstraintViolation, MemoryTicketStore
+from hall_controller.queue.model import Ticket, TicketState, WindowDef
+from hall_controller.queue.ports import BusyWindow, NumberInUse, UnknownService, WaitInputs
+from hall_controller.queue.tickets import OpeningHours, QueueSettings, TicketService
 from tests.support.ticket_store_contract import SERVICES, TicketStoreContract, take
 
 
@@ -236,9 +235,9 @@ def test_windows_are_read_from_the_config_when_it_has_them() -> None:
 
 
 async def test_an_identified_visitor_gets_their_open_cases_linked_once() -> None:
-    from hall_controller.adapters.memory_cases import MemoryCaseStore
-    from hall_controller.domain.cases import Applicant, CaseInput, CaseStatus, Material
-    from hall_controller.services.cases import CaseService
+    from hall_controller.cases.memory_store import MemoryCaseStore
+    from hall_controller.cases.rules import Applicant, CaseInput, CaseStatus, Material
+    from hall_controller.cases.service import CaseService
 
     cases = CaseService(MemoryCaseStore())
     await cases.upsert(CaseInput("C-9", "student-id", CaseStatus.MATERIALS_REQUIRED,

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from hall_controller.domain.queue_model import Ticket, TicketState, WindowDef
-from hall_controller.domain.wait_estimate import (
+from hall_controller.queue.model import Ticket, TicketState, WindowDef
+from hall_controller.queue.wait_estimate import (
     OpenWindow,
     RecentServiceTimes,
     estimate_wait_s,

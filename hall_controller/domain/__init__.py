@@ -1,1 +1,0 @@
-"""Pure domain: records and rules. Imports no I/O library."""

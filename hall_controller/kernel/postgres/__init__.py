@@ -1,0 +1,3 @@
+"""PostgreSQL plumbing every room uses: pool helpers, named-query loading, the one migrations
+sequence, the embedded server.
+"""

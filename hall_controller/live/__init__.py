@@ -1,0 +1,1 @@
+"""The live feed: page updates pushed from PostgreSQL notifications."""

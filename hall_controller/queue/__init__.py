@@ -1,0 +1,1 @@
+"""The queue: tickets, calling at windows, moves, remote tickets, wait estimate, statistics."""

@@ -1,0 +1,516 @@
+"""The clerk's side of the queue: windows, calling, serving, and what the displays announce.
+
+Every move is a pure function of ``queue/rules.py`` applied to the ticket as stored, then
+written with ``TicketMoveStore.apply_move`` guarded by the state it started from. Two windows
+(or two controllers) calling at once therefore never get the same ticket: the loser gets
+``MoveConflict`` and ``call_next`` chooses again without that ticket.
+
+Displays are told after the move is stored, from a background task the service owns: a slow
+or offline display never holds up the clerk, and a command that cannot be sent is logged,
+never raised to the window terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import time
+from types import TracebackType
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from devices.contract import now_ms
+from devices.kinds import DeviceKind
+from hall_controller.cases.ports import CaseLinks
+from hall_controller.cases.rules import CompletionOutcome
+from hall_controller.fleet.model import DeviceRecord
+from hall_controller.fleet.ports import CommandSender
+from hall_controller.kernel.errors import Conflict, HallError, NotFound
+from hall_controller.queue import rules as queue
+from hall_controller.queue.model import ServiceDef, Ticket, TicketState, WindowDef
+from hall_controller.queue.ports import ClerkDay, MoveConflict, TicketMoveStore, WindowSession
+from hall_controller.queue.rules import (
+    DEFAULT_MAX_RECALLS,
+    CallingPolicy,
+    InvalidTransition,
+    Moved,
+    Outcome,
+    choose_next,
+)
+from hall_controller.queue.service_day import DEFAULT_ROLLOVER, service_day_at
+
+logger = logging.getLogger(__name__)
+
+# What displays announce, by language; {ticket} "A012", {window} the window's number.
+CALL_TEXT = {
+    "zh-CN": "请 {ticket} 号到 {window} 号窗口办理",
+    "en": "Number {ticket}, please go to window {window}",
+}
+# call_next chooses again after losing a ticket to another window. Every loss means another
+# window got a ticket (progress for the hall), and windows racing for the same head of the
+# queue can lose several times in a row, so this is a safety bound, not an expected count.
+_CALL_ATTEMPTS = 200
+
+
+class TicketReader(Protocol):
+    """The one thing the clerk flow reads from the ticket store directly."""
+
+    async def get_ticket(self, ticket_id: str) -> Ticket | None: ...
+
+
+class DeviceDirectory(Protocol):
+    """Where the displays of an area are found (``DeviceRegistry`` implements it)."""
+
+    def all(self) -> list[DeviceRecord]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClerkSettings:
+    """The windows and calling rules (``[[queue.windows]]`` and ``[queue.calling]``)."""
+
+    windows: tuple[WindowDef, ...]
+    # The hall's services: their names go on the displays' waiting list, and they are what a
+    # ticket may be transferred to. Empty: the services the windows serve.
+    services: tuple[ServiceDef, ...] = ()
+    policy: CallingPolicy = field(default_factory=CallingPolicy)
+    max_recalls: int = DEFAULT_MAX_RECALLS
+    timezone: str = "Asia/Shanghai"     # the service day of "today's queue" ...
+    rollover_at: time = DEFAULT_ROLLOVER  # ... ends at this local time, as the tickets' does
+    lang: str = "zh-CN"                 # the language displays announce in
+    queue_preview: int = 5              # waiting numbers per service a display shows
+
+    def __post_init__(self) -> None:
+        if self.lang not in CALL_TEXT:
+            raise ValueError(f"lang: expected one of {', '.join(CALL_TEXT)}")
+        if self.max_recalls < 0:
+            raise ValueError("max_recalls must not be negative")
+        ids = [w.window_id for w in self.windows]
+        numbers = [w.number for w in self.windows]
+        if len(set(ids)) != len(ids) or len(set(numbers)) != len(numbers):
+            raise ValueError("window ids and numbers must be unique")
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStatus:
+    """What the window terminal shows."""
+
+    window: WindowDef
+    session: WindowSession | None
+    current: Ticket | None              # called or serving at this window
+    parked: list[Ticket]                # set aside at this window, oldest first
+    waiting: list[Ticket]               # today's queue of the window's services, oldest first
+    next_up: Ticket | None              # who "call next" would get now
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A completed ticket and what happened to its linked online cases."""
+
+    ticket: Ticket
+    cases_advanced: list[str]
+    # Advancing these failed (logged). ``CaseLinks.complete_linked`` is idempotent, so
+    # ``ClerkService.advance_cases`` may simply be run again for the ticket.
+    cases_failed: list[str]
+
+
+class ClerkService:
+    """Use cases of the window terminal. ``clerk`` is the logged-in user's name; a window
+    must be open by that clerk, unless ``supervisor`` (an admin acting on any window)."""
+
+    def __init__(
+        self, tickets: TicketReader, moves: TicketMoveStore, settings: ClerkSettings, *,
+        devices: DeviceDirectory | None = None, commands: CommandSender | None = None,
+        cases: CaseLinks | None = None, clock: Callable[[], int] = now_ms,
+    ) -> None:
+        """``devices`` and ``commands``: where displays are found and how they are told
+        (without them, nothing is announced). ``cases``: linked online cases are advanced on
+        completion (without it, they are not)."""
+        self._tickets = tickets
+        self._moves = moves
+        self.settings = settings
+        self._devices = devices
+        self._commands = commands
+        self._cases = cases
+        self._clock = clock
+        self._zone = ZoneInfo(settings.timezone)
+        self._windows = {w.window_id: w for w in settings.windows}
+        self._service_names = {s.code: s.name for s in settings.services}
+        self._service_codes = (frozenset(self._service_names) if settings.services
+                               else frozenset(c for w in settings.windows for c in w.services))
+        # One move at a time per window in this process (a double click must not call two
+        # tickets to one window); across processes the store's state guard still holds.
+        self._locks = {w.window_id: asyncio.Lock() for w in settings.windows}
+        self._announcements: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ClerkService:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel announcements still in flight (the controller is stopping)."""
+        for task in list(self._announcements):
+            task.cancel()
+        await asyncio.gather(*self._announcements, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until every announcement started so far is sent (tests, orderly shutdown)."""
+        while self._announcements:
+            await asyncio.gather(*list(self._announcements), return_exceptions=True)
+
+    # -- windows ----------------------------------------------------------------------------
+
+    def windows(self) -> list[WindowDef]:
+        return list(self.settings.windows)
+
+    def window(self, window_id: str) -> WindowDef:
+        window = self._windows.get(window_id)
+        if window is None:
+            raise NotFound(f"unknown window {window_id!r}")
+        return window
+
+    async def open_window(self, window_id: str, clerk: str) -> WindowSession:
+        """Open the window for ``clerk``; opening it again is harmless. Conflict when another
+        clerk has it open."""
+        self.window(window_id)
+        session = await self._moves.open_window(window_id, clerk, self._clock())
+        logger.info("window %s opened by %s", window_id, clerk,
+                    extra={"window_id": window_id, "clerk": clerk})
+        return session
+
+    async def close_window(self, window_id: str, clerk: str, *,
+                           supervisor: bool = False) -> WindowSession:
+        """Close the window. Refused while a ticket is called or served there (finish,
+        park or transfer it first, so nobody is left standing at a closed window)."""
+        window = self.window(window_id)
+        async with self._locks[window_id]:
+            await self._require_open(window, clerk, supervisor)
+            current = await self._moves.current_ticket(window_id)
+            if current is not None:
+                raise Conflict(f"window {window.number} still has {current.number} "
+                               f"({current.state.value}); complete, park or transfer it first")
+            session = await self._moves.close_window(window_id, self._clock())
+        logger.info("window %s closed by %s", window_id, clerk,
+                    extra={"window_id": window_id, "clerk": clerk})
+        return session
+
+    async def status(self, window_id: str) -> WindowStatus:
+        window = self.window(window_id)
+        now = self._clock()
+        session = await self._moves.window_session(window_id)
+        current = await self._moves.current_ticket(window_id)
+        parked = await self._moves.parked_at(window_id)
+        waiting = await self._moves.waiting_for(list(window.services), self.service_day(now))
+        recent = await self._moves.recent_calls(window_id, self.settings.policy.history_length)
+        next_up = choose_next(window, waiting, now, self.settings.policy, recent)
+        return WindowStatus(window, session, current, parked, waiting, next_up)
+
+    async def my_day(self, clerk: str) -> tuple[str, ClerkDay]:
+        """The clerk's figures for today's service day (across every window they worked)."""
+        day = self.service_day(self._clock())
+        return day, await self._moves.clerk_day(_actor(clerk), day)
+
+    def service_day(self, at_ms: int) -> str:
+        """The queue's service day at ``at_ms`` (the same rule tickets are numbered by)."""
+        return service_day_at(at_ms, self._zone, self.settings.rollover_at)
+
+    # -- calling ----------------------------------------------------------------------------
+
+    async def call_next(self, window_id: str, clerk: str, *,
+                        supervisor: bool = False) -> Ticket | None:
+        """Call the ticket the calling policy chooses for the window; None if nobody waits."""
+        window = self.window(window_id)
+        async with self._locks[window_id]:
+            await self._require_open(window, clerk, supervisor)
+            await self._require_free(window)
+            lost: set[str] = set()
+            for _ in range(_CALL_ATTEMPTS):
+                now = self._clock()
+                waiting = [t for t in await self._moves.waiting_for(list(window.services),
+                                                                    self.service_day(now))
+                           if t.ticket_id not in lost]
+                recent = await self._moves.recent_calls(window_id,
+                                                        self.settings.policy.history_length)
+                chosen = choose_next(window, waiting, now, self.settings.policy, recent)
+                if chosen is None:
+                    return None
+                moved = queue.call(chosen, window_id=window_id, actor=_actor(clerk), now_ms=now)
+                try:
+                    ticket = await self._moves.apply_move(moved, TicketState.WAITING)
+                except MoveConflict:
+                    # Another window called it between our read and our write: choose again.
+                    lost.add(chosen.ticket_id)
+                    logger.info("window %s lost %s to another window; choosing again",
+                                window_id, chosen.number, extra={"window_id": window_id})
+                    continue
+                self._log_move(ticket, "called", clerk)
+                self._announce(window, ticket)
+                return ticket
+        raise Conflict("many windows are calling at once; try again")
+
+    async def call_specific(self, window_id: str, clerk: str, ticket_id: str) -> Ticket:
+        """A supervisor calls one waiting ticket to a window, whatever the policy says (and
+        whichever services the window serves)."""
+        window = self.window(window_id)
+        async with self._locks[window_id]:
+            await self._require_open(window, clerk, supervisor=True)
+            await self._require_free(window)
+            ticket = await self._get(ticket_id)
+            moved = queue.call(ticket, window_id=window_id, actor=_actor(clerk),
+                               now_ms=self._clock())
+            stored = await self._moves.apply_move(moved, TicketState.WAITING)
+        self._log_move(stored, "called (supervisor)", clerk)
+        self._announce(window, stored)
+        return stored
+
+    async def recall(self, window_id: str, clerk: str, *, supervisor: bool = False) -> Ticket:
+        """Announce the called ticket again. After ``max_recalls`` recalls this raises
+        ``RecallLimitReached`` (a Conflict whose ``suggestion`` is "no_show")."""
+        window = self.window(window_id)
+        ticket = await self._move_current(
+            window, clerk, supervisor, "recalled",
+            lambda t, now: queue.recall(t, actor=_actor(clerk), now_ms=now,
+                                        max_recalls=self.settings.max_recalls))
+        self._announce(window, ticket)
+        return ticket
+
+    async def start(self, window_id: str, clerk: str, *, supervisor: bool = False) -> Ticket:
+        """The visitor is at the window: serving starts."""
+        return await self._move_current(
+            self.window(window_id), clerk, supervisor, "serving",
+            lambda t, now: queue.start(t, actor=_actor(clerk), now_ms=now))
+
+    async def no_show(self, window_id: str, clerk: str, *, supervisor: bool = False) -> Ticket:
+        """The called visitor did not come."""
+        return await self._move_current(
+            self.window(window_id), clerk, supervisor, "no-show",
+            lambda t, now: queue.no_show(t, actor=_actor(clerk), now_ms=now))
+
+    async def park(self, window_id: str, clerk: str, reason: str | None = None, *,
+                   supervisor: bool = False) -> Ticket:
+        """Set the current ticket aside (e.g. the visitor fetches a document); ``resume``
+        puts it back in the queue at its original arrival time."""
+        return await self._move_current(
+            self.window(window_id), clerk, supervisor, "parked",
+            lambda t, now: queue.park(t, actor=_actor(clerk), now_ms=now, detail=reason))
+
+    async def resume(self, window_id: str, clerk: str, ticket_id: str | None = None, *,
+                     supervisor: bool = False) -> Ticket:
+        """Put a ticket parked at this window back in the queue. ``ticket_id`` may be left
+        out when only one is parked here."""
+        window = self.window(window_id)
+        async with self._locks[window_id]:
+            await self._require_open(window, clerk, supervisor)
+            parked = await self._moves.parked_at(window_id)
+            if ticket_id is not None:
+                parked = [t for t in parked if t.ticket_id == ticket_id]
+                if not parked:
+                    raise NotFound(f"no ticket {ticket_id} is parked at window {window.number}")
+            if not parked:
+                raise Conflict(f"no ticket is parked at window {window.number}")
+            if len(parked) > 1:
+                raise Conflict(f"{len(parked)} tickets are parked at window {window.number} "
+                               f"({', '.join(t.number for t in parked)}); say which")
+            moved = queue.resume(parked[0], actor=_actor(clerk), now_ms=self._clock())
+            ticket = await self._moves.apply_move(moved, TicketState.PARKED)
+        self._log_move(ticket, "resumed", clerk)
+        self._refresh_waiting_lists([ticket.service_code])
+        return ticket
+
+    async def transfer(self, window_id: str, clerk: str, to_service: str, *,
+                       keep_arrival: bool = True, supervisor: bool = False) -> Ticket:
+        """Send the current ticket to another service's queue, by default keeping its
+        arrival time (the visitor already waited once)."""
+        if to_service not in self._service_codes:
+            raise NotFound(f"unknown service {to_service!r}; known: "
+                           f"{', '.join(sorted(self._service_codes))}")
+        window = self.window(window_id)
+        ticket = await self._move_current(
+            window, clerk, supervisor, f"transferred to {to_service}",
+            lambda t, now: queue.transfer(t, to_service=to_service, actor=_actor(clerk),
+                                          now_ms=now, requeue_at_back=not keep_arrival))
+        self._refresh_waiting_lists([to_service])
+        return ticket
+
+    async def complete(self, window_id: str, clerk: str, outcome: Outcome,
+                       reason: str | None = None, *, supervisor: bool = False) -> Completion:
+        """Finish serving; each linked online case is advanced (visit counted, resolved or
+        pending materials with ``reason``)."""
+        if outcome is Outcome.PENDING_MATERIALS and not reason:
+            raise InvalidCompletion("pending_materials needs a reason (which materials are missing)")
+        ticket = await self._move_current(
+            self.window(window_id), clerk, supervisor, f"completed ({outcome.value})",
+            lambda t, now: queue.complete(t, outcome=outcome, actor=_actor(clerk), now_ms=now,
+                                          detail=reason))
+        advanced, failed = await self.advance_cases(ticket, reason)
+        return Completion(ticket, advanced, failed)
+
+    async def advance_cases(self, ticket: Ticket,
+                            reason: str | None = None) -> tuple[list[str], list[str]]:
+        """Advance the online cases linked to a completed ticket: (advanced, failed)."""
+        if self._cases is None or not ticket.case_ids or ticket.outcome is None:
+            return [], []
+        outcome = CompletionOutcome(ticket.outcome)
+        advanced: list[str] = []
+        failed: list[str] = []
+        for case_id in ticket.case_ids:
+            try:
+                await self._cases.complete_linked(case_id, ticket.ticket_id, outcome, reason)
+            except HallError as exc:
+                # The ticket is done either way; the case can be advanced again later
+                # (complete_linked is idempotent), so one bad case does not fail the clerk.
+                logger.warning("ticket %s: case %s not advanced: %s", ticket.number, case_id,
+                               exc, extra={"ticket_id": ticket.ticket_id, "case_id": case_id})
+                failed.append(case_id)
+            else:
+                advanced.append(case_id)
+        return advanced, failed
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _require_open(self, window: WindowDef, clerk: str, supervisor: bool) -> None:
+        session = await self._moves.window_session(window.window_id)
+        if session is None:
+            raise Conflict(f"window {window.number} is not open; open it first")
+        if session.clerk != clerk and not supervisor:
+            raise Conflict(f"window {window.number} is open by {session.clerk}")
+
+    async def _require_free(self, window: WindowDef) -> None:
+        current = await self._moves.current_ticket(window.window_id)
+        if current is not None:
+            raise Conflict(f"window {window.number} already has {current.number} "
+                           f"({current.state.value}); start, complete, recall, mark it as a "
+                           f"no-show, park or transfer it first")
+
+    async def _get(self, ticket_id: str) -> Ticket:
+        ticket = await self._tickets.get_ticket(ticket_id)
+        if ticket is None:
+            raise NotFound(f"unknown ticket {ticket_id}")
+        return ticket
+
+    async def _move_current(self, window: WindowDef, clerk: str, supervisor: bool, what: str,
+                            move: Callable[[Ticket, int], Moved]) -> Ticket:
+        async with self._locks[window.window_id]:
+            await self._require_open(window, clerk, supervisor)
+            current = await self._moves.current_ticket(window.window_id)
+            if current is None:
+                raise Conflict(f"window {window.number} has no called or served ticket")
+            moved = move(current, self._clock())
+            ticket = await self._moves.apply_move(moved, current.state)
+        self._log_move(ticket, what, clerk)
+        return ticket
+
+    @staticmethod
+    def _log_move(ticket: Ticket, what: str, clerk: str) -> None:
+        logger.info("ticket %s %s by %s", ticket.number, what, clerk,
+                    extra={"ticket_id": ticket.ticket_id, "window_id": ticket.window_id,
+                           "clerk": clerk})
+
+    # -- displays ---------------------------------------------------------------------------
+
+    def call_params(self, window: WindowDef, ticket: Ticket) -> dict[str, object]:
+        """The ``display.call`` parameters for a call of ``ticket`` to ``window``."""
+        text = CALL_TEXT[self.settings.lang].format(ticket=ticket.number, window=window.number)
+        return {"ticket": ticket.number, "window": window.number, "text": text,
+                "lang": self.settings.lang}
+
+    def _displays(self, area: str) -> list[DeviceRecord]:
+        if self._devices is None:
+            return []
+        displays = [d for d in self._devices.all()
+                    if d.kind is DeviceKind.QUEUE_DISPLAY and d.site == area]
+        for display in displays:
+            if not display.online:
+                logger.info("display %s (%s) is offline; skipped", display.device_id, area,
+                            extra={"device_id": display.device_id, "area": area})
+        return [d for d in displays if d.online]
+
+    def _announce(self, window: WindowDef, ticket: Ticket) -> None:
+        """Tell the area's displays about the call, then refresh their waiting list."""
+        if self._commands is None:
+            return
+        task = asyncio.create_task(self._announce_call(window, ticket),
+                                   name=f"announce-{window.window_id}-{ticket.number}")
+        self._announcements.add(task)
+        task.add_done_callback(self._announcements.discard)
+
+    def _refresh_waiting_lists(self, service_codes: Iterable[str]) -> None:
+        """Refresh the waiting list of every area a window of these services is in."""
+        if self._commands is None:
+            return
+        codes = set(service_codes)
+        for area in sorted({w.area for w in self.settings.windows if codes & set(w.services)}):
+            task = asyncio.create_task(self._send_waiting_list(area),
+                                       name=f"waiting-list-{area}")
+            self._announcements.add(task)
+            task.add_done_callback(self._announcements.discard)
+
+    async def _announce_call(self, window: WindowDef, ticket: Ticket) -> None:
+        try:
+            params = self.call_params(window, ticket)
+            displays = self._displays(window.area)
+            if not displays:
+                logger.warning("no online display in %s to announce %s at window %s",
+                               window.area, ticket.number, window.number,
+                               extra={"area": window.area, "ticket_id": ticket.ticket_id})
+            await asyncio.gather(*(self._send(d.device_id, "display.call", params)
+                                   for d in displays))
+            await self._send_waiting_list(window.area)
+        except Exception:
+            logger.exception("announcing %s at window %s failed", ticket.number, window.number)
+
+    async def _send_waiting_list(self, area: str) -> None:
+        try:
+            displays = self._displays(area)
+            if not displays:
+                return
+            params = await self.waiting_list(area)
+            await asyncio.gather(*(self._send(d.device_id, "display.queue", params)
+                                   for d in displays))
+        except Exception:
+            logger.exception("waiting list of %s not sent", area)
+
+    async def waiting_list(self, area: str) -> dict[str, object]:
+        """The ``display.queue`` parameters for ``area``: the next waiting numbers of each
+        service its windows serve, in arrival order."""
+        codes = _ordered_unique(c for w in self.settings.windows if w.area == area
+                                for c in w.services)
+        waiting = await self._moves.waiting_for(codes, self.service_day(self._clock()))
+        services: list[dict[str, object]] = []
+        for code in codes:
+            numbers = [t.number for t in waiting if t.service_code == code]
+            services.append({"service": code, "name": self._service_names.get(code, code),
+                             "waiting": len(numbers),
+                             "next": numbers[:self.settings.queue_preview]})
+        return {"area": area, "services": services, "lang": self.settings.lang}
+
+    async def _send(self, device_id: str, method: str, params: dict[str, object]) -> None:
+        assert self._commands is not None
+        try:
+            # wait=False: stored and published, not waited for; the ack lands on the record.
+            await self._commands.send(device_id, method, params, "clerk-service", wait=False)
+        except HallError as exc:  # went offline meanwhile, or the store refused the record
+            logger.warning("%s to %s not sent: %s", method, device_id, exc,
+                           extra={"device_id": device_id})
+
+
+class InvalidCompletion(Conflict):
+    """A completion that misses what its outcome needs (a reason for pending materials)."""
+
+
+def _actor(clerk: str) -> str:
+    return f"clerk:{clerk}"
+
+
+def _ordered_unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+__all__ = ["CALL_TEXT", "ClerkService", "ClerkSettings", "Completion", "DeviceDirectory",
+           "InvalidCompletion", "InvalidTransition", "TicketReader", "WindowStatus"]

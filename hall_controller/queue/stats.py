@@ -1,0 +1,75 @@
+"""Daily statistics of the hall: per service (from the queue's tickets and transitions, computed
+by the store) and the one-trip rate of the online cases resolved that day.
+
+A day is the hall's local calendar day (``[queue] timezone``), the same day tickets are
+numbered by, so the figures line up with the numbers printed on the slips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from hall_controller.cases.rules import OneTripCounts
+from hall_controller.queue.model import ServiceDef
+from hall_controller.queue.ports import ServiceDayStats, StatsStore
+
+
+class OneTripSource(Protocol):
+    """``CaseService.one_trip``: the cases resolved in [from_ms, to_ms) and their visits."""
+
+    async def one_trip(self, from_ms: int, to_ms: int) -> OneTripCounts: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceName:
+    """What a person reads for a service: its name, and its English name (pages in English)."""
+
+    name: str
+    name_en: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayReport:
+    service_day: str
+    timezone: str
+    from_ms: int       # the local day's first millisecond
+    to_ms: int         # the next local day's first millisecond
+    services: list[ServiceDayStats]
+    # Hall-wide: a case is resolved once, whichever window served its visits. None when the
+    # controller runs without the online-case integration.
+    one_trip: OneTripCounts | None
+    # By service code: the configured names (a service no longer configured: its code).
+    names: Mapping[str, ServiceName] = field(default_factory=dict)
+
+    def name_of(self, code: str) -> ServiceName:
+        return self.names.get(code) or ServiceName(code, code)
+
+
+class StatsService:
+    def __init__(self, store: StatsStore, timezone: str,
+                 one_trip: OneTripSource | None = None,
+                 services: Sequence[ServiceDef] = ()) -> None:
+        """``services``: the configured services, whose names the report carries."""
+        self._store = store
+        self._names = {s.code: ServiceName(s.name, s.name_en or s.name) for s in services}
+        self.timezone = timezone
+        self._zone = ZoneInfo(timezone)
+        self._one_trip = one_trip
+
+    def day_bounds_ms(self, day: date) -> tuple[int, int]:
+        """[local midnight, next local midnight) in ms; 23 or 25 hours on a DST change."""
+        start = datetime.combine(day, time(0), tzinfo=self._zone)
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self._zone)
+        return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+    async def day(self, day: date) -> DayReport:
+        """Every service's figures for ``day`` and the day's one-trip rate."""
+        from_ms, to_ms = self.day_bounds_ms(day)
+        services = await self._store.service_day_stats(day.isoformat())
+        trips = None if self._one_trip is None else await self._one_trip.one_trip(from_ms, to_ms)
+        return DayReport(day.isoformat(), self.timezone, from_ms, to_ms, services, trips,
+                         self._names)

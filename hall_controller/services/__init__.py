@@ -1,1 +1,0 @@
-"""Use cases over the ports: ingest, registry and presence, alarms, commands, requests, health."""
