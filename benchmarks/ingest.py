@@ -42,6 +42,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devices.contract import Channel, Topics, now_ms
+from hall.assembly import controller_bus
 from hall.embedded_broker import free_port
 from hall_controller.fleet.model import IngestBatch
 from hall_controller.fleet.postgres_store import PostgresStore
@@ -241,7 +242,8 @@ async def controller_run(url: str, database_url: str, prefix: str, devices: int,
             measuring = MeasuringStore(store)
             settings = ControllerSettings(mqtt_url=url, topic_prefix=prefix,
                                           client_id=f"bench-ctl-{uuid.uuid4().hex[:6]}")
-            controller = HallController(settings, measuring)  # type: ignore[arg-type]
+            controller = HallController(settings, measuring,  # type: ignore[arg-type]
+                                        controller_bus(settings))
             async with controller.running():
                 await controller.bus.connected.wait()
                 procs, counter, _ = await asyncio.to_thread(

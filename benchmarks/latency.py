@@ -47,7 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api import create_app
 from api.auth import Authenticator, AuthSettings, ensure_user
 from devices.contract import Channel, Topics, now_ms
+from hall.assembly import controller_bus
 from hall.embedded_broker import free_port
+from hall_controller.features import TicketsFeature
 from hall_controller.fleet.model import Role
 from hall_controller.kernel.postgres.migrate import apply_migrations
 from hall_controller.live.postgres_feed import SUBSCRIBER_QUEUE, LiveHub, LiveNotice
@@ -239,9 +241,10 @@ async def main(args: argparse.Namespace) -> None:
             assert isinstance(store, PostgresHallStore)
             prefix = f"bench-{uuid.uuid4().hex[:8]}/hall/v1"
             settings = ControllerSettings(mqtt_url=url, topic_prefix=prefix,
-                                          client_id=f"bench-{uuid.uuid4().hex[:8]}",
-                                          queue=QueueSettings(services=SERVICES))
-            controller = HallController(settings, store)
+                                          client_id=f"bench-{uuid.uuid4().hex[:8]}")
+            controller = HallController(
+                settings, store, controller_bus(settings),
+                [TicketsFeature(store, QueueSettings(services=SERVICES))])
             async with controller.running():
                 async with asyncio.timeout(10):
                     await controller.bus.connected.wait()

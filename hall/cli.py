@@ -25,8 +25,7 @@ from hall.config import ConfigError, HallConfig, load_config
 
 if TYPE_CHECKING:
     from edge.settings import AgentSettings
-    from hall_controller.queue.postgres_tickets import PostgresHallStore
-    from hall_controller.runtime import HallController
+    from hall.assembly import Hall
 
 logger = logging.getLogger("hall")
 
@@ -105,88 +104,28 @@ def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
 
 
 async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
-                            *, then: Callable[[str, HallController, PostgresHallStore],
-                                              Coroutine[Any, Any, None]] | None = None,
+                            *, then: Callable[[str, Hall], Coroutine[Any, Any, None]] | None = None,
                             admin_password: str | None = None) -> None:
     """Controller + API until cancelled; ``then`` runs beside them (the demo's simulated hall)."""
-    import dataclasses
-
     import uvicorn
 
-    from api import create_app
-    from api.auth import AuthSettings, ensure_user
-    from hall.clerk_settings import clerk_settings
-    from hall.stack import (
-        auth_secret,
-        command_secret,
-        controller_settings,
-        integration_services,
-        migrated_store,
-    )
-    from hall_controller.access.postgres_store import PostgresAccessStore
-    from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
-    from hall_controller.fleet.model import Role
-    from hall_controller.live.postgres_feed import PostgresLiveFeed
-    from hall_controller.queue.clerk import ClerkService
-    from hall_controller.queue.postgres_moves import PostgresTicketMoves
-    from hall_controller.queue.postgres_remote import PostgresRemoteTickets
-    from hall_controller.queue.postgres_stats import PostgresStatsStore
-    from hall_controller.queue.stats import StatsService
-    from hall_controller.runtime import HallController
+    from hall.assembly import assemble
 
-    # The pages' live feed listens on its own connection (LISTEN holds it for good).
-    async with migrated_store(config, dsn) as store, PostgresLiveFeed(dsn) as live_feed:
-        if admin_password is not None:
-            await ensure_user(store, "admin", admin_password, Role.ADMIN)
-        integration, webhook_dispatcher = integration_services(store)
-        stats_store = PostgresStatsStore(store.pool)
-        moves = PostgresTicketMoves(store.pool)
-
-        def window_terminal(hall: HallController) -> ClerkService:
-            # "Today's queue" is the service day, which ends at queue.rollover_at.
-            return ClerkService(store, moves, clerk_settings(config.queue),
-                                devices=hall.registry, commands=hall.commands,
-                                cases=integration.cases)
-
-        settings = controller_settings(config, mqtt_url)
-        # The remote-ticket and rollover settings ([queue] additions) on top of what the
-        # stack reads from [queue].
-        settings = dataclasses.replace(settings, queue=dataclasses.replace(
-            settings.queue, rollover_at=config.queue.rollover_at,
-            remote_checkin_window_min=config.queue.remote_checkin_window_min,
-            housekeeping_interval_s=config.queue.housekeeping_interval_s))
-        controller = HallController(settings, store,
-                                    cases=integration.cases, wait_inputs=stats_store,
-                                    ticket_cases=PostgresTicketCases(store.pool),
-                                    clerk=window_terminal, moves=moves,
-                                    remote_tickets=PostgresRemoteTickets(store.pool),
-                                    access=PostgresAccessStore(store.pool),
-                                    command_secret=command_secret(config))
-        app = create_app(store, controller.commands, controller.health,
-                         AuthSettings(secret=auth_secret(config),
-                                      token_ttl_s=config.auth.token_ttl_s),
-                         integration=integration, clerk=controller.clerk,
-                         remote_tickets=controller.remote, access=controller.access,
-                         live=live_feed.hub, kiosk=controller.tickets,
-                         stats=StatsService(stats_store, config.queue.timezone,
-                                            one_trip=integration.cases,
-                                            services=settings.queue.services))
-        server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port,
+    async with assemble(config, mqtt_url, dsn, admin_password=admin_password) as hall:
+        controller = hall.controller
+        server = uvicorn.Server(uvicorn.Config(hall.app, host=config.http.host,
+                                               port=config.http.port,
                                                log_level="warning", lifespan="off",
                                                # Backstop: page streams end when the feed
                                                # closes, but never wait long for a client.
                                                timeout_graceful_shutdown=3))
         async with controller.running(), asyncio.TaskGroup() as tasks:
             api_task = tasks.create_task(server.serve(), name="http-api")
-            # Runs until cancelled below; deliveries it has not made stay in the database for
-            # the next start (or another controller's dispatcher).
-            webhook_task = tasks.create_task(webhook_dispatcher.run(), name="webhook-dispatcher")
             hall_task: asyncio.Task[None] | None = None
             try:
                 await controller.bus.connected.wait()
                 if then is not None:
-                    hall_task = tasks.create_task(then(mqtt_url, controller, store),
-                                                  name="demo-hall")
+                    hall_task = tasks.create_task(then(mqtt_url, hall), name="demo-hall")
                 await api_task
                 # uvicorn returns (instead of raising) when it cannot bind its port.
                 if not server.started:
@@ -199,9 +138,8 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
                     hall_task.cancel()
                     await asyncio.gather(hall_task, return_exceptions=True)
                     await _drained(controller, timeout_s=3.0)
-                live_feed.hub.close()  # end the pages' event streams, or uvicorn waits on them
+                hall.adapters.live.hub.close()  # end the pages' streams, or uvicorn waits
                 server.should_exit = True
-                webhook_task.cancel()
 
 
 async def _drained(controller: Any, timeout_s: float) -> None:
@@ -214,7 +152,7 @@ async def _drained(controller: Any, timeout_s: float) -> None:
 
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
     from hall.demo import run_simulated_hall
-    from hall.stack import broker_url, database_url
+    from hall.infrastructure import broker_url, database_url
 
     per_kind = args.devices_per_kind if args.devices_per_kind is not None else config.demo.devices_per_kind
     admin_password = config.auth.admin_password or secrets.token_urlsafe(12)
@@ -224,8 +162,7 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
 
     async with broker_url(config) as mqtt_url, database_url(config) as dsn:
 
-        async def simulated_hall(url: str, hall: HallController,
-                                 store: PostgresHallStore) -> None:
+        async def simulated_hall(url: str, hall: Hall) -> None:
             """The simulated devices, the day so far (replayed) and the live hall: kiosk
             visitors, a simulated clerk per window (calling through the controller's window
             terminal, so calls reach the displays as a real terminal's do) and the simulated
@@ -250,14 +187,14 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 "  Stop with Ctrl-C.",
                 "",
             ]), flush=True)
-            await run_simulated_hall(config, url, hall, store, devices_per_kind=per_kind)
+            await run_simulated_hall(config, url, hall, devices_per_kind=per_kind)
 
         await _serve_controller(config, mqtt_url, dsn, then=simulated_hall,
                                 admin_password=admin_password)
 
 
 async def _controller(config: HallConfig, args: argparse.Namespace) -> None:
-    from hall.stack import broker_url, database_url
+    from hall.infrastructure import broker_url, database_url
 
     async with broker_url(config) as mqtt_url, database_url(config) as dsn:
         logger.info("broker %s; API on http://%s:%d", mqtt_url, config.http.host, config.http.port)
@@ -347,7 +284,7 @@ async def _simulate(config: HallConfig, args: argparse.Namespace) -> None:
 
 
 async def _db(config: HallConfig, args: argparse.Namespace) -> None:
-    from hall.stack import database_url
+    from hall.infrastructure import database_url
     from hall_controller.kernel.postgres.migrate import apply_migrations
 
     async with database_url(config) as dsn:

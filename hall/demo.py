@@ -24,16 +24,11 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from devices.contract import now_ms
-from hall.clerk_settings import clerk_settings
 from hall.config import HallConfig
-from hall.stack import command_secret, queue_settings
+from hall.settings import clerk_settings, command_secret, queue_settings
 from hall_controller.cases.integration_keys import ApiKeyService
-from hall_controller.cases.postgres_store import PostgresCaseStore
-from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
 from hall_controller.cases.rules import Scope
-from hall_controller.queue.postgres_moves import PostgresTicketMoves
-from hall_controller.queue.postgres_stats import PostgresStatsStore
-from hall_controller.queue.postgres_tickets import PostgresHallStore
+from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.service_day import service_day_at
 from simulators.clerks import ClerkPlan, run_clerks
 from simulators.fleet import build_fleet, run_agents
@@ -51,7 +46,7 @@ from simulators.online_platform import (
 from simulators.visitors import DayProfile, VisitorPlan
 
 if TYPE_CHECKING:
-    from hall_controller.runtime import HallController
+    from hall.assembly import Hall, PostgresAdapters
 
 logger = logging.getLogger(__name__)
 
@@ -120,20 +115,20 @@ class Replayed:
     platform: PlatformState   # the replay's applicants and feed cursor, for the live platform
 
 
-async def replay_day(config: HallConfig, store: PostgresHallStore, plans: DemoPlans,
+async def replay_day(config: HallConfig, stores: PostgresAdapters, plans: DemoPlans,
                      now_ms: int) -> Replayed | None:
     """Replay the span ``replay_span`` names, unless its service day has tickets already
     (a restart, or a hall that ran then): None when nothing was replayed."""
     span = replay_span(config, now_ms)
-    existing = await PostgresStatsStore(store.pool).service_day_stats(span.service_day)
+    existing = await stores.stats.service_day_stats(span.service_day)
     if sum(s.tickets for s in existing):
         logger.info("demo: %s has tickets already; not replayed", span.service_day)
         return None
     logger.info("demo: replaying %s %s-%s through the services ...", span.service_day,
                 _hhmm(config, span.from_ms), _hhmm(config, span.until_ms))
     replay = build_replay(
-        tickets=store, reader=store, moves=PostgresTicketMoves(store.pool),
-        cases=PostgresCaseStore(store.pool), ticket_cases=PostgresTicketCases(store.pool),
+        tickets=stores.tickets, reader=stores.tickets, moves=stores.moves,
+        cases=stores.cases, ticket_cases=stores.ticket_cases,
         queue=queue_settings(config.queue), clerk=clerk_settings(config.queue),
         plan=plans.replay(), seed=f"demo:{span.service_day}")
     result = await replay.run(span.from_ms, span.until_ms, drain=span.drain)
@@ -154,10 +149,10 @@ def _hhmm(config: HallConfig, at_ms: int) -> str:
     return datetime.fromtimestamp(at_ms / 1000, tz=zone).strftime("%H:%M")
 
 
-async def platform_api_key(config: HallConfig, store: PostgresHallStore) -> str:
+async def platform_api_key(config: HallConfig, stores: PostgresAdapters) -> str:
     """The simulated platform's API key (cases:write, events:read): the one kept in the data
     folder while it is still valid, else a new one, created as an admin would."""
-    keys = ApiKeyService(PostgresCaseStore(store.pool))
+    keys = ApiKeyService(stores.cases)
     path = Path(config.data_dir) / PLATFORM_KEY_FILE
     if await asyncio.to_thread(path.is_file):
         kept = (await asyncio.to_thread(path.read_text, encoding="utf-8")).strip()
@@ -194,8 +189,8 @@ async def _api_up(client: httpx.AsyncClient, deadline_s: float = 60.0) -> None:
         await asyncio.sleep(0.2)
 
 
-async def run_simulated_hall(config: HallConfig, mqtt_url: str, controller: HallController,
-                             store: PostgresHallStore, *, devices_per_kind: int) -> None:
+async def run_simulated_hall(config: HallConfig, mqtt_url: str, hall: Hall, *,
+                             devices_per_kind: int) -> None:
     """The demo's devices, replayed day and live hall, until cancelled."""
     demo = config.demo
     plans = demo_plans(config)
@@ -213,30 +208,30 @@ async def run_simulated_hall(config: HallConfig, mqtt_url: str, controller: Hall
         replayed: Replayed | None = None
         if demo.replay_day:
             try:
-                replayed = await replay_day(config, store, plans, now_ms())
+                replayed = await replay_day(config, hall.adapters, plans, now_ms())
             except Exception:
                 # A loop boundary of sorts: the demo goes on live without the day so far.
                 logger.exception("demo: the replay failed; the live hall starts without it")
         for kiosk in kiosks:
             kiosk.doors_open.set()
-        terminal = controller.clerk
+        terminal = hall.controller.services.find(ClerkService)
         if terminal is None:
             return
         tasks.create_task(run_clerks(terminal,
                                      [w.window_id for w in config.queue.windows],
                                      plans.clerks), name="demo-clerks")
-        tasks.create_task(_live_platform(config, store, plans, kiosks, replayed),
+        tasks.create_task(_live_platform(config, hall.adapters, plans, kiosks, replayed),
                           name="demo-platform")
 
 
-async def _live_platform(config: HallConfig, store: PostgresHallStore, plans: DemoPlans,
+async def _live_platform(config: HallConfig, stores: PostgresAdapters, plans: DemoPlans,
                          kiosks: list[SimulatedKiosk], replayed: Replayed | None) -> None:
     if not kiosks or config.demo.online_share <= 0:
         return
     rng = random.Random()  # simulated applicants, not secrets
     # httpx logs every request at INFO: the platform reads the feed every 2 s.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
-    api_key = await platform_api_key(config, store)
+    api_key = await platform_api_key(config, stores)
     state = None if replayed is None else replayed.platform
 
     def send(applicant: OnlineApplicant) -> bool:

@@ -1,7 +1,8 @@
-"""The controller's composition: services wired over a store and a bus, run as owned tasks.
+"""The running controller: the device fleet over a store and a bus, plus the installed
+features, run as owned tasks.
 
-Adapters come in from outside (``hall`` builds them from the config), so tests can run the
-whole controller over a real broker and database, or over fakes.
+Adapters and features come in from outside (``hall.assembly`` builds them from the config), so
+tests can run the whole controller over a real broker and database, or over fakes.
 """
 
 from __future__ import annotations
@@ -9,37 +10,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from devices.contract import Command, Topics, now_ms
+from devices.contract import Topics, now_ms
 from devices.kinds import DeviceKind
-from devices.signing import derive_device_key, sign_command
-from hall_controller.access.face_checkin import FaceCheckIn, PersonCases
-from hall_controller.access.ports import AccessStore
-from hall_controller.access.service import AccessService, Signer
-from hall_controller.cases.ports import CaseLinks
 from hall_controller.fleet.alarms import AlarmService
 from hall_controller.fleet.commands import CommandService
 from hall_controller.fleet.device_alarms import DeviceAlarmRules
 from hall_controller.fleet.health import HealthService
 from hall_controller.fleet.ingest import IngestPipeline
 from hall_controller.fleet.metrics import IngestCounters
-from hall_controller.fleet.ports import HallStore
+from hall_controller.fleet.ports import HallStore, Publisher
+from hall_controller.fleet.presence import default_inactivity_timeouts
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestRouter
-from hall_controller.kernel.mqtt_bus import MqttBus
-from hall_controller.queue.clerk import ClerkService
-from hall_controller.queue.ports import RemoteTicketStore, TicketMoveStore, TicketStore, WaitInputsSource
-from hall_controller.queue.remote_tickets import RemoteTicketService
-from hall_controller.queue.tickets import QueueSettings, TicketCaseRecorder, TicketService
+from hall_controller.kernel.mqtt_bus import InboundMessage
+from hall_controller.kernel.services import Services
 
 logger = logging.getLogger(__name__)
-
-
-def _default_timeouts() -> dict[DeviceKind, float]:
-    return {DeviceKind.KIOSK: 90.0, DeviceKind.FACE_GATE: 60.0, DeviceKind.DOOR_LOCK: 300.0,
-            DeviceKind.QUEUE_DISPLAY: 90.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,76 +47,55 @@ class ControllerSettings:
     command_timeout_s: float = 10.0
     command_ttl_s: float = 30.0
     presence_check_interval_s: float = 2.0
-    inactivity_timeout_s: dict[DeviceKind, float] = field(default_factory=_default_timeouts)
+    inactivity_timeout_s: dict[DeviceKind, float] = field(default_factory=default_inactivity_timeouts)
     telemetry_retention_days: int = 90
     maintenance_interval_s: float = 3600.0
-    queue: QueueSettings = field(default_factory=QueueSettings)
-    # Entrance gates (device ids or patterns) whose face grants check visitors in (无感签到).
-    checkin_gates: tuple[str, ...] = ()
 
 
-def command_signer(master_secret: bytes) -> Signer:
-    """Signs a door command with the key derived for the device it goes to."""
-    def sign(command: Command, device_id: str) -> Command:
-        return sign_command(command, device_id, derive_device_key(master_secret, device_id))
-    return sign
+class ControllerBus(Publisher, Protocol):
+    """What the controller needs of its broker connection (``kernel.mqtt_bus.MqttBus``)."""
+
+    connected: asyncio.Event
+
+    async def run(self, submit: Callable[[InboundMessage], Awaitable[None]]) -> None: ...
+
+    async def say_goodbye(self) -> None: ...
+
+
+class Feature(Protocol):
+    """A part of the hall the composition root installs (``hall_controller.features``): it
+    registers its services, request handlers, event listeners and background jobs on the
+    controller. A feature that is off is simply not installed."""
+
+    def install(self, hall: HallController) -> None: ...
+
+
+Job = Callable[[], Coroutine[Any, Any, None]]
+Hook = Callable[[], Awaitable[None]]
 
 
 class HallController:
-    """Owns the bus, the pipeline and the background watchers. Use ``running()``."""
+    """The device fleet (always there) plus the installed features; owns the bus, the
+    pipeline and the background jobs. Use ``running()``."""
 
-    def __init__(self, settings: ControllerSettings, store: HallStore,
-                 *, tickets: TicketStore | None = None, cases: CaseLinks | None = None,
-                 wait_inputs: WaitInputsSource | None = None,
-                 ticket_cases: TicketCaseRecorder | None = None,
-                 clerk: Callable[[HallController], ClerkService] | None = None,
-                 moves: TicketMoveStore | None = None,
-                 remote_tickets: RemoteTicketStore | None = None,
-                 access: AccessStore | None = None,
-                 command_secret: bytes | None = None) -> None:
-        """``tickets``: where tickets are stored; by default the store itself when it
-        implements the ticket port too (``PostgresHallStore``). Without one, the controller
-        takes no tickets (``ticket.take`` answers unknown_method).
-        ``cases``: the online cases a kiosk ticket is linked to (``CaseService``); without
-        them ``ticket.take`` answers ``cases: []``.
-        ``wait_inputs``: what the wait estimate reads (recent service times, queue lengths,
-        busy windows); without it the estimate uses the configured default service time.
-        ``ticket_cases``: where a ticket records the cases linked to it (``Ticket.case_ids``).
-        ``clerk``: builds the window terminal's service once the registry and the command
-        service exist (it announces calls on the displays through them).
-        ``moves`` and ``remote_tickets``: with both (and a ticket store), remote tickets
-        (指尖办) are on: ``self.remote`` takes them, kiosks check them in, and a housekeeping
-        task lapses the overdue ones and runs the daily rollover.
-        ``access``: people, faces, rules and the audit; with it gates and locks sync their
-        policy (``access.sync``) and doors can be unlocked remotely, signed with keys derived
-        from ``command_secret``; the entrance gates in ``settings.checkin_gates`` check
-        visitors in by face."""
+    def __init__(self, settings: ControllerSettings, store: HallStore, bus: ControllerBus,
+                 features: Sequence[Feature] = ()) -> None:
+        """``bus`` is built by the composition root (``hall.assembly``) over the same
+        ``topics``; ``features`` are installed in order (a feature may use the services of
+        the ones before it)."""
         self.settings = settings
         self.store = store
         self.topics = Topics(settings.topic_prefix)
+        self.services = Services()
         self.counters = IngestCounters()
         self.alarms = AlarmService(store)
         self.registry = DeviceRegistry(store, self.alarms, settings.inactivity_timeout_s,
                                        shared=bool(settings.shared_group))
-        self.bus = MqttBus(settings.mqtt_url, self.topics, client_id=settings.client_id,
-                           shared_group=settings.shared_group, keepalive_s=settings.keepalive_s)
+        self.bus = bus
         self.commands = CommandService(store, self.bus, self.registry, self.topics,
                                        default_timeout_s=settings.command_timeout_s,
                                        ttl_s=settings.command_ttl_s)
         self.requests = RequestRouter()
-        if tickets is None and isinstance(store, TicketStore):
-            tickets = store
-        self.tickets: TicketService | None = None
-        if tickets is not None:
-            self.tickets = TicketService(tickets, settings.queue, cases=cases,
-                                         wait_inputs=wait_inputs, ticket_cases=ticket_cases)
-            self.requests.register("ticket.take", self.tickets.take)
-        self.remote: RemoteTicketService | None = None
-        if self.tickets is not None and tickets is not None and moves is not None \
-                and remote_tickets is not None:
-            self.remote = RemoteTicketService(self.tickets, tickets, moves, remote_tickets,
-                                              cases=cases, ticket_cases=ticket_cases)
-            self.tickets.checkin = self.remote
         self.pipeline = IngestPipeline(
             store, self.registry, commands=self.commands, requests=self.requests,
             publisher=self.bus, topics=self.topics, counters=self.counters,
@@ -134,22 +103,28 @@ class HallController:
             max_payload_bytes=settings.max_payload_bytes, alarms=self.alarms)
         # What devices report raises and clears alarms (forced doors, paper out, ...).
         self.pipeline.on_event(DeviceAlarmRules(self.alarms))
-        self.access: AccessService | None = None
-        if access is not None:
-            self.access = AccessService(
-                access, self.registry, self.commands,
-                signer=command_signer(command_secret) if command_secret else None,
-                timezone=settings.queue.timezone)
-            self.requests.register("access.sync", self.access.sync)
-            if self.tickets is not None and tickets is not None and settings.checkin_gates:
-                self.pipeline.on_event(FaceCheckIn(
-                    settings.checkin_gates, self.tickets, tickets, registry=self.registry,
-                    commands=self.commands, audit=access,
-                    cases=cases if isinstance(cases, PersonCases) else None,
-                    remote=remote_tickets))
         self.health = HealthService(store, self.counters, self.bus.connected.is_set,
                                     lambda: self.pipeline.queue_depth, self._online_counts)
-        self.clerk: ClerkService | None = clerk(self) if clerk is not None else None
+        for service in (self.alarms, self.registry, self.commands, self.health):
+            self.services.add(service)
+        self._jobs: list[tuple[str, Job]] = []
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        for feature in features:
+            feature.install(self)
+
+    def add_job(self, name: str, job: Job) -> None:
+        """Run ``job()`` as an owned task for as long as the controller runs."""
+        self._jobs.append((name, job))
+
+    def on_start(self, hook: Hook) -> None:
+        """Await ``hook()`` before the bus connects (a catalog to load, say)."""
+        self._on_start.append(hook)
+
+    def on_stop(self, hook: Hook) -> None:
+        """Await ``hook()`` while the bus is still up, before the goodbye (last words to
+        devices, say); hooks run in reverse order of installation."""
+        self._on_stop.append(hook)
 
     def _online_counts(self) -> tuple[int, int]:
         devices = self.registry.all()
@@ -159,8 +134,8 @@ class HallController:
     async def running(self) -> AsyncIterator[HallController]:
         """Start everything; on exit say goodbye on the controller's state topic and stop."""
         await self.registry.load()
-        if self.tickets is not None:
-            await self.tickets.start()  # the catalog must be in place before the first request
+        for hook in self._on_start:
+            await hook()  # e.g. the ticket catalog, in place before the first request
         async with asyncio.TaskGroup() as tasks:
             owned = [
                 tasks.create_task(self.pipeline.run(), name="ingest-pipeline"),
@@ -170,13 +145,12 @@ class HallController:
                     name="presence-watchdog"),
                 tasks.create_task(self._maintain_storage(), name="storage-maintenance"),
             ]
-            if self.remote is not None:
-                owned.append(tasks.create_task(self.remote.run(), name="queue-housekeeping"))
+            owned += [tasks.create_task(job(), name=name) for name, job in self._jobs]
             try:
                 yield self
             finally:
-                if self.clerk is not None:
-                    await self.clerk.aclose()  # its display announcements go out through us
+                for hook in reversed(self._on_stop):
+                    await hook()
                 await self.bus.say_goodbye()
                 self.commands.forget_waiting()
                 for task in owned:

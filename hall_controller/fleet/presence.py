@@ -12,12 +12,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from devices.contract import Birth, Will
+from devices.kinds import DeviceKind
 from hall_controller.fleet.model import DeviceRecord
 
 
 class OfflineReason(StrEnum):
     WILL = "will"        # the broker published the last will, or the agent said goodbye
     TIMEOUT = "timeout"  # nothing heard for longer than the kind's inactivity timeout
+
+
+def default_inactivity_timeouts() -> dict[DeviceKind, float]:
+    """Seconds of silence after which a device of each kind counts as offline (the config's
+    ``controller.inactivity_timeout_s`` overrides them)."""
+    return {DeviceKind.KIOSK: 90.0, DeviceKind.FACE_GATE: 60.0, DeviceKind.DOOR_LOCK: 300.0,
+            DeviceKind.QUEUE_DISPLAY: 90.0}
 
 
 class Change(StrEnum):

@@ -23,6 +23,7 @@ from api.auth import ensure_user
 from devices.contract import Channel, Command
 from devices.signing import CommandRejected, CommandVerifier, NonceCache, derive_device_key
 from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.access.service import AccessService
 from hall_controller.fleet.model import Role
 from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.runtime import HallController
@@ -43,7 +44,7 @@ async def hall(broker_url: str, prefix: str, store: PostgresHallStore
                                   access=PostgresAccessStore(store.pool),
                                   command_secret=MASTER) as controller:
         app = create_app(store, controller.commands, FakeHealth(), authenticator(store),
-                         access=controller.access)
+                         access=controller.services.get(AccessService))
         await ensure_user(store, "admin1", "admin-pass-1", Role.ADMIN, hasher=FAST_HASHER)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://hall/api/v1", timeout=30) as client:

@@ -18,7 +18,7 @@ from api.auth import ensure_user
 from api.routes.integration import IntegrationContext
 from hall.config import HallConfig, load_config
 from hall.demo import demo_plans, platform_api_key, replay_day
-from hall.stack import queue_settings
+from hall.settings import queue_settings
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.postgres_store import PostgresCaseStore
 from hall_controller.cases.rules import CaseStatus

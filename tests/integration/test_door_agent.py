@@ -22,6 +22,7 @@ from devices.signing import (
 )
 from edge.settings import AgentSettings
 from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.access.service import AccessService
 from hall_controller.queue.postgres_tickets import PostgresHallStore
 from simulators.door_lock import SimulatedDoorLock
 from tests.integration.test_edge_agent import (  # shared helpers and the per-test device id
@@ -213,8 +214,7 @@ async def test_every_refused_unlock_is_in_the_access_audit(
             device = controller.registry.get(device_id)
             return device is not None and device.online
         await eventually(registered, what="the lock online")
-        assert controller.access is not None
-        genuine = await controller.access.unlock(device_id, 2, "user:fay", "locked out")
+        genuine = await controller.services.get(AccessService).unlock(device_id, 2, "user:fay", "locked out")
         assert genuine.status.value == "succeeded", genuine
 
         forged = sign_command(door_command("door.unlock", {"duration_s": 1}), device_id,

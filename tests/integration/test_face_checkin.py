@@ -18,7 +18,8 @@ from hall_controller.queue.model import ServiceDef, TicketState
 from hall_controller.queue.postgres_moves import PostgresTicketMoves
 from hall_controller.queue.postgres_remote import PostgresRemoteTickets
 from hall_controller.queue.postgres_tickets import PostgresHallStore
-from hall_controller.queue.tickets import QueueSettings
+from hall_controller.queue.remote_tickets import RemoteTicketService
+from hall_controller.queue.tickets import QueueSettings, TicketService
 from tests.integration.test_access_postgres import listening, online
 from tests.support.controller import eventually, raw_device, running_controller
 
@@ -41,9 +42,8 @@ async def test_the_entrance_gate_checks_people_in_by_face(
             remote_tickets=PostgresRemoteTickets(hall_store.pool)) as controller, \
             raw_device(broker_url, topic_prefix, "gate-hall-east") as gate, \
             raw_device(broker_url, topic_prefix, "gate-b3-east") as dorm_gate:
-        assert controller.remote is not None
-        remote = await controller.remote.take("student-id", ("person_id", "s-remote"),
-                                              caller="api_key:platform")
+        remote = await controller.services.get(RemoteTicketService).take(
+            "student-id", ("person_id", "s-remote"), caller="api_key:platform")
         assert remote.ticket.state is TicketState.AWAITING_CHECKIN
         await online(controller, gate, "face_gate")
         await online(controller, dorm_gate, "face_gate")
@@ -71,8 +71,7 @@ async def test_the_entrance_gate_checks_people_in_by_face(
             await gate.event("access.granted", {"method": "face", "person_id": "s-case"})
             again = await screen.next_command("gate.show")
             assert again["params"]["ticket"] == number
-            day = controller.tickets.service_day(remote.ticket.issued_ms) \
-                if controller.tickets else ""
+            day = controller.services.get(TicketService).service_day(remote.ticket.issued_ms)
             dorm_tickets = await hall_store.list_tickets("dorm", day)
             assert [t.number for t in dorm_tickets] == [number]
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -23,8 +21,8 @@ from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.rules import call
 from hall_controller.queue.tickets import QueueSettings, TicketService
-from hall_controller.runtime import ControllerSettings, HallController
-from tests.support.controller import mqtt_client
+from hall_controller.runtime import HallController
+from tests.support.controller import running_controller
 from tests.support.kiosks import raw_kiosks
 from tests.support.remote_tickets_contract import RemoteStores, RemoteTicketsContract
 
@@ -32,29 +30,24 @@ QUEUE = QueueSettings(services=(ServiceDef("student-id", "学生证办理", "A")
                                 ServiceDef("dorm", "宿舍事务", "C")))
 
 
-@contextlib.asynccontextmanager
-async def remote_controller(broker_url: str, prefix: str, store: PostgresHallStore,
-                            queue: QueueSettings = QUEUE) -> AsyncIterator[HallController]:
-    """A controller with remote tickets on, as ``hall controller`` wires it."""
-    settings = ControllerSettings(mqtt_url=broker_url, topic_prefix=prefix,
-                                  client_id=f"ctl-{uuid.uuid4().hex[:8]}",
-                                  presence_check_interval_s=0.2, queue=queue)
-    controller = HallController(settings, store, moves=PostgresTicketMoves(store.pool),
-                                remote_tickets=PostgresRemoteTickets(store.pool))
-    async with controller.running():
-        async with asyncio.timeout(10):
-            await controller.bus.connected.wait()
-        yield controller
-    async with mqtt_client(broker_url, settings.client_id, clean_session=True):
-        pass  # leave no persistent session behind on the shared broker
+def remote_controller(broker_url: str, prefix: str, store: PostgresHallStore,
+                      queue: QueueSettings = QUEUE
+                      ) -> contextlib.AbstractAsyncContextManager[HallController]:
+    """A controller with remote tickets on, as ``hall controller`` installs them."""
+    return running_controller(broker_url, prefix, store, queue=queue,
+                              moves=PostgresTicketMoves(store.pool),
+                              remote_tickets=PostgresRemoteTickets(store.pool))
+
+
+def remote_service(controller: HallController) -> RemoteTicketService:
+    return controller.services.get(RemoteTicketService)
 
 
 async def test_a_raw_kiosk_checks_a_remote_ticket_in(broker_url: str, topic_prefix: str,
                                                      hall_store: PostgresHallStore) -> None:
     async with (remote_controller(broker_url, topic_prefix, hall_store) as controller,
                 raw_kiosks(broker_url, topic_prefix, 1) as [kiosk]):
-        assert controller.remote is not None
-        remote = await controller.remote.take("student-id", ("campus_card", "2023001"),
+        remote = await remote_service(controller).take("student-id", ("campus_card", "2023001"),
                                               caller="api_key:platform")
         assert remote.ticket.number == "A001"
         assert remote.ticket.state is TicketState.AWAITING_CHECKIN
@@ -86,7 +79,7 @@ async def test_a_raw_kiosk_checks_a_remote_ticket_in(broker_url: str, topic_pref
         second = await kiosk.take("student-id", identity=identity)
         assert second.body["result"]["ticket"] == "A003"
         assert "checked_in" not in second.body["result"]
-        status = await controller.remote.status(remote.ticket.ticket_id)
+        status = await remote_service(controller).status(remote.ticket.ticket_id)
         assert status.ticket.state is TicketState.WAITING and status.waiting_ahead == 1
 
 
@@ -94,11 +87,10 @@ async def test_the_controller_lapses_a_ticket_not_checked_in(broker_url: str, to
                                                              hall_store: PostgresHallStore) -> None:
     queue = dataclasses.replace(QUEUE, housekeeping_interval_s=0.1)
     async with remote_controller(broker_url, topic_prefix, hall_store, queue) as controller:
-        assert controller.remote is not None
         now = int(datetime.now(UTC).timestamp() * 1000)
-        soon = await controller.remote.take("dorm", ("person_id", "p-1"), caller="user:cleo",
+        soon = await remote_service(controller).take("dorm", ("person_id", "p-1"), caller="user:cleo",
                                             arrive_by_ms=now + 300)
-        later = await controller.remote.take("student-id", ("person_id", "p-1"),
+        later = await remote_service(controller).take("student-id", ("person_id", "p-1"),
                                              caller="user:cleo")
         async with asyncio.timeout(10):
             while True:

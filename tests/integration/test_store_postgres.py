@@ -473,7 +473,7 @@ async def test_retention_follows_the_configured_days(
 ) -> None:
     now = now_ms()
     days = {"dropped": now - 40 * DAY, "kept": now - 20 * DAY, "recent": now - DAY}
-    # As hall/stack.py builds it, from database.telemetry_retention_days.
+    # As hall/assembly.py builds it, from database.telemetry_retention_days.
     async with PostgresStore.connect(database_url, retention_days=30) as store:
         if telemetry_storage != TIMESCALE:
             for at in (days["dropped"], days["kept"]):

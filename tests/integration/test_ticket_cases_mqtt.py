@@ -3,9 +3,6 @@ real broker, the controller over PostgreSQL, cases in the same database."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-
 import pytest
 
 from hall_controller.cases.postgres_store import PostgresCaseStore
@@ -15,8 +12,7 @@ from hall_controller.cases.service import CaseService
 from hall_controller.queue.model import ServiceDef
 from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.tickets import QueueSettings
-from hall_controller.runtime import ControllerSettings, HallController
-from tests.support.controller import mqtt_client
+from tests.support.controller import running_controller
 from tests.support.kiosks import raw_kiosks
 
 pytestmark = pytest.mark.integration
@@ -35,14 +31,10 @@ async def test_an_identified_visitor_gets_their_open_case_linked_to_the_ticket(
     await cases.upsert(CaseInput("C-2", "dorm", CaseStatus.AWAITING_VISIT, person))
     await cases.upsert(CaseInput("C-3", "student-id", CaseStatus.IN_REVIEW, person))
 
-    client_id = f"ctl-{uuid.uuid4().hex[:8]}"
-    settings = ControllerSettings(mqtt_url=broker_url, topic_prefix=topic_prefix,
-                                  client_id=client_id, queue=QUEUE)
-    controller = HallController(settings, hall_store, cases=cases,
-                                ticket_cases=PostgresTicketCases(hall_store.pool))
-    async with (controller.running(), raw_kiosks(broker_url, topic_prefix, 1) as [kiosk]):
-        async with asyncio.timeout(10):
-            await controller.bus.connected.wait()
+    async with (running_controller(broker_url, topic_prefix, hall_store, queue=QUEUE,
+                                   cases=cases,
+                                   ticket_cases=PostgresTicketCases(hall_store.pool)),
+                raw_kiosks(broker_url, topic_prefix, 1) as [kiosk]):
         reply = await kiosk.take("student-id",
                                  identity={"type": "person_id", "value": "p-2023001"})
         assert reply.body["ok"], reply.body
@@ -81,6 +73,3 @@ async def test_an_identified_visitor_gets_their_open_case_linked_to_the_ticket(
     assert stranger_ticket is not None and stranger_ticket.case_ids == []
     assert (await cases.get("C-3")).linked_tickets == []
     assert (await cases.get("C-2")).linked_tickets == []
-    # Leave no persistent session behind on the shared broker.
-    async with mqtt_client(broker_url, client_id, clean_session=True):
-        pass

@@ -13,26 +13,69 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 from devices.contract import Channel, Topics, now_ms
+from hall.assembly import controller_bus
+from hall_controller.access.face_checkin import PersonCases
+from hall_controller.access.ports import AccessStore
+from hall_controller.cases.ports import CaseLinks
+from hall_controller.features import (
+    AccessFeature,
+    FaceCheckInFeature,
+    RemoteTicketsFeature,
+    TicketsFeature,
+)
 from hall_controller.fleet.ports import HallStore
-from hall_controller.runtime import ControllerSettings, HallController
+from hall_controller.queue.ports import (
+    RemoteTicketStore,
+    TicketMoveStore,
+    TicketStore,
+    WaitInputsSource,
+)
+from hall_controller.queue.tickets import QueueSettings, TicketCaseRecorder
+from hall_controller.runtime import ControllerSettings, Feature, HallController
 from tests.support.waiting import eventually
 
 __all__ = ["RawDevice", "eventually", "mqtt_client", "raw_device", "running_controller"]
 
 
 @contextlib.asynccontextmanager
-async def running_controller(broker_url: str, prefix: str, store: HallStore,
+async def running_controller(broker_url: str, prefix: str, store: HallStore, *,
+                             queue: QueueSettings | None = None,
+                             tickets: TicketStore | None = None, cases: CaseLinks | None = None,
+                             wait_inputs: WaitInputsSource | None = None,
+                             ticket_cases: TicketCaseRecorder | None = None,
+                             moves: TicketMoveStore | None = None,
+                             remote_tickets: RemoteTicketStore | None = None,
+                             access: AccessStore | None = None,
+                             command_secret: bytes | None = None,
+                             checkin_gates: tuple[str, ...] = (),
+                             keep_session: bool = False,
                              **overrides: Any) -> AsyncIterator[HallController]:
-    keep_session = overrides.pop("keep_session", False)
-    # Everything HallController takes besides the settings (access store, cases, ...).
-    wiring = {key: overrides.pop(key) for key in (
-        "tickets", "cases", "wait_inputs", "ticket_cases", "clerk", "moves", "remote_tickets",
-        "access", "command_secret") if key in overrides}
+    """A controller over ``store`` with the features the given stores make possible,
+    installed as the composition root installs them (``hall_controller.features``): tickets
+    when there is a ticket store (``tickets``, else ``store`` when it is one), remote tickets
+    with ``moves`` and ``remote_tickets`` too, access with ``access``, face check-in with
+    ``checkin_gates``. ``overrides`` are ``ControllerSettings`` fields."""
     settings = ControllerSettings(mqtt_url=broker_url, topic_prefix=prefix,
                                   client_id=overrides.pop("client_id", f"ctl-{uuid.uuid4().hex[:8]}"),
                                   presence_check_interval_s=overrides.pop("presence_check_interval_s", 0.2),
                                   **overrides)
-    controller = HallController(settings, store, **wiring)
+    queue = queue or QueueSettings()
+    if tickets is None and isinstance(store, TicketStore):
+        tickets = store
+    features: list[Feature] = []
+    if tickets is not None:
+        features.append(TicketsFeature(tickets, queue, wait_inputs=wait_inputs,
+                                       ticket_cases=ticket_cases, cases=cases))
+        if moves is not None and remote_tickets is not None:
+            features.append(RemoteTicketsFeature(tickets, moves, remote_tickets,
+                                                 ticket_cases=ticket_cases, cases=cases))
+    if access is not None:
+        features.append(AccessFeature(access, command_secret, queue.timezone))
+        if tickets is not None and checkin_gates:
+            features.append(FaceCheckInFeature(
+                checkin_gates, tickets, access, remote=remote_tickets,
+                cases=cases if isinstance(cases, PersonCases) else None))
+    controller = HallController(settings, store, controller_bus(settings), features)
     async with controller.running():
         async with asyncio.timeout(10):
             await controller.bus.connected.wait()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hall.clerk_settings import clerk_settings
 from hall.config import ConfigError, HallConfig, load_config
+from hall.settings import clerk_settings
 
 SERVICES = """
 [[queue.services]]

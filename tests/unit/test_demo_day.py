@@ -21,10 +21,9 @@ import pytest
 
 from api import create_app
 from api.routes.integration import IntegrationContext
-from hall.clerk_settings import clerk_settings
 from hall.config import HallConfig, load_config
 from hall.demo import demo_plans, replay_span
-from hall.stack import queue_settings
+from hall.settings import clerk_settings, queue_settings
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.memory_store import MemoryCaseStore
 from hall_controller.cases.rules import CaseStatus, CompletionOutcome, Scope

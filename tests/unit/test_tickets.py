@@ -217,7 +217,7 @@ def test_windows_are_read_from_the_config_when_it_has_them() -> None:
     from types import SimpleNamespace
 
     from hall.config import QueueConfig
-    from hall.stack import configured_windows, queue_settings
+    from hall.settings import configured_windows, queue_settings
 
     # Without [[queue.windows]], one window per service is assumed (and said at start).
     assert configured_windows(SimpleNamespace()) == ()  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hall.config import ConfigError, HallConfig, load_config
-from hall.stack import controller_settings, queue_settings
+from hall.settings import queue_settings
 
 
 def load(tmp_path: Path, text: str) -> object:
@@ -19,7 +19,7 @@ def load(tmp_path: Path, text: str) -> object:
 def test_demo_defaults_offer_four_services_at_any_hour() -> None:
     shipped = Path(__file__).parents[2] / "config.toml"
     for config in (HallConfig(), load_config(shipped, environ={})):
-        settings = controller_settings(config, "mqtt://127.0.0.1:1883").queue
+        settings = queue_settings(config.queue)
         assert [s.prefix for s in settings.services] == ["A", "B", "C", "D"]
         assert "student-id" in settings.service_codes
         assert settings.opening_hours is None and settings.timezone == "Asia/Shanghai"

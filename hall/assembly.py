@@ -1,0 +1,144 @@
+"""The composition root: the whole hall built from the validated config.
+
+The only place that builds adapters and decides which features run. ``hall controller``,
+``hall demo``, the tests that start a whole controller and the benchmarks all come through
+here: ``postgres_adapters`` opens every store over one pool, ``hall_features`` lists the
+features in install order, ``assemble`` adds the bus, the controller and the HTTP API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from hall.config import HallConfig
+from hall.settings import (
+    auth_secret,
+    clerk_settings,
+    command_secret,
+    controller_settings,
+    queue_settings,
+)
+from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.cases.postgres_store import PostgresCaseStore
+from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
+from hall_controller.features import (
+    AccessFeature,
+    CasesFeature,
+    FaceCheckInFeature,
+    RemoteTicketsFeature,
+    StatsFeature,
+    TicketsFeature,
+    WindowsFeature,
+)
+from hall_controller.fleet.postgres_store import PostgresStore
+from hall_controller.kernel.mqtt_bus import MqttBus
+from hall_controller.kernel.postgres.migrate import apply_migrations
+from hall_controller.live.postgres_feed import PostgresLiveFeed
+from hall_controller.queue.postgres_moves import PostgresTicketMoves
+from hall_controller.queue.postgres_remote import PostgresRemoteTickets
+from hall_controller.queue.postgres_stats import PostgresStatsStore
+from hall_controller.queue.postgres_tickets import PostgresTicketStore
+from hall_controller.runtime import ControllerSettings, Feature, HallController
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresAdapters:
+    """Every store of the hall over one pool (one pool per process, so the configured pool
+    size is the whole budget), and the live feed on its own connection."""
+
+    fleet: PostgresStore
+    tickets: PostgresTicketStore
+    moves: PostgresTicketMoves
+    remote: PostgresRemoteTickets
+    stats: PostgresStatsStore
+    cases: PostgresCaseStore
+    ticket_cases: PostgresTicketCases
+    access: PostgresAccessStore
+    live: PostgresLiveFeed
+
+
+@contextlib.asynccontextmanager
+async def postgres_adapters(config: HallConfig, dsn: str) -> AsyncIterator[PostgresAdapters]:
+    """Migrate ``dsn``, open the pool and the live feed, and yield the stores over them."""
+    applied = await apply_migrations(dsn)
+    if applied:
+        logger.info("applied migrations: %s", ", ".join(applied))
+    # The pages' live feed listens on its own connection (LISTEN holds it for good).
+    async with PostgresStore.connect(
+        dsn, min_size=config.database.pool_min, max_size=config.database.pool_max,
+        retention_days=config.database.telemetry_retention_days,
+    ) as fleet, PostgresLiveFeed(dsn) as live:
+        pool = fleet.pool
+        yield PostgresAdapters(
+            fleet=fleet, tickets=PostgresTicketStore(pool), moves=PostgresTicketMoves(pool),
+            remote=PostgresRemoteTickets(pool), stats=PostgresStatsStore(pool),
+            cases=PostgresCaseStore(pool), ticket_cases=PostgresTicketCases(pool),
+            access=PostgresAccessStore(pool), live=live)
+
+
+def hall_features(config: HallConfig, adapters: PostgresAdapters) -> list[Feature]:
+    """Every feature of the hall, in install order: cases before the queue (tickets link to
+    cases), tickets before what builds on them."""
+    queue = queue_settings(config.queue)
+    a = adapters
+    return [
+        CasesFeature(a.cases),
+        TicketsFeature(a.tickets, queue, wait_inputs=a.stats, ticket_cases=a.ticket_cases),
+        RemoteTicketsFeature(a.tickets, a.moves, a.remote, ticket_cases=a.ticket_cases),
+        WindowsFeature(a.tickets, a.moves, clerk_settings(config.queue)),
+        StatsFeature(a.stats, config.queue.timezone, queue),
+        AccessFeature(a.access, command_secret(config), config.queue.timezone),
+        FaceCheckInFeature(tuple(config.access.checkin_gates), a.tickets, a.access,
+                           remote=a.remote),
+    ]
+
+
+def controller_bus(settings: ControllerSettings) -> MqttBus:
+    """The controller's broker connection, as the settings describe it."""
+    from devices.contract import Topics
+
+    return MqttBus(settings.mqtt_url, Topics(settings.topic_prefix),
+                   client_id=settings.client_id, shared_group=settings.shared_group,
+                   keepalive_s=settings.keepalive_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Hall:
+    """The assembled hall: its stores, the controller (not yet running) and the HTTP API."""
+
+    adapters: PostgresAdapters
+    controller: HallController
+    app: FastAPI
+
+
+@contextlib.asynccontextmanager
+async def assemble(config: HallConfig, mqtt_url: str, dsn: str, *,
+                   admin_password: str | None = None) -> AsyncIterator[Hall]:
+    """The whole hall over the broker at ``mqtt_url`` and the database at ``dsn``; the
+    caller runs ``hall.controller.running()`` and serves ``hall.app``. ``admin_password``
+    (re)sets the ``admin`` user's password."""
+    from hall_controller.users.service import ensure_user
+
+    from api import create_app
+    from api.auth import Authenticator, AuthSettings
+    from hall_controller.fleet.model import Role
+
+    settings = controller_settings(config, mqtt_url)
+    async with postgres_adapters(config, dsn) as adapters:
+        if admin_password is not None:
+            await ensure_user(adapters.fleet, "admin", admin_password, Role.ADMIN)
+        controller = HallController(settings, adapters.fleet, controller_bus(settings),
+                                    hall_features(config, adapters))
+        services = controller.services
+        services.add(adapters.live.hub)
+        services.add(Authenticator(AuthSettings(secret=auth_secret(config),
+                                                token_ttl_s=config.auth.token_ttl_s),
+                                   adapters.fleet))
+        yield Hall(adapters, controller, create_app(services))

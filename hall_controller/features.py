@@ -1,0 +1,172 @@
+"""How each room plugs into the running controller.
+
+A feature takes the ports of its room (built by the composition root, ``hall.assembly``),
+builds its services, and installs them on the controller: services into ``hall.services`` (the
+API finds them there), request handlers, event listeners, background jobs, start and stop
+hooks. A feature needing another's service finds it in ``hall.services``; install order is the
+composition root's list. Nothing here builds an adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from devices.contract import Command
+from devices.signing import derive_device_key, sign_command
+from hall_controller.access.face_checkin import FaceCheckIn, PersonCases
+from hall_controller.access.ports import AccessStore
+from hall_controller.access.service import AccessService, Signer
+from hall_controller.cases.integration_keys import ApiKeyService
+from hall_controller.cases.ports import CaseLinks, IntegrationStore
+from hall_controller.cases.service import CaseService
+from hall_controller.cases.webhooks import WebhookDispatcher, WebhookService
+from hall_controller.queue.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.ports import (
+    RemoteTicketStore,
+    StatsStore,
+    TicketMoveStore,
+    TicketStore,
+    WaitInputsSource,
+)
+from hall_controller.queue.remote_tickets import RemoteTicketService
+from hall_controller.queue.stats import StatsService
+from hall_controller.queue.tickets import QueueSettings, TicketCaseRecorder, TicketService
+from hall_controller.runtime import HallController
+
+
+@dataclass(frozen=True, slots=True)
+class CasesFeature:
+    """Online cases (一网通办): the case service, API keys, webhooks and their dispatcher."""
+
+    store: IntegrationStore
+
+    def install(self, hall: HallController) -> None:
+        cases = CaseService(self.store)
+        dispatcher = WebhookDispatcher(self.store)
+        # Prompt delivery: without the wake-up an event would wait for the next poll (2 s).
+        cases.subscribe(lambda events: dispatcher.wake())
+        hall.services.add(cases)
+        hall.services.add(WebhookService(self.store))
+        hall.services.add(ApiKeyService(self.store))
+        # Deliveries not made when it stops stay in the database for the next start.
+        hall.add_job("webhook-dispatcher", dispatcher.run)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketsFeature:
+    """Queue tickets from kiosks (``ticket.take``), linked to the visitor's online cases when
+    the cases feature is installed before it."""
+
+    store: TicketStore
+    settings: QueueSettings
+    wait_inputs: WaitInputsSource | None = None
+    ticket_cases: TicketCaseRecorder | None = None
+    cases: CaseLinks | None = None   # without CasesFeature: links to cases kept elsewhere
+
+    def install(self, hall: HallController) -> None:
+        tickets = TicketService(self.store, self.settings, cases=_case_links(hall, self.cases),
+                                wait_inputs=self.wait_inputs, ticket_cases=self.ticket_cases)
+        hall.services.add(tickets)
+        hall.requests.register("ticket.take", tickets.take)
+        hall.on_start(tickets.start)  # the catalog must be in place before the first request
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteTicketsFeature:
+    """指尖办: tickets taken before arriving, kiosk check-in, lapse and the daily rollover.
+    Needs ``TicketsFeature``."""
+
+    store: TicketStore
+    moves: TicketMoveStore
+    remote: RemoteTicketStore
+    ticket_cases: TicketCaseRecorder | None = None
+    cases: CaseLinks | None = None
+
+    def install(self, hall: HallController) -> None:
+        tickets = hall.services.get(TicketService)
+        remote = RemoteTicketService(tickets, self.store, self.moves, self.remote,
+                                     cases=_case_links(hall, self.cases),
+                                     ticket_cases=self.ticket_cases)
+        tickets.checkin = remote
+        hall.services.add(remote)
+        hall.add_job("queue-housekeeping", remote.run)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowsFeature:
+    """The window terminal (clerk): calls announced on the displays through the fleet."""
+
+    store: TicketStore
+    moves: TicketMoveStore
+    settings: ClerkSettings
+    cases: CaseLinks | None = None
+
+    def install(self, hall: HallController) -> None:
+        clerk = ClerkService(self.store, self.moves, self.settings, devices=hall.registry,
+                             commands=hall.commands, cases=_case_links(hall, self.cases))
+        hall.services.add(clerk)
+        hall.on_stop(clerk.aclose)  # its display announcements go out through the bus
+
+
+@dataclass(frozen=True, slots=True)
+class StatsFeature:
+    """The queue's daily figures and the one-trip rate (with the cases feature)."""
+
+    store: StatsStore
+    timezone: str
+    settings: QueueSettings
+
+    def install(self, hall: HallController) -> None:
+        hall.services.add(StatsService(self.store, self.timezone,
+                                       one_trip=hall.services.find(CaseService),
+                                       services=self.settings.services))
+
+
+@dataclass(frozen=True, slots=True)
+class AccessFeature:
+    """People, faces, rules and the audit; gates and locks sync their policy
+    (``access.sync``), doors unlock remotely with commands signed by keys derived from
+    ``command_secret`` (without it, remote unlock is refused)."""
+
+    store: AccessStore
+    command_secret: bytes | None
+    timezone: str
+
+    def install(self, hall: HallController) -> None:
+        access = AccessService(
+            self.store, hall.registry, hall.commands, timezone=self.timezone,
+            signer=command_signer(self.command_secret) if self.command_secret else None)
+        hall.services.add(access)
+        hall.requests.register("access.sync", access.sync)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceCheckInFeature:
+    """无感签到: a face granted at one of the entrance ``gates`` checks its visitor in (their
+    remote ticket, else a new one for their case). Needs ``TicketsFeature``."""
+
+    gates: Sequence[str]
+    tickets: TicketStore
+    audit: AccessStore
+    remote: RemoteTicketStore | None = None
+    cases: PersonCases | None = None
+
+    def install(self, hall: HallController) -> None:
+        cases = self.cases or hall.services.find(CaseService)
+        hall.pipeline.on_event(FaceCheckIn(
+            self.gates, hall.services.get(TicketService), self.tickets, registry=hall.registry,
+            commands=hall.commands, audit=self.audit,
+            cases=cases if isinstance(cases, PersonCases) else None, remote=self.remote))
+
+
+def command_signer(master_secret: bytes) -> Signer:
+    """Signs a door command with the key derived for the device it goes to."""
+    def sign(command: Command, device_id: str) -> Command:
+        return sign_command(command, device_id, derive_device_key(master_secret, device_id))
+    return sign
+
+
+def _case_links(hall: HallController, given: CaseLinks | None) -> CaseLinks | None:
+    """The cases a ticket links to: given explicitly, else the installed cases feature's."""
+    return given if given is not None else hall.services.find(CaseService)
