@@ -52,7 +52,7 @@ from hall.embedded_broker import free_port
 from hall_controller.features import TicketsFeature
 from hall_controller.fleet.model import Role
 from hall_controller.kernel.postgres.migrate import apply_migrations
-from hall_controller.live.postgres_feed import SUBSCRIBER_QUEUE, LiveHub, LiveNotice
+from hall_controller.live.hub import SUBSCRIBER_QUEUE, LiveHub, LiveNotice
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.model import ServiceDef, TicketSource, WindowDef
 from hall_controller.queue.ports import TicketRequest

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from api.auth import Facilities
 from api.schemas import Millis
 from devices.contract import now_ms
-from hall_controller.live.postgres_feed import FeedClosed, LiveNotice
+from hall_controller.live.hub import FeedClosed, LiveNotice
 from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.model import TicketState
 

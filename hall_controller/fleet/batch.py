@@ -1,8 +1,8 @@
-"""Adapters: the controller's ports implemented over real I/O (MQTT, PostgreSQL) or in memory.
+"""The rules both fleet stores apply to an ingest batch before storing it (``prepare_batch``).
 
-This module also holds the few rules both stores apply to an ingest batch before storing it
-(``prepare_batch``), so the in-memory fake and PostgreSQL agree on what a batch stores, by
-construction rather than by two copies of the same logic drifting apart.
+Pure: ``memory_store`` and ``postgres_store`` both call it, so the in-memory fake and
+PostgreSQL agree on what a batch stores, by construction rather than by two copies of the same
+logic drifting apart.
 
 The rules exist because the wire contract accepts some values PostgreSQL cannot store: a NUL
 character in a string (``"\\u0000"`` is valid JSON) and non-finite floats in JSON data. One such

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 from devices.contract import Channel, Command, Response, Topics, encode, new_message_id, now_ms
 from hall_controller.fleet.model import CommandRecord, CommandStatus
-from hall_controller.fleet.ports import CommandStore, Publisher
+from hall_controller.fleet.ports import CommandStore
 from hall_controller.fleet.registry import DeviceRegistry
+from hall_controller.kernel.bus import Publisher
 from hall_controller.kernel.errors import DeviceOffline, HallError, NotFound
 
 logger = logging.getLogger(__name__)

@@ -48,12 +48,12 @@ from hall_controller.fleet.model import (
     IngestBatch,
     TelemetryPoint,
 )
-from hall_controller.fleet.ports import IngestStore, Publisher
+from hall_controller.fleet.ports import IngestStore
 from hall_controller.fleet.presence import Change, Outcome
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestRouter
+from hall_controller.kernel.bus import InboundMessage, Publisher
 from hall_controller.kernel.errors import HallError, StoreUnavailable
-from hall_controller.kernel.mqtt_bus import InboundMessage
 
 logger = logging.getLogger(__name__)
 

@@ -120,12 +120,6 @@ class HallStore(IngestStore, DeviceStore, TelemetryQueries, AlarmStore, CommandS
     async def ping(self) -> bool: ...
 
 
-class Publisher(Protocol):
-    """Sends a message to the broker (QoS 1). Raises HallError subclasses on failure."""
-
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None: ...
-
-
 class CommandSender(Protocol):
     """Sends a command to a device and follows it to its ack (the API's view of commands)."""
 

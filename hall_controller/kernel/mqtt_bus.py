@@ -20,42 +20,15 @@ import logging
 import random
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
 from devices.contract import Topics, now_ms
-from hall_controller.kernel.errors import HallError
+from hall_controller.kernel.bus import BrokerUnavailable, InboundMessage, MessageSink
 
 logger = logging.getLogger(__name__)
-
-
-class BrokerUnavailable(HallError):
-    """The broker cannot be reached right now; the caller may retry."""
-
-
-@dataclass(slots=True)
-class InboundMessage:
-    """One message from a device, with a way to acknowledge it once its effects are durable."""
-
-    topic: str
-    payload: bytes
-    received_ms: int
-    _ack: Callable[[], None] = field(repr=False, default=lambda: None)
-    acked: bool = False
-
-    def ack(self) -> None:
-        """Send PUBACK (no-op for QoS 0, or if the connection it came on is gone).
-
-        Once only: the broker reuses a packet id as soon as it is acknowledged, so a second
-        PUBACK could acknowledge some later message before it is committed."""
-        if not self.acked:
-            self.acked = True
-            self._ack()
-
-
-MessageSink = Callable[[InboundMessage], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ import asyncio
 import psycopg
 import pytest
 
-from hall_controller.live.postgres_feed import RESYNC, LiveNotice, PostgresLiveFeed
-from hall_controller.live.postgres_feed import Subscription as LiveSubscription
+from hall_controller.live.hub import RESYNC, LiveNotice
+from hall_controller.live.hub import Subscription as LiveSubscription
+from hall_controller.live.postgres_feed import PostgresLiveFeed
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import DeviceRecord, IngestBatch
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestRouter
-from hall_controller.kernel.mqtt_bus import BrokerUnavailable, InboundMessage
+from hall_controller.kernel.bus import BrokerUnavailable, InboundMessage
 from tests.support.waiting import eventually
 
 TOPICS = Topics()

@@ -1,5 +1,5 @@
 """The live feed's fan-out and the SSE streams the pages read (pure logic; the PostgreSQL side
-is tests/browser/test_live_feed_postgres.py)."""
+is tests/integration/test_live_feed_postgres.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from api.app import _install_error_handlers
 from api.routes.live import event_stream, live_router
 from hall_controller.fleet.memory_store import MemoryStore
-from hall_controller.live.postgres_feed import (
+from hall_controller.live.hub import (
     RESYNC,
     SUBSCRIBER_QUEUE,
     FeedClosed,
