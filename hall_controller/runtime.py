@@ -22,11 +22,11 @@ from hall_controller.fleet.device_alarms import DeviceAlarmRules
 from hall_controller.fleet.health import HealthService
 from hall_controller.fleet.ingest import IngestPipeline
 from hall_controller.fleet.metrics import IngestCounters
-from hall_controller.fleet.ports import HallStore, Publisher
+from hall_controller.fleet.ports import HallStore
 from hall_controller.fleet.presence import default_inactivity_timeouts
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestRouter
-from hall_controller.kernel.mqtt_bus import InboundMessage
+from hall_controller.kernel.bus import ControllerBus
 from hall_controller.kernel.services import Services
 
 logger = logging.getLogger(__name__)
@@ -50,16 +50,6 @@ class ControllerSettings:
     inactivity_timeout_s: dict[DeviceKind, float] = field(default_factory=default_inactivity_timeouts)
     telemetry_retention_days: int = 90
     maintenance_interval_s: float = 3600.0
-
-
-class ControllerBus(Publisher, Protocol):
-    """What the controller needs of its broker connection (``kernel.mqtt_bus.MqttBus``)."""
-
-    connected: asyncio.Event
-
-    async def run(self, submit: Callable[[InboundMessage], Awaitable[None]]) -> None: ...
-
-    async def say_goodbye(self) -> None: ...
 
 
 class Feature(Protocol):

@@ -6,6 +6,7 @@ A service receives ``InboundMessage``s and publishes through a ``Publisher``; th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -46,3 +47,15 @@ class Publisher(Protocol):
     (``BrokerUnavailable`` while disconnected)."""
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None: ...
+
+
+class ControllerBus(Publisher, Protocol):
+    """The controller's broker connection (``kernel.mqtt_bus.MqttBus``): it publishes, hands
+    every inbound message to ``sink`` while it runs, reports being connected (subscriptions
+    acknowledged), and says goodbye on the controller's state topic before it stops."""
+
+    connected: asyncio.Event
+
+    async def run(self, sink: MessageSink) -> None: ...
+
+    async def say_goodbye(self) -> None: ...

@@ -4,7 +4,7 @@
     and no asyncio, directly or through any module of ours; ports, the bus port and the live
     hub import no I/O library;
 (b) adapters (``postgres_*.py``, ``memory_*.py``, ``mqtt_bus.py``) are imported only by the
-    composition root (``hall/``, ``hall_controller/runtime.py``), tests, benchmarks and adapters
+    composition root (``hall/``), tests, benchmarks and adapters
     of their own room: services import ports;
 (c) the kernel imports no room (nor api, hall, simulators);
 (d) ``devices/`` and ``edge/`` never import the controller, the composition root, the API or the
@@ -55,7 +55,7 @@ NO_IO_MODULES = (
 )
 ADAPTER_NAME = re.compile(r"^(postgres_\w+|memory_\w+|mqtt_bus)$")
 # Where adapters may be imported: the composition root, and those that test or measure them.
-COMPOSITION = ("hall", "hall_controller.runtime", "tests", "benchmarks")
+COMPOSITION = ("hall", "tests", "benchmarks")
 # Rule (b)'s exceptions that exist today, each with its reason. A stale one fails the test.
 ADAPTER_EXCEPTIONS: Mapping[tuple[str, str], str] = {
     ("hall_controller.queue.postgres_tickets", "hall_controller.fleet.postgres_store"):
@@ -185,7 +185,7 @@ def adapter_violations(graph: Graph) -> tuple[list[str], set[tuple[str, str]]]:
                 excused.add((module, item.target))
                 continue
             problems.append(f"{where(item)}: rule (b) — that is an adapter; a service imports "
-                            "ports, and only hall/ or hall_controller/runtime.py builds adapters")
+                            "ports, and only hall/ builds adapters")
     return problems, excused
 
 
@@ -233,7 +233,7 @@ def test_the_graph_is_the_real_code() -> None:
     """Guards against rules that pass because they looked at nothing."""
     assert len(GRAPH) > 200
     assert "hall_controller.kernel.bus" in {i.target for i in GRAPH["hall_controller.fleet.ingest"]}
-    assert "hall_controller.kernel.mqtt_bus" in {i.target for i in GRAPH["hall_controller.runtime"]}
+    assert "hall_controller.kernel.mqtt_bus" in {i.target for i in GRAPH["hall.assembly"]}
     for pattern in (*PURE_MODULES, *NO_IO_MODULES):
         assert matching([pattern]), f"{pattern} matches no file: update the rule"
 
@@ -327,9 +327,8 @@ def test_each_rule_catches_a_bad_import(graph: Graph, find: Callable[[Graph], li
 
 @pytest.mark.parametrize("graph", [
     bad("hall_controller.queue.postgres_moves", "hall_controller.queue.postgres_tickets"),
-    bad("hall.stack", "hall_controller.kernel.mqtt_bus"),
-    bad("hall_controller.runtime", "hall_controller.kernel.mqtt_bus"),
+    bad("hall.assembly", "hall_controller.kernel.mqtt_bus"),
     bad("tests.unit.test_x", "hall_controller.fleet.memory_store"),
-], ids=["adapter-on-own-room-adapter", "composition-root", "runtime", "tests"])
+], ids=["adapter-on-own-room-adapter", "composition-root", "tests"])
 def test_what_the_adapter_rule_allows(graph: Graph) -> None:
     assert adapter_violations(graph) == ([], set())
