@@ -11,6 +11,7 @@ Build an ``AgentSettings`` and a ``DeviceDriver`` and run an ``EdgeAgent``::
 or ``await EdgeAgent(settings, driver).run()`` until cancelled.
 """
 
+from devices.broker_address import BrokerAddress
 from edge.agent import AgentStats, EdgeAgent
 from edge.driver import DeviceDriver, DeviceHandle, TelemetryScalar
 from edge.errors import (
@@ -21,7 +22,7 @@ from edge.errors import (
     UnknownMethod,
 )
 from edge.outbox import MemoryOutbox, Outbox, SqliteOutbox
-from edge.settings import AgentSettings, BrokerAddress
+from edge.settings import AgentSettings
 
 __all__ = [
     "AgentSettings",

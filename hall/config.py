@@ -12,11 +12,11 @@ import tomllib
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from devices.broker_address import BrokerAddress, InvalidBrokerUrl
 from devices.contract import DEVICE_ID_PATTERN, is_valid_device_id
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
@@ -54,13 +54,10 @@ class MqttConfig(_Section):
     @classmethod
     def _url_is_mqtt(cls, value: str) -> str:
         if value:
-            parts = urlsplit(value)
-            if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-                raise ValueError("expected mqtt://[user:pass@]host[:port]")
             try:
-                _ = parts.port
-            except ValueError:
-                raise ValueError("expected a numeric port in mqtt://host:port") from None
+                BrokerAddress.parse(value)
+            except InvalidBrokerUrl as exc:
+                raise ValueError(exc.problem) from None  # the error shows the URL already
         return value
 
     @field_validator("topic_prefix")
