@@ -35,6 +35,9 @@ _DEVICE_ID_RE = re.compile(rf"^{DEVICE_ID_PATTERN}$")
 _DOTTED_NAME = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 MAX_TELEMETRY_VALUES = 256
 MAX_STRING_VALUE = 1024
+MAX_PAYLOAD_BYTES = 65_536
+"""The largest payload anyone reads (64 KiB): agents refuse larger commands and responses, the
+controller larger messages (its default ``controller.max_payload_bytes``)."""
 
 
 class ContractError(ValueError):

@@ -24,6 +24,7 @@ from typing import Any, Self
 import aiomqtt
 
 from devices.contract import (
+    MAX_PAYLOAD_BYTES,
     MAX_TELEMETRY_VALUES,
     Birth,
     Channel,
@@ -57,7 +58,6 @@ logger = logging.getLogger(__name__)
 # aiomqtt's "pending calls" warning threshold (10) and paho's in-flight window (20).
 PUBLISH_WINDOW = 10
 COMMAND_QUEUE_SIZE = 100
-MAX_INBOUND_BYTES = 65_536
 # A connection that stayed up this long resets the backoff; one that drops at once (a client
 # id taken over by a twin, a broker refusing us) keeps backing off instead of flapping.
 STABLE_CONNECTION_S = 10.0
@@ -540,7 +540,7 @@ class EdgeAgent:
 
     def _on_response(self, payload: bytes) -> None:
         try:
-            response = parse_response(decode_json(payload, MAX_INBOUND_BYTES), self.device_id)
+            response = parse_response(decode_json(payload, MAX_PAYLOAD_BYTES), self.device_id)
         except ContractError as exc:
             self.stats.malformed_messages += 1
             logger.warning("%s: malformed response ignored: %s", self.device_id, exc.reason,
@@ -557,7 +557,7 @@ class EdgeAgent:
         if not payload:
             return  # the retained state was cleared
         try:
-            state = decode_json(payload, MAX_INBOUND_BYTES)
+            state = decode_json(payload, MAX_PAYLOAD_BYTES)
         except ContractError as exc:
             self.stats.malformed_messages += 1
             logger.warning("%s: malformed controller state ignored: %s", self.device_id,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from devices.broker_address import BrokerAddress, InvalidBrokerUrl
-from devices.contract import DEVICE_ID_PATTERN, is_valid_device_id
+from devices.contract import DEVICE_ID_PATTERN, MAX_PAYLOAD_BYTES, is_valid_device_id
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
 from edge.settings import command_key_from_hex
@@ -96,7 +96,7 @@ def _default_timeouts() -> dict[DeviceKind, float]:
 class ControllerConfig(_Section):
     queue_size: Annotated[int, Field(ge=10)] = 10_000
     batch_max: Annotated[int, Field(ge=1)] = 1_000
-    max_payload_bytes: Annotated[int, Field(ge=1024)] = 65_536
+    max_payload_bytes: Annotated[int, Field(ge=1024)] = MAX_PAYLOAD_BYTES
     command_timeout_s: Seconds = 10.0
     command_ttl_s: Seconds = 30.0
     presence_check_interval_s: Seconds = 2.0
