@@ -21,6 +21,7 @@ from devices.contract import DEVICE_ID_PATTERN, MAX_PAYLOAD_BYTES, is_valid_devi
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
 from edge.settings import command_key_from_hex
+from hall_controller.queue.model import WINDOW_ID_PATTERN
 
 
 class ConfigError(Exception):
@@ -262,7 +263,7 @@ def _demo_services() -> list[QueueServiceConfig]:
     ]
 
 
-_WINDOW_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_WINDOW_ID = re.compile(WINDOW_ID_PATTERN)
 
 
 class QueueWindowConfig(_Section):
