@@ -33,7 +33,6 @@ from devices.contract import (
     Response,
     Topics,
     Will,
-    decode_json,
     encode,
     error_response,
     new_message_id,
@@ -43,6 +42,7 @@ from devices.contract import (
     parse_response,
     parse_telemetry,
 )
+from devices.json_decoding import decode_json
 from devices.signing import CommandRejected, CommandVerifier, NonceCache
 from edge.backoff import Backoff
 from edge.commands import CommandRunner, CommandStats, usable_id

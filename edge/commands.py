@@ -14,12 +14,12 @@ from devices.contract import (
     Command,
     ContractError,
     Response,
-    decode_json,
     error_response,
     now_ms,
     ok_response,
     parse_command,
 )
+from devices.json_decoding import decode_json
 from devices.signing import CommandRejected, CommandVerifier
 from edge.driver import DeviceDriver
 from edge.errors import CommandRefused

@@ -31,7 +31,6 @@ from devices.contract import (
     Request,
     Response,
     Topics,
-    decode_json,
     encode,
     parse_event,
     parse_request,
@@ -39,6 +38,7 @@ from devices.contract import (
     parse_state,
     parse_telemetry,
 )
+from devices.json_decoding import decode_json
 from hall_controller.fleet.alarms import AlarmService
 from hall_controller.fleet.batch import MAX_DEAD_LETTER_PAYLOAD
 from hall_controller.fleet.commands import CommandService
