@@ -12,7 +12,7 @@ or ``await EdgeAgent(settings, driver).run()`` until cancelled.
 """
 
 from devices.broker_address import BrokerAddress
-from edge.agent import AgentStats, EdgeAgent
+from edge.agent import EdgeAgent
 from edge.driver import DeviceDriver, DeviceHandle, TelemetryScalar
 from edge.errors import (
     CommandRefused,
@@ -23,6 +23,7 @@ from edge.errors import (
 )
 from edge.outbox import MemoryOutbox, Outbox, SqliteOutbox
 from edge.settings import AgentSettings
+from edge.stats import AgentStats
 
 __all__ = [
     "AgentSettings",
