@@ -7,6 +7,7 @@ at start-up with its dotted key (``ConfigError``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import time
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -338,13 +339,7 @@ class QueueConfig(ConfigSection):
     def _consistent(self) -> QueueConfig:
         if not self.always_open and self.opens >= self.closes:
             raise ValueError(f"opens ({self.opens:%H:%M}) must be before closes ({self.closes:%H:%M})")
-        for attr in ("code", "prefix"):
-            seen: set[str] = set()
-            for service in self.services:
-                value = getattr(service, attr)
-                if value in seen:
-                    raise ValueError(f"two services share the {attr} {value!r}")
-                seen.add(value)
+        _refuse_shared(self.services, ("code", "prefix"), "services")
         self._check_windows()
         return self
 
@@ -357,15 +352,20 @@ class QueueConfig(ConfigSection):
             self.__dict__["windows"] = [
                 QueueWindowConfig(window_id=f"w{i}", number=i, services={s.code: 1})
                 for i, s in enumerate(self.services, start=1)]
-        for attr in ("window_id", "number"):
-            seen_window: set[object] = set()
-            for window in self.windows:
-                value = getattr(window, attr)
-                if value in seen_window:
-                    raise ValueError(f"two windows share the {attr} {value!r}")
-                seen_window.add(value)
+        _refuse_shared(self.windows, ("window_id", "number"), "windows")
         for window in self.windows:
             unknown = sorted(set(window.services) - codes)
             if unknown:
                 raise ValueError(f"window {window.window_id} serves unknown service(s) "
                                  f"{', '.join(unknown)}; known: {', '.join(sorted(codes))}")
+
+
+def _refuse_shared(entries: Sequence[ConfigSection], attrs: tuple[str, ...], what: str) -> None:
+    """Refuse two ``what`` (entries of a list) with the same value of any of ``attrs``."""
+    for attr in attrs:
+        seen: set[object] = set()
+        for entry in entries:
+            value = getattr(entry, attr)
+            if value in seen:
+                raise ValueError(f"two {what} share the {attr} {value!r}")
+            seen.add(value)
