@@ -44,7 +44,6 @@ from edge.driver import DeviceDriver, TelemetryScalar
 from edge.errors import EdgeError, OutboxError, RequestTimeout
 from edge.inbound import InboundDispatcher
 from edge.outbox import MemoryOutbox, Outbox, RecordKind, SqliteOutbox
-from edge.session_counter import SessionCounter
 from edge.settings import AgentSettings
 from edge.stats import AgentStats
 
@@ -70,8 +69,6 @@ class EdgeAgent:
         self._given_outbox = outbox
         self._outbox: Outbox | None = outbox
         self._topics = Topics(settings.topic_prefix)
-        session_file = settings.data_dir / "session" if settings.data_dir is not None else None
-        self._sessions = SessionCounter(session_file)
         self._commands = CommandRunner(driver, settings.device_id, settings.command_cache_size,
                                        verifier=_command_verifier(settings),
                                        signed_methods=settings.methods_requiring_signature,
@@ -85,8 +82,7 @@ class EdgeAgent:
         self.stats = AgentStats(commands=self._commands.stats)
         self._inbound = InboundDispatcher(settings.device_id, self._topics, self._commands,
                                           self.stats, routine_log_level=settings.routine_log_level)
-        self._connection = BrokerConnection(settings, self._topics, self._sessions,
-                                            inbound=self._inbound, stats=self.stats,
+        self._connection = BrokerConnection(settings, inbound=self._inbound, stats=self.stats,
                                             stop=self._stop, rng=self._rng)
 
     # --- public API ---------------------------------------------------------------------------
@@ -109,7 +105,7 @@ class EdgeAgent:
     @property
     def session(self) -> int:
         """The session number of the current (or last) connection attempt."""
-        return self._sessions.current
+        return self._connection.session
 
     @property
     def is_connected(self) -> bool:

@@ -41,21 +41,26 @@ class BrokerConnection:
     timing stays reproducible).  ``inbound`` sorts what arrives and holds the acks to send.
     """
 
-    def __init__(self, settings: AgentSettings, topics: Topics, sessions: SessionCounter, *,
-                 inbound: InboundDispatcher, stats: AgentStats, stop: asyncio.Event,
-                 rng: random.Random) -> None:
+    def __init__(self, settings: AgentSettings, *, inbound: InboundDispatcher, stats: AgentStats,
+                 stop: asyncio.Event, rng: random.Random) -> None:
         self._settings = settings
         self._device_id = settings.device_id
-        self._topics = topics
         self._broker = settings.broker
-        self._sessions = sessions
         self._inbound = inbound
         self._stats = stats
         self._stop = stop
         self._rng = rng
-        self._outbox: Outbox | None = None
-        self._client: aiomqtt.Client | None = None
+        self._topics = Topics(settings.topic_prefix)
+        session_file = settings.data_dir / "session" if settings.data_dir is not None else None
+        self._sessions = SessionCounter(session_file)
+        self._outbox: Outbox | None = None  # while run() runs
+        self._client: aiomqtt.Client | None = None  # while a connection is up
         self._connected = asyncio.Event()
+
+    @property
+    def session(self) -> int:
+        """The session number of the current (or last) connection attempt."""
+        return self._sessions.current
 
     @property
     def is_connected(self) -> bool:

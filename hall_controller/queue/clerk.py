@@ -126,10 +126,8 @@ class ClerkService:
         # One move at a time per window in this process (a double click must not call two
         # tickets to one window); across processes the store's state guard still holds.
         self._locks = {w.window_id: asyncio.Lock() for w in settings.windows}
-        self._announcer = DisplayAnnouncer(
-            settings.windows, {s.code: s.name for s in settings.services}, moves,
-            lambda: self.service_day(self._clock()), lang=settings.lang,
-            queue_preview=settings.queue_preview, devices=devices, commands=commands)
+        self._announcer = DisplayAnnouncer(settings, moves, lambda: self.service_day(self._clock()),
+                                           devices=devices, commands=commands)
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable
 from typing import Any, Protocol
 
 from devices.kinds import DeviceKind
 from hall_controller.fleet.model import DeviceRecord
 from hall_controller.fleet.ports import CommandSender
 from hall_controller.kernel.errors import HallError
-from hall_controller.queue.model import Ticket, WindowDef
+from hall_controller.queue.model import ServiceDef, Ticket, WindowDef
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,19 @@ class DeviceDirectory(Protocol):
     def all(self) -> list[DeviceRecord]: ...
 
 
+class DisplaySettings(Protocol):
+    """What the announcer reads of the clerk's settings (``ClerkSettings``)."""
+
+    @property
+    def windows(self) -> tuple[WindowDef, ...]: ...
+    @property
+    def services(self) -> tuple[ServiceDef, ...]: ...
+    @property
+    def lang(self) -> str: ...
+    @property
+    def queue_preview(self) -> int: ...
+
+
 class WaitingTickets(Protocol):
     """The one thing the announcer reads from the move store."""
 
@@ -47,18 +60,15 @@ class DisplayAnnouncer:
     """
 
     def __init__(
-        self, windows: Sequence[WindowDef], service_names: Mapping[str, str],
-        tickets: WaitingTickets, today: Callable[[], str], *, lang: str, queue_preview: int,
+        self, settings: DisplaySettings, tickets: WaitingTickets, today: Callable[[], str], *,
         devices: DeviceDirectory | None = None, commands: CommandSender | None = None,
     ) -> None:
-        """``today`` is the queue's current service day; ``service_names`` name the services
-        on the waiting list (a code without a name shows as itself)."""
-        self._windows = tuple(windows)
-        self._service_names = service_names
+        """``today`` is the queue's current service day."""
+        self._settings = settings
+        # The names on the waiting list; a service without one shows its code.
+        self._service_names = {s.code: s.name for s in settings.services}
         self._tickets = tickets
         self._today = today
-        self._lang = lang
-        self._queue_preview = queue_preview
         self._devices = devices
         self._commands = commands
         self._announcements: set[asyncio.Task[None]] = set()
@@ -76,21 +86,21 @@ class DisplayAnnouncer:
 
     def call_params(self, window: WindowDef, ticket: Ticket) -> dict[str, object]:
         """The ``display.call`` parameters for a call of ``ticket`` to ``window``."""
-        text = CALL_TEXT[self._lang].format(ticket=ticket.number, window=window.number)
+        text = CALL_TEXT[self._settings.lang].format(ticket=ticket.number, window=window.number)
         return {"ticket": ticket.number, "window": window.number, "text": text,
-                "lang": self._lang}
+                "lang": self._settings.lang}
 
     async def waiting_list(self, area: str) -> dict[str, object]:
         """The ``display.queue`` parameters for ``area``: the next waiting numbers of each
         service its windows serve, in arrival order."""
-        codes = _ordered_unique(c for w in self._windows if w.area == area for c in w.services)
+        codes = _ordered_unique(c for w in self._settings.windows if w.area == area for c in w.services)
         waiting = await self._tickets.waiting_for(codes, self._today())
         services: list[dict[str, object]] = []
         for code in codes:
             numbers = [t.number for t in waiting if t.service_code == code]
             services.append({"service": code, "name": self._service_names.get(code, code),
-                             "waiting": len(numbers), "next": numbers[:self._queue_preview]})
-        return {"area": area, "services": services, "lang": self._lang}
+                             "waiting": len(numbers), "next": numbers[:self._settings.queue_preview]})
+        return {"area": area, "services": services, "lang": self._settings.lang}
 
     def announce(self, window: WindowDef, ticket: Ticket) -> None:
         """Tell the area's displays about the call, then refresh their waiting list."""
@@ -104,7 +114,7 @@ class DisplayAnnouncer:
         if self._commands is None:
             return
         codes = set(service_codes)
-        for area in sorted({w.area for w in self._windows if codes & set(w.services)}):
+        for area in sorted({w.area for w in self._settings.windows if codes & set(w.services)}):
             self._start(self._send_waiting_list(area), f"waiting-list-{area}")
 
     def _start(self, work: Coroutine[Any, Any, None], name: str) -> None:
