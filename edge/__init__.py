@@ -11,7 +11,8 @@ Build an ``AgentSettings`` and a ``DeviceDriver`` and run an ``EdgeAgent``::
 or ``await EdgeAgent(settings, driver).run()`` until cancelled.
 """
 
-from edge.agent import AgentStats, EdgeAgent
+from devices.broker_address import BrokerAddress
+from edge.agent import EdgeAgent
 from edge.driver import DeviceDriver, DeviceHandle, TelemetryScalar
 from edge.errors import (
     CommandRefused,
@@ -21,7 +22,8 @@ from edge.errors import (
     UnknownMethod,
 )
 from edge.outbox import MemoryOutbox, Outbox, SqliteOutbox
-from edge.settings import AgentSettings, BrokerAddress
+from edge.settings import AgentSettings
+from edge.stats import AgentStats
 
 __all__ = [
     "AgentSettings",

@@ -6,7 +6,8 @@ Tasks, all named and owned by the agent's ``TaskGroup``:
 - ``driver``: the driver's own loop, which emits events into the outbox;
 - ``commands``: executes received commands one at a time, in arrival order, and acks them;
 - ``mqtt``: connects, announces, and per connection runs ``receive``, ``drain``, ``replies``
-  and ``reannounce``; reconnects with jittered exponential backoff when the connection is lost.
+  and ``reannounce``; reconnects with jittered exponential backoff when the connection is lost
+  (``edge/connection.py``; what arrives is sorted by ``edge/inbound.py``).
 """
 
 from __future__ import annotations
@@ -17,69 +18,39 @@ import logging
 import math
 import random
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-import aiomqtt
-
 from devices.contract import (
     MAX_TELEMETRY_VALUES,
-    Birth,
     Channel,
     Command,
     ContractError,
     Response,
     Topics,
-    Will,
-    decode_json,
     encode,
     error_response,
     new_message_id,
     now_ms,
     parse_event,
     parse_request,
-    parse_response,
     parse_telemetry,
 )
 from devices.signing import CommandRejected, CommandVerifier, NonceCache
 from edge.backoff import Backoff
-from edge.commands import CommandRunner, CommandStats, usable_id
+from edge.commands import CommandRunner
+from edge.connection import BrokerConnection
 from edge.driver import DeviceDriver, TelemetryScalar
 from edge.errors import EdgeError, OutboxError, RequestTimeout
+from edge.inbound import InboundDispatcher
 from edge.outbox import MemoryOutbox, Outbox, RecordKind, SqliteOutbox
-from edge.session_counter import SessionCounter
 from edge.settings import AgentSettings
+from edge.stats import AgentStats
 
 logger = logging.getLogger(__name__)
 
-# Messages published before waiting for their PUBACKs: enough to keep the link busy, and under
-# aiomqtt's "pending calls" warning threshold (10) and paho's in-flight window (20).
-PUBLISH_WINDOW = 10
-COMMAND_QUEUE_SIZE = 100
-MAX_INBOUND_BYTES = 65_536
-# A connection that stayed up this long resets the backoff; one that drops at once (a client
-# id taken over by a twin, a broker refusing us) keeps backing off instead of flapping.
-STABLE_CONNECTION_S = 10.0
 # The agent's own telemetry value: samples dropped because the outbox was full, since start.
 TELEMETRY_SHED_METRIC = "agent.telemetry_shed"
-
-
-@dataclass(slots=True)
-class AgentStats:
-    """Counters for the facilities dashboard and for tests."""
-
-    connects: int = 0
-    connection_losses: int = 0
-    telemetry_sampled: int = 0
-    events_emitted: int = 0
-    messages_published: int = 0
-    records_delivered: int = 0
-    announcements: int = 0
-    malformed_messages: int = 0
-    internal_errors: int = 0  # messages that hit a bug here (refused, and the agent went on)
-    acks_dropped: int = 0
-    commands: CommandStats = field(default_factory=CommandStats)
 
 
 class EdgeAgent:
@@ -98,24 +69,10 @@ class EdgeAgent:
         self._given_outbox = outbox
         self._outbox: Outbox | None = outbox
         self._topics = Topics(settings.topic_prefix)
-        self._broker = settings.broker
-        session_file = settings.data_dir / "session" if settings.data_dir is not None else None
-        self._sessions = SessionCounter(session_file)
         self._commands = CommandRunner(driver, settings.device_id, settings.command_cache_size,
                                        verifier=_command_verifier(settings),
                                        signed_methods=settings.methods_requiring_signature,
                                        on_rejected=self._report_rejected)
-        self._command_queue: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE_SIZE)
-        # Acks the receiver answers itself (malformed or refused-as-busy commands), sent by a
-        # task of their own so the receiver never waits on a publish.
-        self._replies: asyncio.Queue[Response] = asyncio.Queue(COMMAND_QUEUE_SIZE)
-        self._reannounce = asyncio.Event()
-        # The controller birth we last announced ourselves to: a retained birth delivered
-        # again (after our reconnect, or twice by the broker) needs no second announcement.
-        self._controller_birth: bytes | None = None
-        self._pending: dict[str, asyncio.Future[Response]] = {}
-        self._client: aiomqtt.Client | None = None
-        self._connected = asyncio.Event()
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._lifetime_stack: contextlib.AsyncExitStack | None = None
@@ -123,6 +80,10 @@ class EdgeAgent:
         # Seeded by device id: a fleet spreads out, and one device's timing is reproducible.
         self._rng = random.Random(settings.device_id)  # jitter, not secrets
         self.stats = AgentStats(commands=self._commands.stats)
+        self._inbound = InboundDispatcher(settings.device_id, self._topics, self._commands,
+                                          self.stats, routine_log_level=settings.routine_log_level)
+        self._connection = BrokerConnection(settings, inbound=self._inbound, stats=self.stats,
+                                            stop=self._stop, rng=self._rng)
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -144,12 +105,12 @@ class EdgeAgent:
     @property
     def session(self) -> int:
         """The session number of the current (or last) connection attempt."""
-        return self._sessions.current
+        return self._connection.session
 
     @property
     def is_connected(self) -> bool:
         """Whether the agent has announced itself on a live broker connection."""
-        return self._connected.is_set()
+        return self._connection.is_connected
 
     @property
     def outbox(self) -> Outbox:
@@ -166,7 +127,7 @@ class EdgeAgent:
     async def wait_connected(self, timeout_s: float | None = None) -> None:
         """Wait until the agent is connected and announced; raises TimeoutError."""
         async with asyncio.timeout(timeout_s):
-            await self._connected.wait()
+            await self._connection.wait_connected()
 
     async def emit_event(self, type: str, data: Mapping[str, Any] | None = None) -> str:
         """Queue an event (``type`` is a dotted name); returns its id.
@@ -196,17 +157,16 @@ class EdgeAgent:
         """
         req = parse_request({"id": new_message_id(), "method": method,
                              "params": dict(params or {})}, self.device_id)
-        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._pending[req.id] = future
+        future = self._inbound.expect_response(req.id)
         try:
             async with asyncio.timeout(timeout_s):
-                await self._publish_when_connected(
+                await self._connection.publish_when_connected(
                     self._topics.device(self.device_id, Channel.REQ), encode(req))
                 return await future
         except TimeoutError:
             raise RequestTimeout(f"no response to {method} ({req.id}) in {timeout_s} s") from None
         finally:
-            self._pending.pop(req.id, None)
+            self._inbound.forget(req.id)
 
     def stop(self) -> None:
         """Ask the agent to stop: flush briefly, publish the offline state, disconnect."""
@@ -277,7 +237,7 @@ class EdgeAgent:
                 tg.create_task(self._execute_commands(), name=f"{name}:commands"),
             ]
             # The connection loop returns only after stop(); then the helpers go too.
-            await tg.create_task(self._stay_connected(), name=f"{name}:mqtt")
+            await tg.create_task(self._connection.run(self.outbox), name=f"{name}:mqtt")
             for task in helpers:
                 task.cancel()
 
@@ -335,7 +295,7 @@ class EdgeAgent:
     async def _execute_commands(self) -> None:
         # One at a time, in arrival order: a display shows calls in the order they were made.
         while True:
-            command = await self._command_queue.get()
+            command = await self._inbound.commands.get()
             try:
                 response = await self._commands.execute(command)
             except Exception as exc:
@@ -346,310 +306,13 @@ class EdgeAgent:
                                  command.method, extra={"device_id": self.device_id})
                 response = error_response(command.id, "internal_error",
                                           f"the device failed on this command: {type(exc).__name__}")
-            await self._send_ack(response)
-
-    async def _send_ack(self, response: Response) -> None:
-        client = self._client
-        if client is None:
-            # The controller times the command out; a retry with the same id gets the cached ack.
-            self.stats.acks_dropped += 1
-            logger.warning("ack of command %s dropped: not connected", response.id,
-                           extra={"device_id": self.device_id})
-            return
-        topic = self._topics.device(self.device_id, Channel.CMD_ACK)
-        try:
-            await client.publish(topic, encode(response), qos=1)
-        except aiomqtt.MqttError as exc:
-            self.stats.acks_dropped += 1
-            logger.warning("ack of command %s dropped: %s", response.id, exc,
-                           extra={"device_id": self.device_id})
-
-    # --- the connection -----------------------------------------------------------------------
-
-    async def _stay_connected(self) -> None:
-        loop = asyncio.get_running_loop()
-        backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s, self._rng)
-        while not self._stop.is_set():
-            session = self._sessions.next()
-            started = loop.time()
-            lost: BaseException | None = None
-            try:
-                await self._connect_and_serve(session)
-            except* (aiomqtt.MqttError, OSError) as group:
-                lost = _first_leaf(group)
-            self._connected.clear()
-            self._client = None
-            if self._stop.is_set():
-                break
-            if self.stats.connects and loop.time() - started >= STABLE_CONNECTION_S:
-                backoff.reset()
-            delay = backoff.next_delay()
-            logger.warning("%s: broker connection lost or refused (%s); retrying in %.1f s",
-                           self.device_id, lost, delay, extra={"device_id": self.device_id})
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._stop.wait()
-
-    def _make_client(self, session: int) -> aiomqtt.Client:
-        b = self._broker
-        will = Will(online=False, session=session)
-        return aiomqtt.Client(
-            b.host,
-            b.port,
-            username=self._settings.mqtt_username,
-            password=b.password,
-            identifier=self.device_id,
-            # A persistent session: commands sent while we were away wait for us (and are
-            # then refused if they expired meanwhile).
-            clean_session=False,
-            will=aiomqtt.Will(self._state_topic, encode(will), qos=1, retain=True),
-            keepalive=self._settings.keepalive_s,
-            timeout=self._settings.mqtt_timeout_s,
-        )
-
-    async def _connect_and_serve(self, session: int) -> None:
-        async with self._make_client(session) as client:
-            self.stats.connects += 1
-            try:
-                await self._serve(client, session)
-            except asyncio.CancelledError:
-                await self._goodbye(client, session, flush=False)
-                raise
-            except BaseException:
-                self.stats.connection_losses += 1
-                raise
-
-    async def _serve(self, client: aiomqtt.Client, session: int) -> None:
-        """One connection: announce, subscribe, work until stop(), then say goodbye."""
-        # Acks may go out at once: commands queued for us while we were away arrive right
-        # after the CONNACK, before our own subscribe.
-        self._client = client
-        self._reannounce.clear()  # the birth below answers any controller seen meanwhile
-        name = f"edge:{self.device_id}"
-        async with asyncio.TaskGroup() as tg:
-            # The receiver starts first and never waits on a publish: sitting in
-            # client.messages is what notices a lost connection at once (a PUBACK or SUBACK
-            # still awaited would only time out after mqtt_timeout_s), and it retrieves the
-            # error aiomqtt keeps for the disconnect, which asyncio would otherwise log as
-            # "Future exception was never retrieved".  Its failure cancels everything below.
-            receiver = tg.create_task(self._receive(client), name=f"{name}:receive")
-            await self._announce(client, session)
-            await client.subscribe([
-                (self._topics.device(self.device_id, Channel.CMD), 1),
-                (self._topics.device(self.device_id, Channel.RES), 1),
-                (self._topics.controller_state, 1),
-            ])
-            self._connected.set()
-            logger.log(self._settings.routine_log_level, "%s connected to %s:%d (session %d)",
-                       self.device_id, self._broker.host, self._broker.port, session,
-                       extra={"device_id": self.device_id})
-            helpers = [
-                tg.create_task(self._send_replies(), name=f"{name}:replies"),
-                tg.create_task(self._reannounce_on_request(client, session),
-                               name=f"{name}:reannounce"),
-            ]
-            drain = tg.create_task(self._drain(client), name=f"{name}:drain")
-            await self._stop.wait()
-            # The drain finishes the batch in flight and returns by itself after stop(), so a
-            # clean stop does not leave a published-but-undeleted batch to be sent twice.
-            await drain
-            for task in helpers:
-                task.cancel()
-            await self._goodbye(client, session, flush=True)  # still watched by the receiver
-            receiver.cancel()
-
-    @property
-    def _state_topic(self) -> str:
-        return self._topics.device(self.device_id, Channel.STATE)
-
-    async def _announce(self, client: aiomqtt.Client, session: int) -> None:
-        s = self._settings
-        birth = Birth(online=True, session=session, kind=s.kind, model=s.model, fw=s.fw,
-                      site=s.site, ts=now_ms())
-        await client.publish(self._state_topic, encode(birth), qos=1, retain=True)
-        self.stats.announcements += 1
-
-    async def _goodbye(self, client: aiomqtt.Client, session: int, *, flush: bool) -> None:
-        """Best effort: flush what the outbox holds, then say offline ourselves (no will)."""
-        self._connected.clear()
-        self._client = None
-        with contextlib.suppress(aiomqtt.MqttError, OSError, OutboxError, TimeoutError):
-            if flush:
-                async with asyncio.timeout(self._settings.shutdown_flush_s):
-                    while self.outbox.size:
-                        await self._publish_batch(client)
-            offline = Will(online=False, session=session, ts=now_ms())
-            await client.publish(self._state_topic, encode(offline), qos=1, retain=True,
-                                 timeout=self._settings.mqtt_timeout_s)
-            logger.log(self._settings.routine_log_level, "%s said goodbye (session %d)",
-                       self.device_id, session, extra={"device_id": self.device_id})
-
-    async def _receive(self, client: aiomqtt.Client) -> None:
-        """Dispatch what arrives; nothing here awaits anything but the next message."""
-        cmd_topic = self._topics.device(self.device_id, Channel.CMD)
-        res_topic = self._topics.device(self.device_id, Channel.RES)
-        async for message in client.messages:
-            topic = message.topic.value
-            payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
-            try:
-                if topic == cmd_topic:
-                    self._on_command(bytes(payload))
-                elif topic == res_topic:
-                    self._on_response(bytes(payload))
-                elif topic == self._topics.controller_state:
-                    self._on_controller_state(bytes(payload))
-            except Exception as exc:
-                # The loop boundary: a bug while handling one message must not end the
-                # receiver (and with it the connection, then the agent); the message is
-                # answered as refused where it can be, and the next one goes on.
-                self.stats.internal_errors += 1
-                logger.exception("%s: message on %s hit a bug; refused", self.device_id, topic,
-                                 extra={"device_id": self.device_id})
-                command_id = usable_id(bytes(payload)) if topic == cmd_topic else None
-                if command_id is not None:
-                    self._reply(error_response(command_id, "internal_error",
-                                               f"the device failed on this command: "
-                                               f"{type(exc).__name__}"))
-
-    def _on_command(self, payload: bytes) -> None:
-        try:
-            command = self._commands.parse(payload)
-        except ContractError as exc:
-            logger.warning("%s: malformed command ignored: %s", self.device_id, exc.reason,
-                           extra={"device_id": self.device_id})
-            command_id = usable_id(payload)
-            if command_id is not None:
-                self._reply(error_response(command_id, "invalid_command", exc.reason))
-            return
-        try:
-            self._command_queue.put_nowait(command)
-        except asyncio.QueueFull:
-            self._reply(error_response(command.id, "busy", "too many commands queued"))
-
-    def _reply(self, response: Response) -> None:
-        try:
-            self._replies.put_nowait(response)
-        except asyncio.QueueFull:
-            self.stats.acks_dropped += 1
-            logger.warning("ack of command %s dropped: too many acks waiting", response.id,
-                           extra={"device_id": self.device_id})
-
-    async def _send_replies(self) -> None:
-        while True:
-            await self._send_ack(await self._replies.get())
-
-    def _on_response(self, payload: bytes) -> None:
-        try:
-            response = parse_response(decode_json(payload, MAX_INBOUND_BYTES), self.device_id)
-        except ContractError as exc:
-            self.stats.malformed_messages += 1
-            logger.warning("%s: malformed response ignored: %s", self.device_id, exc.reason,
-                           extra={"device_id": self.device_id})
-            return
-        future = self._pending.pop(response.id, None)
-        if future is None or future.done():
-            logger.debug("%s: response %s matches no waiting request (timed out?)",
-                         self.device_id, response.id)
-            return
-        future.set_result(response)
-
-    def _on_controller_state(self, payload: bytes) -> None:
-        if not payload:
-            return  # the retained state was cleared
-        try:
-            state = decode_json(payload, MAX_INBOUND_BYTES)
-        except ContractError as exc:
-            self.stats.malformed_messages += 1
-            logger.warning("%s: malformed controller state ignored: %s", self.device_id,
-                           exc.reason, extra={"device_id": self.device_id})
-            return
-        if not (isinstance(state, dict) and state.get("online") is True):
-            return
-        # A controller that (re)starts may have missed our retained birth; say it again, once
-        # per controller birth (a birth carries the controller's session and time).
-        if payload == self._controller_birth:
-            logger.debug("%s: controller birth seen again; already announced to it",
-                         self.device_id, extra={"device_id": self.device_id})
-            return
-        self._controller_birth = payload
-        logger.log(self._settings.routine_log_level,
-                   "%s: controller online (session %s); re-announcing", self.device_id,
-                   state.get("session"), extra={"device_id": self.device_id})
-        self._reannounce.set()
-
-    async def _reannounce_on_request(self, client: aiomqtt.Client, session: int) -> None:
-        while True:
-            await self._reannounce.wait()
-            self._reannounce.clear()
-            await self._announce(client, session)
-
-    async def _drain(self, client: aiomqtt.Client) -> None:
-        """Publish the outbox while connected; return after stop() between two batches."""
-        outbox = self.outbox
-        stopped = asyncio.ensure_future(self._stop.wait())
-        work: asyncio.Future[None] | None = None
-        try:
-            while not self._stop.is_set():
-                if not outbox.size:
-                    work = asyncio.ensure_future(outbox.wait_not_empty())
-                    await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                    work.cancel()
-                    continue
-                try:
-                    await self._publish_batch(client)
-                except OutboxError:
-                    logger.exception("%s: outbox unreadable; retrying", self.device_id,
-                                     extra={"device_id": self.device_id})
-                    await asyncio.sleep(1.0)
-        finally:
-            stopped.cancel()
-            if work is not None:
-                work.cancel()  # not left waiting when a lost connection cancels the drain
-
-    async def _publish_batch(self, client: aiomqtt.Client) -> None:
-        """Publish the oldest messages and delete them once the broker acknowledged them all."""
-        outbox = self.outbox
-        max_samples = self._settings.max_samples_per_message
-        messages = await outbox.next_messages(PUBLISH_WINDOW, max_samples)
-        if not messages:
-            return
-        # Publishes are started in order and the broker keeps one client's order per topic;
-        # if any fails, none is deleted and the whole batch is sent again after reconnecting.
-        async with asyncio.TaskGroup() as tg:
-            for message in messages:
-                topic = self._topics.device(self.device_id, message.channel)
-                tg.create_task(client.publish(topic, message.payload, qos=1))
-        seqs = [seq for message in messages for seq in message.seqs]
-        await outbox.remove(seqs)
-        self.stats.messages_published += len(messages)
-        self.stats.records_delivered += len(seqs)
-
-    async def _publish_when_connected(self, topic: str, payload: bytes) -> None:
-        while True:
-            await self._connected.wait()
-            client = self._client
-            if client is None:
-                await asyncio.sleep(0.05)
-                continue
-            try:
-                await client.publish(topic, payload, qos=1)
-                return
-            except aiomqtt.MqttError as exc:
-                logger.info("%s: publish on %s failed (%s); waiting for the connection",
-                            self.device_id, topic, exc)
-                await asyncio.sleep(0.1)
+            await self._connection.send_ack(response)
 
 
 def _finite(values: Mapping[str, TelemetryScalar]) -> dict[str, TelemetryScalar]:
     """Drop NaN and infinities: JSON cannot carry them and one would spoil a whole batch."""
     return {k: v for k, v in values.items()
             if not (isinstance(v, float) and not math.isfinite(v))}
-
-
-def _first_leaf(error: BaseException) -> BaseException:
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    return error
 
 
 def _command_verifier(settings: AgentSettings) -> CommandVerifier | None:

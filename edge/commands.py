@@ -10,22 +10,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from devices.contract import (
+    MAX_PAYLOAD_BYTES,
     Command,
     ContractError,
     Response,
-    decode_json,
     error_response,
     now_ms,
     ok_response,
     parse_command,
 )
+from devices.json_decoding import decode_json
 from devices.signing import CommandRejected, CommandVerifier
 from edge.driver import DeviceDriver
 from edge.errors import CommandRefused
 
 logger = logging.getLogger(__name__)
-
-MAX_COMMAND_BYTES = 65_536
 
 
 @dataclass(slots=True)
@@ -45,7 +44,7 @@ class CommandStats:
 def usable_id(payload: bytes) -> str | None:
     """The ``id`` of a malformed command, if it has one we can answer to."""
     try:
-        obj: Any = decode_json(payload, MAX_COMMAND_BYTES)
+        obj: Any = decode_json(payload, MAX_PAYLOAD_BYTES)
     except ContractError:
         return None
     cid = obj.get("id") if isinstance(obj, dict) else None
@@ -85,7 +84,7 @@ class CommandRunner:
     def parse(self, payload: bytes) -> Command:
         """Parse a ``cmd`` payload; raises ContractError (and counts it) if it is malformed."""
         try:
-            return parse_command(decode_json(payload, MAX_COMMAND_BYTES))
+            return parse_command(decode_json(payload, MAX_PAYLOAD_BYTES))
         except ContractError:
             self.stats.malformed += 1
             raise

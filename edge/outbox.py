@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Concatenate, Literal, ParamSpec, Protocol, Self, TypeVar
 
-from devices.contract import Channel
+from devices.contract import MAX_PAYLOAD_BYTES, Channel
 from edge.errors import OutboxError
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ T = TypeVar("T")
 
 DEFAULT_MAX_ROWS = 100_000
 # The controller refuses payloads over 64 KiB (controller.max_payload_bytes); stay well below.
-MAX_MESSAGE_BYTES = 48 * 1024
+MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES * 3 // 4  # 48 KiB
 
 
 class RecordKind(StrEnum):

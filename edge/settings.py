@@ -7,13 +7,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
+from devices.broker_address import BrokerAddress
 from devices.contract import DEFAULT_PREFIX, DEVICE_ID_PATTERN, is_valid_device_id
 from devices.kinds import DeviceKind
 from devices.signing import MIN_KEY_BYTES, SIGNED_METHODS
 
-DEFAULT_MQTT_PORT = 1883
 COMMAND_KEY_ENV = "HALL_COMMAND_KEY"
 """Environment variable holding a device's command key, in hex."""
 
@@ -33,30 +32,6 @@ def command_key_from_env(environ: Mapping[str, str] = os.environ) -> bytes | Non
     """The command key in ``HALL_COMMAND_KEY`` (hex), or None when it is unset or empty."""
     text = environ.get(COMMAND_KEY_ENV, "")
     return command_key_from_hex(text) if text.strip() else None
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    """Where the broker listens and who we are to it, parsed from ``mqtt://user:pass@host:port``."""
-
-    host: str
-    port: int = DEFAULT_MQTT_PORT
-    username: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerAddress:
-        """Parse an ``mqtt://`` (or ``tcp://``) URL; raises ValueError naming what is wrong."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError(f"invalid broker URL {url!r}: expected mqtt://[user:pass@]host[:port]")
-        try:
-            port = parts.port or DEFAULT_MQTT_PORT
-        except ValueError:
-            raise ValueError(f"invalid broker URL {url!r}: the port is not a number") from None
-        username = unquote(parts.username) if parts.username is not None else None
-        password = unquote(parts.password) if parts.password is not None else None
-        return cls(parts.hostname, port, username, password)
 
 
 @dataclass(frozen=True, slots=True)

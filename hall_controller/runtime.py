@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from devices.contract import Topics, now_ms
+from devices.contract import MAX_PAYLOAD_BYTES, Topics, now_ms
 from devices.kinds import DeviceKind
 from hall_controller.fleet.alarms import AlarmService
 from hall_controller.fleet.commands import CommandService
@@ -23,7 +23,7 @@ from hall_controller.fleet.health import HealthService
 from hall_controller.fleet.ingest import IngestPipeline
 from hall_controller.fleet.metrics import IngestCounters
 from hall_controller.fleet.ports import HallStore
-from hall_controller.fleet.presence import default_inactivity_timeouts
+from hall_controller.fleet.presence import DEFAULT_INACTIVITY_TIMEOUT_S
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestRouter
 from hall_controller.kernel.bus import ControllerBus
@@ -43,11 +43,12 @@ class ControllerSettings:
     keepalive_s: int = 30
     queue_size: int = 10_000
     batch_max: int = 1_000
-    max_payload_bytes: int = 65_536
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
     command_timeout_s: float = 10.0
     command_ttl_s: float = 30.0
     presence_check_interval_s: float = 2.0
-    inactivity_timeout_s: dict[DeviceKind, float] = field(default_factory=default_inactivity_timeouts)
+    inactivity_timeout_s: dict[DeviceKind, float] = field(
+        default_factory=lambda: dict(DEFAULT_INACTIVITY_TIMEOUT_S))
     telemetry_retention_days: int = 90
     maintenance_interval_s: float = 3600.0
 

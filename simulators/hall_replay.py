@@ -60,7 +60,7 @@ REPLAY_KIOSKS = ("kiosk-01", "kiosk-02", "kiosk-03")   # the demo fleet's kiosks
 # Only records made inside the replay's own task are dropped, and only below WARNING.
 _REPLAYING: ContextVar[bool] = ContextVar("hall_replaying", default=False)
 QUIETED_LOGGERS = ("hall_controller.queue.tickets", "hall_controller.queue.clerk",
-                   "hall_controller.cases.service")
+                   "hall_controller.queue.displays", "hall_controller.cases.service")
 
 
 def _not_replayed(record: logging.LogRecord) -> bool:

@@ -23,12 +23,12 @@ from hall_controller.cases.rules import Case
 from hall_controller.fleet.model import Role
 from hall_controller.kernel.errors import NotFound
 from hall_controller.queue.clerk import ClerkService, WindowStatus
-from hall_controller.queue.model import Ticket, TicketState
+from hall_controller.queue.model import WINDOW_ID_PATTERN, Ticket, TicketState
 from hall_controller.queue.rules import Outcome
 
 Clerk = Annotated[Principal, Depends(require_role(Role.CLERK))]
 Supervisor = Annotated[Principal, Depends(require_role(Role.ADMIN))]
-WindowId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="e.g. w3")]
+WindowId = Annotated[str, Path(pattern=WINDOW_ID_PATTERN, description="e.g. w3")]
 TEXT = NO_NUL   # PostgreSQL text cannot hold NUL
 MAX_QUEUE_SHOWN = 100
 

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
+from devices.contract import MAX_PAYLOAD_BYTES
 from hall_controller.fleet.model import (
     DeadLetter,
     DeviceEvent,
@@ -26,7 +27,7 @@ from hall_controller.fleet.model import (
     TelemetryScalar,
 )
 
-MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
+MAX_DEAD_LETTER_PAYLOAD = MAX_PAYLOAD_BYTES
 """Bytes of a dead letter's payload that are kept; ``size`` keeps the real length."""
 
 PAYLOAD_PREVIEW_BYTES = 1024

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devices.contract import (
+    MAX_PAYLOAD_BYTES,
     Birth,
     Channel,
     ContractError,
     Request,
     Response,
     Topics,
-    decode_json,
     encode,
     parse_event,
     parse_request,
@@ -38,7 +38,9 @@ from devices.contract import (
     parse_state,
     parse_telemetry,
 )
+from devices.json_decoding import decode_json
 from hall_controller.fleet.alarms import AlarmService
+from hall_controller.fleet.batch import MAX_DEAD_LETTER_PAYLOAD
 from hall_controller.fleet.commands import CommandService
 from hall_controller.fleet.metrics import IngestCounters
 from hall_controller.fleet.model import (
@@ -56,8 +58,6 @@ from hall_controller.kernel.bus import InboundMessage, Publisher
 from hall_controller.kernel.errors import HallError, StoreUnavailable
 
 logger = logging.getLogger(__name__)
-
-DEAD_LETTER_PAYLOAD_BYTES = 65_536
 
 INTERNAL_ERROR = "internal_error"
 INTERNAL_ERROR_ALARM = "controller.internal_error"
@@ -85,7 +85,7 @@ class IngestPipeline:
         self, store: IngestStore, registry: DeviceRegistry, *, commands: CommandService,
         requests: RequestRouter, publisher: Publisher, topics: Topics,
         counters: IngestCounters | None = None, queue_size: int = 10_000,
-        batch_max: int = 1_000, max_payload_bytes: int = 65_536, request_concurrency: int = 64,
+        batch_max: int = 1_000, max_payload_bytes: int = MAX_PAYLOAD_BYTES, request_concurrency: int = 64,
         alarms: AlarmService | None = None,
     ) -> None:
         """``alarms``: where ``controller.internal_error`` is raised when a message hits a bug
@@ -219,7 +219,7 @@ class IngestPipeline:
         message = item.message
         item.batch = IngestBatch(dead_letters=[DeadLetter(
             received_ms=message.received_ms, topic=message.topic[:512], device_id=device_id,
-            reason=reason, payload=message.payload[:DEAD_LETTER_PAYLOAD_BYTES],
+            reason=reason, payload=message.payload[:MAX_DEAD_LETTER_PAYLOAD],
             size=len(message.payload),
         )])
         item.presence.clear()

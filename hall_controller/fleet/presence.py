@@ -8,24 +8,25 @@ session is older than the last birth is stale (the device already reconnected) a
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 from devices.contract import Birth, Will
 from devices.kinds import DeviceKind
 from hall_controller.fleet.model import DeviceRecord
 
+DEFAULT_INACTIVITY_TIMEOUT_S: Mapping[DeviceKind, float] = MappingProxyType({
+    DeviceKind.KIOSK: 90.0, DeviceKind.FACE_GATE: 60.0, DeviceKind.DOOR_LOCK: 300.0,
+    DeviceKind.QUEUE_DISPLAY: 90.0})
+"""Silence after which a device of each kind counts as offline, unless the config says otherwise
+(``controller.inactivity_timeout_s``)."""
+
 
 class OfflineReason(StrEnum):
     WILL = "will"        # the broker published the last will, or the agent said goodbye
     TIMEOUT = "timeout"  # nothing heard for longer than the kind's inactivity timeout
-
-
-def default_inactivity_timeouts() -> dict[DeviceKind, float]:
-    """Seconds of silence after which a device of each kind counts as offline (the config's
-    ``controller.inactivity_timeout_s`` overrides them)."""
-    return {DeviceKind.KIOSK: 90.0, DeviceKind.FACE_GATE: 60.0, DeviceKind.DOOR_LOCK: 300.0,
-            DeviceKind.QUEUE_DISPLAY: 90.0}
 
 
 class Change(StrEnum):

@@ -20,34 +20,16 @@ import logging
 import random
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
+from devices.broker_address import BrokerAddress
 from devices.contract import Topics, now_ms
 from hall_controller.kernel.bus import BrokerUnavailable, InboundMessage, MessageSink
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-
-    @classmethod
-    def from_url(cls, url: str) -> BrokerAddress:
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError(f"expected mqtt://[user:pass@]host[:port], got {url!r}")
-        return cls(
-            host=parts.hostname, port=parts.port or 1883,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
 
 
 class MqttBus:
@@ -62,7 +44,7 @@ class MqttBus:
         keepalive_s: int = 30, max_inflight: int = 100,
         on_connected: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._address = BrokerAddress.from_url(url)
+        self._address = BrokerAddress.parse(url)
         self._topics = topics
         self._client_id = client_id
         self._shared_group = shared_group

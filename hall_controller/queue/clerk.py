@@ -1,20 +1,19 @@
-"""The clerk's side of the queue: windows, calling, serving, and what the displays announce.
+"""The clerk's side of the queue: windows, calling, serving, completing.
 
 Every move is a pure function of ``queue/rules.py`` applied to the ticket as stored, then
 written with ``TicketMoveStore.apply_move`` guarded by the state it started from. Two windows
 (or two controllers) calling at once therefore never get the same ticket: the loser gets
 ``MoveConflict`` and ``call_next`` chooses again without that ticket.
 
-Displays are told after the move is stored, from a background task the service owns: a slow
-or offline display never holds up the clerk, and a command that cannot be sent is logged,
-never raised to the window terminal.
+Displays are told after the move is stored, by the service's ``DisplayAnnouncer``
+(``queue/displays.py``), in the background: a slow or offline display never holds up the clerk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import time
 from types import TracebackType
@@ -22,13 +21,12 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from devices.contract import now_ms
-from devices.kinds import DeviceKind
 from hall_controller.cases.ports import CaseLinks
 from hall_controller.cases.rules import CompletionOutcome
-from hall_controller.fleet.model import DeviceRecord
 from hall_controller.fleet.ports import CommandSender
 from hall_controller.kernel.errors import Conflict, HallError, NotFound
 from hall_controller.queue import rules as queue
+from hall_controller.queue.displays import CALL_TEXT, DeviceDirectory, DisplayAnnouncer
 from hall_controller.queue.model import ServiceDef, Ticket, TicketState, WindowDef
 from hall_controller.queue.ports import ClerkDay, MoveConflict, TicketMoveStore, WindowSession
 from hall_controller.queue.rules import (
@@ -43,11 +41,6 @@ from hall_controller.queue.service_day import DEFAULT_ROLLOVER, service_day_at
 
 logger = logging.getLogger(__name__)
 
-# What displays announce, by language; {ticket} "A012", {window} the window's number.
-CALL_TEXT = {
-    "zh-CN": "请 {ticket} 号到 {window} 号窗口办理",
-    "en": "Number {ticket}, please go to window {window}",
-}
 # call_next chooses again after losing a ticket to another window. Every loss means another
 # window got a ticket (progress for the hall), and windows racing for the same head of the
 # queue can lose several times in a row, so this is a safety bound, not an expected count.
@@ -58,12 +51,6 @@ class TicketReader(Protocol):
     """The one thing the clerk flow reads from the ticket store directly."""
 
     async def get_ticket(self, ticket_id: str) -> Ticket | None: ...
-
-
-class DeviceDirectory(Protocol):
-    """Where the displays of an area are found (``DeviceRegistry`` implements it)."""
-
-    def all(self) -> list[DeviceRecord]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,19 +117,17 @@ class ClerkService:
         self._tickets = tickets
         self._moves = moves
         self.settings = settings
-        self._devices = devices
-        self._commands = commands
         self._cases = cases
         self._clock = clock
         self._zone = ZoneInfo(settings.timezone)
         self._windows = {w.window_id: w for w in settings.windows}
-        self._service_names = {s.code: s.name for s in settings.services}
-        self._service_codes = (frozenset(self._service_names) if settings.services
+        self._service_codes = (frozenset(s.code for s in settings.services) if settings.services
                                else frozenset(c for w in settings.windows for c in w.services))
         # One move at a time per window in this process (a double click must not call two
         # tickets to one window); across processes the store's state guard still holds.
         self._locks = {w.window_id: asyncio.Lock() for w in settings.windows}
-        self._announcements: set[asyncio.Task[None]] = set()
+        self._announcer = DisplayAnnouncer(settings, moves, lambda: self.service_day(self._clock()),
+                                           devices=devices, commands=commands)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -155,14 +140,11 @@ class ClerkService:
 
     async def aclose(self) -> None:
         """Cancel announcements still in flight (the controller is stopping)."""
-        for task in list(self._announcements):
-            task.cancel()
-        await asyncio.gather(*self._announcements, return_exceptions=True)
+        await self._announcer.aclose()
 
     async def drain(self) -> None:
         """Wait until every announcement started so far is sent (tests, orderly shutdown)."""
-        while self._announcements:
-            await asyncio.gather(*list(self._announcements), return_exceptions=True)
+        await self._announcer.drain()
 
     # -- windows ----------------------------------------------------------------------------
 
@@ -211,6 +193,10 @@ class ClerkService:
         next_up = choose_next(window, waiting, now, self.settings.policy, recent)
         return WindowStatus(window, session, current, parked, waiting, next_up)
 
+    async def waiting_list(self, area: str) -> dict[str, object]:
+        """The ``display.queue`` parameters for ``area`` (what its displays show)."""
+        return await self._announcer.waiting_list(area)
+
     async def my_day(self, clerk: str) -> tuple[str, ClerkDay]:
         """The clerk's figures for today's service day (across every window they worked)."""
         day = self.service_day(self._clock())
@@ -250,7 +236,7 @@ class ClerkService:
                                 window_id, chosen.number, extra={"window_id": window_id})
                     continue
                 self._log_move(ticket, "called", clerk)
-                self._announce(window, ticket)
+                self._announcer.announce(window, ticket)
                 return ticket
         raise Conflict("many windows are calling at once; try again")
 
@@ -266,7 +252,7 @@ class ClerkService:
                                now_ms=self._clock())
             stored = await self._moves.apply_move(moved, TicketState.WAITING)
         self._log_move(stored, "called (supervisor)", clerk)
-        self._announce(window, stored)
+        self._announcer.announce(window, stored)
         return stored
 
     async def recall(self, window_id: str, clerk: str, *, supervisor: bool = False) -> Ticket:
@@ -277,7 +263,7 @@ class ClerkService:
             window, clerk, supervisor, "recalled",
             lambda t, now: queue.recall(t, actor=_actor(clerk), now_ms=now,
                                         max_recalls=self.settings.max_recalls))
-        self._announce(window, ticket)
+        self._announcer.announce(window, ticket)
         return ticket
 
     async def start(self, window_id: str, clerk: str, *, supervisor: bool = False) -> Ticket:
@@ -320,7 +306,7 @@ class ClerkService:
             moved = queue.resume(parked[0], actor=_actor(clerk), now_ms=self._clock())
             ticket = await self._moves.apply_move(moved, TicketState.PARKED)
         self._log_move(ticket, "resumed", clerk)
-        self._refresh_waiting_lists([ticket.service_code])
+        self._announcer.refresh_waiting_lists([ticket.service_code])
         return ticket
 
     async def transfer(self, window_id: str, clerk: str, to_service: str, *,
@@ -335,7 +321,7 @@ class ClerkService:
             window, clerk, supervisor, f"transferred to {to_service}",
             lambda t, now: queue.transfer(t, to_service=to_service, actor=_actor(clerk),
                                           now_ms=now, requeue_at_back=not keep_arrival))
-        self._refresh_waiting_lists([to_service])
+        self._announcer.refresh_waiting_lists([to_service])
         return ticket
 
     async def complete(self, window_id: str, clerk: str, outcome: Outcome,
@@ -412,93 +398,6 @@ class ClerkService:
                     extra={"ticket_id": ticket.ticket_id, "window_id": ticket.window_id,
                            "clerk": clerk})
 
-    # -- displays ---------------------------------------------------------------------------
-
-    def call_params(self, window: WindowDef, ticket: Ticket) -> dict[str, object]:
-        """The ``display.call`` parameters for a call of ``ticket`` to ``window``."""
-        text = CALL_TEXT[self.settings.lang].format(ticket=ticket.number, window=window.number)
-        return {"ticket": ticket.number, "window": window.number, "text": text,
-                "lang": self.settings.lang}
-
-    def _displays(self, area: str) -> list[DeviceRecord]:
-        if self._devices is None:
-            return []
-        displays = [d for d in self._devices.all()
-                    if d.kind is DeviceKind.QUEUE_DISPLAY and d.site == area]
-        for display in displays:
-            if not display.online:
-                logger.info("display %s (%s) is offline; skipped", display.device_id, area,
-                            extra={"device_id": display.device_id, "area": area})
-        return [d for d in displays if d.online]
-
-    def _announce(self, window: WindowDef, ticket: Ticket) -> None:
-        """Tell the area's displays about the call, then refresh their waiting list."""
-        if self._commands is None:
-            return
-        task = asyncio.create_task(self._announce_call(window, ticket),
-                                   name=f"announce-{window.window_id}-{ticket.number}")
-        self._announcements.add(task)
-        task.add_done_callback(self._announcements.discard)
-
-    def _refresh_waiting_lists(self, service_codes: Iterable[str]) -> None:
-        """Refresh the waiting list of every area a window of these services is in."""
-        if self._commands is None:
-            return
-        codes = set(service_codes)
-        for area in sorted({w.area for w in self.settings.windows if codes & set(w.services)}):
-            task = asyncio.create_task(self._send_waiting_list(area),
-                                       name=f"waiting-list-{area}")
-            self._announcements.add(task)
-            task.add_done_callback(self._announcements.discard)
-
-    async def _announce_call(self, window: WindowDef, ticket: Ticket) -> None:
-        try:
-            params = self.call_params(window, ticket)
-            displays = self._displays(window.area)
-            if not displays:
-                logger.warning("no online display in %s to announce %s at window %s",
-                               window.area, ticket.number, window.number,
-                               extra={"area": window.area, "ticket_id": ticket.ticket_id})
-            await asyncio.gather(*(self._send(d.device_id, "display.call", params)
-                                   for d in displays))
-            await self._send_waiting_list(window.area)
-        except Exception:
-            logger.exception("announcing %s at window %s failed", ticket.number, window.number)
-
-    async def _send_waiting_list(self, area: str) -> None:
-        try:
-            displays = self._displays(area)
-            if not displays:
-                return
-            params = await self.waiting_list(area)
-            await asyncio.gather(*(self._send(d.device_id, "display.queue", params)
-                                   for d in displays))
-        except Exception:
-            logger.exception("waiting list of %s not sent", area)
-
-    async def waiting_list(self, area: str) -> dict[str, object]:
-        """The ``display.queue`` parameters for ``area``: the next waiting numbers of each
-        service its windows serve, in arrival order."""
-        codes = _ordered_unique(c for w in self.settings.windows if w.area == area
-                                for c in w.services)
-        waiting = await self._moves.waiting_for(codes, self.service_day(self._clock()))
-        services: list[dict[str, object]] = []
-        for code in codes:
-            numbers = [t.number for t in waiting if t.service_code == code]
-            services.append({"service": code, "name": self._service_names.get(code, code),
-                             "waiting": len(numbers),
-                             "next": numbers[:self.settings.queue_preview]})
-        return {"area": area, "services": services, "lang": self.settings.lang}
-
-    async def _send(self, device_id: str, method: str, params: dict[str, object]) -> None:
-        assert self._commands is not None
-        try:
-            # wait=False: stored and published, not waited for; the ack lands on the record.
-            await self._commands.send(device_id, method, params, "clerk-service", wait=False)
-        except HallError as exc:  # went offline meanwhile, or the store refused the record
-            logger.warning("%s to %s not sent: %s", method, device_id, exc,
-                           extra={"device_id": device_id})
-
 
 class InvalidCompletion(Conflict):
     """A completion that misses what its outcome needs (a reason for pending materials)."""
@@ -506,10 +405,6 @@ class InvalidCompletion(Conflict):
 
 def _actor(clerk: str) -> str:
     return f"clerk:{clerk}"
-
-
-def _ordered_unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
 
 
 __all__ = ["CALL_TEXT", "ClerkService", "ClerkSettings", "Completion", "DeviceDirectory",

@@ -47,6 +47,10 @@ class ServiceDef:
     name_en: str = ""              # "Student ID card", for pages switched to English ("": name)
 
 
+WINDOW_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+"""What a window id may look like (``w3``): the config and the API's paths accept only these."""
+
+
 @dataclass(frozen=True, slots=True)
 class WindowDef:
     """A service window and what it serves, with weights (skills routing)."""

@@ -1,12 +1,13 @@
-"""Kiosk tickets: the ``ticket.take`` request (``req`` → ``res``, wire contract in DESIGN.md).
+"""Kiosk tickets: the ``ticket.take`` request (``req`` → ``res``; its wire form is
+in docs/protocol.md, section ``ticket.take``).
 
 Numbers come from the store, which allocates them atomically in the database per service and
 service day, so any number of kiosks and controllers can take tickets at once. The service day
 and the opening hours are those of the hall's configured time zone (Asia/Shanghai by default),
 not the server's; a service day ends at the local rollover time (``queue.rollover_at``, 03:00
-by default: ``domain.service_day``), not at midnight.
+by default: ``queue/service_day.py``), not at midnight.
 
-A visitor who took a ticket remotely (指尖办, ``services.remote_tickets``) and shows the same
+A visitor who took a ticket remotely (指尖办, ``queue/remote_tickets.py``) and shows the same
 identity at a kiosk is checked in instead of getting a second ticket (``KioskCheckIn``).
 """
 

@@ -17,7 +17,6 @@ from devices.contract import (
     ContractError,
     Topics,
     Will,
-    decode_json,
     encode,
     error_response,
     new_message_id,
@@ -30,6 +29,7 @@ from devices.contract import (
     parse_state,
     parse_telemetry,
 )
+from devices.json_decoding import decode_json
 
 T0 = 1_700_000_000_000  # a plausible device clock, in milliseconds
 

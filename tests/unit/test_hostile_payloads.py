@@ -25,7 +25,6 @@ from devices.contract import (
     Channel,
     Command,
     ContractError,
-    decode_json,
     now_ms,
     parse_command,
     parse_event,
@@ -34,6 +33,7 @@ from devices.contract import (
     parse_state,
     parse_telemetry,
 )
+from devices.json_decoding import decode_json
 from devices.vision.gallery import Gallery
 from edge.commands import CommandRunner, usable_id
 from hall_controller.fleet.alarms import AlarmService

@@ -33,7 +33,6 @@ from devices.contract import (
     Channel,
     ContractError,
     Topics,
-    decode_json,
     parse_command,
     parse_event,
     parse_request,
@@ -41,6 +40,7 @@ from devices.contract import (
     parse_state,
     parse_telemetry,
 )
+from devices.json_decoding import decode_json
 from devices.kinds import DeviceKind
 from hall.config import ControllerConfig
 from hall_controller.fleet.requests import RequestRouter

@@ -1,0 +1,371 @@
+"""The tables of the configuration (``[mqtt]``, ``[queue]``, ...), each validated on its own.
+
+``hall/config.py`` puts them together into one tree and loads it; a value a table refuses fails
+at start-up with its dotted key (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import time
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from devices.broker_address import BrokerAddress, InvalidBrokerUrl
+from devices.contract import DEVICE_ID_PATTERN, MAX_PAYLOAD_BYTES, is_valid_device_id
+from devices.hardware.settings import HardwareSettings
+from devices.kinds import DeviceKind
+from edge.settings import command_key_from_hex
+from hall_controller.fleet.presence import DEFAULT_INACTIVITY_TIMEOUT_S
+from hall_controller.queue.model import WINDOW_ID_PATTERN
+
+
+class ConfigSection(BaseModel):
+    """A table of the config: unknown keys are refused, and so are wrong values set later."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class EmbeddedBrokerConfig(ConfigSection):
+    host: str = "127.0.0.1"
+    port: Port = Field(default=0, description="0 picks a free port; the chosen one is printed")
+
+
+class MqttConfig(ConfigSection):
+    url: str = Field(default="",
+                     description="mqtt://user:pass@host:port; empty starts the embedded amqtt broker")
+    topic_prefix: str = "hall/v1"
+    client_id: str = "hall-controller"
+    shared_group: str = Field(
+        default="", description="when set, subscribe as $share/<group>/... (Mosquitto, EMQX)")
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    embedded: EmbeddedBrokerConfig = EmbeddedBrokerConfig()
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_mqtt(cls, value: str) -> str:
+        if value:
+            try:
+                BrokerAddress.parse(value)
+            except InvalidBrokerUrl as exc:
+                raise ValueError(exc.problem) from None  # the error shows the URL already
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_has_no_wildcards(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
+            raise ValueError("expected a topic prefix like hall/v1 (no wildcards, no leading or trailing /)")
+        return value
+
+
+class DatabaseConfig(ConfigSection):
+    url: str = Field(
+        default="", description="a PostgreSQL DSN; empty starts an embedded PostgreSQL (pgserver)")
+    pool_min: Annotated[int, Field(ge=1)] = 1
+    pool_max: Annotated[int, Field(ge=1)] = 8
+    telemetry_retention_days: Annotated[int, Field(ge=1)] = 90
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_postgres(cls, value: str) -> str:
+        if value and not (value.startswith(("postgresql://", "postgres://")) or "=" in value):
+            raise ValueError("expected postgresql://user@host:port/db or a key=value DSN")
+        return value
+
+
+class HttpConfig(ConfigSection):
+    host: str = "127.0.0.1"
+    port: Port = 8000
+
+
+class ControllerConfig(ConfigSection):
+    queue_size: Annotated[int, Field(ge=10)] = 10_000
+    batch_max: Annotated[int, Field(ge=1)] = 1_000
+    max_payload_bytes: Annotated[int, Field(ge=1024)] = MAX_PAYLOAD_BYTES
+    command_timeout_s: Seconds = 10.0
+    command_ttl_s: Seconds = 30.0
+    presence_check_interval_s: Seconds = 2.0
+    inactivity_timeout_s: dict[DeviceKind, Seconds] = Field(
+        default_factory=lambda: dict(DEFAULT_INACTIVITY_TIMEOUT_S))
+
+
+class AuthConfig(ConfigSection):
+    token_ttl_s: Annotated[int, Field(ge=60)] = 8 * 3600
+    admin_password: str = Field(default="", description="demo admin password; empty → generated and printed")
+    secret: str = Field(default="", description="token signing key; empty → generated once into the data dir")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: str) -> str:
+        return _optional_secret(value)
+
+
+def _optional_secret(value: str) -> str:
+    """A configured signing secret is long; empty means "generate one into the data dir"."""
+    if value and len(value) < 32:
+        raise ValueError("expected at least 32 characters (or empty to generate one)")
+    return value
+
+
+class AccessConfig(ConfigSection):
+    """Access control: command signing and face check-in."""
+
+    command_secret: str = Field(
+        default="", description="master secret door keys are derived from; empty → generated "
+                                "once into the data dir (provision each lock with its derived key)")
+    checkin_gates: list[str] = Field(
+        default_factory=lambda: ["gate-hall-*"],
+        description="entrance gates (ids or patterns) whose face grants check visitors in")
+
+    @field_validator("command_secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: str) -> str:
+        return _optional_secret(value)
+
+
+class EdgeConfig(ConfigSection):
+    """The one agent ``hall edge`` runs."""
+
+    device_id: str = "kiosk-1"
+    kind: DeviceKind = DeviceKind.KIOSK
+    model: str = "sim"
+    fw: str = "1.0.0"
+    site: str = "main-hall"
+    telemetry_interval_s: Seconds = 5.0
+    camera: str = Field(
+        default="", description="face_gate only: a camera index, an rtsp:// URL, a video file or "
+                                "a folder of images; set, the agent recognises faces for real "
+                                "(empty: a simulated gate)")
+    command_key: str = Field(
+        default="", description="hex key for signed door commands, as derived for this device "
+                                "from the controller's access.command_secret", repr=False)
+    hardware: HardwareSettings = Field(
+        default_factory=HardwareSettings,
+        description="serial printer / card_reader / lock_board / led_display of this host "
+                    "(docs/hardware.md); absent parts are not driven")
+    card_service: str = Field(default="student-id",
+                              description="kiosk: the service a campus-card swipe takes a ticket for")
+
+    @field_validator("command_key")
+    @classmethod
+    def _hex_key(cls, value: str) -> str:
+        if value:
+            command_key_from_hex(value)  # what the agent will parse; raises naming the fault
+        return value
+
+    @field_validator("device_id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not is_valid_device_id(value):
+            raise ValueError(f"expected a device id matching {DEVICE_ID_PATTERN}")
+        return value
+
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class DemoConfig(ConfigSection):
+    devices_per_kind: Annotated[int, Field(ge=0, le=1000)] = 3
+    telemetry_interval_s: Seconds = 5.0
+    live_queue: bool = Field(
+        default=True, description="visitors take tickets at the kiosks and clerks serve them")
+    # An ordinary hour's visitors; the day's profile (simulators.visitors.HALL_DAY_WEIGHTS)
+    # makes 1.6x that at the 9-10 o'clock peak and 0.4x over lunch. 40 at 4 windows with
+    # 4-minute services: the queue builds up in the morning peak and clears over lunch.
+    visitors_per_hour: Annotated[float, Field(ge=0.0, le=100_000.0)] = Field(
+        default=40.0, description="visitors of all services together in an ordinary hour, "
+                                  "split evenly (the day's profile adds a morning peak)")
+    speed: Annotated[float, Field(gt=0.0, le=3600.0)] = Field(
+        default=1.0, description="the live hall's time runs this many times faster than the "
+                                 "clock; recorded waits and service times shrink by the same "
+                                 "factor (1: real minutes, as the statistics should show)")
+    replay_day: bool = Field(
+        default=True, description="before the live hall starts, replay the day from "
+                                  "queue.opens until now through the real services (with a "
+                                  "simulated clock), if that day has no tickets yet")
+    online_share: Share = Field(
+        default=0.4, description="visitors who come for a case filed on the simulated online "
+                                 "platform (they identify at the kiosk; the case is linked)")
+    service_mean_min: Annotated[float, Field(gt=0.0, le=240.0)] = Field(
+        default=4.0, description="mean (exponential) service time at a window, simulated")
+    identity_share: Share = Field(default=0.3,
+                                  description="other visitors who show a person id")
+    priority_share: Share = Field(default=0.1, description="visitors by the green channel")
+    no_show_share: Share = Field(default=0.05, description="called visitors who never come")
+    pending_share: Share = Field(default=0.15,
+                                 description="services completed as pending materials")
+
+
+_SERVICE_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_PREFIX = re.compile(r"^[A-Z]{1,3}$")
+
+
+class QueueServiceConfig(ConfigSection):
+    """One ``[[queue.services]]`` entry: a service the hall offers."""
+
+    code: str = Field(description="what kiosks send in ticket.take, e.g. student-id")
+    name: str = Field(min_length=1, max_length=100)
+    name_en: str = Field(default="", max_length=100,
+                         description="the name on pages switched to English; empty: name")
+    prefix: str = Field(description="ticket letters: A → A001")
+    first_number: Annotated[int, Field(ge=0, le=99_999)] = 1
+    last_number: Annotated[int, Field(ge=1, le=99_999)] = 999
+    daily_cap: Annotated[int | None, Field(ge=1)] = Field(
+        default=None, description="at most this many tickets a day; empty: the number range")
+    target_wait_min: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+
+    @field_validator("code")
+    @classmethod
+    def _code_shape(cls, value: str) -> str:
+        if not _SERVICE_CODE.match(value):
+            raise ValueError("expected lower-case letters, digits, - or _ (e.g. student-id)")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if not _PREFIX.match(value):
+            raise ValueError("expected 1-3 capital letters (e.g. A)")
+        return value
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> QueueServiceConfig:
+        if self.last_number < self.first_number:
+            raise ValueError(f"service {self.code}: last_number ({self.last_number}) is below "
+                             f"first_number ({self.first_number})")
+        return self
+
+
+def _demo_services() -> list[QueueServiceConfig]:
+    return [
+        QueueServiceConfig(code="student-id", name="学生证办理", name_en="Student ID card",
+                           prefix="A"),
+        QueueServiceConfig(code="transcript", name="成绩单与证明",
+                           name_en="Transcripts and certificates", prefix="B"),
+        QueueServiceConfig(code="dorm", name="宿舍事务", name_en="Dormitory affairs", prefix="C"),
+        QueueServiceConfig(code="finance", name="财务缴费", name_en="Fees and payments",
+                           prefix="D", target_wait_min=20),
+    ]
+
+
+_WINDOW_ID = re.compile(WINDOW_ID_PATTERN)
+
+
+class QueueWindowConfig(ConfigSection):
+    """One ``[[queue.windows]]`` entry: a service window, what it serves and where."""
+
+    window_id: str = Field(description="stable id used by the API, e.g. w3")
+    number: Annotated[int, Field(ge=1, le=999)] = Field(
+        description="the number announced: 请 A012 号到 3 号窗口")
+    services: dict[str, Annotated[int, Field(ge=1, le=100)]] = Field(
+        min_length=1,
+        description="service code = weight; a higher weight is preferred (skills routing)")
+    area: str = Field(default="main-hall", min_length=1, max_length=128,
+                      description="the displays whose device site is this announce its calls")
+
+    @field_validator("window_id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _WINDOW_ID.match(value):
+            raise ValueError("expected lower-case letters, digits, - or _ (e.g. w3)")
+        return value
+
+
+class QueueCallingConfig(ConfigSection):
+    """``[queue.calling]``: recalls, the green-channel ratio, appointment check-in."""
+
+    max_recalls: Annotated[int, Field(ge=0, le=10)] = Field(
+        default=2, description="recalls before the clerk must mark a no-show")
+    priority_calls: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=2, description="while both kinds wait: this many green-channel calls ...")
+    normal_calls: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=1, description="... then this many normal calls, so normal never starves")
+    appointment_early_min: Annotated[int, Field(ge=0, le=24 * 60)] = Field(
+        default=5, description="an appointment is called this long before its booked time")
+
+
+def _demo_windows() -> list[QueueWindowConfig]:
+    # Every demo service is served by two windows: one prefers it (weight 2), one helps out.
+    return [
+        QueueWindowConfig(window_id="w1", number=1, services={"student-id": 2, "transcript": 1}),
+        QueueWindowConfig(window_id="w2", number=2, services={"transcript": 2, "student-id": 1}),
+        QueueWindowConfig(window_id="w3", number=3, services={"dorm": 2, "finance": 1}),
+        QueueWindowConfig(window_id="w4", number=4, services={"finance": 2, "dorm": 1}),
+    ]
+
+
+class QueueConfig(ConfigSection):
+    """``[queue]``: services, windows, calling rules, opening hours and time zone of the hall."""
+
+    timezone: str = "Asia/Shanghai"
+    always_open: bool = Field(
+        default=True, description="issue tickets at any hour (the demo); false: use opens/closes")
+    opens: time = time(8, 30)
+    closes: time = time(17, 30)
+    open_days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5], description="ISO weekdays: Monday 1 .. Sunday 7")
+    default_service_s: Annotated[float, Field(gt=0)] = 300.0
+    rollover_at: time = Field(
+        default=time(3, 0), description="local time a service day ends: numbers restart and the "
+                                        "day's still-open tickets are closed (history kept)")
+    remote_checkin_window_min: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        default=60, description="a remote ticket (指尖办) lapses if not checked in this long "
+                                "after it was taken (unless the request set arrive_by_ms)")
+    housekeeping_interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0, description="how often the controller lapses remote tickets and checks "
+                                  "for the rollover")
+    services: list[QueueServiceConfig] = Field(default_factory=_demo_services)
+    windows: list[QueueWindowConfig] = Field(default_factory=_demo_windows)
+    calling: QueueCallingConfig = QueueCallingConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone such as Asia/Shanghai") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QueueConfig:
+        if not self.always_open and self.opens >= self.closes:
+            raise ValueError(f"opens ({self.opens:%H:%M}) must be before closes ({self.closes:%H:%M})")
+        _refuse_shared(self.services, ("code", "prefix"), "services")
+        self._check_windows()
+        return self
+
+    def _check_windows(self) -> None:
+        codes = {s.code for s in self.services}
+        if "windows" not in self.model_fields_set and not all(
+                set(w.services) <= codes for w in self.windows):
+            # Own services but no windows configured: rather than fail on the demo windows,
+            # open one window per service (window n serves service n) to start with.
+            self.__dict__["windows"] = [
+                QueueWindowConfig(window_id=f"w{i}", number=i, services={s.code: 1})
+                for i, s in enumerate(self.services, start=1)]
+        _refuse_shared(self.windows, ("window_id", "number"), "windows")
+        for window in self.windows:
+            unknown = sorted(set(window.services) - codes)
+            if unknown:
+                raise ValueError(f"window {window.window_id} serves unknown service(s) "
+                                 f"{', '.join(unknown)}; known: {', '.join(sorted(codes))}")
+
+
+def _refuse_shared(entries: Sequence[ConfigSection], attrs: tuple[str, ...], what: str) -> None:
+    """Refuse two ``what`` (entries of a list) with the same value of any of ``attrs``."""
+    for attr in attrs:
+        seen: set[object] = set()
+        for entry in entries:
+            value = getattr(entry, attr)
+            if value in seen:
+                raise ValueError(f"two {what} share the {attr} {value!r}")
+            seen.add(value)
