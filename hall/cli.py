@@ -114,7 +114,6 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
     import uvicorn
 
     from api import create_app
-    from api.auth import AuthSettings, ensure_user
     from hall.clerk_settings import clerk_settings
     from hall.stack import (
         auth_secret,
@@ -133,6 +132,7 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
     from hall_controller.queue.postgres_stats import PostgresStatsStore
     from hall_controller.queue.stats import StatsService
     from hall_controller.runtime import HallController
+    from hall_controller.users.service import AuthSettings, ensure_user
 
     # The pages' live feed listens on its own connection (LISTEN holds it for good).
     async with migrated_store(config, dsn) as store, PostgresLiveFeed(dsn) as live_feed:

@@ -50,10 +50,8 @@ from hall_controller.fleet.model import (
     DeviceRecord,
     IngestBatch,
     LatestValue,
-    Role,
     StoredDeadLetter,
     TelemetryBucket,
-    User,
 )
 from hall_controller.fleet.postgres_alarms import PostgresAlarmStore
 from hall_controller.fleet.postgres_commands import PostgresCommandStore
@@ -291,21 +289,6 @@ class PostgresStore:
 
     async def count_dead_letters_by_reason(self) -> dict[str, int]:
         return await self._dead_letters.count_dead_letters_by_reason()
-
-    # -- users ----------------------------------------------------------------------------------
-
-    async def get_user(self, username: str) -> User | None:
-        row = await fetch_one(self._pool, "get user", QUERIES["get_user"],
-                              {"username": username})
-        if row is None:
-            return None
-        return User(row["username"], row["password_hash"], Role(row["role"]), row["disabled"])
-
-    async def upsert_user(self, user: User) -> None:
-        async with connection(self._pool, "upsert user") as conn:
-            await conn.execute(QUERIES["upsert_user"], {
-                "username": user.username, "password_hash": user.password_hash,
-                "role": user.role.value, "disabled": user.disabled})
 
     # -- housekeeping ---------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """``TicketStore`` over PostgreSQL, on the same connection pool as ``PostgresStore``.
 
 ``PostgresTicketStore(pool)`` stands alone; ``PostgresHallStore`` is ``PostgresStore`` with the
-ticket methods too, so the composition root keeps handing one store object around (its
-``connect`` yields one). Errors are translated as in ``PostgresStore``: connection trouble
-becomes ``StoreUnavailable``.
+ticket and user methods too (``users.postgres_store``), so the composition root keeps handing
+one store object around (its ``connect`` yields one). Errors are translated as in
+``PostgresStore``: connection trouble becomes ``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from hall_controller.queue.ports import (
 )
 from hall_controller.queue.queries import QUERIES
 from hall_controller.queue.rules import initial_state, ticket_number
+from hall_controller.users.postgres_store import PostgresUserStore
 
 _REQUEST_KEY = "tickets_origin_device_request_id_key"  # UNIQUE (origin_device, request_id)
 _LIVE_NUMBER = "tickets_live_number"  # one live ticket per printed number and day (0010)
@@ -263,8 +264,8 @@ class PostgresTicketStore:
         ]
 
 
-class PostgresHallStore(PostgresStore, PostgresTicketStore):
-    """Every store port of the controller, tickets included, over one pool.
+class PostgresHallStore(PostgresStore, PostgresTicketStore, PostgresUserStore):
+    """Every store port of the controller, tickets and users included, over one pool.
 
     ``PostgresHallStore.connect(dsn)`` yields one (``connect`` builds ``cls``).
     """
@@ -274,6 +275,7 @@ class PostgresHallStore(PostgresStore, PostgresTicketStore):
         PostgresStore.__init__(self, pool, retention_days=retention_days,
                                ping_timeout_s=ping_timeout_s)
         PostgresTicketStore.__init__(self, pool)
+        PostgresUserStore.__init__(self, pool)
 
 
 def _new_ticket(request: TicketRequest, seq: int, number: str) -> Ticket:
