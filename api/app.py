@@ -13,14 +13,7 @@ from fastapi import Depends, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from api.auth import (
-    AccountDisabledError,
-    Authenticator,
-    AuthError,
-    AuthSettings,
-    InvalidApiKeyError,
-    InvalidCredentialsError,
-)
+from api.auth import Authenticator, InvalidApiKeyError
 from api.auth import router as auth_router
 from api.context import ApiContext
 from api.pages import mount_pages
@@ -46,6 +39,13 @@ from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.stats import StatsService
 from hall_controller.queue.tickets import TicketService
+from hall_controller.users.ports import UserStore
+from hall_controller.users.service import (
+    AccountDisabledError,
+    AuthError,
+    AuthSettings,
+    InvalidCredentialsError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,9 @@ def create_app(
 ) -> FastAPI:
     """Build the HTTP API over the controller's ports.
 
-    ``auth`` is either the settings (secret and token lifetime; users come from ``store``) or a
-    ready ``Authenticator`` (e.g. one with cheaper password hashing for tests).
+    ``auth`` is either the settings (secret and token lifetime; users come from ``store``, which
+    must then be a ``UserStore`` too) or a ready ``Authenticator`` (e.g. one with cheaper
+    password hashing for tests, or over a users store of its own).
     ``integration`` (the online-case services) mounts the case and integration routes and
     turns on API keys; without it they are absent. ``stats`` (the queue's daily figures)
     mounts ``/stats``. ``clerk`` (the window terminal's service) mounts ``/windows``.
@@ -114,6 +115,9 @@ def create_app(
     )
     app.state.hall = ApiContext(store=store, commands=commands, health=health)
     if not isinstance(auth, Authenticator):
+        if not isinstance(store, UserStore):  # PostgresHallStore keeps users too
+            raise TypeError("create_app: with AuthSettings the store must keep users too; "
+                            "otherwise pass an Authenticator over a users store")
         auth = Authenticator(auth, store)
     app.state.authenticator = auth
     for router in (auth_router, device_routes.router, command_routes.router, alarm_routes.router,

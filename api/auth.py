@@ -1,8 +1,9 @@
-"""Logins, tokens and roles for the HTTP API.
+"""The HTTP API's side of logins and roles: FastAPI dependencies that turn a request into a
+:class:`Principal`, and the auth and user routes.
 
-Passwords are hashed with argon2id; a login returns a JWT (HS256) carrying ``sub``, ``role``,
-``iat`` and ``exp``.  Every request re-reads the user from the store, so disabling or demoting
-someone takes effect at once rather than when their token expires.  Roles: ``clerk``,
+Passwords, tokens and user accounts are the users service's
+(``hall_controller.users.service``); this module calls it. Every request re-reads the user
+through it, so disabling or demoting someone takes effect at once. Roles: ``clerk``,
 ``facilities``, ``admin``; admin implies every role.
 
 Integration clients (the online service platform) authenticate with API keys
@@ -14,49 +15,32 @@ a scope with :func:`require_scope` (which lets admins in too).
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-import jwt
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, OAuth2PasswordRequestForm
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.fleet.model import Role, User
-from hall_controller.fleet.ports import UserStore
-
-logger = logging.getLogger(__name__)
+from hall_controller.users.ports import UserStore
+from hall_controller.users.service import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    USERNAME_PATTERN,
+    AuthError,
+    AuthSettings,
+    InvalidTokenError,
+    IssuedToken,
+    UserService,
+)
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a URL, not a secret
 API_KEY_HEADER = "X-Api-Key"
-_ALGORITHM = "HS256"
-# Longer passwords add nothing but hashing cost; refusing them keeps a login flood cheap.
-MAX_PASSWORD_LENGTH = 1024
-MIN_PASSWORD_LENGTH = 8
-USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
-
-
-class AuthError(Exception):
-    """Base of the API's authentication errors; the app turns them into 401/403."""
-
-
-class InvalidCredentialsError(AuthError):
-    """Wrong password or unknown user: one message for both, so usernames cannot be probed."""
-
-    def __init__(self) -> None:
-        super().__init__("incorrect username or password")
-
-
-class InvalidTokenError(AuthError):
-    """The bearer token is missing, malformed, forged, expired or names a user that is gone."""
 
 
 class InvalidApiKeyError(AuthError):
@@ -64,37 +48,6 @@ class InvalidApiKeyError(AuthError):
 
     def __init__(self) -> None:
         super().__init__("invalid or revoked API key")
-
-
-class AccountDisabledError(AuthError):
-    """The credentials are right but the account is disabled."""
-
-    def __init__(self) -> None:
-        super().__init__("this account is disabled")
-
-
-class AuthSettings(BaseModel):
-    """What the API needs to issue and check tokens.
-
-    The composition root builds it from ``hall.config.AuthConfig``: ``secret`` is
-    ``auth.secret`` (or the one generated into the data dir), ``token_ttl_s`` is
-    ``auth.token_ttl_s``.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # repr=False keeps the key out of logs and tracebacks that print the settings.
-    secret: str = Field(repr=False, description="HS256 signing key, at least 32 characters")
-    token_ttl_s: int = Field(default=8 * 3600, ge=60, description="how long a token is valid")
-    issuer: str = Field(default="campus-hall", min_length=1, description="the tokens' iss claim")
-
-    @field_validator("secret")
-    @classmethod
-    def _long_enough(cls, value: str) -> str:
-        # HS256 wants a key of at least 256 bits (RFC 7518 §3.2); a short one can be brute-forced.
-        if len(value) < 32:
-            raise ValueError("the token signing secret must be at least 32 characters")
-        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,119 +71,41 @@ class Principal:
         return self.kind == "api_key" and scope in self.scopes
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    access_token: str
-    role: Role
-    expires_in: int
-
-
-def default_hasher() -> PasswordHasher:
-    """argon2id with the library's current recommended parameters."""
-    return PasswordHasher()
-
-
-async def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
-    """Hash off the event loop: one argon2 hash takes ~0.2 s of CPU here."""
-    return await asyncio.to_thread((hasher or default_hasher()).hash, password)
-
-
-async def ensure_user(
-    store: UserStore, username: str, password: str, role: Role,
-    *, hasher: PasswordHasher | None = None,
-) -> User:
-    """Create the user, or reset their password and role and re-enable them (the demo's admin).
-
-    Raises ValueError for a password that could never be used to log in.
-    """
-    if not password or len(password) > MAX_PASSWORD_LENGTH:
-        raise ValueError(f"a password must be 1 to {MAX_PASSWORD_LENGTH} characters")
-    user = User(username=username, password_hash=await hash_password(password, hasher), role=role)
-    await store.upsert_user(user)
-    logger.info("user %s ensured with role %s", username, role.value,
-                extra={"username": username, "role": role.value})
-    return user
-
-
 class Authenticator:
-    """Checks passwords, issues tokens and turns tokens back into principals."""
+    """Turns credentials into principals: logins and bearer tokens through the users service
+    (built here over ``users``; tests hand it a cheap ``hasher``), API keys through the
+    integration's key service."""
 
     def __init__(
         self, settings: AuthSettings, users: UserStore, *, hasher: PasswordHasher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
-        self.users = users
-        self._hasher = hasher or default_hasher()
-        self._clock = clock
+        self.service = UserService(settings, users, hasher=hasher, clock=clock)
         # Set by create_app when the online-case integration is mounted; without it every
         # API key is refused.
         self.api_keys: ApiKeyService | None = None
-        # Verified against when the user is unknown, so a miss costs as long as a wrong password.
-        self._dummy_hash = self._hasher.hash("timing-equaliser-not-a-password")
 
-    async def hash_password(self, password: str) -> str:
-        return await hash_password(password, self._hasher)
+    @property
+    def settings(self) -> AuthSettings:
+        return self.service.settings
+
+    @property
+    def users(self) -> UserStore:
+        return self.service.users
 
     async def authenticate(self, username: str, password: str) -> User:
-        """The user if the password is right.
-
-        Raises InvalidCredentialsError (wrong password or unknown user) or AccountDisabledError.
-        """
-        if len(password) > MAX_PASSWORD_LENGTH:
-            raise InvalidCredentialsError
-        # A name no account can have (NUL, for one, which the database cannot even compare) is
-        # an unknown user: no lookup, but the same dummy verification, so the answer is the same.
-        user = (await self.users.get_user(username)
-                if re.fullmatch(USERNAME_PATTERN, username) else None)
-        matches = await self._verify(user.password_hash if user else self._dummy_hash, password)
-        if user is None or not matches:
-            logger.info("login refused for %r", username, extra={"username": username})
-            raise InvalidCredentialsError
-        if user.disabled:
-            raise AccountDisabledError
-        if self._hasher.check_needs_rehash(user.password_hash):
-            # The hashing parameters were raised since this hash was made: upgrade it now,
-            # while the password is at hand.
-            user = replace(user, password_hash=await self.hash_password(password))
-            await self.users.upsert_user(user)
-        return user
-
-    async def _verify(self, password_hash: str, password: str) -> bool:
-        try:
-            return await asyncio.to_thread(self._hasher.verify, password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
+        """See ``UserService.authenticate``."""
+        return await self.service.authenticate(username, password)
 
     def issue_token(self, user: User) -> IssuedToken:
-        now = int(self._clock())
-        ttl = self.settings.token_ttl_s
-        claims = {"sub": user.username, "role": user.role.value, "iat": now, "exp": now + ttl,
-                  "iss": self.settings.issuer}
-        token = jwt.encode(claims, self.settings.secret, algorithm=_ALGORITHM)
-        return IssuedToken(access_token=token, role=user.role, expires_in=ttl)
+        return self.service.issue_token(user)
 
     async def principal_for_token(self, token: str) -> Principal:
-        """Verify the token and the account behind it.
+        """The user behind the token, with their stored role.
 
         Raises InvalidTokenError or AccountDisabledError.
         """
-        try:
-            claims = jwt.decode(
-                token, self.settings.secret, algorithms=[_ALGORITHM],
-                issuer=self.settings.issuer, options={"require": ["sub", "role", "exp", "iat"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise InvalidTokenError("the token has expired; log in again") from None
-        except jwt.InvalidTokenError:
-            raise InvalidTokenError("invalid token") from None
-        username = claims["sub"]
-        user = await self.users.get_user(username) if isinstance(username, str) else None
-        if user is None:
-            raise InvalidTokenError("invalid token: the account no longer exists")
-        if user.disabled:
-            raise AccountDisabledError
-        # The stored role wins over the token's, so a demotion applies to live tokens too.
+        user = await self.service.user_for_token(token)
         return Principal(name=user.username, role=user.role)
 
     async def principal_for_api_key(self, presented: str) -> Principal:
@@ -377,14 +252,6 @@ async def create_user(
     authenticator: Annotated[Authenticator, Depends(get_authenticator)],
 ) -> UserOut:
     """Create a user (admin only). The password is stored as an argon2 hash."""
-    users = authenticator.users
-    if await users.get_user(body.username) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"user {body.username!r} already exists")
-    password_hash = await authenticator.hash_password(body.password)
-    user = User(username=body.username, password_hash=password_hash, role=body.role,
-                disabled=body.disabled)
-    await users.upsert_user(user)
-    logger.info("user %s created with role %s by %s", user.username, user.role.value,
-                principal.name,
-                extra={"username": user.username, "role": user.role.value, "by": principal.name})
+    user = await authenticator.service.create_user(body.username, body.password, body.role,
+                                                   disabled=body.disabled, by=principal.name)
     return UserOut(username=user.username, role=user.role, disabled=user.disabled)

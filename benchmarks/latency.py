@@ -45,7 +45,7 @@ from psycopg.conninfo import make_conninfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api import create_app
-from api.auth import Authenticator, AuthSettings, ensure_user
+from api.auth import Authenticator
 from devices.contract import Channel, Topics, now_ms
 from hall.assembly import controller_bus
 from hall.embedded_broker import free_port
@@ -60,6 +60,7 @@ from hall_controller.queue.postgres_moves import PostgresTicketMoves
 from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.tickets import QueueSettings
 from hall_controller.runtime import ControllerSettings, HallController
+from hall_controller.users.service import AuthSettings, ensure_user
 
 SERVICES = (ServiceDef("student-id", "学生证办理", "A"),)
 WINDOWS = (WindowDef("w3", 3, {"student-id": 1}, area="main-hall"),)

@@ -44,6 +44,7 @@ from hall_controller.queue.postgres_remote import PostgresRemoteTickets
 from hall_controller.queue.postgres_stats import PostgresStatsStore
 from hall_controller.queue.postgres_tickets import PostgresTicketStore
 from hall_controller.runtime import ControllerSettings, Feature, HallController
+from hall_controller.users.postgres_store import PostgresUserStore
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class PostgresAdapters:
     cases: PostgresCaseStore
     ticket_cases: PostgresTicketCases
     access: PostgresAccessStore
+    users: PostgresUserStore
     live: PostgresLiveFeed
 
 
@@ -80,7 +82,7 @@ async def postgres_adapters(config: HallConfig, dsn: str) -> AsyncIterator[Postg
             fleet=fleet, tickets=PostgresTicketStore(pool), moves=PostgresTicketMoves(pool),
             remote=PostgresRemoteTickets(pool), stats=PostgresStatsStore(pool),
             cases=PostgresCaseStore(pool), ticket_cases=PostgresTicketCases(pool),
-            access=PostgresAccessStore(pool), live=live)
+            access=PostgresAccessStore(pool), users=PostgresUserStore(pool), live=live)
 
 
 def hall_features(config: HallConfig, adapters: PostgresAdapters) -> list[Feature]:
@@ -124,21 +126,20 @@ async def assemble(config: HallConfig, mqtt_url: str, dsn: str, *,
     """The whole hall over the broker at ``mqtt_url`` and the database at ``dsn``; the
     caller runs ``hall.controller.running()`` and serves ``hall.app``. ``admin_password``
     (re)sets the ``admin`` user's password."""
-    from hall_controller.users.service import ensure_user
-
     from api import create_app
-    from api.auth import Authenticator, AuthSettings
+    from api.auth import Authenticator
     from hall_controller.fleet.model import Role
+    from hall_controller.users.service import AuthSettings, ensure_user
 
     settings = controller_settings(config, mqtt_url)
     async with postgres_adapters(config, dsn) as adapters:
         if admin_password is not None:
-            await ensure_user(adapters.fleet, "admin", admin_password, Role.ADMIN)
+            await ensure_user(adapters.users, "admin", admin_password, Role.ADMIN)
         controller = HallController(settings, adapters.fleet, controller_bus(settings),
                                     hall_features(config, adapters))
         services = controller.services
         services.add(adapters.live.hub)
         services.add(Authenticator(AuthSettings(secret=auth_secret(config),
                                                 token_ttl_s=config.auth.token_ttl_s),
-                                   adapters.fleet))
+                                   adapters.users))
         yield Hall(adapters, controller, create_app(services))

@@ -7,19 +7,17 @@ opened for ``PostgresStore``) or let it open its own small pool on the same DSN:
     async with PostgresCaseStore.connect(dsn) as cases:
         ...
 
-Errors are translated as in ``PostgresStore``: connection trouble becomes StoreUnavailable,
-a lost optimistic-concurrency race or a duplicate key becomes Conflict, unknown ids NotFound.
+Errors: connection trouble becomes StoreUnavailable (``kernel.postgres.connections``), a lost
+optimistic-concurrency race or a duplicate key becomes Conflict, unknown ids NotFound.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -44,10 +42,15 @@ from hall_controller.cases.rules import (
     Webhook,
     materials_data,
 )
-from hall_controller.kernel.errors import Conflict, NotFound, StoreUnavailable
-from hall_controller.kernel.postgres.connections import connection
-
-Row = dict[str, Any]
+from hall_controller.kernel.errors import Conflict, NotFound
+from hall_controller.kernel.postgres.connections import (
+    Row,
+    execute,
+    fetch_all,
+    fetch_one,
+    open_pool,
+    transaction,
+)
 
 
 class PostgresCaseStore:
@@ -65,47 +68,22 @@ class PostgresCaseStore:
 
         Raises StoreUnavailable if the database cannot be reached within ``timeout_s``.
         """
-        pool = AsyncConnectionPool(
-            dsn, min_size=min_size, max_size=max_size, open=False, timeout=timeout_s,
-            name="hall-case-store",
-            kwargs={"autocommit": True, "application_name": "hall-controller-cases"},
-            # As PostgresStore: replace connections broken by a database restart on checkout.
-            check=AsyncConnectionPool.check_connection, reconnect_timeout=30.0,
-        )
-        try:
-            await pool.open(wait=True, timeout=timeout_s)
-        except psycopg.OperationalError as exc:
-            await pool.close()
-            raise StoreUnavailable(
-                f"cannot connect to the database within {timeout_s:g} s: {exc}") from exc
-        try:
+        async with open_pool(dsn, name="hall-case-store",
+                             application_name="hall-controller-cases", min_size=min_size,
+                             max_size=max_size, timeout_s=timeout_s) as pool:
             yield cls(pool)
-        finally:
-            await pool.close()
-
-    def _connection(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        return connection(self._pool, what)
-
-    async def _fetch(self, what: str, query: str, params: Mapping[str, Any]) -> list[Row]:
-        async with self._connection(what) as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params)
-            return await cur.fetchall() if cur.description else []
-
-    async def _fetch_one(self, what: str, query: str, params: Mapping[str, Any]) -> Row | None:
-        rows = await self._fetch(what, query, params)
-        return rows[0] if rows else None
 
     # -- cases --------------------------------------------------------------------------------
 
     async def get_case(self, case_id: str) -> Case | None:
-        row = await self._fetch_one("get case", QUERIES["get_case"], {"case_id": case_id})
+        row = await fetch_one(self._pool, "get case", QUERIES["get_case"], {"case_id": case_id})
         return None if row is None else _case(row)
 
     async def list_cases(
         self, *, person_id: str | None = None, campus_card: str | None = None,
         status: CaseStatus | None = None, service_code: str | None = None, limit: int = 100,
     ) -> list[Case]:
-        rows = await self._fetch("list cases", QUERIES["list_cases"], {
+        rows = await fetch_all(self._pool, "list cases", QUERIES["list_cases"], {
             "person_id": person_id, "campus_card": campus_card,
             "status": None if status is None else status.value, "service_code": service_code,
             "limit": limit})
@@ -114,8 +92,7 @@ class PostgresCaseStore:
     async def save_case(self, case: Case, expected_version: int,
                         events: Sequence[NewCaseEvent]) -> list[CaseEvent]:
         params = _case_params(case) | {"expected_version": expected_version}
-        async with self._connection("save case") as conn, conn.transaction(), \
-                conn.cursor(row_factory=dict_row) as cur:
+        async with transaction(self._pool, "save case") as cur:
             if events:
                 await cur.execute(QUERIES["lock_case_events"])
             query = QUERIES["insert_case"] if expected_version == 0 else QUERIES["update_case"]
@@ -144,12 +121,12 @@ class PostgresCaseStore:
 
     async def events_after(self, cursor: int, limit: int,
                            case_id: str | None = None) -> list[CaseEvent]:
-        rows = await self._fetch("case events", QUERIES["events_after"],
+        rows = await fetch_all(self._pool, "case events", QUERIES["events_after"],
                                  {"cursor": cursor, "limit": limit, "case_id": case_id})
         return [_event(r) for r in rows]
 
     async def one_trip_counts(self, from_ms: int, to_ms: int) -> OneTripCounts:
-        row = await self._fetch_one("one-trip counts", QUERIES["one_trip_counts"],
+        row = await fetch_one(self._pool, "one-trip counts", QUERIES["one_trip_counts"],
                                     {"from_ms": from_ms, "to_ms": to_ms})
         assert row is not None  # an aggregate always returns a row
         return OneTripCounts(int(row["resolved_with_visit"]), int(row["one_visit"]))
@@ -157,7 +134,7 @@ class PostgresCaseStore:
     # -- API keys -----------------------------------------------------------------------------
 
     async def insert_api_key(self, key: ApiKey) -> None:
-        row = await self._fetch_one("insert API key", QUERIES["insert_api_key"], {
+        row = await fetch_one(self._pool, "insert API key", QUERIES["insert_api_key"], {
             "key_id": key.key_id, "name": key.name, "secret_hash": key.secret_hash,
             "scopes": sorted(s.value for s in key.scopes), "created_ms": key.created_ms,
             "created_by": key.created_by, "revoked_ms": key.revoked_ms})
@@ -165,15 +142,15 @@ class PostgresCaseStore:
             raise Conflict(f"API key {key.key_id!r} exists")
 
     async def get_api_key(self, key_id: str) -> ApiKey | None:
-        row = await self._fetch_one("get API key", QUERIES["get_api_key"], {"key_id": key_id})
+        row = await fetch_one(self._pool, "get API key", QUERIES["get_api_key"], {"key_id": key_id})
         return None if row is None else _api_key(row)
 
     async def list_api_keys(self) -> list[ApiKey]:
-        return [_api_key(r) for r in await self._fetch("list API keys",
+        return [_api_key(r) for r in await fetch_all(self._pool, "list API keys",
                                                        QUERIES["list_api_keys"], {})]
 
     async def revoke_api_key(self, key_id: str, at_ms: int) -> ApiKey:
-        row = await self._fetch_one("revoke API key", QUERIES["revoke_api_key"],
+        row = await fetch_one(self._pool, "revoke API key", QUERIES["revoke_api_key"],
                                     {"key_id": key_id, "at_ms": at_ms})
         if row is None:
             raise NotFound(f"unknown API key {key_id!r}")
@@ -183,22 +160,22 @@ class PostgresCaseStore:
 
     async def insert_webhook(self, url: str, secret: str, description: str, at_ms: int,
                              created_by: str) -> Webhook:
-        row = await self._fetch_one("insert webhook", QUERIES["insert_webhook"], {
+        row = await fetch_one(self._pool, "insert webhook", QUERIES["insert_webhook"], {
             "url": url, "secret": secret, "description": description, "at_ms": at_ms,
             "created_by": created_by})
         assert row is not None  # INSERT ... RETURNING
         return _webhook(row)
 
     async def get_webhook(self, webhook_id: int) -> Webhook | None:
-        row = await self._fetch_one("get webhook", QUERIES["get_webhook"], {"id": webhook_id})
+        row = await fetch_one(self._pool, "get webhook", QUERIES["get_webhook"], {"id": webhook_id})
         return None if row is None else _webhook(row)
 
     async def list_webhooks(self) -> list[Webhook]:
-        return [_webhook(r) for r in await self._fetch("list webhooks",
+        return [_webhook(r) for r in await fetch_all(self._pool, "list webhooks",
                                                        QUERIES["list_webhooks"], {})]
 
     async def set_webhook_active(self, webhook_id: int, active: bool) -> Webhook:
-        row = await self._fetch_one("set webhook active", QUERIES["set_webhook_active"],
+        row = await fetch_one(self._pool, "set webhook active", QUERIES["set_webhook_active"],
                                     {"id": webhook_id, "active": active})
         if row is None:
             raise NotFound(f"unknown webhook {webhook_id}")
@@ -206,7 +183,7 @@ class PostgresCaseStore:
 
     async def claim_due_deliveries(self, now_ms: int, lease_ms: int,
                                    limit: int) -> list[DueDelivery]:
-        rows = await self._fetch("claim deliveries", QUERIES["claim_due_deliveries"],
+        rows = await fetch_all(self._pool, "claim deliveries", QUERIES["claim_due_deliveries"],
                                  {"now_ms": now_ms, "lease_ms": lease_ms, "limit": limit})
         return [
             DueDelivery(
@@ -221,28 +198,28 @@ class PostgresCaseStore:
         ]
 
     async def record_attempt(self, attempt: DeliveryAttempt) -> None:
-        async with self._connection("record attempt") as conn:
-            await conn.execute(QUERIES["record_attempt"], {
-                "delivery_id": attempt.delivery_id, "at_ms": attempt.at_ms,
-                "duration_ms": attempt.duration_ms, "status_code": attempt.status_code,
-                "error": attempt.error, "result": attempt.result.value,
-                "next_attempt_ms": attempt.next_attempt_ms})
+        await execute(self._pool, "record attempt", QUERIES["record_attempt"], {
+            "delivery_id": attempt.delivery_id, "at_ms": attempt.at_ms,
+            "duration_ms": attempt.duration_ms, "status_code": attempt.status_code,
+            "error": attempt.error, "result": attempt.result.value,
+            "next_attempt_ms": attempt.next_attempt_ms})
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
-        row = await self._fetch_one("get delivery", QUERIES["get_delivery"], {"id": delivery_id})
+        row = await fetch_one(self._pool, "get delivery", QUERIES["get_delivery"],
+                              {"id": delivery_id})
         return None if row is None else _delivery(row)
 
     async def list_deliveries(
         self, *, webhook_id: int | None = None, event_id: int | None = None,
         status: DeliveryStatus | None = None, limit: int = 100,
     ) -> list[Delivery]:
-        rows = await self._fetch("list deliveries", QUERIES["list_deliveries"], {
+        rows = await fetch_all(self._pool, "list deliveries", QUERIES["list_deliveries"], {
             "webhook_id": webhook_id, "event_id": event_id,
             "status": None if status is None else status.value, "limit": limit})
         return [_delivery(r) for r in rows]
 
     async def list_attempts(self, delivery_id: int) -> list[DeliveryAttempt]:
-        rows = await self._fetch("list attempts", QUERIES["list_attempts"],
+        rows = await fetch_all(self._pool, "list attempts", QUERIES["list_attempts"],
                                  {"delivery_id": delivery_id})
         return [DeliveryAttempt(delivery_id=int(r["delivery_id"]), attempt=r["attempt"],
                                 at_ms=r["at_ms"], duration_ms=r["duration_ms"],
@@ -252,8 +229,8 @@ class PostgresCaseStore:
                 for r in rows]
 
     async def retry_delivery(self, delivery_id: int, now_ms: int) -> Delivery:
-        async with self._connection("retry delivery") as conn:
-            await conn.execute(QUERIES["retry_delivery"], {"id": delivery_id, "now_ms": now_ms})
+        await execute(self._pool, "retry delivery", QUERIES["retry_delivery"],
+                      {"id": delivery_id, "now_ms": now_ms})
         delivery = await self.get_delivery(delivery_id)
         if delivery is None:
             raise NotFound(f"unknown delivery {delivery_id}")

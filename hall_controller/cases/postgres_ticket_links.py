@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from psycopg_pool import AsyncConnectionPool
 
 from hall_controller.cases.queries import QUERIES
-from hall_controller.kernel.postgres.connections import connection
+from hall_controller.kernel.postgres.connections import execute
 
 
 class PostgresTicketCases:
@@ -19,6 +19,5 @@ class PostgresTicketCases:
         self._pool = pool
 
     async def add_ticket_cases(self, ticket_id: str, case_ids: Sequence[str]) -> None:
-        async with connection(self._pool, "record ticket cases") as conn:
-            await conn.execute(QUERIES["add_ticket_cases"],
-                               {"ticket_id": ticket_id, "case_ids": list(case_ids)})
+        await execute(self._pool, "record ticket cases", QUERIES["add_ticket_cases"],
+                      {"ticket_id": ticket_id, "case_ids": list(case_ids)})

@@ -39,7 +39,6 @@ from hall_controller.fleet.model import (
     LatestValue,
     StoredDeadLetter,
     TelemetryBucket,
-    User,
 )
 from hall_controller.kernel.errors import Conflict, NotFound, StoreUnavailable
 
@@ -65,7 +64,6 @@ class MemoryStore:
         self.dead_letters: dict[int, DeadLetter] = {}
         self.alarms: dict[int, Alarm] = {}
         self.commands: dict[str, CommandRecord] = {}
-        self.users: dict[str, User] = {}
         self.committed_batches = 0
         self._next_dead_letter_id = 1
         self._next_alarm_id = 1
@@ -310,16 +308,6 @@ class MemoryStore:
             category = reason_category(letter.reason)
             counts[category] = counts.get(category, 0) + 1
         return counts
-
-    # -- users ----------------------------------------------------------------------------------
-
-    async def get_user(self, username: str) -> User | None:
-        self._check()
-        return self.users.get(username)  # frozen: no copy needed
-
-    async def upsert_user(self, user: User) -> None:
-        self._check()
-        self.users[user.username] = user
 
     # -- housekeeping ---------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from hall_controller.fleet.model import (
     LatestValue,
     StoredDeadLetter,
     TelemetryBucket,
-    User,
 )
 
 
@@ -108,14 +107,10 @@ class DeadLetterStore(Protocol):
         ...
 
 
-class UserStore(Protocol):
-    async def get_user(self, username: str) -> User | None: ...
-    async def upsert_user(self, user: User) -> None: ...
-
-
 class HallStore(IngestStore, DeviceStore, TelemetryQueries, AlarmStore, CommandStore,
-                DeadLetterStore, UserStore, Protocol):
-    """Everything the controller stores; one PostgreSQL adapter implements all of it."""
+                DeadLetterStore, Protocol):
+    """Everything the device fleet stores; ``PostgresStore`` implements all of it (users are
+    the users room's: ``hall_controller.users.ports.UserStore``)."""
 
     async def ping(self) -> bool: ...
 

@@ -9,21 +9,17 @@ and the row lock is held only while the server runs it. Connection trouble becom
 from __future__ import annotations
 
 from collections.abc import Collection
-from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from hall_controller.kernel.errors import Conflict, NotFound
-from hall_controller.kernel.postgres.connections import dict_cursor
+from hall_controller.kernel.postgres.connections import Row, dict_cursor
 from hall_controller.queue.model import Ticket, TicketState
 from hall_controller.queue.ports import ClerkDay, MoveConflict, UnknownService, WindowSession
 from hall_controller.queue.postgres_tickets import _ticket as ticket_from_row
 from hall_controller.queue.queries import QUERIES
 from hall_controller.queue.rules import Moved
-
-Row = dict[str, Any]
 
 
 class PostgresTicketMoves:
@@ -32,12 +28,9 @@ class PostgresTicketMoves:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    def _cursor(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncCursor[Row]]:
-        return dict_cursor(self._pool, what)
-
     async def apply_move(self, moved: Moved, expected_state: TicketState) -> Ticket:
         ticket, transition = moved
-        async with self._cursor("apply ticket move") as cur:
+        async with dict_cursor(self._pool, "apply ticket move") as cur:
             try:
                 await cur.execute(QUERIES["apply_ticket_move"], {
                     "ticket_id": ticket.ticket_id, "expected_state": expected_state.value,
@@ -66,13 +59,13 @@ class PostgresTicketMoves:
                            f"(already called by another window?)")
 
     async def waiting_for(self, service_codes: Collection[str], service_day: str) -> list[Ticket]:
-        async with self._cursor("waiting tickets") as cur:
+        async with dict_cursor(self._pool, "waiting tickets") as cur:
             await cur.execute(QUERIES["waiting_for"], {"codes": list(service_codes),
                                                        "service_day": service_day})
             return [ticket_from_row(r) for r in await cur.fetchall()]
 
     async def _at_window(self, window_id: str, states: list[str]) -> list[Ticket]:
-        async with self._cursor("tickets at window") as cur:
+        async with dict_cursor(self._pool, "tickets at window") as cur:
             await cur.execute(QUERIES["tickets_at_window"], {"window_id": window_id,
                                                              "states": states})
             return [ticket_from_row(r) for r in await cur.fetchall()]
@@ -86,7 +79,7 @@ class PostgresTicketMoves:
         return await self._at_window(window_id, [TicketState.PARKED.value])
 
     async def clerk_day(self, actor: str, service_day: str) -> ClerkDay:
-        async with self._cursor("clerk day") as cur:
+        async with dict_cursor(self._pool, "clerk day") as cur:
             await cur.execute(QUERIES["clerk_day"], {"actor": actor, "service_day": service_day})
             row = await cur.fetchone()
         assert row is not None  # an aggregate always returns a row
@@ -97,13 +90,13 @@ class PostgresTicketMoves:
     async def recent_calls(self, window_id: str, limit: int) -> list[bool]:
         if limit <= 0:
             return []
-        async with self._cursor("recent calls") as cur:
+        async with dict_cursor(self._pool, "recent calls") as cur:
             await cur.execute(QUERIES["recent_window_calls"], {"window_id": window_id,
                                                                "limit": limit})
             return [bool(r["priority"]) for r in await cur.fetchall()]
 
     async def open_window(self, window_id: str, clerk: str, at_ms: int) -> WindowSession:
-        async with self._cursor("open window") as cur:
+        async with dict_cursor(self._pool, "open window") as cur:
             await cur.execute(QUERIES["open_window_session"], {"window_id": window_id,
                                                                "clerk": clerk, "at_ms": at_ms})
             row = await cur.fetchone()
@@ -118,7 +111,7 @@ class PostgresTicketMoves:
         return session
 
     async def close_window(self, window_id: str, at_ms: int) -> WindowSession:
-        async with self._cursor("close window") as cur:
+        async with dict_cursor(self._pool, "close window") as cur:
             await cur.execute(QUERIES["close_window_session"], {"window_id": window_id,
                                                                 "at_ms": at_ms})
             row = await cur.fetchone()
@@ -127,7 +120,7 @@ class PostgresTicketMoves:
         return _session(row)
 
     async def window_session(self, window_id: str) -> WindowSession | None:
-        async with self._cursor("window session") as cur:
+        async with dict_cursor(self._pool, "window session") as cur:
             await cur.execute(QUERIES["open_window_session_of"], {"window_id": window_id})
             row = await cur.fetchone()
         return None if row is None else _session(row)

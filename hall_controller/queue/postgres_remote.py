@@ -8,7 +8,6 @@ is one statement too (move, transition and the kiosk request that made it), so a
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
@@ -22,8 +21,6 @@ from hall_controller.queue.postgres_tickets import _ticket as ticket_from_row
 from hall_controller.queue.queries import QUERIES
 from hall_controller.queue.rules import Moved
 
-Row = dict[str, Any]
-
 
 class PostgresRemoteTickets:
     """The remote-ticket port over an open pool it does not own."""
@@ -31,12 +28,9 @@ class PostgresRemoteTickets:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    def _cursor(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncCursor[Row]]:
-        return dict_cursor(self._pool, what)
-
     async def record_remote(self, info: RemoteInfo) -> None:
         try:
-            async with self._cursor("record remote ticket") as cur:
+            async with dict_cursor(self._pool, "record remote ticket") as cur:
                 await cur.execute(QUERIES["record_remote_ticket"], {
                     "ticket_id": info.ticket_id, "checkin_by_ms": info.checkin_by_ms,
                     "case_id": info.case_id, "created_by": info.created_by})
@@ -44,7 +38,7 @@ class PostgresRemoteTickets:
             raise NotFound(f"unknown ticket {info.ticket_id}") from exc
 
     async def remote_info(self, ticket_id: str) -> RemoteInfo | None:
-        async with self._cursor("remote ticket") as cur:
+        async with dict_cursor(self._pool, "remote ticket") as cur:
             try:
                 await cur.execute(QUERIES["get_remote_ticket"], {"ticket_id": ticket_id})
             except psycopg.errors.InvalidTextRepresentation:
@@ -56,7 +50,7 @@ class PostgresRemoteTickets:
                           row["created_by"])
 
     async def _tickets(self, what: str, query: str, params: dict[str, Any]) -> list[Ticket]:
-        async with self._cursor(what) as cur:
+        async with dict_cursor(self._pool, what) as cur:
             await cur.execute(QUERIES[query], params)
             return [ticket_from_row(r) for r in await cur.fetchall()]
 
@@ -75,7 +69,7 @@ class PostgresRemoteTickets:
                        request_id: str | None) -> Ticket | None:
         ticket, transition = moved
         try:
-            async with self._cursor("check in remote ticket") as cur:
+            async with dict_cursor(self._pool, "check in remote ticket") as cur:
                 await cur.execute(QUERIES["check_in_remote_ticket"], {
                     "ticket_id": ticket.ticket_id, "state": ticket.state.value,
                     "issued_ms": ticket.issued_ms, "at_ms": transition.at_ms,

@@ -7,19 +7,11 @@ pool per process. Connection trouble becomes ``StoreUnavailable``, as in ``Postg
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
-from typing import Any
-
-import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from hall_controller.kernel.postgres.connections import connection
+from hall_controller.kernel.postgres.connections import fetch_all
 from hall_controller.queue.ports import BusyWindow, ServiceDayStats, WaitInputs
 from hall_controller.queue.queries import QUERIES
-
-Row = dict[str, Any]
 
 
 class PostgresStatsStore:
@@ -28,23 +20,15 @@ class PostgresStatsStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    def _connection(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        return connection(self._pool, what)
-
-    async def _fetch(self, what: str, query: str, params: Mapping[str, Any]) -> list[Row]:
-        async with self._connection(what) as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params)
-            return await cur.fetchall()
-
     async def wait_inputs(self, service_day: str, keep: int) -> WaitInputs:
         recent: dict[str, list[float]] = {}
-        for row in await self._fetch("recent service times", QUERIES["wait_recent_service_times"],
-                                     {"keep": keep}):
+        for row in await fetch_all(self._pool, "recent service times",
+                                   QUERIES["wait_recent_service_times"], {"keep": keep}):
             recent.setdefault(row["service_code"], []).append(float(row["occupied_s"]))
         waiting: dict[str, int] = {}
         busy: dict[str, BusyWindow] = {}
-        for row in await self._fetch("queue state", QUERIES["wait_day_state"],
-                                     {"service_day": service_day}):
+        for row in await fetch_all(self._pool, "queue state", QUERIES["wait_day_state"],
+                                   {"service_day": service_day}):
             if row["kind"] == "waiting":
                 waiting[row["service_code"]] = int(row["n"])
             else:
@@ -52,8 +36,8 @@ class PostgresStatsStore:
         return WaitInputs({code: tuple(xs) for code, xs in recent.items()}, waiting, busy)
 
     async def service_day_stats(self, service_day: str) -> list[ServiceDayStats]:
-        rows = await self._fetch("service statistics", QUERIES["service_day_stats"],
-                                 {"service_day": service_day})
+        rows = await fetch_all(self._pool, "service statistics", QUERIES["service_day_stats"],
+                               {"service_day": service_day})
         return [
             ServiceDayStats(
                 service_code=r["service_code"], service_day=service_day,

@@ -1,25 +1,23 @@
 """``TicketStore`` over PostgreSQL, on the same connection pool as ``PostgresStore``.
 
 ``PostgresTicketStore(pool)`` stands alone; ``PostgresHallStore`` is ``PostgresStore`` with the
-ticket methods too, so the composition root keeps handing one store object around (its
-``connect`` yields one). Errors are translated as in ``PostgresStore``: connection trouble
-becomes ``StoreUnavailable``.
+ticket and user methods too (``users.postgres_store``), so the composition root keeps handing
+one store object around (its ``connect`` yields one). Errors are translated as in
+``PostgresStore``: connection trouble becomes ``StoreUnavailable``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from hall_controller.fleet.postgres_store import PostgresStore
-from hall_controller.kernel.postgres.connections import connection
+from hall_controller.kernel.postgres.connections import Row, dict_cursor, transaction
 from hall_controller.queue.model import (
     ServiceDef,
     Ticket,
@@ -37,8 +35,7 @@ from hall_controller.queue.ports import (
 )
 from hall_controller.queue.queries import QUERIES
 from hall_controller.queue.rules import initial_state, ticket_number
-
-Row = dict[str, Any]
+from hall_controller.users.postgres_store import PostgresUserStore
 
 _REQUEST_KEY = "tickets_origin_device_request_id_key"  # UNIQUE (origin_device, request_id)
 _LIVE_NUMBER = "tickets_live_number"  # one live ticket per printed number and day (0010)
@@ -92,9 +89,6 @@ class PostgresTicketStore:
         self._ticket_groups: dict[tuple[str, str], list[_Pending]] = {}
         self._ticket_flushers: dict[tuple[str, str], asyncio.Task[None]] = {}
 
-    def _ticket_connection(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        return connection(self._pool, what)
-
     async def sync_services(self, services: Sequence[ServiceDef]) -> None:
         """Upsert the configured services and mark the others inactive, in one transaction."""
         try:
@@ -104,8 +98,8 @@ class PostgresTicketStore:
                                  f"{exc.diag.message_detail}") from exc
 
     async def _sync_services(self, services: Sequence[ServiceDef]) -> None:
-        async with self._ticket_connection("sync services") as conn, conn.transaction():
-            await conn.execute(QUERIES["upsert_services"], {
+        async with transaction(self._pool, "sync services") as cur:
+            await cur.execute(QUERIES["upsert_services"], {
                 "codes": [s.code for s in services], "names": [s.name for s in services],
                 "prefixes": [s.prefix for s in services],
                 "first_numbers": [s.first_number for s in services],
@@ -113,8 +107,8 @@ class PostgresTicketStore:
                 "daily_caps": [s.daily_cap for s in services],
                 "target_waits": [s.target_wait_s for s in services],
             })
-            await conn.execute(QUERIES["deactivate_other_services"],
-                               {"codes": [s.code for s in services]})
+            await cur.execute(QUERIES["deactivate_other_services"],
+                              {"codes": [s.code for s in services]})
 
     async def issue_ticket(self, request: TicketRequest) -> IssuedTicket:
         """See ``TicketStore.issue_ticket``.
@@ -174,8 +168,7 @@ class PostgresTicketStore:
         head = group[0].request
         day = {"service_code": head.service_code, "service_day": head.service_day}
         keyed = [p.request for p in group if _request_key(p.request) is not None]
-        async with (self._ticket_connection("issue tickets") as conn,
-                    conn.cursor(row_factory=dict_row) as cur):
+        async with dict_cursor(self._pool, "issue tickets") as cur:
             await cur.execute(QUERIES["get_active_service"], day)
             service = await cur.fetchone()
             existing: dict[tuple[str | None, str | None], Ticket] = {}
@@ -235,8 +228,7 @@ class PostgresTicketStore:
                     f"{limits.max_seq - limits.first_number + 1} tickets of {request.service_day}"))
 
     async def get_ticket(self, ticket_id: str) -> Ticket | None:
-        async with (self._ticket_connection("get ticket") as conn,
-                    conn.cursor(row_factory=dict_row) as cur):
+        async with dict_cursor(self._pool, "get ticket") as cur:
             try:
                 await cur.execute(QUERIES["get_ticket"], {"ticket_id": ticket_id})
             except psycopg.errors.InvalidTextRepresentation:
@@ -246,23 +238,20 @@ class PostgresTicketStore:
 
     async def list_tickets(self, service_code: str, service_day: str) -> list[Ticket]:
         """The tickets of that day now in the service's queue, by sequence number, then number."""
-        async with (self._ticket_connection("list tickets") as conn,
-                    conn.cursor(row_factory=dict_row) as cur):
+        async with dict_cursor(self._pool, "list tickets") as cur:
             await cur.execute(QUERIES["list_tickets"],
                               {"service_code": service_code, "service_day": service_day})
             return [_ticket(r) for r in await cur.fetchall()]
 
     async def person_tickets(self, person_id: str, service_day: str) -> list[Ticket]:
-        async with (self._ticket_connection("person tickets") as conn,
-                    conn.cursor(row_factory=dict_row) as cur):
+        async with dict_cursor(self._pool, "person tickets") as cur:
             await cur.execute(QUERIES["person_tickets"],
                               {"person_id": person_id, "service_day": service_day})
             return [_ticket(r) for r in await cur.fetchall()]
 
     async def ticket_transitions(self, ticket_id: str) -> list[TicketTransition]:
         """Oldest first."""
-        async with (self._ticket_connection("ticket transitions") as conn,
-                    conn.cursor(row_factory=dict_row) as cur):
+        async with dict_cursor(self._pool, "ticket transitions") as cur:
             await cur.execute(QUERIES["list_transitions"], {"ticket_id": ticket_id})
             rows = await cur.fetchall()
         return [
@@ -275,8 +264,8 @@ class PostgresTicketStore:
         ]
 
 
-class PostgresHallStore(PostgresStore, PostgresTicketStore):
-    """Every store port of the controller, tickets included, over one pool.
+class PostgresHallStore(PostgresStore, PostgresTicketStore, PostgresUserStore):
+    """Every store port of the controller, tickets and users included, over one pool.
 
     ``PostgresHallStore.connect(dsn)`` yields one (``connect`` builds ``cls``).
     """
@@ -286,6 +275,7 @@ class PostgresHallStore(PostgresStore, PostgresTicketStore):
         PostgresStore.__init__(self, pool, retention_days=retention_days,
                                ping_timeout_s=ping_timeout_s)
         PostgresTicketStore.__init__(self, pool)
+        PostgresUserStore.__init__(self, pool)
 
 
 def _new_ticket(request: TicketRequest, seq: int, number: str) -> Ticket:

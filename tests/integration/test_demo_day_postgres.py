@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from api import create_app
-from api.auth import ensure_user
 from api.routes.integration import IntegrationContext
 from hall.config import HallConfig, load_config
 from hall.demo import demo_plans, platform_api_key, replay_day
@@ -28,6 +27,7 @@ from hall_controller.fleet.model import Role
 from hall_controller.queue.postgres_stats import PostgresStatsStore
 from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.stats import StatsService
+from hall_controller.users.service import ensure_user
 from simulators.online_platform import HttpCaseDesk, OnlinePlatform
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
 

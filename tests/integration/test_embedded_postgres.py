@@ -14,6 +14,7 @@ from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.kernel.errors import StoreUnavailable
 from hall_controller.kernel.postgres.embedded import embedded_postgres
 from hall_controller.kernel.postgres.migrate import apply_migrations, load_migrations
+from hall_controller.users.postgres_store import PostgresUserStore
 from tests.support.db_fixtures import private_pg_dir
 from tests.support.store_contract import BASE, event, points
 from tests.support.waiting import eventually
@@ -36,7 +37,7 @@ async def test_embedded_postgres_starts_migrates_and_keeps_data_across_restarts(
     async with embedded_postgres(pg_dir) as dsn:
         assert await apply_migrations(dsn) == [m.name for m in load_migrations()]
         async with PostgresStore.connect(dsn) as store:
-            await store.upsert_user(ada)
+            await PostgresUserStore(store.pool).upsert_user(ada)
             assert await store.commit_batch(IngestBatch(
                 telemetry=points("door-1", BASE, battery_pct=88), events=[opened],
             )) == {opened.event_id}
@@ -48,7 +49,7 @@ async def test_embedded_postgres_starts_migrates_and_keeps_data_across_restarts(
     async with embedded_postgres(pg_dir) as dsn:
         assert await apply_migrations(dsn) == []
         async with PostgresStore.connect(dsn) as store:
-            assert await store.get_user("ada") == ada
+            assert await PostgresUserStore(store.pool).get_user("ada") == ada
             assert [e["event_id"] for e in await store.list_events(None, 10)] == [
                 opened.event_id]
             # The redelivered event is still recognised after the restart.

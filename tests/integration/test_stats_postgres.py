@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from api import create_app
-from api.auth import ensure_user
 from api.routes.integration import IntegrationContext
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.postgres_store import PostgresCaseStore
@@ -25,6 +24,7 @@ from hall_controller.queue.model import Ticket
 from hall_controller.queue.postgres_stats import PostgresStatsStore
 from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.stats import StatsService
+from hall_controller.users.service import ensure_user
 from tests.support.stats_scenario import (
     DAY,
     SERVICES,

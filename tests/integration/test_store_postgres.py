@@ -33,7 +33,16 @@ from hall_controller.fleet.queries import QUERIES
 from hall_controller.kernel.errors import StoreUnavailable
 from hall_controller.kernel.postgres import migrate
 from hall_controller.kernel.postgres.migrate import apply_migrations, load_migrations
-from tests.support.store_contract import BASE, StoreContract, dead_letter, device, event, points
+from hall_controller.users.postgres_store import PostgresUserStore
+from tests.support.store_contract import (
+    BASE,
+    StoreContract,
+    UserStoreContract,
+    dead_letter,
+    device,
+    event,
+    points,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +58,15 @@ KNOWN_JOB_ERROR = 'cannot drop portal "" while it is being set up'
 
 class TestPostgresStoreContract(StoreContract):
     """Everything a HallStore does, against PostgreSQL (``store`` from db_fixtures)."""
+
+
+@pytest.fixture
+def users(store: PostgresStore) -> PostgresUserStore:
+    return PostgresUserStore(store.pool)
+
+
+class TestPostgresUserStoreContract(UserStoreContract):
+    """Everything a UserStore does, against PostgreSQL, on the fleet store's pool."""
 
 
 def partitions(dsn: str) -> list[str]:

@@ -1,7 +1,9 @@
-"""What every HallStore must do, as tests: run against MemoryStore (unit) and PostgresStore
-(integration), so the fake the services are tested with behaves like the real database.
+"""What every HallStore (and UserStore) must do, as tests: run against MemoryStore (unit) and
+PostgresStore (integration), so the fake the services are tested with behaves like the real
+database.
 
-A test module subclasses ``StoreContract`` and provides a ``store`` fixture.
+A test module subclasses ``StoreContract`` and provides a ``store`` fixture (and
+``UserStoreContract`` with a ``users`` fixture).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from hall_controller.fleet.model import (
 )
 from hall_controller.fleet.ports import HallStore
 from hall_controller.kernel.errors import Conflict, NotFound
+from hall_controller.users.ports import UserStore
 
 HOUR = 3_600_000
 MINUTE = 60_000
@@ -479,17 +482,20 @@ class StoreContract:
         assert await store.count_dead_letters_by_reason() == {
             "invalid_json": 2, "too_large": 1, "unknown_topic": 1}
 
-    # -- users ----------------------------------------------------------------------------------
-
-    async def test_users_round_trip(self, store: HallStore) -> None:
-        assert await store.get_user("cleo") is None
-        cleo = User("cleo", "$argon2id$v=19$abc", Role.CLERK)
-        await store.upsert_user(cleo)
-        assert await store.get_user("cleo") == cleo
-
-        demoted = User("cleo", "$argon2id$v=19$def", Role.FACILITIES, disabled=True)
-        await store.upsert_user(demoted)
-        assert await store.get_user("cleo") == demoted
-
     async def test_ping(self, store: HallStore) -> None:
         assert await store.ping() is True
+
+
+class UserStoreContract:
+    """What every UserStore must do (``hall_controller.users.ports``); a test module
+    subclasses it and provides a ``users`` fixture."""
+
+    async def test_users_round_trip(self, users: UserStore) -> None:
+        assert await users.get_user("cleo") is None
+        cleo = User("cleo", "$argon2id$v=19$abc", Role.CLERK)
+        await users.upsert_user(cleo)
+        assert await users.get_user("cleo") == cleo
+
+        demoted = User("cleo", "$argon2id$v=19$def", Role.FACILITIES, disabled=True)
+        await users.upsert_user(demoted)
+        assert await users.get_user("cleo") == demoted

@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from api import create_app, ensure_user
+from api import create_app
 from devices.kinds import DeviceKind
 from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import (
@@ -23,6 +23,8 @@ from hall_controller.fleet.model import (
     Role,
     TelemetryPoint,
 )
+from hall_controller.users.memory_store import MemoryUserStore
+from hall_controller.users.service import ensure_user
 from tests.unit.api_support import (
     FAST_HASHER,
     SECRET,
@@ -39,6 +41,7 @@ PASSWORDS = {"ada": "admin-pass-1", "fay": "facilities-pass", "cleo": "clerk-pas
 class Hall:
     client: httpx.AsyncClient
     store: MemoryStore
+    users: MemoryUserStore
     commands: FakeCommandSender
     health: FakeHealth
 
@@ -53,7 +56,7 @@ class Hall:
         return {"Authorization": f"Bearer {await self.token(username)}"}
 
 
-async def seed(store: MemoryStore) -> None:
+async def seed(store: MemoryStore, users: MemoryUserStore) -> None:
     await store.upsert_devices([
         DeviceRecord("kiosk-1", DeviceKind.KIOSK, model="k2", fw="1.2.0", site="main-hall",
                      online=True, session=3, first_seen_ms=NOW - 86_400_000,
@@ -85,19 +88,20 @@ async def seed(store: MemoryStore) -> None:
                             NOW - 650_000)
     await store.raise_alarm("kiosk-1", "paper.low", AlarmSeverity.MINOR, {}, NOW - 10_000)
     for username, role in (("ada", Role.ADMIN), ("fay", Role.FACILITIES), ("cleo", Role.CLERK)):
-        await ensure_user(store, username, PASSWORDS[username], role, hasher=FAST_HASHER)
+        await ensure_user(users, username, PASSWORDS[username], role, hasher=FAST_HASHER)
 
 
 @pytest.fixture
 async def hall() -> AsyncIterator[Hall]:
     store = MemoryStore()
-    await seed(store)
+    users = MemoryUserStore()
+    await seed(store, users)
     commands = FakeCommandSender(store)
     health = FakeHealth()
-    app = create_app(store, commands, health, authenticator(store))
+    app = create_app(store, commands, health, authenticator(users))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:
-        yield Hall(client, store, commands, health)
+        yield Hall(client, store, users, commands, health)
 
 
 # --- logging in -------------------------------------------------------------------------------
@@ -139,9 +143,9 @@ async def test_login_without_form_fields_is_422_naming_the_field(hall: Hall) -> 
 
 async def test_a_disabled_user_cannot_log_in_and_their_token_stops_working(hall: Hall) -> None:
     headers = await hall.as_user("cleo")
-    user = await hall.store.get_user("cleo")
+    user = await hall.users.get_user("cleo")
     assert user is not None
-    await hall.store.upsert_user(type(user)(user.username, user.password_hash, user.role,
+    await hall.users.upsert_user(type(user)(user.username, user.password_hash, user.role,
                                             disabled=True))
 
     login = await hall.client.post("/api/v1/auth/token",
@@ -153,7 +157,7 @@ async def test_a_disabled_user_cannot_log_in_and_their_token_stops_working(hall:
 
 async def test_a_demotion_applies_to_tokens_already_issued(hall: Hall) -> None:
     headers = await hall.as_user("fay")
-    await ensure_user(hall.store, "fay", PASSWORDS["fay"], Role.CLERK, hasher=FAST_HASHER)
+    await ensure_user(hall.users, "fay", PASSWORDS["fay"], Role.CLERK, hasher=FAST_HASHER)
     alarm = (await hall.store.list_alarms())[0]
     reply = await hall.client.post(f"/api/v1/alarms/{alarm.id}/ack", headers=headers)
     assert reply.status_code == 403
@@ -201,7 +205,7 @@ async def test_an_admin_creates_a_user_who_can_then_log_in(hall: Hall) -> None:
                                          "role": "clerk"})
     assert reply.status_code == 201
     assert reply.json() == {"username": "wen", "role": "clerk", "disabled": False}
-    stored = await hall.store.get_user("wen")
+    stored = await hall.users.get_user("wen")
     assert stored is not None
     assert stored.password_hash.startswith("$argon2id$")  # never the password itself
 
@@ -599,7 +603,8 @@ class BrokenHealth:
 
 async def test_an_unexpected_error_is_a_json_500_without_internals() -> None:
     store = MemoryStore()
-    app = create_app(store, FakeCommandSender(store), BrokenHealth(), authenticator(store))
+    app = create_app(store, FakeCommandSender(store), BrokenHealth(),
+                     authenticator(MemoryUserStore()))
     # The app re-raises after answering (so the server logs it); take the answer, not the raise.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:

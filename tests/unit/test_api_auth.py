@@ -7,9 +7,15 @@ import pytest
 from argon2 import PasswordHasher
 from pydantic import ValidationError
 
-from api import Authenticator, AuthSettings, ensure_user
-from api.auth import AccountDisabledError, InvalidCredentialsError, InvalidTokenError, Principal
+from api import Authenticator, AuthSettings
+from api.auth import Principal
 from hall_controller.fleet.model import Role, User
+from hall_controller.users.service import (
+    AccountDisabledError,
+    InvalidCredentialsError,
+    InvalidTokenError,
+    ensure_user,
+)
 from tests.unit.api_support import FAST_HASHER, SECRET
 
 

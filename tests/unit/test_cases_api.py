@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api import create_app, ensure_user
+from api import create_app
 from api.routes.integration import IntegrationContext
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.memory_store import MemoryCaseStore
@@ -18,6 +18,8 @@ from hall_controller.cases.service import CaseService
 from hall_controller.cases.webhooks import WebhookService
 from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import Role
+from hall_controller.users.memory_store import MemoryUserStore
+from hall_controller.users.service import ensure_user
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
 
 PASSWORDS = {"ada": "admin-pass-1", "cleo": "clerk-pass-1", "fay": "facilities-pass"}
@@ -46,14 +48,15 @@ class Platform:
 @pytest.fixture
 async def platform() -> AsyncIterator[Platform]:
     store = MemoryStore()
+    users = MemoryUserStore()
     for username, role in (("ada", Role.ADMIN), ("cleo", Role.CLERK),
                            ("fay", Role.FACILITIES)):
-        await ensure_user(store, username, PASSWORDS[username], role, hasher=FAST_HASHER)
+        await ensure_user(users, username, PASSWORDS[username], role, hasher=FAST_HASHER)
     case_store = MemoryCaseStore()
     cases = CaseService(case_store)
     integration = IntegrationContext(cases=cases, webhooks=WebhookService(case_store),
                                      api_keys=ApiKeyService(case_store))
-    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(store),
+    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(users),
                      integration=integration)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from api import create_app, ensure_user
+from api import create_app
 from api.routes.clerk import clerk_router
 from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import Role
@@ -19,6 +19,8 @@ from hall_controller.queue.memory_moves import MemoryTicketMoves
 from hall_controller.queue.memory_tickets import MemoryTicketStore
 from hall_controller.queue.model import ServiceDef, Ticket, WindowDef
 from hall_controller.queue.ports import TicketRequest
+from hall_controller.users.memory_store import MemoryUserStore
+from hall_controller.users.service import ensure_user
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
 
 PASSWORDS = {"ada": "admin-pass-1", "fay": "facilities-pass", "cleo": "clerk-pass-1",
@@ -51,15 +53,16 @@ class Terminal:
 @pytest.fixture
 async def terminal() -> AsyncIterator[Terminal]:
     store = MemoryStore()
+    users = MemoryUserStore()
     for username, role in (("ada", Role.ADMIN), ("fay", Role.FACILITIES), ("cleo", Role.CLERK),
                            ("carl", Role.CLERK)):
-        await ensure_user(store, username, PASSWORDS[username], role, hasher=FAST_HASHER)
+        await ensure_user(users, username, PASSWORDS[username], role, hasher=FAST_HASHER)
     tickets = MemoryTicketStore()
     await tickets.sync_services(SERVICES)
     clerk = ClerkService(tickets, MemoryTicketMoves(tickets), ClerkSettings(
         windows=(WindowDef("w1", 1, {"student-id": 1}), WindowDef("w2", 2, {"dorm": 1})),
         services=SERVICES))
-    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(store))
+    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(users))
     app.include_router(clerk_router(clerk), prefix="/api/v1")  # what create_app will do
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://hall.test") as client:

@@ -35,6 +35,7 @@ from hall_controller.queue.memory_stats import MemoryStatsStore
 from hall_controller.queue.memory_tickets import MemoryTicketStore
 from hall_controller.queue.model import TicketState
 from hall_controller.queue.stats import DayReport, StatsService
+from hall_controller.users.memory_store import MemoryUserStore
 from simulators.hall_replay import QUIETED_LOGGERS, ReplayResult, build_replay
 from simulators.online_platform import HttpCaseDesk, OnlinePlatform, on_their_way
 from tests.unit.api_support import FakeCommandSender, FakeHealth, authenticator
@@ -207,7 +208,7 @@ async def integration_api() -> AsyncIterator[tuple[httpx.AsyncClient, CaseServic
     case_store = MemoryCaseStore()
     cases = CaseService(case_store)
     keys = ApiKeyService(case_store)
-    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(store),
+    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(MemoryUserStore()),
                      integration=IntegrationContext(cases=cases,
                                                     webhooks=WebhookService(case_store),
                                                     api_keys=keys))

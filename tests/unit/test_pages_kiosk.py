@@ -11,19 +11,19 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from api.app import _install_error_handlers
-from api.auth import ensure_user
 from api.routes.kiosk import kiosk_key, kiosk_router
-from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import Role
 from hall_controller.queue.memory_tickets import MemoryTicketStore
 from hall_controller.queue.tickets import QueueSettings, TicketService
+from hall_controller.users.memory_store import MemoryUserStore
+from hall_controller.users.service import ensure_user
 from tests.support.ticket_store_contract import SERVICES
 from tests.unit.api_support import FAST_HASHER, SECRET, authenticator
 
 
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    users = MemoryStore()
+    users = MemoryUserStore()
     await ensure_user(users, "admin", "admin-pass-1", Role.ADMIN, hasher=FAST_HASHER)
     await ensure_user(users, "clerk1", "clerk-pass-1", Role.CLERK, hasher=FAST_HASHER)
     tickets = TicketService(MemoryTicketStore(), QueueSettings(services=tuple(SERVICES)))

@@ -12,7 +12,6 @@ from fastapi import FastAPI
 
 from api.app import _install_error_handlers
 from api.routes.live import event_stream, live_router
-from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.live.hub import (
     RESYNC,
     SUBSCRIBER_QUEUE,
@@ -21,6 +20,7 @@ from hall_controller.live.hub import (
     LiveNotice,
     parse_notice,
 )
+from hall_controller.users.memory_store import MemoryUserStore
 from tests.unit.api_support import authenticator
 
 
@@ -123,7 +123,7 @@ async def test_the_public_stream_carries_no_person_data_and_names_the_window() -
 async def test_the_facilities_stream_needs_a_facilities_login() -> None:
     hub = LiveHub()
     app = FastAPI()
-    app.state.authenticator = authenticator(MemoryStore())
+    app.state.authenticator = authenticator(MemoryUserStore())
     app.include_router(live_router(hub, None), prefix="/api/v1")
     _install_error_handlers(app)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

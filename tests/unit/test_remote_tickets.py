@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from api import create_app, ensure_user
+from api import create_app
 from devices.contract import Request
 from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import Role
@@ -32,6 +32,8 @@ from hall_controller.queue.service_day import (
     service_day_start_ms,
 )
 from hall_controller.queue.tickets import QueueSettings, TicketService
+from hall_controller.users.memory_store import MemoryUserStore
+from hall_controller.users.service import ensure_user
 from tests.support.remote_tickets_contract import RemoteStores, RemoteTicketsContract
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
 
@@ -311,10 +313,11 @@ class Api:
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
     store = MemoryStore()
-    await ensure_user(store, "cleo", "clerk-pass-1", Role.CLERK, hasher=FAST_HASHER)
+    users = MemoryUserStore()
+    await ensure_user(users, "cleo", "clerk-pass-1", Role.CLERK, hasher=FAST_HASHER)
     h = Hall()
     await h.tickets.start()
-    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(store),
+    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(users),
                      remote_tickets=h.remote)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://hall.test") as client:

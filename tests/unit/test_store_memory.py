@@ -8,7 +8,8 @@ from devices.kinds import DeviceKind
 from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import AlarmSeverity, IngestBatch
 from hall_controller.kernel.errors import StoreUnavailable
-from tests.support.store_contract import BASE, StoreContract, device, points
+from hall_controller.users.memory_store import MemoryUserStore
+from tests.support.store_contract import BASE, StoreContract, UserStoreContract, device, points
 
 
 @pytest.fixture
@@ -16,8 +17,17 @@ def store() -> MemoryStore:
     return MemoryStore()
 
 
+@pytest.fixture
+def users() -> MemoryUserStore:
+    return MemoryUserStore()
+
+
 class TestMemoryStoreContract(StoreContract):
     """Everything a HallStore does, against the fake."""
+
+
+class TestMemoryUserStoreContract(UserStoreContract):
+    """Everything a UserStore does, against the fake."""
 
 
 async def test_an_unavailable_store_refuses_work_like_a_database_outage() -> None:

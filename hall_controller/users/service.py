@@ -1,0 +1,208 @@
+"""The users service: password hashing, user accounts, logins and bearer tokens.
+
+Passwords are hashed with argon2id; a login returns a JWT (HS256) carrying ``sub``, ``role``,
+``iat``, ``exp`` and ``iss``. A token is checked against the stored account every time, so
+disabling or demoting someone takes effect at once rather than when their token expires.
+Roles: ``clerk``, ``facilities``, ``admin``.
+
+The HTTP API (``api.auth``) turns requests into calls of this service and its errors into
+401/403; nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hall_controller.fleet.model import Role, User
+from hall_controller.kernel.errors import Conflict
+from hall_controller.users.ports import UserStore
+
+logger = logging.getLogger(__name__)
+
+_ALGORITHM = "HS256"
+# Longer passwords add nothing but hashing cost; refusing them keeps a login flood cheap.
+MAX_PASSWORD_LENGTH = 1024
+MIN_PASSWORD_LENGTH = 8
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+
+
+class AuthError(Exception):
+    """Base of the authentication errors; the API turns them into 401/403."""
+
+
+class InvalidCredentialsError(AuthError):
+    """Wrong password or unknown user: one message for both, so usernames cannot be probed."""
+
+    def __init__(self) -> None:
+        super().__init__("incorrect username or password")
+
+
+class InvalidTokenError(AuthError):
+    """The bearer token is missing, malformed, forged, expired or names a user that is gone."""
+
+
+class AccountDisabledError(AuthError):
+    """The credentials are right but the account is disabled."""
+
+    def __init__(self) -> None:
+        super().__init__("this account is disabled")
+
+
+class AuthSettings(BaseModel):
+    """What the service needs to issue and check tokens.
+
+    The composition root builds it from ``hall.config.AuthConfig``: ``secret`` is
+    ``auth.secret`` (or the one generated into the data dir), ``token_ttl_s`` is
+    ``auth.token_ttl_s``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # repr=False keeps the key out of logs and tracebacks that print the settings.
+    secret: str = Field(repr=False, description="HS256 signing key, at least 32 characters")
+    token_ttl_s: int = Field(default=8 * 3600, ge=60, description="how long a token is valid")
+    issuer: str = Field(default="campus-hall", min_length=1, description="the tokens' iss claim")
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        # HS256 wants a key of at least 256 bits (RFC 7518 §3.2); a short one can be brute-forced.
+        if len(value) < 32:
+            raise ValueError("the token signing secret must be at least 32 characters")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    role: Role
+    expires_in: int
+
+
+def default_hasher() -> PasswordHasher:
+    """argon2id with the library's current recommended parameters."""
+    return PasswordHasher()
+
+
+async def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
+    """Hash off the event loop: one argon2 hash takes ~0.2 s of CPU here."""
+    return await asyncio.to_thread((hasher or default_hasher()).hash, password)
+
+
+async def ensure_user(
+    store: UserStore, username: str, password: str, role: Role,
+    *, hasher: PasswordHasher | None = None,
+) -> User:
+    """Create the user, or reset their password and role and re-enable them (the demo's admin).
+
+    Raises ValueError for a password that could never be used to log in.
+    """
+    if not password or len(password) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"a password must be 1 to {MAX_PASSWORD_LENGTH} characters")
+    user = User(username=username, password_hash=await hash_password(password, hasher), role=role)
+    await store.upsert_user(user)
+    logger.info("user %s ensured with role %s", username, role.value,
+                extra={"username": username, "role": role.value})
+    return user
+
+
+class UserService:
+    """Checks passwords, creates users, issues tokens and turns tokens back into users."""
+
+    def __init__(
+        self, settings: AuthSettings, users: UserStore, *, hasher: PasswordHasher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.users = users
+        self._hasher = hasher or default_hasher()
+        self._clock = clock
+        # Verified against when the user is unknown, so a miss costs as long as a wrong password.
+        self._dummy_hash = self._hasher.hash("timing-equaliser-not-a-password")
+
+    async def hash_password(self, password: str) -> str:
+        return await hash_password(password, self._hasher)
+
+    async def authenticate(self, username: str, password: str) -> User:
+        """The user if the password is right.
+
+        Raises InvalidCredentialsError (wrong password or unknown user) or AccountDisabledError.
+        """
+        if len(password) > MAX_PASSWORD_LENGTH:
+            raise InvalidCredentialsError
+        # A name no account can have (NUL, for one, which the database cannot even compare) is
+        # an unknown user: no lookup, but the same dummy verification, so the answer is the same.
+        user = (await self.users.get_user(username)
+                if re.fullmatch(USERNAME_PATTERN, username) else None)
+        matches = await self._verify(user.password_hash if user else self._dummy_hash, password)
+        if user is None or not matches:
+            logger.info("login refused for %r", username, extra={"username": username})
+            raise InvalidCredentialsError
+        if user.disabled:
+            raise AccountDisabledError
+        if self._hasher.check_needs_rehash(user.password_hash):
+            # The hashing parameters were raised since this hash was made: upgrade it now,
+            # while the password is at hand.
+            user = replace(user, password_hash=await self.hash_password(password))
+            await self.users.upsert_user(user)
+        return user
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return await asyncio.to_thread(self._hasher.verify, password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def issue_token(self, user: User) -> IssuedToken:
+        now = int(self._clock())
+        ttl = self.settings.token_ttl_s
+        claims = {"sub": user.username, "role": user.role.value, "iat": now, "exp": now + ttl,
+                  "iss": self.settings.issuer}
+        token = jwt.encode(claims, self.settings.secret, algorithm=_ALGORITHM)
+        return IssuedToken(access_token=token, role=user.role, expires_in=ttl)
+
+    async def user_for_token(self, token: str) -> User:
+        """Verify the token and the account behind it; the stored account is returned, so
+        its role wins over the token's (a demotion applies to live tokens too).
+
+        Raises InvalidTokenError or AccountDisabledError.
+        """
+        try:
+            claims = jwt.decode(
+                token, self.settings.secret, algorithms=[_ALGORITHM],
+                issuer=self.settings.issuer, options={"require": ["sub", "role", "exp", "iat"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidTokenError("the token has expired; log in again") from None
+        except jwt.InvalidTokenError:
+            raise InvalidTokenError("invalid token") from None
+        username = claims["sub"]
+        user = await self.users.get_user(username) if isinstance(username, str) else None
+        if user is None:
+            raise InvalidTokenError("invalid token: the account no longer exists")
+        if user.disabled:
+            raise AccountDisabledError
+        return user
+
+    async def create_user(self, username: str, password: str, role: Role, *,
+                          disabled: bool = False, by: str) -> User:
+        """A new user, its password stored as an argon2 hash; raises Conflict if the
+        username is taken. ``by`` (who asked) goes to the log."""
+        if await self.users.get_user(username) is not None:
+            raise Conflict(f"user {username!r} already exists")
+        user = User(username=username, password_hash=await self.hash_password(password),
+                    role=role, disabled=disabled)
+        await self.users.upsert_user(user)
+        logger.info("user %s created with role %s by %s", user.username, user.role.value, by,
+                    extra={"username": user.username, "role": user.role.value, "by": by})
+        return user
