@@ -57,10 +57,10 @@ from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.model import ServiceDef, TicketSource, WindowDef
 from hall_controller.queue.ports import TicketRequest
 from hall_controller.queue.postgres_moves import PostgresTicketMoves
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.tickets import QueueSettings
 from hall_controller.runtime import ControllerSettings, HallController
 from hall_controller.users.service import AuthSettings, ensure_user
+from tests.support.hall_store import PostgresHallStore
 
 SERVICES = (ServiceDef("student-id", "学生证办理", "A"),)
 WINDOWS = (WindowDef("w3", 3, {"student-id": 1}, area="main-hall"),)

@@ -16,7 +16,6 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.kernel.postgres.connections import Row, dict_cursor, transaction
 from hall_controller.queue.model import (
     ServiceDef,
@@ -35,7 +34,6 @@ from hall_controller.queue.ports import (
 )
 from hall_controller.queue.queries import QUERIES
 from hall_controller.queue.rules import initial_state, ticket_number
-from hall_controller.users.postgres_store import PostgresUserStore
 
 _REQUEST_KEY = "tickets_origin_device_request_id_key"  # UNIQUE (origin_device, request_id)
 _LIVE_NUMBER = "tickets_live_number"  # one live ticket per printed number and day (0010)
@@ -262,20 +260,6 @@ class PostgresTicketStore:
                 window_id=r["window_id"], detail=r["detail"])
             for r in rows
         ]
-
-
-class PostgresHallStore(PostgresStore, PostgresTicketStore, PostgresUserStore):
-    """Every store port of the controller, tickets and users included, over one pool.
-
-    ``PostgresHallStore.connect(dsn)`` yields one (``connect`` builds ``cls``).
-    """
-
-    def __init__(self, pool: AsyncConnectionPool, *, retention_days: int = 90,
-                 ping_timeout_s: float = 2.0) -> None:
-        PostgresStore.__init__(self, pool, retention_days=retention_days,
-                               ping_timeout_s=ping_timeout_s)
-        PostgresTicketStore.__init__(self, pool)
-        PostgresUserStore.__init__(self, pool)
 
 
 def _new_ticket(request: TicketRequest, seq: int, number: str) -> Ticket:

@@ -24,11 +24,11 @@ from devices.signing import CommandRejected, CommandVerifier, NonceCache, derive
 from hall_controller.access.postgres_store import PostgresAccessStore
 from hall_controller.access.service import AccessService
 from hall_controller.fleet.model import Role
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.runtime import HallController
 from hall_controller.users.service import ensure_user
 from tests.support.controller import RawDevice, eventually, raw_device, running_controller
 from tests.support.faces import photo_bytes, two_people_photo
+from tests.support.hall_store import PostgresHallStore
 from tests.unit.api_support import FAST_HASHER, FakeHealth, authenticator
 
 pytestmark = pytest.mark.integration

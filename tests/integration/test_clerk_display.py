@@ -16,9 +16,9 @@ from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.model import ServiceDef, TicketSource, WindowDef
 from hall_controller.queue.ports import TicketRequest
 from hall_controller.queue.postgres_moves import PostgresTicketMoves
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.tickets import QueueSettings
 from tests.support.controller import RawDevice, eventually, raw_device, running_controller
+from tests.support.hall_store import PostgresHallStore
 from tests.support.kiosks import mosquitto_url
 
 __all__ = ["mosquitto_url"]  # a fixture, imported to be found

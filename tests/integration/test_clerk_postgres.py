@@ -15,9 +15,9 @@ from hall_controller.fleet.model import Role
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.model import ServiceDef, TicketState, WindowDef
 from hall_controller.queue.postgres_moves import PostgresTicketMoves
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.rules import Outcome
 from hall_controller.users.service import ensure_user
+from tests.support.hall_store import PostgresHallStore
 from tests.support.ticket_moves_contract import MoveStores, TicketMovesContract
 from tests.support.ticket_store_contract import SERVICES, take
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator

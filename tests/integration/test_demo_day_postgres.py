@@ -25,10 +25,10 @@ from hall_controller.cases.service import CaseService
 from hall_controller.cases.webhooks import WebhookService
 from hall_controller.fleet.model import Role
 from hall_controller.queue.postgres_stats import PostgresStatsStore
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.stats import StatsService
 from hall_controller.users.service import ensure_user
 from simulators.online_platform import HttpCaseDesk, OnlinePlatform
+from tests.support.hall_store import PostgresHallStore
 from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,6 @@ from devices.signing import (
 from edge.settings import AgentSettings
 from hall_controller.access.postgres_store import PostgresAccessStore
 from hall_controller.access.service import AccessService
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from simulators.door_lock import SimulatedDoorLock
 from tests.integration.test_edge_agent import (  # shared helpers and the per-test device id
     Watcher,
@@ -32,6 +31,7 @@ from tests.integration.test_edge_agent import (  # shared helpers and the per-te
     settings_for,
 )
 from tests.support.controller import eventually, running_controller
+from tests.support.hall_store import PostgresHallStore
 
 pytestmark = pytest.mark.integration
 __all__ = ["device_id"]  # a fixture, imported for pytest

@@ -17,11 +17,11 @@ from hall_controller.cases.service import CaseService
 from hall_controller.queue.model import ServiceDef, TicketState
 from hall_controller.queue.postgres_moves import PostgresTicketMoves
 from hall_controller.queue.postgres_remote import PostgresRemoteTickets
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.tickets import QueueSettings, TicketService
 from tests.integration.test_access_postgres import listening, online
 from tests.support.controller import eventually, raw_device, running_controller
+from tests.support.hall_store import PostgresHallStore
 
 pytestmark = pytest.mark.integration
 

@@ -23,10 +23,10 @@ from devices.vision.decision import MatchPolicy
 from edge.face_gate import FaceGateDriver, GateSettings
 from hall_controller.access.postgres_store import PostgresAccessStore
 from hall_controller.access.rules import Person, Role
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from tests.integration.test_edge_agent import running, settings_for
 from tests.support.controller import eventually, running_controller
 from tests.support.faces import photo_bytes
+from tests.support.hall_store import PostgresHallStore
 
 pytestmark = pytest.mark.integration
 

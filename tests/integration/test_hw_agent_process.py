@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from hall_controller.queue.model import ServiceDef
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.tickets import QueueSettings
 from tests.support.controller import eventually, running_controller
+from tests.support.hall_store import PostgresHallStore
 
 pytestmark = pytest.mark.integration
 

@@ -24,11 +24,11 @@ from hall_controller.cases.rules import Applicant, CaseInput, CaseStatus
 from hall_controller.cases.service import CaseService
 from hall_controller.fleet.model import AlarmStatus
 from hall_controller.queue.model import ServiceDef
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.tickets import QueueSettings
 from simulators.emulated import EmulatedCardReader, EmulatedPrinter
 from simulators.emulated.printer import Paper
 from tests.support.controller import eventually, running_controller
+from tests.support.hall_store import PostgresHallStore
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,13 @@ from devices.kinds import DeviceKind
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.model import ServiceDef, TicketState, WindowDef
 from hall_controller.queue.postgres_moves import PostgresTicketMoves
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.tickets import QueueSettings
 from simulators.clerks import ClerkPlan, SimulatedClerk
 from simulators.fleet import build_agent, run_agents
 from simulators.live_hall import give_visitors
 from simulators.visitors import VisitorPlan
 from tests.support.controller import eventually, running_controller
+from tests.support.hall_store import PostgresHallStore
 from tests.support.kiosks import mosquitto_url
 
 __all__ = ["mosquitto_url"]  # a fixture, imported to be found

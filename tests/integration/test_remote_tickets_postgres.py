@@ -17,12 +17,12 @@ import pytest
 from hall_controller.queue.model import ServiceDef, TicketSource, TicketState
 from hall_controller.queue.postgres_moves import PostgresTicketMoves
 from hall_controller.queue.postgres_remote import PostgresRemoteTickets
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.rules import call
 from hall_controller.queue.tickets import QueueSettings, TicketService
 from hall_controller.runtime import HallController
 from tests.support.controller import running_controller
+from tests.support.hall_store import PostgresHallStore
 from tests.support.kiosks import raw_kiosks
 from tests.support.remote_tickets_contract import RemoteStores, RemoteTicketsContract
 

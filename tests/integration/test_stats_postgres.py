@@ -22,9 +22,9 @@ from hall_controller.fleet.model import Role
 from hall_controller.queue import rules as queue
 from hall_controller.queue.model import Ticket
 from hall_controller.queue.postgres_stats import PostgresStatsStore
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.stats import StatsService
 from hall_controller.users.service import ensure_user
+from tests.support.hall_store import PostgresHallStore
 from tests.support.stats_scenario import (
     DAY,
     SERVICES,

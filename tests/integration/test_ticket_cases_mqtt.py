@@ -10,9 +10,9 @@ from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
 from hall_controller.cases.rules import Applicant, CaseInput, CaseStatus, Material
 from hall_controller.cases.service import CaseService
 from hall_controller.queue.model import ServiceDef
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.tickets import QueueSettings
 from tests.support.controller import running_controller
+from tests.support.hall_store import PostgresHallStore
 from tests.support.kiosks import raw_kiosks
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ import uuid
 from collections import Counter
 
 from hall_controller.queue.model import ServiceDef
-from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.tickets import QueueSettings
 from tests.support.controller import running_controller
+from tests.support.hall_store import PostgresHallStore
 from tests.support.kiosks import after_markers, latency_summary, mosquitto_url, raw_kiosks
 
 __all__ = ["mosquitto_url"]  # a fixture, imported to be found

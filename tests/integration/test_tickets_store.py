@@ -13,7 +13,8 @@ import pytest
 from hall_controller.kernel.postgres import migrate
 from hall_controller.kernel.postgres.migrate import apply_migrations, load_migrations
 from hall_controller.queue.ports import DailyCapReached
-from hall_controller.queue.postgres_tickets import PostgresHallStore, PostgresTicketStore
+from hall_controller.queue.postgres_tickets import PostgresTicketStore
+from tests.support.hall_store import PostgresHallStore
 from tests.support.ticket_store_contract import DAY, SERVICES, TicketStoreContract, take
 
 

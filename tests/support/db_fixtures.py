@@ -32,7 +32,7 @@ from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.fleet.queries import QUERIES
 from hall_controller.kernel.postgres.embedded import embedded_postgres
 from hall_controller.kernel.postgres.migrate import apply_migrations
-from hall_controller.queue.postgres_tickets import PostgresHallStore
+from tests.support.hall_store import PostgresHallStore
 
 EMBEDDED = os.environ.get("HALL_TEST_EMBEDDED") == "1"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

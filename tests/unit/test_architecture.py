@@ -57,12 +57,7 @@ ADAPTER_NAME = re.compile(r"^(postgres_\w+|memory_\w+|mqtt_bus)$")
 # Where adapters may be imported: the composition root, and those that test or measure them.
 COMPOSITION = ("hall", "tests", "benchmarks")
 # Rule (b)'s exceptions that exist today, each with its reason. A stale one fails the test.
-ADAPTER_EXCEPTIONS: Mapping[tuple[str, str], str] = {
-    ("hall_controller.queue.postgres_tickets", "hall_controller.fleet.postgres_store"):
-        "PostgresHallStore extends PostgresStore, so one store object (one pool) serves the "
-        "fleet and the queue; goes when the composition root hands each room its own store "
-        "(issue 11)",
-}
+ADAPTER_EXCEPTIONS: Mapping[tuple[str, str], str] = {}
 SIMULATOR_USERS = ("simulators", "hall", "tests", "benchmarks")
 
 
