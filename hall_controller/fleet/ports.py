@@ -108,6 +108,11 @@ class DeadLetterStore(Protocol):
         ...
 
 
+class FleetRecords(DeviceStore, TelemetryQueries, AlarmStore, CommandStore, DeadLetterStore,
+                   Protocol):
+    """What the fleet's read views (``views.FleetViews``) look at."""
+
+
 class UserStore(Protocol):
     async def get_user(self, username: str) -> User | None: ...
     async def upsert_user(self, user: User) -> None: ...
