@@ -25,6 +25,7 @@ from hall.config import ConfigError, HallConfig, load_config
 
 if TYPE_CHECKING:
     from edge.settings import AgentSettings
+    from hall_controller.kernel.services import Services
     from hall_controller.queue.postgres_tickets import PostgresHallStore
     from hall_controller.runtime import HallController
 
@@ -104,6 +105,18 @@ def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
 # -- subcommands ---------------------------------------------------------------------------
 
 
+def _registered(*services: object | None) -> Services:
+    """The hall's services for the API, each under its class; None is a feature that is off.
+    (Until the composition root registers them as the features install.)"""
+    from hall_controller.kernel.services import Services
+
+    registered = Services()
+    for service in services:
+        if service is not None:
+            registered.add(service)
+    return registered
+
+
 async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
                             *, then: Callable[[str, HallController, PostgresHallStore],
                                               Coroutine[Any, Any, None]] | None = None,
@@ -114,7 +127,7 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
     import uvicorn
 
     from api import create_app
-    from api.auth import AuthSettings, ensure_user
+    from api.auth import Authenticator, AuthSettings, ensure_user
     from hall.clerk_settings import clerk_settings
     from hall.stack import (
         auth_secret,
@@ -126,6 +139,7 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
     from hall_controller.access.postgres_store import PostgresAccessStore
     from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
     from hall_controller.fleet.model import Role
+    from hall_controller.fleet.views import FleetViews
     from hall_controller.live.postgres_feed import PostgresLiveFeed
     from hall_controller.queue.clerk import ClerkService
     from hall_controller.queue.postgres_moves import PostgresTicketMoves
@@ -162,15 +176,14 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
                                     remote_tickets=PostgresRemoteTickets(store.pool),
                                     access=PostgresAccessStore(store.pool),
                                     command_secret=command_secret(config))
-        app = create_app(store, controller.commands, controller.health,
-                         AuthSettings(secret=auth_secret(config),
-                                      token_ttl_s=config.auth.token_ttl_s),
-                         integration=integration, clerk=controller.clerk,
-                         remote_tickets=controller.remote, access=controller.access,
-                         live=live_feed.hub, kiosk=controller.tickets,
-                         stats=StatsService(stats_store, config.queue.timezone,
-                                            one_trip=integration.cases,
-                                            services=settings.queue.services))
+        app = create_app(_registered(
+            controller.commands, controller.health, controller.alarms, FleetViews(store),
+            live_feed.hub, integration.cases, integration.webhooks, integration.api_keys,
+            StatsService(stats_store, config.queue.timezone, one_trip=integration.cases,
+                         services=settings.queue.services),
+            Authenticator(AuthSettings(secret=auth_secret(config),
+                                       token_ttl_s=config.auth.token_ttl_s), store),
+            controller.clerk, controller.remote, controller.access, controller.tickets))
         server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port,
                                                log_level="warning", lifespan="off",
                                                # Backstop: page streams end when the feed

@@ -10,8 +10,8 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hall.config import HallConfig, QueueConfig
 from hall.embedded_broker import embedded_broker
@@ -25,9 +25,6 @@ from hall_controller.queue.model import ServiceDef, WindowDef
 from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.tickets import OpeningHours, QueueSettings
 from hall_controller.runtime import ControllerSettings
-
-if TYPE_CHECKING:  # the API (FastAPI) is imported only by the commands that serve it
-    from api.routes.integration import IntegrationContext
 
 logger = logging.getLogger(__name__)
 
@@ -67,20 +64,27 @@ async def migrated_store(config: HallConfig, dsn: str) -> AsyncIterator[Postgres
         yield store
 
 
-def integration_services(store: PostgresHallStore) -> tuple[IntegrationContext,
+@dataclass(frozen=True, slots=True)
+class IntegrationServices:
+    """The online-case services."""
+
+    cases: CaseService
+    webhooks: WebhookService
+    api_keys: ApiKeyService
+
+
+def integration_services(store: PostgresHallStore) -> tuple[IntegrationServices,
                                                              WebhookDispatcher]:
     """The online-case services over the store's own pool (one pool per process, so the
     configured pool size is the whole budget), and the webhook dispatcher, woken whenever case
     events are appended. The caller runs ``dispatcher.run()`` as an owned task."""
-    from api.routes.integration import IntegrationContext
-
     case_store = PostgresCaseStore(store.pool)
     cases = CaseService(case_store)
     dispatcher = WebhookDispatcher(case_store)
     # Prompt delivery: without the wake-up an event would wait for the next poll (2 s).
     cases.subscribe(lambda events: dispatcher.wake())
-    context = IntegrationContext(cases=cases, webhooks=WebhookService(case_store),
-                                 api_keys=ApiKeyService(case_store))
+    context = IntegrationServices(cases=cases, webhooks=WebhookService(case_store),
+                                  api_keys=ApiKeyService(case_store))
     return context, dispatcher
 
 

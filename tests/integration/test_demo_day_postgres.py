@@ -13,9 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from api import create_app
 from api.auth import ensure_user
-from api.routes.integration import IntegrationContext
 from hall.config import HallConfig, load_config
 from hall.demo import demo_plans, platform_api_key, replay_day
 from hall.stack import queue_settings
@@ -29,7 +27,8 @@ from hall_controller.queue.postgres_stats import PostgresStatsStore
 from hall_controller.queue.postgres_tickets import PostgresHallStore
 from hall_controller.queue.stats import StatsService
 from simulators.online_platform import HttpCaseDesk, OnlinePlatform
-from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
+from tests.support.api_app import api_app
+from tests.unit.api_support import FAST_HASHER
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +54,10 @@ async def test_the_morning_replayed_on_postgres_shows_minutes_cases_and_a_one_tr
 
     case_store = PostgresCaseStore(hall_store.pool)
     cases = CaseService(case_store)
-    app = create_app(
-        hall_store, FakeCommandSender(hall_store), FakeHealth(), authenticator(hall_store),
-        integration=IntegrationContext(cases, WebhookService(case_store),
-                                       ApiKeyService(case_store)),
-        stats=StatsService(PostgresStatsStore(hall_store.pool), config.queue.timezone,
-                           one_trip=cases, services=queue_settings(config.queue).services))
+    app = api_app(
+        hall_store, cases, WebhookService(case_store), ApiKeyService(case_store),
+        StatsService(PostgresStatsStore(hall_store.pool), config.queue.timezone,
+                     one_trip=cases, services=queue_settings(config.queue).services))
     await ensure_user(hall_store, "ada", "admin-pass-1", Role.ADMIN, hasher=FAST_HASHER)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://hall/api/v1") as client:

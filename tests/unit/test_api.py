@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from api import create_app, ensure_user
+from api import ensure_user
 from devices.kinds import DeviceKind
 from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import (
@@ -23,13 +23,8 @@ from hall_controller.fleet.model import (
     Role,
     TelemetryPoint,
 )
-from tests.unit.api_support import (
-    FAST_HASHER,
-    SECRET,
-    FakeCommandSender,
-    FakeHealth,
-    authenticator,
-)
+from tests.support.api_app import api_app
+from tests.unit.api_support import FAST_HASHER, SECRET, FakeCommandSender, FakeHealth
 
 NOW = int(time.time() * 1000)
 PASSWORDS = {"ada": "admin-pass-1", "fay": "facilities-pass", "cleo": "clerk-pass-1"}
@@ -94,7 +89,7 @@ async def hall() -> AsyncIterator[Hall]:
     await seed(store)
     commands = FakeCommandSender(store)
     health = FakeHealth()
-    app = create_app(store, commands, health, authenticator(store))
+    app = api_app(store, commands=commands, health=health)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:
         yield Hall(client, store, commands, health)
@@ -599,7 +594,7 @@ class BrokenHealth:
 
 async def test_an_unexpected_error_is_a_json_500_without_internals() -> None:
     store = MemoryStore()
-    app = create_app(store, FakeCommandSender(store), BrokenHealth(), authenticator(store))
+    app = api_app(store, health=BrokenHealth())
     # The app re-raises after answering (so the server logs it); take the answer, not the raise.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:
