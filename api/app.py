@@ -1,49 +1,57 @@
 """The FastAPI application factory.
 
-``create_app`` is handed the controller's ports by the composition root; nothing here builds
-an adapter or reads configuration.  The controller's errors are translated to HTTP here, once,
-so routes just let them rise.
+``create_app`` is handed the hall's ``Services`` by the composition root; nothing here builds
+an adapter or reads configuration. The fleet's routers are always mounted; a feature's routers
+only when the services they need are registered (``FEATURE_ROUTERS``), so a feature that is not
+installed has no routes. The controller's errors are translated to HTTP here, once, so routes
+just let them rise.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from api.auth import Authenticator, InvalidApiKeyError
 from api.auth import router as auth_router
-from api.context import ApiContext
 from api.pages import mount_pages
 from api.params import refuse_nul
+from api.routes import access as access_routes
 from api.routes import alarms as alarm_routes
 from api.routes import cases as case_routes
+from api.routes import clerk as clerk_routes
 from api.routes import commands as command_routes
 from api.routes import dead_letters as dead_letter_routes
 from api.routes import devices as device_routes
 from api.routes import health as health_routes
 from api.routes import integration as integration_routes
+from api.routes import kiosk as kiosk_routes
+from api.routes import live as live_routes
+from api.routes import remote_tickets as remote_ticket_routes
 from api.routes import stats as stats_routes
-from api.routes.access import access_router
-from api.routes.clerk import clerk_router
-from api.routes.integration import IntegrationContext
-from api.routes.kiosk import kiosk_router
-from api.routes.live import LiveSource, live_router
-from api.routes.remote_tickets import remote_tickets_router
 from hall_controller.access.service import AccessService
-from hall_controller.fleet.ports import CommandSender, HallStore, HealthProbe
+from hall_controller.cases.integration_keys import ApiKeyService
+from hall_controller.cases.service import CaseService
+from hall_controller.cases.webhooks import WebhookService
+from hall_controller.fleet.alarms import AlarmService
+from hall_controller.fleet.commands import CommandService
+from hall_controller.fleet.health import HealthService
+from hall_controller.fleet.views import FleetViews
 from hall_controller.kernel.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
+from hall_controller.kernel.services import Services
+from hall_controller.live.hub import LiveHub
 from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.stats import StatsService
 from hall_controller.queue.tickets import TicketService
-from hall_controller.users.ports import UserStore
 from hall_controller.users.service import (
     AccountDisabledError,
     AuthError,
-    AuthSettings,
     InvalidCredentialsError,
 )
 
@@ -78,28 +86,45 @@ _TAGS = [
 ]
 
 
-def create_app(
-    store: HallStore, commands: CommandSender, health: HealthProbe,
-    auth: AuthSettings | Authenticator, *, title: str = "Campus hall controller",
-    integration: IntegrationContext | None = None, stats: StatsService | None = None,
-    clerk: ClerkService | None = None, remote_tickets: RemoteTicketService | None = None,
-    live: LiveSource | None = None, kiosk: TicketService | None = None,
-    access: AccessService | None = None,
-) -> FastAPI:
-    """Build the HTTP API over the controller's ports.
+@dataclass(frozen=True, slots=True)
+class FeatureRouters:
+    """Routers mounted only when every service in ``needs`` is registered."""
 
-    ``auth`` is either the settings (secret and token lifetime; users come from ``store``, which
-    must then be a ``UserStore`` too) or a ready ``Authenticator`` (e.g. one with cheaper
-    password hashing for tests, or over a users store of its own).
-    ``integration`` (the online-case services) mounts the case and integration routes and
-    turns on API keys; without it they are absent. ``stats`` (the queue's daily figures)
-    mounts ``/stats``. ``clerk`` (the window terminal's service) mounts ``/windows``.
-    ``remote_tickets`` (指尖办) mounts ``/remote-tickets``; API keys work there only when
-    ``integration`` is given too (it holds the keys), logins always.
-    ``live`` (the live feed) mounts the ``/live`` event streams the pages read; ``kiosk`` (the
-    ticket service) mounts ``/kiosk`` for browser kiosks. The pages (``/pages/``) are always
+    routers: tuple[APIRouter, ...]
+    needs: tuple[type[Any], ...]
+
+
+# Always mounted: the fleet is part of every hall.
+FLEET_ROUTERS = (auth_router, device_routes.router, command_routes.router, alarm_routes.router,
+                 dead_letter_routes.router, health_routes.router)
+FLEET_NEEDS: tuple[type[Any], ...] = (Authenticator, FleetViews, CommandService, AlarmService,
+                                      HealthService)
+# Each feature's routers and what they need; mounted in this order.
+FEATURE_ROUTERS = (
+    FeatureRouters((case_routes.router, integration_routes.router),
+                   needs=(CaseService, WebhookService, ApiKeyService)),
+    FeatureRouters((stats_routes.router,), needs=(StatsService,)),
+    FeatureRouters((clerk_routes.router,), needs=(ClerkService,)),
+    FeatureRouters((remote_ticket_routes.router,), needs=(RemoteTicketService,)),
+    FeatureRouters((live_routes.router,), needs=(LiveHub,)),
+    FeatureRouters((kiosk_routes.router,), needs=(TicketService,)),
+    FeatureRouters((access_routes.router,), needs=(AccessService,)),
+)
+
+
+def create_app(services: Services, *, title: str = "Campus hall controller") -> FastAPI:
+    """Build the HTTP API over the hall's ``services``.
+
+    The fleet's services and the ``Authenticator`` must be registered (``FLEET_NEEDS``;
+    MissingService otherwise). Each feature's routes are mounted when its services are
+    (``FEATURE_ROUTERS``): the online cases (cases, integration), the statistics, the window
+    terminal, remote tickets (指尖办), the pages' live feed (``LiveHub``), the browser kiosk
+    (``TicketService``) and access control. API keys are accepted when an ``ApiKeyService``
+    is registered (it holds the keys), logins always. The pages (``/pages/``) are always
     served; they work with whatever of the above is mounted.
     """
+    for kind in FLEET_NEEDS:
+        services.get(kind)  # fail here, at start, rather than on the first request
     # FastAPIOffline: /docs (Swagger UI) and /redoc load their scripts and styles from the app
     # (the fastapi-offline package ships them), not from a CDN: a campus network may have no
     # internet, and the docs must still work there.
@@ -113,36 +138,18 @@ def create_app(
         # Every path and query parameter of every route: NUL is a 422 before the database.
         dependencies=[Depends(refuse_nul)],
     )
-    app.state.hall = ApiContext(store=store, commands=commands, health=health)
-    if not isinstance(auth, Authenticator):
-        if not isinstance(store, UserStore):  # PostgresHallStore keeps users too
-            raise TypeError("create_app: with AuthSettings the store must keep users too; "
-                            "otherwise pass an Authenticator over a users store")
-        auth = Authenticator(auth, store)
-    app.state.authenticator = auth
-    for router in (auth_router, device_routes.router, command_routes.router, alarm_routes.router,
-                   dead_letter_routes.router, health_routes.router):
+    app.state.services = services
+    authenticator = services.get(Authenticator)
+    # api.auth reads the authenticator from here on every request.
+    app.state.authenticator = authenticator
+    if ApiKeyService in services:
+        authenticator.api_keys = services.get(ApiKeyService)
+    for router in FLEET_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
-    if integration is not None:
-        app.state.integration = integration
-        auth.api_keys = integration.api_keys
-        app.include_router(case_routes.router, prefix=API_PREFIX)
-        app.include_router(integration_routes.router, prefix=API_PREFIX)
-    if stats is not None:
-        app.state.stats = stats
-        app.include_router(stats_routes.router, prefix=API_PREFIX)
-    if clerk is not None:
-        app.include_router(
-            clerk_router(clerk, integration.cases.get if integration is not None else None),
-            prefix=API_PREFIX)
-    if remote_tickets is not None:
-        app.include_router(remote_tickets_router(remote_tickets), prefix=API_PREFIX)
-    if live is not None:
-        app.include_router(live_router(live, clerk), prefix=API_PREFIX)
-    if kiosk is not None:
-        app.include_router(kiosk_router(kiosk, auth.settings.secret), prefix=API_PREFIX)
-    if access is not None:
-        app.include_router(access_router(access), prefix=API_PREFIX)
+    for feature in FEATURE_ROUTERS:
+        if all(kind in services for kind in feature.needs):
+            for router in feature.routers:
+                app.include_router(router, prefix=API_PREFIX)
     mount_pages(app)
     _install_error_handlers(app)
     return app

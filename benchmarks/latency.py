@@ -51,7 +51,9 @@ from hall.assembly import controller_bus
 from hall.embedded_broker import free_port
 from hall_controller.features import TicketsFeature
 from hall_controller.fleet.model import Role
+from hall_controller.fleet.views import FleetViews
 from hall_controller.kernel.postgres.migrate import apply_migrations
+from hall_controller.kernel.services import Services
 from hall_controller.live.hub import SUBSCRIBER_QUEUE, LiveHub, LiveNotice
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.model import ServiceDef, TicketSource, WindowDef
@@ -191,7 +193,11 @@ async def forced_door_to_api(controller: HallController, store: PostgresHallStor
                              topics: Topics, doors: int) -> list[float]:
     authenticator = Authenticator(AuthSettings(secret="bench-" + "x" * 40, token_ttl_s=3600),
                                   store, hasher=CHEAP_HASHER)
-    app = create_app(store, controller.commands, controller.health, authenticator)
+    services = Services()
+    for service in (controller.commands, controller.health, controller.alarms,
+                    FleetViews(store), authenticator):
+        services.add(service)
+    app = create_app(services)
     await ensure_user(store, "bench-admin", "bench-password-1", Role.ADMIN, hasher=CHEAP_HASHER)
     latencies = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

@@ -26,6 +26,7 @@ from hall_controller.fleet.ports import HallStore
 from hall_controller.fleet.presence import DEFAULT_INACTIVITY_TIMEOUT_S
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestRouter
+from hall_controller.fleet.views import FleetViews
 from hall_controller.kernel.bus import ControllerBus
 from hall_controller.kernel.services import Services
 
@@ -96,7 +97,9 @@ class HallController:
         self.pipeline.on_event(DeviceAlarmRules(self.alarms))
         self.health = HealthService(store, self.counters, self.bus.connected.is_set,
                                     lambda: self.pipeline.queue_depth, self._online_counts)
-        for service in (self.alarms, self.registry, self.commands, self.health):
+        # What staff look at through the API: devices, telemetry, events, alarms, commands.
+        for service in (self.alarms, self.registry, self.commands, self.health,
+                        FleetViews(store)):
             self.services.add(service)
         self._jobs: list[tuple[str, Job]] = []
         self._on_start: list[Hook] = []

@@ -1,1 +1,1 @@
-"""The API's routers, one module per resource; ``api.app.create_app`` mounts them."""
+"""The API's routers, one module-level ``router`` per resource; ``api.app.create_app`` mounts them."""

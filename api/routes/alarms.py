@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from api.auth import Facilities, Staff
-from api.context import Context
 from api.params import Limit, RowId
 from api.schemas import AlarmOut, ErrorOut
-from devices.contract import now_ms
+from api.services import provide
+from hall_controller.fleet.alarms import AlarmService
 from hall_controller.fleet.model import AlarmStatus
-from hall_controller.kernel.errors import NotFound
+from hall_controller.fleet.views import FleetViews
 
+Fleet = Annotated[FleetViews, Depends(provide(FleetViews))]
+Alarms = Annotated[AlarmService, Depends(provide(AlarmService))]
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "unknown alarm"},
@@ -22,7 +24,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 @router.get("", response_model=list[AlarmOut])
 async def list_alarms(
-    ctx: Context, _: Staff,
+    fleet: Fleet, _: Staff,
     status: Annotated[AlarmStatus | None, Query(description="active or cleared")] = None,
     acknowledged: Annotated[bool | None, Query()] = None,
     device_id: Annotated[str | None, Query(max_length=63, description="only this device's")]
@@ -30,27 +32,24 @@ async def list_alarms(
     limit: Limit = 500,
 ) -> list[AlarmOut]:
     """Alarms, newest first."""
-    alarms = await ctx.store.list_alarms(status=status, acknowledged=acknowledged,
-                                         device_id=device_id, limit=limit)
+    alarms = await fleet.alarms(status=status, acknowledged=acknowledged, device_id=device_id,
+                                limit=limit)
     return [AlarmOut.build(a) for a in alarms]
 
 
 @router.get("/{alarm_id}", response_model=AlarmOut, responses=NOT_FOUND)
-async def get_alarm(ctx: Context, _: Staff, alarm_id: RowId) -> AlarmOut:
+async def get_alarm(fleet: Fleet, _: Staff, alarm_id: RowId) -> AlarmOut:
     """One alarm."""
-    alarm = await ctx.store.get_alarm(alarm_id)
-    if alarm is None:
-        raise NotFound(f"unknown alarm {alarm_id}")
-    return AlarmOut.build(alarm)
+    return AlarmOut.build(await fleet.alarm(alarm_id))
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmOut, responses=NOT_FOUND)
-async def ack_alarm(ctx: Context, principal: Facilities, alarm_id: RowId) -> AlarmOut:
+async def ack_alarm(alarms: Alarms, principal: Facilities, alarm_id: RowId) -> AlarmOut:
     """Acknowledge an alarm (it stays active until cleared); repeating it changes nothing."""
-    return AlarmOut.build(await ctx.store.ack_alarm(alarm_id, now_ms(), principal.name))
+    return AlarmOut.build(await alarms.acknowledge(alarm_id, principal.name))
 
 
 @router.post("/{alarm_id}/clear", response_model=AlarmOut, responses=NOT_FOUND)
-async def clear_alarm(ctx: Context, principal: Facilities, alarm_id: RowId) -> AlarmOut:
+async def clear_alarm(alarms: Alarms, principal: Facilities, alarm_id: RowId) -> AlarmOut:
     """Clear an alarm by hand (e.g. after fixing the device); repeating it changes nothing."""
-    return AlarmOut.build(await ctx.store.clear_alarm(alarm_id, now_ms(), principal.name))
+    return AlarmOut.build(await alarms.clear_by_hand(alarm_id, principal.name))

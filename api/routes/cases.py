@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Principal, api_key_scheme, require_scope
 from api.params import NO_NUL, Limit, MillisIn
-from api.routes.integration import NOT_FOUND, Integration
+from api.routes.integration import NOT_FOUND
 from api.schemas import Millis
+from api.services import provide
 from hall_controller.cases.rules import (
     Applicant,
     Appointment,
@@ -21,6 +22,7 @@ from hall_controller.cases.rules import (
     Material,
     Scope,
 )
+from hall_controller.cases.service import CaseService
 from hall_controller.fleet.model import Role
 
 CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -28,6 +30,7 @@ CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 TEXT = NO_NUL   # PostgreSQL text cannot hold NUL: refuse it here, with a clear 422
 MAX_MATERIALS = 50
 
+Cases = Annotated[CaseService, Depends(provide(CaseService))]
 CaseWriter = Annotated[Principal, Depends(require_scope(Scope.CASES_WRITE.value))]
 # Clerks and facilities staff may read cases (the window terminal shows the linked ones).
 CaseReader = Annotated[Principal, Depends(require_scope(Scope.CASES_READ.value, Role.CLERK,
@@ -161,7 +164,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.put("/{case_id}", response_model=CaseOut, responses=RESPONSES)
 async def upsert_case(
     case_id: Annotated[str, Path(pattern=CASE_ID)], body: CaseIn, response: Response,
-    _: CaseWriter, integration: Integration,
+    _: CaseWriter, cases: Cases,
 ) -> CaseOut:
     """Create (201) or update (200) a case as the platform describes it. Idempotent: sending
     the same body again changes nothing and appends no event. Visits and linked tickets are
@@ -171,7 +174,7 @@ async def upsert_case(
             "type": "value_error", "loc": ("body", "case_id"),
             "msg": "case_id in the body differs from the one in the path", "input": body.case_id,
         }])
-    result = await integration.cases.upsert(body.to_input(case_id))
+    result = await cases.upsert(body.to_input(case_id))
     if result.created:
         response.status_code = status.HTTP_201_CREATED
     return CaseOut.build(result.case)
@@ -179,14 +182,14 @@ async def upsert_case(
 
 @router.get("/{case_id}", response_model=CaseOut, responses=NOT_FOUND)
 async def get_case(case_id: Annotated[str, Path(pattern=CASE_ID)], _: CaseReader,
-                   integration: Integration) -> CaseOut:
+                   cases: Cases) -> CaseOut:
     """One case, with its visits and linked tickets."""
-    return CaseOut.build(await integration.cases.get(case_id))
+    return CaseOut.build(await cases.get(case_id))
 
 
 @router.get("", response_model=list[CaseOut])
 async def list_cases(  # noqa: PLR0917 - FastAPI passes query parameters by name
-    _: CaseReader, integration: Integration,
+    _: CaseReader, cases: Cases,
     person_id: Annotated[str | None, Query(max_length=64)] = None,
     campus_card: Annotated[str | None, Query(max_length=64)] = None,
     status_: Annotated[CaseStatus | None, Query(alias="status")] = None,
@@ -194,7 +197,6 @@ async def list_cases(  # noqa: PLR0917 - FastAPI passes query parameters by name
     limit: Limit = 100,
 ) -> list[CaseOut]:
     """Cases, oldest first, filtered by applicant, status and service."""
-    cases = await integration.cases.list_cases(person_id=person_id, campus_card=campus_card,
-                                               status=status_, service_code=service_code,
-                                               limit=limit)
-    return [CaseOut.build(c) for c in cases]
+    found = await cases.list_cases(person_id=person_id, campus_card=campus_card,
+                                   status=status_, service_code=service_code, limit=limit)
+    return [CaseOut.build(c) for c in found]

@@ -1,16 +1,15 @@
 """The window terminal: open and close a window, call, serve, complete, transfer, park.
 
-A router factory over a ``ClerkService``, because the service exists only when the controller
-has a ticket store; ``create_app`` mounts it with ``app.include_router(clerk_router(clerk),
-prefix=API_PREFIX)``. Clerks (and admins) may use it; an admin may act on a window another
-clerk has open, and only an admin may call a specific ticket (the supervisor's move).
+Mounted by ``create_app`` when a ``ClerkService`` is registered (the windows feature is
+installed); with a ``CaseService`` too, a window shows its current ticket's linked cases.
+Clerks (and admins) may use it; an admin may act on a window another clerk has open, and only
+an admin may call a specific ticket (the supervisor's move).
 Errors rise as the controller's: unknown window or ticket → 404, a move the state does not
 allow (nothing called, recall limit reached, ...) → 409 with what to do instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -19,13 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.auth import Principal, require_role
 from api.params import NO_NUL
 from api.schemas import ErrorOut, Millis
+from api.services import provide, provide_optional
 from hall_controller.cases.rules import Case
+from hall_controller.cases.service import CaseService
 from hall_controller.fleet.model import Role
 from hall_controller.kernel.errors import NotFound
 from hall_controller.queue.clerk import ClerkService, WindowStatus
 from hall_controller.queue.model import WINDOW_ID_PATTERN, Ticket, TicketState
 from hall_controller.queue.rules import Outcome
 
+ClerkDesk = Annotated[ClerkService, Depends(provide(ClerkService))]
+LinkedCases = Annotated[CaseService | None, Depends(provide_optional(CaseService))]
 Clerk = Annotated[Principal, Depends(require_role(Role.CLERK))]
 Supervisor = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 WindowId = Annotated[str, Path(pattern=WINDOW_ID_PATTERN, description="e.g. w3")]
@@ -88,9 +91,6 @@ class LinkedCaseOut(BaseModel):
                    materials=[MaterialOut(code=m.code, name=m.name, received=m.received)
                               for m in case.materials],
                    visits=case.visit_count)
-
-
-CaseReader = Callable[[str], Awaitable[Case]]
 
 
 class SessionOut(BaseModel):
@@ -209,124 +209,141 @@ def _is_supervisor(principal: Principal) -> bool:
     return principal.role is Role.ADMIN
 
 
-def clerk_router(clerk: ClerkService, cases: CaseReader | None = None) -> APIRouter:
-    """The ``/windows`` routes over ``clerk``; ``cases`` (``CaseService.get``) shows the current
-    ticket's linked cases with their materials on ``GET /windows/{id}``."""
-    router = APIRouter(prefix="/windows", tags=["windows"], responses=ERRORS)
-    names = {s.code: ServiceNameOut(name=s.name, name_en=s.name_en or s.name)
-             for s in clerk.settings.services}
+def _service_names(clerk: ClerkService) -> dict[str, ServiceNameOut]:
+    return {s.code: ServiceNameOut(name=s.name, name_en=s.name_en or s.name)
+            for s in clerk.settings.services}
 
-    async def linked_cases(status: WindowStatus) -> list[LinkedCaseOut]:
-        if cases is None or status.current is None:
-            return []
-        found = []
-        for case_id in status.current.case_ids:
-            try:
-                found.append(LinkedCaseOut.build(await cases(case_id)))
-            except NotFound:
-                continue  # withdrawn by the platform since; the ticket keeps the id
-        return found
 
-    @router.get("", response_model=list[WindowOut])
-    async def list_windows(_: Clerk) -> list[WindowOut]:
-        """Every window with its session, current ticket and queue."""
-        return [WindowOut.build(await clerk.status(w.window_id), names) for w in clerk.windows()]
+router = APIRouter(prefix="/windows", tags=["windows"], responses=ERRORS)
 
-    @router.get("/my-day", response_model=MyDayOut)
-    async def my_day(principal: Clerk) -> MyDayOut:
-        """My figures today: tickets I called, completed, marked no-show and transferred, and
-        my mean service time (start → complete), at whatever windows I worked."""
-        day, figures = await clerk.my_day(principal.name)
-        mean = figures.mean_service_s
-        return MyDayOut(clerk=principal.name, service_day=day, called=figures.called,
-                        done=figures.done, no_show=figures.no_show,
-                        transferred=figures.transferred,
-                        mean_service_s=None if mean is None else round(mean, 1))
 
-    @router.get("/{window_id}", response_model=WindowOut)
-    async def get_window(_: Clerk, window_id: WindowId) -> WindowOut:
-        """The window: who has it open, the current ticket with its linked cases, the parked
-        tickets, the queue of its services and who call-next would get."""
-        status = await clerk.status(window_id)
-        out = WindowOut.build(status, names)
-        out.current_cases = await linked_cases(status)
-        return out
+async def _linked_cases(status: WindowStatus, cases: CaseService | None) -> list[LinkedCaseOut]:
+    if cases is None or status.current is None:
+        return []
+    found = []
+    for case_id in status.current.case_ids:
+        try:
+            found.append(LinkedCaseOut.build(await cases.get(case_id)))
+        except NotFound:
+            continue  # withdrawn by the platform since; the ticket keeps the id
+    return found
 
-    @router.post("/{window_id}/open", response_model=WindowOut)
-    async def open_window(principal: Clerk, window_id: WindowId) -> WindowOut:
-        """Open the window for the logged-in clerk (again: harmless; another clerk's: 409)."""
-        await clerk.open_window(window_id, principal.name)
-        return WindowOut.build(await clerk.status(window_id), names)
 
-    @router.post("/{window_id}/close", response_model=WindowOut)
-    async def close_window(principal: Clerk, window_id: WindowId) -> WindowOut:
-        """Close the window (409 while a ticket is called or served there)."""
-        await clerk.close_window(window_id, principal.name, supervisor=_is_supervisor(principal))
-        return WindowOut.build(await clerk.status(window_id), names)
+@router.get("", response_model=list[WindowOut])
+async def list_windows(_: Clerk, clerk: ClerkDesk) -> list[WindowOut]:
+    """Every window with its session, current ticket and queue."""
+    names = _service_names(clerk)
+    return [WindowOut.build(await clerk.status(w.window_id), names) for w in clerk.windows()]
 
-    @router.post("/{window_id}/call-next", response_model=CallOut)
-    async def call_next(principal: Clerk, window_id: WindowId) -> CallOut:
-        """Call the next ticket (appointments due, then the green-channel ratio, then the
-        longest weighted wait); the displays of the window's area announce it."""
-        ticket = await clerk.call_next(window_id, principal.name,
-                                       supervisor=_is_supervisor(principal))
-        return CallOut(called=None if ticket is None else TicketOut.build(ticket))
 
-    @router.post("/{window_id}/call", response_model=CallOut)
-    async def call_specific(principal: Supervisor, window_id: WindowId,
-                            body: CallSpecificIn) -> CallOut:
-        """Call one waiting ticket to this window, whatever the policy says (admin)."""
-        ticket = await clerk.call_specific(window_id, principal.name, body.ticket_id)
-        return CallOut(called=TicketOut.build(ticket))
+@router.get("/my-day", response_model=MyDayOut)
+async def my_day(principal: Clerk, clerk: ClerkDesk) -> MyDayOut:
+    """My figures today: tickets I called, completed, marked no-show and transferred, and
+    my mean service time (start → complete), at whatever windows I worked."""
+    day, figures = await clerk.my_day(principal.name)
+    mean = figures.mean_service_s
+    return MyDayOut(clerk=principal.name, service_day=day, called=figures.called,
+                    done=figures.done, no_show=figures.no_show,
+                    transferred=figures.transferred,
+                    mean_service_s=None if mean is None else round(mean, 1))
 
-    @router.post("/{window_id}/recall", response_model=TicketOut)
-    async def recall(principal: Clerk, window_id: WindowId) -> TicketOut:
-        """Announce the called ticket again (409 after the recall limit: mark a no-show)."""
-        return TicketOut.build(await clerk.recall(window_id, principal.name,
-                                                  supervisor=_is_supervisor(principal)))
 
-    @router.post("/{window_id}/start", response_model=TicketOut)
-    async def start(principal: Clerk, window_id: WindowId) -> TicketOut:
-        """The visitor is here: start serving the called ticket."""
-        return TicketOut.build(await clerk.start(window_id, principal.name,
-                                                 supervisor=_is_supervisor(principal)))
+@router.get("/{window_id}", response_model=WindowOut)
+async def get_window(_: Clerk, clerk: ClerkDesk, cases: LinkedCases,
+                     window_id: WindowId) -> WindowOut:
+    """The window: who has it open, the current ticket with its linked cases, the parked
+    tickets, the queue of its services and who call-next would get."""
+    status = await clerk.status(window_id)
+    out = WindowOut.build(status, _service_names(clerk))
+    out.current_cases = await _linked_cases(status, cases)
+    return out
 
-    @router.post("/{window_id}/complete", response_model=CompleteOut)
-    async def complete(principal: Clerk, window_id: WindowId, body: CompleteIn) -> CompleteOut:
-        """Finish serving: resolved, or pending materials with a reason. Linked online cases
-        are advanced."""
-        done = await clerk.complete(window_id, principal.name, body.outcome, body.reason,
-                                    supervisor=_is_supervisor(principal))
-        return CompleteOut(ticket=TicketOut.build(done.ticket),
-                           cases_advanced=done.cases_advanced, cases_failed=done.cases_failed)
 
-    @router.post("/{window_id}/transfer", response_model=TicketOut)
-    async def transfer(principal: Clerk, window_id: WindowId, body: TransferIn) -> TicketOut:
-        """Send the current ticket to another service's queue (keeping its arrival time)."""
-        return TicketOut.build(await clerk.transfer(
-            window_id, principal.name, body.service, keep_arrival=body.keep_arrival,
-            supervisor=_is_supervisor(principal)))
+@router.post("/{window_id}/open", response_model=WindowOut)
+async def open_window(principal: Clerk, clerk: ClerkDesk, window_id: WindowId) -> WindowOut:
+    """Open the window for the logged-in clerk (again: harmless; another clerk's: 409)."""
+    await clerk.open_window(window_id, principal.name)
+    return WindowOut.build(await clerk.status(window_id), _service_names(clerk))
 
-    @router.post("/{window_id}/no-show", response_model=TicketOut)
-    async def no_show(principal: Clerk, window_id: WindowId) -> TicketOut:
-        """The called visitor did not come."""
-        return TicketOut.build(await clerk.no_show(window_id, principal.name,
-                                                   supervisor=_is_supervisor(principal)))
 
-    @router.post("/{window_id}/park", response_model=TicketOut)
-    async def park(principal: Clerk, window_id: WindowId,
-                   body: ParkIn | None = None) -> TicketOut:
-        """Set the current ticket aside (e.g. the visitor fetches a document)."""
-        return TicketOut.build(await clerk.park(
-            window_id, principal.name, None if body is None else body.reason,
-            supervisor=_is_supervisor(principal)))
+@router.post("/{window_id}/close", response_model=WindowOut)
+async def close_window(principal: Clerk, clerk: ClerkDesk, window_id: WindowId) -> WindowOut:
+    """Close the window (409 while a ticket is called or served there)."""
+    await clerk.close_window(window_id, principal.name, supervisor=_is_supervisor(principal))
+    return WindowOut.build(await clerk.status(window_id), _service_names(clerk))
 
-    @router.post("/{window_id}/resume", response_model=TicketOut)
-    async def resume(principal: Clerk, window_id: WindowId,
-                     body: ResumeIn | None = None) -> TicketOut:
-        """Put a parked ticket back in the queue at its original arrival time."""
-        return TicketOut.build(await clerk.resume(
-            window_id, principal.name, None if body is None else body.ticket_id,
-            supervisor=_is_supervisor(principal)))
 
-    return router
+@router.post("/{window_id}/call-next", response_model=CallOut)
+async def call_next(principal: Clerk, clerk: ClerkDesk, window_id: WindowId) -> CallOut:
+    """Call the next ticket (appointments due, then the green-channel ratio, then the
+    longest weighted wait); the displays of the window's area announce it."""
+    ticket = await clerk.call_next(window_id, principal.name,
+                                   supervisor=_is_supervisor(principal))
+    return CallOut(called=None if ticket is None else TicketOut.build(ticket))
+
+
+@router.post("/{window_id}/call", response_model=CallOut)
+async def call_specific(principal: Supervisor, clerk: ClerkDesk, window_id: WindowId,
+                        body: CallSpecificIn) -> CallOut:
+    """Call one waiting ticket to this window, whatever the policy says (admin)."""
+    ticket = await clerk.call_specific(window_id, principal.name, body.ticket_id)
+    return CallOut(called=TicketOut.build(ticket))
+
+
+@router.post("/{window_id}/recall", response_model=TicketOut)
+async def recall(principal: Clerk, clerk: ClerkDesk, window_id: WindowId) -> TicketOut:
+    """Announce the called ticket again (409 after the recall limit: mark a no-show)."""
+    return TicketOut.build(await clerk.recall(window_id, principal.name,
+                                              supervisor=_is_supervisor(principal)))
+
+
+@router.post("/{window_id}/start", response_model=TicketOut)
+async def start(principal: Clerk, clerk: ClerkDesk, window_id: WindowId) -> TicketOut:
+    """The visitor is here: start serving the called ticket."""
+    return TicketOut.build(await clerk.start(window_id, principal.name,
+                                             supervisor=_is_supervisor(principal)))
+
+
+@router.post("/{window_id}/complete", response_model=CompleteOut)
+async def complete(principal: Clerk, clerk: ClerkDesk, window_id: WindowId,
+                   body: CompleteIn) -> CompleteOut:
+    """Finish serving: resolved, or pending materials with a reason. Linked online cases
+    are advanced."""
+    done = await clerk.complete(window_id, principal.name, body.outcome, body.reason,
+                                supervisor=_is_supervisor(principal))
+    return CompleteOut(ticket=TicketOut.build(done.ticket),
+                       cases_advanced=done.cases_advanced, cases_failed=done.cases_failed)
+
+
+@router.post("/{window_id}/transfer", response_model=TicketOut)
+async def transfer(principal: Clerk, clerk: ClerkDesk, window_id: WindowId,
+                   body: TransferIn) -> TicketOut:
+    """Send the current ticket to another service's queue (keeping its arrival time)."""
+    return TicketOut.build(await clerk.transfer(
+        window_id, principal.name, body.service, keep_arrival=body.keep_arrival,
+        supervisor=_is_supervisor(principal)))
+
+
+@router.post("/{window_id}/no-show", response_model=TicketOut)
+async def no_show(principal: Clerk, clerk: ClerkDesk, window_id: WindowId) -> TicketOut:
+    """The called visitor did not come."""
+    return TicketOut.build(await clerk.no_show(window_id, principal.name,
+                                               supervisor=_is_supervisor(principal)))
+
+
+@router.post("/{window_id}/park", response_model=TicketOut)
+async def park(principal: Clerk, clerk: ClerkDesk, window_id: WindowId,
+               body: ParkIn | None = None) -> TicketOut:
+    """Set the current ticket aside (e.g. the visitor fetches a document)."""
+    return TicketOut.build(await clerk.park(
+        window_id, principal.name, None if body is None else body.reason,
+        supervisor=_is_supervisor(principal)))
+
+
+@router.post("/{window_id}/resume", response_model=TicketOut)
+async def resume(principal: Clerk, clerk: ClerkDesk, window_id: WindowId,
+                 body: ResumeIn | None = None) -> TicketOut:
+    """Put a parked ticket back in the queue at its original arrival time."""
+    return TicketOut.build(await clerk.resume(
+        window_id, principal.name, None if body is None else body.ticket_id,
+        supervisor=_is_supervisor(principal)))

@@ -6,15 +6,15 @@ whose scopes say what it may do. docs/integration.md is the platform developers'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from api.auth import AdminOnly, Principal, api_key_scheme, require_scope
 from api.params import NO_NUL, Cursor, IdFilter, Limit, RowId, millis_query
 from api.schemas import ErrorOut, Millis
+from api.services import provide
 from devices.contract import now_ms
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.rules import (
@@ -31,24 +31,9 @@ from hall_controller.cases.webhooks import MIN_SECRET_LENGTH, WebhookService
 
 DAY_MS = 86_400_000
 
-
-@dataclass(frozen=True, slots=True)
-class IntegrationContext:
-    """The online-case services, as handed to ``create_app(integration=...)``."""
-
-    cases: CaseService
-    webhooks: WebhookService
-    api_keys: ApiKeyService
-
-
-def get_integration(request: Request) -> IntegrationContext:
-    context = getattr(request.app.state, "integration", None)
-    if not isinstance(context, IntegrationContext):
-        raise RuntimeError("the app was built without the integration services")
-    return context
-
-
-Integration = Annotated[IntegrationContext, Depends(get_integration)]
+Cases = Annotated[CaseService, Depends(provide(CaseService))]
+Webhooks = Annotated[WebhookService, Depends(provide(WebhookService))]
+ApiKeys = Annotated[ApiKeyService, Depends(provide(ApiKeyService))]
 EventsReader = Annotated[Principal, Depends(require_scope(Scope.EVENTS_READ.value))]
 CasesReader = Annotated[Principal, Depends(require_scope(Scope.CASES_READ.value))]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "unknown"}}
@@ -90,23 +75,23 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 @router.post("/keys", response_model=ApiKeyCreatedOut, status_code=status.HTTP_201_CREATED)
 async def create_api_key(body: ApiKeyIn, principal: AdminOnly,
-                         integration: Integration) -> ApiKeyCreatedOut:
+                         api_keys: ApiKeys) -> ApiKeyCreatedOut:
     """Create an API key (admin). The key is in the answer once; only its hash is kept."""
-    issued = await integration.api_keys.create(body.name, body.scopes, principal.name)
+    issued = await api_keys.create(body.name, body.scopes, principal.name)
     return ApiKeyCreatedOut(**ApiKeyOut.build(issued.key).model_dump(), api_key=issued.plaintext)
 
 
 @router.get("/keys", response_model=list[ApiKeyOut])
-async def list_api_keys(_: AdminOnly, integration: Integration) -> list[ApiKeyOut]:
+async def list_api_keys(_: AdminOnly, api_keys: ApiKeys) -> list[ApiKeyOut]:
     """Every API key, revoked ones included (admin); never the keys themselves."""
-    return [ApiKeyOut.build(k) for k in await integration.api_keys.list_keys()]
+    return [ApiKeyOut.build(k) for k in await api_keys.list_keys()]
 
 
 @router.delete("/keys/{key_id}", response_model=ApiKeyOut, responses=NOT_FOUND)
 async def revoke_api_key(key_id: Annotated[str, Path(max_length=64)], principal: AdminOnly,
-                         integration: Integration) -> ApiKeyOut:
+                         api_keys: ApiKeys) -> ApiKeyOut:
     """Revoke a key (admin): refused from the next request on. Revoking twice is harmless."""
-    return ApiKeyOut.build(await integration.api_keys.revoke(key_id, principal.name))
+    return ApiKeyOut.build(await api_keys.revoke(key_id, principal.name))
 
 
 # --- the event feed ----------------------------------------------------------------------------
@@ -132,7 +117,7 @@ class EventPageOut(BaseModel):
 
 @router.get("/events", response_model=EventPageOut)
 async def case_events(
-    _: EventsReader, integration: Integration,
+    _: EventsReader, cases: Cases,
     after: Cursor = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_FEED_LIMIT)] = 100,
     case_id: Annotated[str | None, Query(max_length=128,
@@ -140,7 +125,7 @@ async def case_events(
 ) -> EventPageOut:
     """Case events after the cursor, oldest first. Nothing is ever skipped: an event becomes
     visible only after every event with a smaller id."""
-    page = await integration.cases.events_after(after, limit, case_id)
+    page = await cases.events_after(after, limit, case_id)
     return EventPageOut(events=[CaseEventOut.build(e) for e in page.events],
                         next_cursor=page.next_cursor)
 
@@ -158,7 +143,7 @@ class OneTripOut(BaseModel):
 
 @router.get("/stats/one-trip", response_model=OneTripOut)
 async def one_trip_rate(
-    _: CasesReader, integration: Integration,
+    _: CasesReader, cases: Cases,
     from_ms: Annotated[int | None, millis_query("ms; default 30 days before `to`",
                                                 alias="from")] = None,
     to_ms: Annotated[int | None, millis_query("ms; default now", alias="to")] = None,
@@ -166,7 +151,7 @@ async def one_trip_rate(
     """The one-trip rate (只跑一次) over the cases resolved in [from, to)."""
     to = now_ms() if to_ms is None else to_ms
     start = to - 30 * DAY_MS if from_ms is None else from_ms
-    counts = await integration.cases.one_trip(start, to)
+    counts = await cases.one_trip(start, to)
     return OneTripOut(from_ms=start, to_ms=to, resolved_with_visit=counts.resolved_with_visit,
                       one_visit=counts.one_visit, rate=counts.rate)
 
@@ -258,54 +243,54 @@ class DeliveryDetailOut(DeliveryOut):
 
 @router.post("/webhooks", response_model=WebhookCreatedOut, status_code=status.HTTP_201_CREATED)
 async def register_webhook(body: WebhookIn, principal: AdminOnly,
-                           integration: Integration) -> WebhookCreatedOut:
+                           webhooks: Webhooks) -> WebhookCreatedOut:
     """Register a webhook (admin). Events appended from now on are delivered to it, signed
     with the secret (the given one, or a generated one shown here once)."""
-    registered = await integration.webhooks.register(str(body.url), body.secret,
-                                                     body.description, principal.name)
+    registered = await webhooks.register(str(body.url), body.secret, body.description,
+                                         principal.name)
     return WebhookCreatedOut(**WebhookOut.build(registered.webhook).model_dump(),
                              secret=registered.secret)
 
 
 @router.get("/webhooks", response_model=list[WebhookOut])
-async def list_webhooks(_: AdminOnly, integration: Integration) -> list[WebhookOut]:
+async def list_webhooks(_: AdminOnly, webhooks: Webhooks) -> list[WebhookOut]:
     """Registered webhooks (admin), without their secrets."""
-    return [WebhookOut.build(w) for w in await integration.webhooks.list_webhooks()]
+    return [WebhookOut.build(w) for w in await webhooks.list_webhooks()]
 
 
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookOut, responses=NOT_FOUND)
 async def update_webhook(webhook_id: RowId, body: WebhookPatch, _: AdminOnly,
-                         integration: Integration) -> WebhookOut:
+                         webhooks: Webhooks) -> WebhookOut:
     """Switch a webhook off (no new deliveries, pending ones wait) or back on (admin)."""
-    return WebhookOut.build(await integration.webhooks.set_active(webhook_id, body.active))
+    return WebhookOut.build(await webhooks.set_active(webhook_id, body.active))
 
 
 @router.get("/webhooks/deliveries", response_model=list[DeliveryOut])
 async def list_deliveries(
-    _: EventsReader, integration: Integration,
+    _: EventsReader, webhooks: Webhooks,
     webhook_id: IdFilter = None,
     event_id: IdFilter = None,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     limit: Limit = 100,
 ) -> list[DeliveryOut]:
     """The delivery log, newest first: attempts, last status code, next attempt, delivered."""
-    deliveries = await integration.webhooks.deliveries(webhook_id=webhook_id, event_id=event_id,
-                                                       status=status_, limit=limit)
+    deliveries = await webhooks.deliveries(webhook_id=webhook_id, event_id=event_id,
+                                           status=status_, limit=limit)
     return [DeliveryOut.build(d) for d in deliveries]
 
 
 @router.get("/webhooks/deliveries/{delivery_id}", response_model=DeliveryDetailOut,
             responses=NOT_FOUND)
 async def get_delivery(delivery_id: RowId, _: EventsReader,
-                       integration: Integration) -> DeliveryDetailOut:
+                       webhooks: Webhooks) -> DeliveryDetailOut:
     """One delivery with every attempt made."""
-    delivery, attempts = await integration.webhooks.delivery(delivery_id)
+    delivery, attempts = await webhooks.delivery(delivery_id)
     return DeliveryDetailOut(**DeliveryOut.build(delivery).model_dump(),
                              attempt_log=[AttemptOut.build(a) for a in attempts])
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/redeliver", response_model=DeliveryOut,
              responses=NOT_FOUND)
-async def redeliver(delivery_id: RowId, _: AdminOnly, integration: Integration) -> DeliveryOut:
+async def redeliver(delivery_id: RowId, _: AdminOnly, webhooks: Webhooks) -> DeliveryOut:
     """Make a failed delivery due again now (admin); a delivered one is left as it is."""
-    return DeliveryOut.build(await integration.webhooks.redeliver(delivery_id))
+    return DeliveryOut.build(await webhooks.redeliver(delivery_id))

@@ -9,8 +9,8 @@ every login) at once. Tickets are keyed by (device id, ``request_id``) exactly a
 requests are, so a retried POST gets the same ticket instead of a second number.
 """
 
-# No ``from __future__ import annotations``: the routes' parameters name a dependency made
-# inside ``kiosk_router`` (it closes over the secret), which FastAPI can only see evaluated.
+from __future__ import annotations
+
 import hashlib
 import hmac
 from typing import Annotated, Any, Literal
@@ -18,8 +18,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import AdminOnly
+from api.auth import AdminOnly, Authenticator
 from api.schemas import ErrorOut
+from api.services import provide
 from devices.contract import DEVICE_ID_PATTERN
 from hall_controller.fleet.requests import RequestError
 from hall_controller.queue.tickets import TicketService
@@ -86,54 +87,62 @@ class TakeOut(BaseModel):
     checked_in: bool = Field(default=False, description="a remote ticket was checked in")
 
 
-def kiosk_router(tickets: TicketService, secret: str) -> APIRouter:
-    """The ``/kiosk`` routes over ``tickets``; keys are derived from ``secret``."""
-    router = APIRouter(prefix="/kiosk", tags=["kiosk"], responses={
-        401: {"model": ErrorOut, "description": "missing or wrong kiosk key"}})
+Tickets = Annotated[TicketService, Depends(provide(TicketService))]
+Auth = Annotated[Authenticator, Depends(provide(Authenticator))]
+
+
+async def kiosk_device(
+    auth: Auth,
+    device: Annotated[str, Header(alias="X-Kiosk-Device", max_length=63)] = "",
+    key: Annotated[str, Header(alias="X-Kiosk-Key", max_length=128)] = "",
+) -> str:
+    """The device id of the browser kiosk presenting its key (keys derive from the API's
+    token secret)."""
+    if not device or not key or not hmac.compare_digest(
+            kiosk_key(auth.settings.secret, device), key):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "this kiosk is not set up: enter its device id and kiosk key "
+                            "(an admin issues them at POST /api/v1/kiosk/keys)")
+    return device
+
+
+Kiosk = Annotated[str, Depends(kiosk_device)]
+router = APIRouter(prefix="/kiosk", tags=["kiosk"], responses={
+    401: {"model": ErrorOut, "description": "missing or wrong kiosk key"}})
+
+
+@router.post("/keys", response_model=KeyOut)
+async def issue_key(_: AdminOnly, auth: Auth, body: KeyIn) -> KeyOut:
+    """The kiosk key of a browser kiosk (admin); enter it once on the kiosk screen."""
+    return KeyOut(device_id=body.device_id,
+                  kiosk_key=kiosk_key(auth.settings.secret, body.device_id))
+
+
+@router.get("/services", response_model=list[ServiceOut])
+async def services(_: Kiosk, tickets: Tickets) -> list[ServiceOut]:
+    """The services a visitor can take a ticket for."""
+    return [ServiceOut(code=s.code, name=s.name, prefix=s.prefix)
+            for s in tickets.settings.services]
+
+
+@router.post("/tickets", response_model=TakeOut, responses={
+    404: {"model": ErrorOut, "description": "unknown service"},
+    409: {"model": ErrorOut, "description": "the hall is closed or the day's cap is reached"},
+    503: {"model": ErrorOut, "description": "the ticket store is unavailable; retry"}})
+async def take(device_id: Kiosk, tickets: Tickets, body: TakeIn) -> TakeOut:
+    """Take a ticket, as ``ticket.take`` over MQTT does (identity links open cases)."""
+    params: dict[str, Any] = {"service": body.service}
+    if body.identity is not None:
+        params["identity"] = body.identity.model_dump()
+    try:
+        reply = await tickets.take(device_id, None, params, body.request_id)
+    except RequestError as exc:
+        raise HTTPException(_STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST),
+                            f"{exc.code}: {exc.message}") from exc
     names = {s.code: s.name for s in tickets.settings.services}
-
-    async def kiosk_device(
-        device: Annotated[str, Header(alias="X-Kiosk-Device", max_length=63)] = "",
-        key: Annotated[str, Header(alias="X-Kiosk-Key", max_length=128)] = "",
-    ) -> str:
-        if not device or not key or not hmac.compare_digest(kiosk_key(secret, device), key):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                                "this kiosk is not set up: enter its device id and kiosk key "
-                                "(an admin issues them at POST /api/v1/kiosk/keys)")
-        return device
-
-    authenticated_kiosk = Depends(kiosk_device)
-
-    @router.post("/keys", response_model=KeyOut)
-    async def issue_key(_: AdminOnly, body: KeyIn) -> KeyOut:
-        """The kiosk key of a browser kiosk (admin); enter it once on the kiosk screen."""
-        return KeyOut(device_id=body.device_id, kiosk_key=kiosk_key(secret, body.device_id))
-
-    @router.get("/services", response_model=list[ServiceOut])
-    async def services(_: Annotated[str, authenticated_kiosk]) -> list[ServiceOut]:
-        """The services a visitor can take a ticket for."""
-        return [ServiceOut(code=s.code, name=s.name, prefix=s.prefix)
-                for s in tickets.settings.services]
-
-    @router.post("/tickets", response_model=TakeOut, responses={
-        404: {"model": ErrorOut, "description": "unknown service"},
-        409: {"model": ErrorOut, "description": "the hall is closed or the day's cap is reached"},
-        503: {"model": ErrorOut, "description": "the ticket store is unavailable; retry"}})
-    async def take(device_id: Annotated[str, authenticated_kiosk], body: TakeIn) -> TakeOut:
-        """Take a ticket, as ``ticket.take`` over MQTT does (identity links open cases)."""
-        params: dict[str, Any] = {"service": body.service}
-        if body.identity is not None:
-            params["identity"] = body.identity.model_dump()
-        try:
-            reply = await tickets.take(device_id, None, params, body.request_id)
-        except RequestError as exc:
-            raise HTTPException(_STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST),
-                                f"{exc.code}: {exc.message}") from exc
-        return TakeOut(ticket=reply["ticket"], ticket_id=reply["ticket_id"],
-                       service=reply["service"], service_name=names.get(reply["service"],
-                                                                        reply["service"]),
-                       waiting_ahead=reply["waiting_ahead"],
-                       estimated_wait_s=reply["estimated_wait_s"], issued_to=device_id,
-                       cases=reply["cases"], checked_in=bool(reply.get("checked_in", False)))
-
-    return router
+    return TakeOut(ticket=reply["ticket"], ticket_id=reply["ticket_id"],
+                   service=reply["service"], service_name=names.get(reply["service"],
+                                                                    reply["service"]),
+                   waiting_ahead=reply["waiting_ahead"],
+                   estimated_wait_s=reply["estimated_wait_s"], issued_to=device_id,
+                   cases=reply["cases"], checked_in=bool(reply.get("checked_in", False)))

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Collection
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.auth import Facilities
 from api.schemas import Millis
+from api.services import provide, provide_optional
 from devices.contract import now_ms
-from hall_controller.live.hub import FeedClosed, LiveNotice
+from hall_controller.live.hub import FeedClosed, LiveHub, LiveNotice
 from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.model import TicketState
 
@@ -115,12 +116,16 @@ class DisplaySnapshotOut(BaseModel):
     services: list[ServiceBoardOut]
 
 
-def live_router(source: LiveSource, clerk: ClerkService | None) -> APIRouter:
-    """The ``/live`` routes over ``source``; ``clerk`` (the windows) names the window numbers
-    and serves the display snapshot (without it, the snapshot is empty)."""
-    router = APIRouter(prefix="/live", tags=["live"])
+Hub = Annotated[LiveHub, Depends(provide(LiveHub))]
+# The windows (the window terminal's service) name the window numbers and serve the display
+# snapshot; without them the snapshot is empty.
+Windows = Annotated[ClerkService | None, Depends(provide_optional(ClerkService))]
+router = APIRouter(prefix="/live", tags=["live"])
+
+
+def public_ticket_shape(clerk: ClerkService | None) -> Callable[[LiveNotice], dict[str, Any] | None]:
+    """What the public display sees of a notice: a ticket's numbers and window, no people."""
     numbers = {} if clerk is None else {w.window_id: w.number for w in clerk.windows()}
-    names_en = {} if clerk is None else {s.code: s.name_en for s in clerk.settings.services}
 
     def public_ticket(notice: LiveNotice) -> dict[str, Any] | None:
         if notice.topic != "ticket":
@@ -129,50 +134,54 @@ def live_router(source: LiveSource, clerk: ClerkService | None) -> APIRouter:
         data["window"] = numbers.get(str(data["window_id"]))
         return data
 
-    @router.get("/display", response_class=StreamingResponse,
-                responses={200: {"content": {"text/event-stream": {}},
-                                 "description": "ticket events (calls), no login"}})
-    async def display_stream() -> StreamingResponse:
-        """Ticket moves for the public display and the window terminal (server-sent events)."""
-        return StreamingResponse(event_stream(source, DISPLAY_TOPICS, public_ticket),
-                                 media_type="text/event-stream", headers=_STREAM_HEADERS)
+    return public_ticket
 
-    @router.get("/facilities", response_class=StreamingResponse,
-                responses={200: {"content": {"text/event-stream": {}},
-                                 "description": "device presence and alarm events"}})
-    async def facilities_stream(_: Facilities) -> StreamingResponse:
-        """Device presence and alarm changes (server-sent events; facilities role)."""
-        return StreamingResponse(event_stream(source, FACILITIES_TOPICS, lambda n: dict(n.data)),
-                                 media_type="text/event-stream", headers=_STREAM_HEADERS)
 
-    @router.get("/display/snapshot", response_model=DisplaySnapshotOut)
-    async def display_snapshot() -> DisplaySnapshotOut:
-        """What the display shows now: each window's current call and the waiting count of
-        each service (no login; numbers only)."""
-        if clerk is None:
-            return DisplaySnapshotOut(server_ms=now_ms(), windows=[], services=[])
-        windows = []
-        for window in clerk.windows():
-            status = await clerk.status(window.window_id)
-            current = status.current
-            windows.append(WindowBoardOut(
-                window_id=window.window_id, number=window.number, area=window.area,
-                open=status.session is not None and status.session.is_open,
-                current=None if current is None else CallOut(
-                    ticket_id=current.ticket_id, number=current.number,
-                    service=current.service_code, state=current.state,
-                    window_id=window.window_id, window=window.number,
-                    called_ms=current.called_ms, recalls=current.recalls)))
-        services: dict[str, ServiceBoardOut] = {}
-        for area in sorted({w.area for w in clerk.windows()}):
-            board = await clerk.waiting_list(area)
-            for entry in board["services"]:  # type: ignore[attr-defined]
-                code = str(entry["service"])
-                name = str(entry["name"])
-                services.setdefault(code, ServiceBoardOut(
-                    code=code, name=name, name_en=names_en.get(code) or name,
-                    waiting=int(entry["waiting"])))
-        return DisplaySnapshotOut(server_ms=now_ms(), windows=windows,
-                                  services=list(services.values()))
+@router.get("/display", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "ticket events (calls), no login"}})
+async def display_stream(source: Hub, clerk: Windows) -> StreamingResponse:
+    """Ticket moves for the public display and the window terminal (server-sent events)."""
+    return StreamingResponse(event_stream(source, DISPLAY_TOPICS, public_ticket_shape(clerk)),
+                             media_type="text/event-stream", headers=_STREAM_HEADERS)
 
-    return router
+
+@router.get("/facilities", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "device presence and alarm events"}})
+async def facilities_stream(_: Facilities, source: Hub) -> StreamingResponse:
+    """Device presence and alarm changes (server-sent events; facilities role)."""
+    return StreamingResponse(event_stream(source, FACILITIES_TOPICS, lambda n: dict(n.data)),
+                             media_type="text/event-stream", headers=_STREAM_HEADERS)
+
+
+@router.get("/display/snapshot", response_model=DisplaySnapshotOut)
+async def display_snapshot(clerk: Windows) -> DisplaySnapshotOut:
+    """What the display shows now: each window's current call and the waiting count of
+    each service (no login; numbers only)."""
+    if clerk is None:
+        return DisplaySnapshotOut(server_ms=now_ms(), windows=[], services=[])
+    names_en = {s.code: s.name_en for s in clerk.settings.services}
+    windows = []
+    for window in clerk.windows():
+        status = await clerk.status(window.window_id)
+        current = status.current
+        windows.append(WindowBoardOut(
+            window_id=window.window_id, number=window.number, area=window.area,
+            open=status.session is not None and status.session.is_open,
+            current=None if current is None else CallOut(
+                ticket_id=current.ticket_id, number=current.number,
+                service=current.service_code, state=current.state,
+                window_id=window.window_id, window=window.number,
+                called_ms=current.called_ms, recalls=current.recalls)))
+    services: dict[str, ServiceBoardOut] = {}
+    for area in sorted({w.area for w in clerk.windows()}):
+        board = await clerk.waiting_list(area)
+        for entry in board["services"]:  # type: ignore[attr-defined]
+            code = str(entry["service"])
+            name = str(entry["name"])
+            services.setdefault(code, ServiceBoardOut(
+                code=code, name=name, name_en=names_en.get(code) or name,
+                waiting=int(entry["waiting"])))
+    return DisplaySnapshotOut(server_ms=now_ms(), windows=windows,
+                              services=list(services.values()))

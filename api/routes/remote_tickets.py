@@ -1,7 +1,7 @@
 """Remote tickets (指尖办): take a queue ticket before arriving, see its position and wait.
 
-A router factory over a ``RemoteTicketService`` (it exists only when the controller has a
-ticket store), mounted by ``create_app(remote_tickets=...)``. Callers: the online platform with
+Mounted by ``create_app`` when a ``RemoteTicketService`` is registered (the remote-tickets
+feature is installed). Callers: the online platform with
 an API key, or any logged-in user (staff taking a ticket for a caller on the phone). The key
 scopes are the case scopes (``cases:write`` to take, ``cases:read`` or ``cases:write`` to
 look): a remote ticket is always taken on behalf of a case's applicant, and a separate
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.auth import Principal, api_key_scheme, current_principal, require_scope
 from api.params import MAX_MS, NO_NUL
 from api.schemas import ErrorOut, Millis
+from api.services import provide
 from hall_controller.cases.rules import Scope
 from hall_controller.fleet.model import Role
 from hall_controller.queue.model import TicketState
@@ -29,6 +30,7 @@ from hall_controller.queue.remote_tickets import (
 
 TEXT = NO_NUL   # PostgreSQL text cannot hold NUL
 _ROLES = (Role.CLERK, Role.FACILITIES)
+RemoteTickets = Annotated[RemoteTicketService, Depends(provide(RemoteTicketService))]
 Taker = Annotated[Principal, Depends(require_scope(Scope.CASES_WRITE.value, *_ROLES))]
 
 
@@ -113,27 +115,28 @@ def _caller(principal: Principal) -> str:
     return f"{principal.kind}:{principal.name}"
 
 
-def remote_tickets_router(service: RemoteTicketService) -> APIRouter:
-    router = APIRouter(prefix="/remote-tickets", tags=["remote tickets"],
-                       dependencies=[Depends(api_key_scheme)])
+router = APIRouter(prefix="/remote-tickets", tags=["remote tickets"],
+                   dependencies=[Depends(api_key_scheme)])
 
-    @router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS)
-    async def take_remote_ticket(body: RemoteTicketIn, principal: Taker) -> RemoteTicketOut:
-        """Take a ticket before arriving: the number is allocated now, the ticket joins the
-        queue when the visitor checks in at a kiosk with the same identity."""
-        try:
-            view = await service.take(body.service, body.identity(), caller=_caller(principal),
-                                      case_id=body.case_id, arrive_by_ms=body.arrive_by_ms,
-                                      request_id=body.request_id)
-        except InvalidRemoteRequest as exc:
-            raise HTTPException(422, str(exc)) from exc  # as FastAPI's own validation errors
-        return RemoteTicketOut.build(view)
 
-    @router.get("/{ticket_id}", responses=ERRORS)
-    async def get_remote_ticket(
-        ticket_id: Annotated[str, Path(max_length=64, pattern=TEXT)], _: Reader,
-    ) -> RemoteTicketOut:
-        """State, position and estimated wait of a remote ticket."""
-        return RemoteTicketOut.build(await service.status(ticket_id))
+@router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS)
+async def take_remote_ticket(body: RemoteTicketIn, principal: Taker,
+                             service: RemoteTickets) -> RemoteTicketOut:
+    """Take a ticket before arriving: the number is allocated now, the ticket joins the
+    queue when the visitor checks in at a kiosk with the same identity."""
+    try:
+        view = await service.take(body.service, body.identity(), caller=_caller(principal),
+                                  case_id=body.case_id, arrive_by_ms=body.arrive_by_ms,
+                                  request_id=body.request_id)
+    except InvalidRemoteRequest as exc:
+        raise HTTPException(422, str(exc)) from exc  # as FastAPI's own validation errors
+    return RemoteTicketOut.build(view)
 
-    return router
+
+@router.get("/{ticket_id}", responses=ERRORS)
+async def get_remote_ticket(
+    ticket_id: Annotated[str, Path(max_length=64, pattern=TEXT)], _: Reader,
+    service: RemoteTickets,
+) -> RemoteTicketOut:
+    """State, position and estimated wait of a remote ticket."""
+    return RemoteTicketOut.build(await service.status(ticket_id))

@@ -6,25 +6,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Staff
 from api.schemas import Millis
+from api.services import provide
 from hall_controller.cases.rules import OneTripCounts
 from hall_controller.queue.ports import ServiceDayStats
 from hall_controller.queue.stats import DayReport, ServiceName, StatsService
 
-
-def get_stats(request: Request) -> StatsService:
-    service = getattr(request.app.state, "stats", None)
-    if not isinstance(service, StatsService):
-        raise RuntimeError("the app was built without the statistics service")
-    return service
-
-
-Stats = Annotated[StatsService, Depends(get_stats)]
-
+Stats = Annotated[StatsService, Depends(provide(StatsService))]
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
 

@@ -1,4 +1,5 @@
-"""Alarm use cases: raise and clear on behalf of the system; listeners hear every change."""
+"""Alarm use cases: raise and clear on behalf of the system, acknowledge and clear on behalf
+of staff; listeners hear every change."""
 
 from __future__ import annotations
 
@@ -59,6 +60,19 @@ class AlarmService:
             logger.info("alarm cleared: %s on %s", type, device_id,
                         extra={"device_id": device_id, "alarm_type": type})
             self._notify(alarm)
+        return alarm
+
+    async def acknowledge(self, alarm_id: int, by: str) -> Alarm:
+        """Staff saw it (it stays active until cleared); raises NotFound. Twice is harmless."""
+        alarm = await self._store.ack_alarm(alarm_id, now_ms(), by)
+        self._notify(alarm)
+        return alarm
+
+    async def clear_by_hand(self, alarm_id: int, by: str) -> Alarm:
+        """Staff cleared it (e.g. after fixing the device); raises NotFound. Twice is
+        harmless."""
+        alarm = await self._store.clear_alarm(alarm_id, now_ms(), by)
+        self._notify(alarm)
         return alarm
 
     async def device_offline(self, device_id: str, kind: DeviceKind, reason: str) -> Alarm:

@@ -107,6 +107,11 @@ class DeadLetterStore(Protocol):
         ...
 
 
+class FleetRecords(DeviceStore, TelemetryQueries, AlarmStore, CommandStore, DeadLetterStore,
+                   Protocol):
+    """What the fleet's read views (``views.FleetViews``) look at."""
+
+
 class HallStore(IngestStore, DeviceStore, TelemetryQueries, AlarmStore, CommandStore,
                 DeadLetterStore, Protocol):
     """Everything the device fleet stores; ``PostgresStore`` implements all of it (users are

@@ -18,18 +18,17 @@ from typing import Any
 import httpx
 import pytest
 
-from api import create_app
 from devices.contract import Channel, Command
 from devices.signing import CommandRejected, CommandVerifier, NonceCache, derive_device_key
 from hall_controller.access.postgres_store import PostgresAccessStore
-from hall_controller.access.service import AccessService
 from hall_controller.fleet.model import Role
 from hall_controller.runtime import HallController
 from hall_controller.users.service import ensure_user
+from tests.support.api_app import api_app
 from tests.support.controller import RawDevice, eventually, raw_device, running_controller
 from tests.support.faces import photo_bytes, two_people_photo
 from tests.support.hall_store import PostgresHallStore
-from tests.unit.api_support import FAST_HASHER, FakeHealth, authenticator
+from tests.unit.api_support import FAST_HASHER
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +42,7 @@ async def hall(broker_url: str, prefix: str, store: PostgresHallStore
     async with running_controller(broker_url, prefix, store,
                                   access=PostgresAccessStore(store.pool),
                                   command_secret=MASTER) as controller:
-        app = create_app(store, controller.commands, FakeHealth(), authenticator(store),
-                         access=controller.services.get(AccessService))
+        app = api_app(store, controller.access, commands=controller.commands)
         await ensure_user(store, "admin1", "admin-pass-1", Role.ADMIN, hasher=FAST_HASHER)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://hall/api/v1", timeout=30) as client:

@@ -10,17 +10,17 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from api import create_app
 from hall_controller.fleet.model import Role
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.model import ServiceDef, TicketState, WindowDef
 from hall_controller.queue.postgres_moves import PostgresTicketMoves
 from hall_controller.queue.rules import Outcome
 from hall_controller.users.service import ensure_user
+from tests.support.api_app import api_app
 from tests.support.hall_store import PostgresHallStore
 from tests.support.ticket_moves_contract import MoveStores, TicketMovesContract
 from tests.support.ticket_store_contract import SERVICES, take
-from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
+from tests.unit.api_support import FAST_HASHER
 
 
 @pytest.fixture
@@ -189,8 +189,7 @@ async def test_the_transfer_route_moves_a4_to_transcript_while_b4_exists(
     for i in range(4):
         a4 = (await hall_store.issue_ticket(take(day=day, device=None, at_ms=t0 + 10 + i))).ticket
     assert a4 is not None and a4.number == "A004"
-    app = create_app(hall_store, FakeCommandSender(hall_store), FakeHealth(),
-                     authenticator(hall_store), clerk=clerk)
+    app = api_app(hall_store, clerk)
     await ensure_user(hall_store, "cleo", "clerk-pass-1", Role.CLERK, hasher=FAST_HASHER)
     await ensure_user(hall_store, "ada", "admin-pass-1", Role.ADMIN, hasher=FAST_HASHER)
     # An error the app does not handle is a 500 to the terminal, as under uvicorn.

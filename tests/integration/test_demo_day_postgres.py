@@ -13,23 +13,20 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from api import create_app
-from api.routes.integration import IntegrationContext
+from hall.assembly import PostgresAdapters, postgres_adapters
 from hall.config import HallConfig, load_config
 from hall.demo import demo_plans, platform_api_key, replay_day
 from hall.settings import queue_settings
 from hall_controller.cases.integration_keys import ApiKeyService
-from hall_controller.cases.postgres_store import PostgresCaseStore
 from hall_controller.cases.rules import CaseStatus
 from hall_controller.cases.service import CaseService
 from hall_controller.cases.webhooks import WebhookService
 from hall_controller.fleet.model import Role
-from hall_controller.queue.postgres_stats import PostgresStatsStore
 from hall_controller.queue.stats import StatsService
 from hall_controller.users.service import ensure_user
 from simulators.online_platform import HttpCaseDesk, OnlinePlatform
-from tests.support.hall_store import PostgresHallStore
-from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
+from tests.support.api_app import api_app
+from tests.unit.api_support import FAST_HASHER
 
 pytestmark = pytest.mark.integration
 
@@ -46,22 +43,27 @@ def config(tmp_path: Path) -> HallConfig:
 
 
 async def test_the_morning_replayed_on_postgres_shows_minutes_cases_and_a_one_trip_rate(
-        config: HallConfig, hall_store: PostgresHallStore) -> None:
-    replayed = await replay_day(config, hall_store, demo_plans(config), NOW)
+        config: HallConfig, database_url: str) -> None:
+    # The stores as the composition root opens them for `hall demo`.
+    async with postgres_adapters(config, database_url) as stores:
+        await _replayed_morning(config, stores)
+
+
+async def _replayed_morning(config: HallConfig, stores: PostgresAdapters) -> None:
+    replayed = await replay_day(config, stores, demo_plans(config), NOW)
     assert replayed is not None
     result = replayed.result
     assert (result.service_day, result.to_ms) == ("2026-11-30", NOW)
     assert result.tickets >= 80 and result.linked >= 10 and result.pending >= 3
 
-    case_store = PostgresCaseStore(hall_store.pool)
+    case_store = stores.cases
     cases = CaseService(case_store)
-    app = create_app(
-        hall_store, FakeCommandSender(hall_store), FakeHealth(), authenticator(hall_store),
-        integration=IntegrationContext(cases, WebhookService(case_store),
-                                       ApiKeyService(case_store)),
-        stats=StatsService(PostgresStatsStore(hall_store.pool), config.queue.timezone,
-                           one_trip=cases, services=queue_settings(config.queue).services))
-    await ensure_user(hall_store, "ada", "admin-pass-1", Role.ADMIN, hasher=FAST_HASHER)
+    app = api_app(
+        stores.fleet, cases, WebhookService(case_store), ApiKeyService(case_store),
+        StatsService(stores.stats, config.queue.timezone,
+                     one_trip=cases, services=queue_settings(config.queue).services),
+        users=stores.users)
+    await ensure_user(stores.users, "ada", "admin-pass-1", Role.ADMIN, hasher=FAST_HASHER)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://hall/api/v1") as client:
         token = (await client.post("/auth/token", data={"username": "ada",
@@ -90,15 +92,15 @@ async def test_the_morning_replayed_on_postgres_shows_minutes_cases_and_a_one_tr
         assert trips["resolved_with_visit"] >= 20
 
         # The tickets carry their cases, and a case its visits (the window terminal's view).
-        linked = await PostgresStatsStore(hall_store.pool).service_day_stats(DAY.isoformat())
+        linked = await stores.stats.service_day_stats(DAY.isoformat())
         assert sum(s.linked for s in linked) == result.linked
         sent_back = [c for c in await cases.list_cases(status=CaseStatus.MATERIALS_REQUIRED,
                                                        limit=1000)]
         assert sent_back and all(c.visit_count >= 1 for c in sent_back)
 
         # The simulated platform goes on live through the integration API, with its key.
-        api_key = await platform_api_key(config, hall_store)
-        assert await platform_api_key(config, hall_store) == api_key   # kept, not a new one
+        api_key = await platform_api_key(config, stores)
+        assert await platform_api_key(config, stores) == api_key   # kept, not a new one
         live = OnlinePlatform(HttpCaseDesk(client, api_key), random.Random(1),
                               state=replayed.platform)
         applicant = await live.file_case("finance")
@@ -107,4 +109,4 @@ async def test_the_morning_replayed_on_postgres_shows_minutes_cases_and_a_one_tr
         assert await live.sent_back() == []   # nothing new in the feed since the replay
 
     # A restart does not replay the day again.
-    assert await replay_day(config, hall_store, demo_plans(config), NOW + 60_000) is None
+    assert await replay_day(config, stores, demo_plans(config), NOW + 60_000) is None

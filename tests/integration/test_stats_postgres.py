@@ -10,8 +10,6 @@ from datetime import date
 import httpx
 import pytest
 
-from api import create_app
-from api.routes.integration import IntegrationContext
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.postgres_store import PostgresCaseStore
 from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
@@ -24,6 +22,7 @@ from hall_controller.queue.model import Ticket
 from hall_controller.queue.postgres_stats import PostgresStatsStore
 from hall_controller.queue.stats import StatsService
 from hall_controller.users.service import ensure_user
+from tests.support.api_app import api_app
 from tests.support.hall_store import PostgresHallStore
 from tests.support.stats_scenario import (
     DAY,
@@ -36,7 +35,7 @@ from tests.support.stats_scenario import (
     check_day_figures,
     check_wait_inputs,
 )
-from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
+from tests.unit.api_support import FAST_HASHER
 
 pytestmark = pytest.mark.integration
 
@@ -100,12 +99,10 @@ async def test_the_stats_endpoint_for_staff_with_the_days_one_trip_rate(
                                  Applicant(person_id="p-1")))
     await cases.complete_linked("C-1", "t-1", CompletionOutcome.RESOLVED)
 
-    app = create_app(
-        hall_store, FakeCommandSender(hall_store), FakeHealth(), authenticator(hall_store),
-        integration=IntegrationContext(cases, WebhookService(case_store),
-                                       ApiKeyService(case_store)),
-        stats=StatsService(PostgresStatsStore(hall_store.pool), "Asia/Shanghai",
-                           one_trip=cases, services=SERVICES))
+    app = api_app(
+        hall_store, cases, WebhookService(case_store), ApiKeyService(case_store),
+        StatsService(PostgresStatsStore(hall_store.pool), "Asia/Shanghai", one_trip=cases,
+                     services=SERVICES))
     await ensure_user(hall_store, "clerk1", "clerk-pass-1", Role.CLERK, hasher=FAST_HASHER)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://hall/api/v1") as client:

@@ -10,7 +10,6 @@ import httpx
 import jwt
 import pytest
 
-from api import create_app
 from devices.kinds import DeviceKind
 from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import (
@@ -25,12 +24,12 @@ from hall_controller.fleet.model import (
 )
 from hall_controller.users.memory_store import MemoryUserStore
 from hall_controller.users.service import ensure_user
+from tests.support.api_app import api_app
 from tests.unit.api_support import (
     FAST_HASHER,
     SECRET,
     FakeCommandSender,
     FakeHealth,
-    authenticator,
 )
 
 NOW = int(time.time() * 1000)
@@ -98,7 +97,7 @@ async def hall() -> AsyncIterator[Hall]:
     await seed(store, users)
     commands = FakeCommandSender(store)
     health = FakeHealth()
-    app = create_app(store, commands, health, authenticator(users))
+    app = api_app(store, commands=commands, health=health, users=users)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:
         yield Hall(client, store, users, commands, health)
@@ -603,8 +602,7 @@ class BrokenHealth:
 
 async def test_an_unexpected_error_is_a_json_500_without_internals() -> None:
     store = MemoryStore()
-    app = create_app(store, FakeCommandSender(store), BrokenHealth(),
-                     authenticator(MemoryUserStore()))
+    app = api_app(store, health=BrokenHealth())
     # The app re-raises after answering (so the server logs it); take the answer, not the raise.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:

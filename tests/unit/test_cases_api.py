@@ -9,8 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from api import create_app
-from api.routes.integration import IntegrationContext
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.memory_store import MemoryCaseStore
 from hall_controller.cases.rules import CompletionOutcome
@@ -20,7 +18,8 @@ from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import Role
 from hall_controller.users.memory_store import MemoryUserStore
 from hall_controller.users.service import ensure_user
-from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
+from tests.support.api_app import api_app
+from tests.unit.api_support import FAST_HASHER
 
 PASSWORDS = {"ada": "admin-pass-1", "cleo": "clerk-pass-1", "fay": "facilities-pass"}
 CASES = "/api/v1/integration/cases"
@@ -54,10 +53,7 @@ async def platform() -> AsyncIterator[Platform]:
         await ensure_user(users, username, PASSWORDS[username], role, hasher=FAST_HASHER)
     case_store = MemoryCaseStore()
     cases = CaseService(case_store)
-    integration = IntegrationContext(cases=cases, webhooks=WebhookService(case_store),
-                                     api_keys=ApiKeyService(case_store))
-    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(users),
-                     integration=integration)
+    app = api_app(store, cases, WebhookService(case_store), ApiKeyService(case_store), users=users)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:
         platform = Platform(client, cases, case_store, {})

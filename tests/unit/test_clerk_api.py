@@ -10,8 +10,6 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from api import create_app
-from api.routes.clerk import clerk_router
 from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import Role
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
@@ -21,7 +19,8 @@ from hall_controller.queue.model import ServiceDef, Ticket, WindowDef
 from hall_controller.queue.ports import TicketRequest
 from hall_controller.users.memory_store import MemoryUserStore
 from hall_controller.users.service import ensure_user
-from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
+from tests.support.api_app import api_app
+from tests.unit.api_support import FAST_HASHER
 
 PASSWORDS = {"ada": "admin-pass-1", "fay": "facilities-pass", "cleo": "clerk-pass-1",
              "carl": "clerk-pass-2"}
@@ -62,8 +61,7 @@ async def terminal() -> AsyncIterator[Terminal]:
     clerk = ClerkService(tickets, MemoryTicketMoves(tickets), ClerkSettings(
         windows=(WindowDef("w1", 1, {"student-id": 1}), WindowDef("w2", 2, {"dorm": 1})),
         services=SERVICES))
-    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(users))
-    app.include_router(clerk_router(clerk), prefix="/api/v1")  # what create_app will do
+    app = api_app(store, clerk, users=users)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://hall.test") as client:
         yield Terminal(client, tickets, clerk)

@@ -19,8 +19,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from api import create_app
-from api.routes.integration import IntegrationContext
 from hall.config import HallConfig, load_config
 from hall.demo import demo_plans, replay_span
 from hall.settings import clerk_settings, queue_settings
@@ -35,10 +33,9 @@ from hall_controller.queue.memory_stats import MemoryStatsStore
 from hall_controller.queue.memory_tickets import MemoryTicketStore
 from hall_controller.queue.model import TicketState
 from hall_controller.queue.stats import DayReport, StatsService
-from hall_controller.users.memory_store import MemoryUserStore
 from simulators.hall_replay import QUIETED_LOGGERS, ReplayResult, build_replay
 from simulators.online_platform import HttpCaseDesk, OnlinePlatform, on_their_way
-from tests.unit.api_support import FakeCommandSender, FakeHealth, authenticator
+from tests.support.api_app import api_app
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -208,10 +205,7 @@ async def integration_api() -> AsyncIterator[tuple[httpx.AsyncClient, CaseServic
     case_store = MemoryCaseStore()
     cases = CaseService(case_store)
     keys = ApiKeyService(case_store)
-    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(MemoryUserStore()),
-                     integration=IntegrationContext(cases=cases,
-                                                    webhooks=WebhookService(case_store),
-                                                    api_keys=keys))
+    app = api_app(store, cases, WebhookService(case_store), keys)
     issued = await keys.create("platform", [Scope.CASES_WRITE, Scope.EVENTS_READ], "test")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://hall.test/api/v1") as client:

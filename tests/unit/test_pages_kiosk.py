@@ -10,15 +10,16 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 
-from api.app import _install_error_handlers
-from api.routes.kiosk import kiosk_key, kiosk_router
+from api.auth import Authenticator
+from api.routes.kiosk import kiosk_key
 from hall_controller.fleet.model import Role
 from hall_controller.queue.memory_tickets import MemoryTicketStore
 from hall_controller.queue.tickets import QueueSettings, TicketService
 from hall_controller.users.memory_store import MemoryUserStore
 from hall_controller.users.service import ensure_user
+from tests.support.api_app import api_app
 from tests.support.ticket_store_contract import SERVICES
-from tests.unit.api_support import FAST_HASHER, SECRET, authenticator
+from tests.unit.api_support import FAST_HASHER, SECRET
 
 
 @pytest_asyncio.fixture
@@ -28,10 +29,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     await ensure_user(users, "clerk1", "clerk-pass-1", Role.CLERK, hasher=FAST_HASHER)
     tickets = TicketService(MemoryTicketStore(), QueueSettings(services=tuple(SERVICES)))
     await tickets.start()
-    app = FastAPI()
-    app.state.authenticator = authenticator(users)
-    app.include_router(kiosk_router(tickets, SECRET), prefix="/api/v1")
-    _install_error_handlers(app)
+    app = api_app(users, tickets)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as c:
         yield c
@@ -94,12 +92,12 @@ async def test_bad_requests_get_clear_errors(client: httpx.AsyncClient, body: di
 
 async def test_only_an_admin_issues_kiosk_keys(client: httpx.AsyncClient) -> None:
     app_client = client
-    # The auth router is not mounted in this small app: use tokens straight from the issuer.
+    # Tokens straight from the issuer, without a login round trip.
     transport = app_client._transport
     assert isinstance(transport, httpx.ASGITransport)
     app = transport.app
     assert isinstance(app, FastAPI)
-    auth = app.state.authenticator
+    auth = app.state.services.get(Authenticator)
     admin = auth.issue_token(await auth.users.get_user("admin")).access_token
     clerk = auth.issue_token(await auth.users.get_user("clerk1")).access_token
     refused = await client.post("/kiosk/keys", json={"device_id": "kiosk-web-1"},

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from api.app import _install_error_handlers
-from api.routes.live import event_stream, live_router
+from api.routes import live as live_routes
+from api.routes.live import event_stream
+from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.live.hub import (
     RESYNC,
     SUBSCRIBER_QUEUE,
@@ -20,8 +20,7 @@ from hall_controller.live.hub import (
     LiveNotice,
     parse_notice,
 )
-from hall_controller.users.memory_store import MemoryUserStore
-from tests.unit.api_support import authenticator
+from tests.support.api_app import api_app
 
 
 def ticket(number: str = "A001", to: str = "called") -> LiveNotice:
@@ -104,11 +103,9 @@ async def test_a_client_that_leaves_unsubscribes() -> None:
 
 async def test_the_public_stream_carries_no_person_data_and_names_the_window() -> None:
     hub = LiveHub()
-    app = FastAPI()
-    router = live_router(hub, None)
-    app.include_router(router, prefix="/api/v1")
+    router = live_routes.router
     display = next(r for r in router.routes if getattr(r, "path", "") == "/live/display")
-    response = await display.endpoint()  # type: ignore[attr-defined]
+    response = await display.endpoint(source=hub, clerk=None)  # type: ignore[attr-defined]
     body = response.body_iterator
     await anext(body)
     hub.publish(ticket("B002"))
@@ -122,10 +119,7 @@ async def test_the_public_stream_carries_no_person_data_and_names_the_window() -
 
 async def test_the_facilities_stream_needs_a_facilities_login() -> None:
     hub = LiveHub()
-    app = FastAPI()
-    app.state.authenticator = authenticator(MemoryUserStore())
-    app.include_router(live_router(hub, None), prefix="/api/v1")
-    _install_error_handlers(app)
+    app = api_app(MemoryStore(), hub)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as client:
         assert (await client.get("/api/v1/live/facilities")).status_code == 401

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from api import create_app
 from devices.contract import Request
 from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import Role
@@ -34,8 +33,9 @@ from hall_controller.queue.service_day import (
 from hall_controller.queue.tickets import QueueSettings, TicketService
 from hall_controller.users.memory_store import MemoryUserStore
 from hall_controller.users.service import ensure_user
+from tests.support.api_app import api_app
 from tests.support.remote_tickets_contract import RemoteStores, RemoteTicketsContract
-from tests.unit.api_support import FAST_HASHER, FakeCommandSender, FakeHealth, authenticator
+from tests.unit.api_support import FAST_HASHER
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SERVICES = (ServiceDef("student-id", "学生证办理", "A"), ServiceDef("dorm", "宿舍事务", "C"))
@@ -317,8 +317,7 @@ async def api() -> AsyncIterator[Api]:
     await ensure_user(users, "cleo", "clerk-pass-1", Role.CLERK, hasher=FAST_HASHER)
     h = Hall()
     await h.tickets.start()
-    app = create_app(store, FakeCommandSender(store), FakeHealth(), authenticator(users),
-                     remote_tickets=h.remote)
+    app = api_app(store, h.remote, users=users)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://hall.test") as client:
         yield Api(client, h)
