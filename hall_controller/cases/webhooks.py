@@ -12,11 +12,8 @@ webhook's secret>``. The body carries ``sent_at_ms``, equal to the ``X-Hall-Time
 header: because the body is signed, so is the timestamp, and a receiver can refuse replays
 older than its window (see docs/integration.md).
 
-Wiring (composition root)::
-
-    dispatcher = WebhookDispatcher(case_store)
-    case_service.subscribe(lambda events: dispatcher.wake())
-    tasks.create_task(dispatcher.run(), name="webhook-dispatcher")   # cancel to stop
+Wiring: ``features.CasesFeature`` wakes the dispatcher on every case event and runs
+``dispatcher.run()`` as one of the controller's jobs (cancelled to stop).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``postgres_store`` implements the store ports for production, ``memory_store`` implements
 them in memory for unit tests of the services (fakes over mocks).  Services never import an
-adapter; only the composition root (``hall_controller.runtime``) builds them.
+adapter; only the composition root (``hall.assembly``) builds them.
 """
 
 from __future__ import annotations

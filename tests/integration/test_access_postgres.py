@@ -21,6 +21,7 @@ import pytest
 from devices.contract import Channel, Command
 from devices.signing import CommandRejected, CommandVerifier, NonceCache, derive_device_key
 from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.access.service import AccessService
 from hall_controller.fleet.model import Role
 from hall_controller.runtime import HallController
 from hall_controller.users.service import ensure_user
@@ -42,7 +43,7 @@ async def hall(broker_url: str, prefix: str, store: PostgresHallStore
     async with running_controller(broker_url, prefix, store,
                                   access=PostgresAccessStore(store.pool),
                                   command_secret=MASTER) as controller:
-        app = api_app(store, controller.access, commands=controller.commands)
+        app = api_app(store, controller.services.get(AccessService), commands=controller.commands)
         await ensure_user(store, "admin1", "admin-pass-1", Role.ADMIN, hasher=FAST_HASHER)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://hall/api/v1", timeout=30) as client:
