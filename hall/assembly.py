@@ -24,6 +24,7 @@ from hall.settings import (
     queue_settings,
 )
 from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.cases.destinations import DestinationPolicy
 from hall_controller.cases.postgres_store import PostgresCaseStore
 from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
 from hall_controller.features import (
@@ -91,7 +92,7 @@ def hall_features(config: HallConfig, adapters: PostgresAdapters) -> list[Featur
     queue = queue_settings(config.queue)
     a = adapters
     return [
-        CasesFeature(a.cases),
+        CasesFeature(a.cases, DestinationPolicy.allowing(config.integration.webhook_allow)),
         TicketsFeature(a.tickets, queue, wait_inputs=a.stats, ticket_cases=a.ticket_cases),
         RemoteTicketsFeature(a.tickets, a.moves, a.remote, ticket_cases=a.ticket_cases),
         WindowsFeature(a.tickets, a.moves, clerk_settings(config.queue)),

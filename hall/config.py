@@ -23,6 +23,7 @@ from hall.config_sections import (
     EdgeConfig,
     EmbeddedBrokerConfig,
     HttpConfig,
+    IntegrationConfig,
     MqttConfig,
     QueueCallingConfig,
     QueueConfig,
@@ -43,6 +44,7 @@ class HallConfig(ConfigSection):
     controller: ControllerConfig = ControllerConfig()
     auth: AuthConfig = AuthConfig()
     access: AccessConfig = AccessConfig()
+    integration: IntegrationConfig = IntegrationConfig()
     edge: EdgeConfig = EdgeConfig()
     demo: DemoConfig = DemoConfig()
     queue: QueueConfig = QueueConfig()
@@ -114,6 +116,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
 
 __all__ = [
     "ENV_KEYS", "AccessConfig", "AuthConfig", "ConfigError", "ControllerConfig", "DatabaseConfig",
-    "DemoConfig", "EdgeConfig", "EmbeddedBrokerConfig", "HallConfig", "HttpConfig", "MqttConfig",
+    "DemoConfig", "EdgeConfig", "EmbeddedBrokerConfig", "HallConfig", "HttpConfig",
+    "IntegrationConfig", "MqttConfig",
     "QueueCallingConfig", "QueueConfig", "QueueServiceConfig", "QueueWindowConfig", "load_config",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import time
+from ipaddress import ip_network
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -129,6 +130,26 @@ class AccessConfig(ConfigSection):
     @classmethod
     def _secret_is_long_enough(cls, value: str) -> str:
         return _optional_secret(value)
+
+
+class IntegrationConfig(ConfigSection):
+    """The online platform's integration: where webhooks may be delivered."""
+
+    webhook_allow: list[str] = Field(
+        default_factory=list,
+        description="networks or addresses (\"10.2.0.0/16\", \"127.0.0.1\") webhooks may reach "
+                    "although they are loopback, private, link-local, ...; empty → public "
+                    "addresses only")
+
+    @field_validator("webhook_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ip_network(entry.strip())
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not a network or an address: {exc}") from None
+        return value
 
 
 class EdgeConfig(ConfigSection):

@@ -10,13 +10,15 @@ composition root's list. Nothing here builds an adapter.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from devices.contract import Command
 from devices.signing import derive_device_key, sign_command
 from hall_controller.access.face_checkin import FaceCheckIn, PersonCases
 from hall_controller.access.ports import AccessStore
 from hall_controller.access.service import AccessService, Signer
+from hall_controller.cases.destination_guard import DestinationGuard, Resolver, system_resolver
+from hall_controller.cases.destinations import DestinationPolicy
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.ports import CaseLinks, IntegrationStore
 from hall_controller.cases.service import CaseService
@@ -37,17 +39,22 @@ from hall_controller.runtime import HallController
 
 @dataclass(frozen=True, slots=True)
 class CasesFeature:
-    """Online cases (一网通办): the case service, API keys, webhooks and their dispatcher."""
+    """Online cases (一网通办): the case service, API keys, webhooks and their dispatcher.
+    Webhooks reach public addresses only, and the internal ones ``webhook_destinations``
+    allows; both registration and every delivery check them."""
 
     store: IntegrationStore
+    webhook_destinations: DestinationPolicy = field(default_factory=DestinationPolicy)
+    resolver: Resolver = system_resolver
 
     def install(self, hall: HallController) -> None:
         cases = CaseService(self.store)
-        dispatcher = WebhookDispatcher(self.store)
+        guard = DestinationGuard(self.webhook_destinations, resolver=self.resolver)
+        dispatcher = WebhookDispatcher(self.store, guard=guard)
         # Prompt delivery: without the wake-up an event would wait for the next poll (2 s).
         cases.subscribe(lambda events: dispatcher.wake())
         hall.services.add(cases)
-        hall.services.add(WebhookService(self.store))
+        hall.services.add(WebhookService(self.store, guard=guard))
         hall.services.add(ApiKeyService(self.store))
         # Deliveries not made when it stops stay in the database for the next start.
         hall.add_job("webhook-dispatcher", dispatcher.run)

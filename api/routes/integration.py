@@ -12,10 +12,11 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from api.auth import AdminOnly, Principal, api_key_scheme, require_scope
-from api.params import NO_NUL, Cursor, IdFilter, Limit, RowId, millis_query
+from api.params import NO_NUL, Cursor, IdFilter, Limit, RowId, invalid, millis_query
 from api.schemas import ErrorOut, Millis
 from api.services import provide
 from devices.contract import now_ms
+from hall_controller.cases.destinations import DestinationRefused, DestinationUnresolved
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.rules import (
     ApiKey,
@@ -245,9 +246,22 @@ class DeliveryDetailOut(DeliveryOut):
 async def register_webhook(body: WebhookIn, principal: AdminOnly,
                            webhooks: Webhooks) -> WebhookCreatedOut:
     """Register a webhook (admin). Events appended from now on are delivered to it, signed
-    with the secret (the given one, or a generated one shown here once)."""
-    registered = await webhooks.register(str(body.url), body.secret, body.description,
-                                         principal.name)
+    with the secret (the given one, or a generated one shown here once).
+
+    A URL whose host is, or resolves to, a loopback, private, link-local, carrier-grade NAT,
+    multicast, reserved or cloud metadata address is a 422 naming the reason, unless the
+    configured allow-list (``[integration] webhook_allow``) names it; so is a host that does
+    not resolve."""
+    url = str(body.url)
+    try:
+        registered = await webhooks.register(url, body.secret, body.description,
+                                             principal.name)
+    except DestinationRefused as exc:
+        raise invalid("body", "url", f"webhook destination refused ({exc.reason}): {exc}; an "
+                      "internal receiver must be named in [integration] webhook_allow",
+                      url) from None
+    except DestinationUnresolved as exc:
+        raise invalid("body", "url", f"webhook destination unresolved: {exc}", url) from None
     return WebhookCreatedOut(**WebhookOut.build(registered.webhook).model_dump(),
                              secret=registered.secret)
 

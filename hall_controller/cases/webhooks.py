@@ -6,6 +6,16 @@ due deliveries, POSTs them, and records each attempt; a receiver that fails (5xx
 timeout, connection refused) is retried with exponential backoff, so nothing is lost across a
 receiver outage or a controller restart. Any other answer (3xx, 4xx) is a refusal that
 retrying will not fix: the delivery is marked failed at once (an admin can redeliver it).
+Only the status code of an answer is kept, never its body (a receiver's page could hold
+anything, and whatever the hall stores an admin reads back through the API).
+
+Destinations: a URL whose host is or resolves to a loopback, private, link-local, metadata (and
+so on, see ``destinations``) address is refused at registration, unless the admin allow-list
+names it. Before every attempt the host is resolved and checked again, and the request goes to
+the checked address itself (the URL's host kept in the Host header and, for https, in the TLS
+server name and certificate check), so a DNS answer changed since registration (rebinding)
+reaches nothing it should not. A delivery refused that way fails at once
+(``destination_refused``): retrying would only ask the same name again.
 
 Signature: ``X-Hall-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the
 webhook's secret>``. The body carries ``sent_at_ms``, equal to the ``X-Hall-Timestamp``
@@ -34,6 +44,8 @@ from typing import Any
 import httpx
 
 from devices.contract import now_ms
+from hall_controller.cases.destination_guard import CheckedDestination, DestinationGuard
+from hall_controller.cases.destinations import DestinationRefused, DestinationUnresolved
 from hall_controller.cases.ports import WebhookStore
 from hall_controller.cases.rules import (
     CaseEvent,
@@ -118,17 +130,23 @@ class RegisteredWebhook:
 class WebhookService:
     """Admin use cases: register webhooks, look at the delivery log, redeliver."""
 
-    def __init__(self, store: WebhookStore, *, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, store: WebhookStore, *, clock: Callable[[], int] = now_ms,
+                 guard: DestinationGuard | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._guard = guard or DestinationGuard()
 
     async def register(self, url: str, secret: str | None, description: str,
                        by: str) -> RegisteredWebhook:
         """Register ``url``; with no ``secret`` one is generated. Events appended from now on
-        are delivered to it (earlier ones are in the event feed)."""
+        are delivered to it (earlier ones are in the event feed).
+
+        Raises DestinationRefused when the URL's host is, or resolves to, an address the hall
+        does not send to, and DestinationUnresolved when it does not resolve."""
         secret = secret or secrets.token_urlsafe(32)
         if len(secret) < MIN_SECRET_LENGTH:
             raise ValueError(f"a webhook secret must be at least {MIN_SECRET_LENGTH} characters")
+        await self._guard.check(url)
         webhook = await self._store.insert_webhook(url, secret, description, self._clock(), by)
         logger.info("webhook %s registered for %s by %s", webhook.id, url, by,
                     extra={"webhook_id": webhook.id, "by": by})
@@ -175,6 +193,7 @@ class WebhookDispatcher:
         self, store: WebhookStore, *, policy: RetryPolicy | None = None,
         poll_interval_s: float = 2.0, batch_size: int = 20, request_timeout_s: float = 10.0,
         clock: Callable[[], int] = now_ms, transport: httpx.AsyncBaseTransport | None = None,
+        guard: DestinationGuard | None = None,
     ) -> None:
         self._store = store
         self.policy = policy or RetryPolicy()
@@ -186,6 +205,7 @@ class WebhookDispatcher:
         self._lease_ms = int((request_timeout_s * 2 + 30) * 1000)
         self._clock = clock
         self._transport = transport
+        self._guard = guard or DestinationGuard()
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -194,8 +214,12 @@ class WebhookDispatcher:
 
     async def run(self) -> None:
         """Deliver until cancelled. Database outages are logged and waited out."""
+        # No kept-alive connections: a connection is opened to one checked address for one
+        # host name, and must not carry another webhook's request that happens to resolve to
+        # the same address (its TLS identity was checked for the first name only).
         async with httpx.AsyncClient(timeout=self._timeout_s, transport=self._transport,
                                      follow_redirects=False,
+                                     limits=httpx.Limits(max_keepalive_connections=0),
                                      headers={"User-Agent": "campus-hall-webhooks/1"}) as client:
             while True:
                 # Cleared before the round, so a wake() during it is not lost.
@@ -237,22 +261,12 @@ class WebhookDispatcher:
             ATTEMPT_HEADER: str(attempt),
         }
         started = time.monotonic()
-        status_code: int | None = None
-        error: str | None = None
-        try:
-            response = await client.post(webhook.url, content=body, headers=headers)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = response.text[:_ERROR_TEXT_LIMIT] or f"HTTP {status_code}"
-        except httpx.TimeoutException as exc:
-            error = f"timeout: {type(exc).__name__}"
-        except httpx.HTTPError as exc:   # connection refused or reset, DNS, protocol errors
-            error = f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_LIMIT]
+        status_code, error, permanent = await self._send(client, webhook.url, body, headers)
         duration_ms = int((time.monotonic() - started) * 1000)
         now = self._clock()
         if status_code is not None and 200 <= status_code < 300:
             result, next_ms = DeliveryStatus.DELIVERED, None
-        elif (status_code is None or _retryable(status_code)) \
+        elif not permanent and (status_code is None or _retryable(status_code)) \
                 and attempt < self.policy.max_attempts:
             result, next_ms = DeliveryStatus.PENDING, now + self.policy.delay_ms(attempt)
         else:
@@ -265,3 +279,45 @@ class WebhookDispatcher:
             attempt, result.value if error is None else f"{result.value} ({error})",
             extra={"delivery_id": delivery.id, "webhook_id": webhook.id,
                    "status_code": status_code, "attempt": attempt})
+
+    async def _send(self, client: httpx.AsyncClient, url: str, body: bytes,
+                    headers: dict[str, str]) -> tuple[int | None, str | None, bool]:
+        """POST to the checked address of ``url``: (status code, error, permanent failure)."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                destination = await self._guard.check(url)
+        except DestinationRefused as exc:
+            return None, f"destination_refused: {exc}"[:_ERROR_TEXT_LIMIT], True
+        except DestinationUnresolved as exc:   # DNS may be back next time: retried
+            return None, f"dns: {exc}"[:_ERROR_TEXT_LIMIT], False
+        except TimeoutError:
+            return None, "timeout: resolving the host", False
+        pinned_url, extensions = _pinned(url, destination)
+        try:
+            # Streamed and closed unread: only the status code is kept, so the body (which
+            # could be anything, and large) is never downloaded.
+            async with client.stream("POST", pinned_url, content=body,
+                                     headers={**headers, "Host": _host_header(url)},
+                                     extensions=extensions) as response:
+                status_code = response.status_code
+        except httpx.TimeoutException as exc:
+            return None, f"timeout: {type(exc).__name__}", False
+        except httpx.HTTPError as exc:   # connection refused or reset, protocol errors
+            return None, f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_LIMIT], False
+        return status_code, None if 200 <= status_code < 300 else f"HTTP {status_code}", False
+
+
+def _pinned(url: str, destination: CheckedDestination) -> tuple[httpx.URL, dict[str, Any]]:
+    """``url`` with its host replaced by the checked address, and for https the request
+    extension that keeps the host name as the TLS server name (SNI), which is also the name
+    the certificate is verified against."""
+    pinned = httpx.URL(url).copy_with(host=str(destination.address))
+    extensions: dict[str, Any] = {}
+    if destination.endpoint.scheme == "https":
+        extensions["sni_hostname"] = destination.endpoint.host
+    return pinned, extensions
+
+
+def _host_header(url: str) -> str:
+    """The Host header ``url`` would have had: host, and port unless it is the default."""
+    return httpx.URL(url).netloc.decode("ascii")

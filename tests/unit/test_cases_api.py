@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from ipaddress import ip_address
 from typing import Any
 
 import httpx
 import pytest
 
+from hall_controller.cases.destination_guard import DestinationGuard
+from hall_controller.cases.destinations import IPAddress
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.memory_store import MemoryCaseStore
 from hall_controller.cases.rules import CompletionOutcome
@@ -23,6 +26,14 @@ from tests.unit.api_support import FAST_HASHER
 
 PASSWORDS = {"ada": "admin-pass-1", "cleo": "clerk-pass-1", "fay": "facilities-pass"}
 CASES = "/api/v1/integration/cases"
+# What the test DNS answers: platform.test is public, intranet.test is on the campus network.
+DNS = {"platform.test": "93.184.216.34", "intranet.test": "10.20.0.5"}
+
+
+async def campus_dns(host: str, port: int) -> Sequence[IPAddress]:
+    if host not in DNS:
+        raise OSError(-2, "Name or service not known")
+    return [ip_address(DNS[host])]
 
 
 @dataclass
@@ -53,7 +64,8 @@ async def platform() -> AsyncIterator[Platform]:
         await ensure_user(users, username, PASSWORDS[username], role, hasher=FAST_HASHER)
     case_store = MemoryCaseStore()
     cases = CaseService(case_store)
-    app = api_app(store, cases, WebhookService(case_store), ApiKeyService(case_store), users=users)
+    webhooks = WebhookService(case_store, guard=DestinationGuard(resolver=campus_dns))
+    app = api_app(store, cases, webhooks, ApiKeyService(case_store), users=users)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:
         platform = Platform(client, cases, case_store, {})
@@ -285,6 +297,27 @@ async def test_a_bad_webhook_is_a_422(platform: Platform, webhook: dict[str, str
     reply = await platform.client.post("/api/v1/integration/webhooks", headers=platform.admin,
                                        json=webhook)
     assert reply.status_code == 422
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("http://127.0.0.1:9/x", "(loopback): 127.0.0.1 is a loopback address"),
+    ("http://169.254.169.254/", "(metadata): 169.254.169.254 is a cloud metadata address"),
+    ("http://[::ffff:127.0.0.1]/", "(loopback)"),
+    ("http://0.0.0.0:8000/", "(unspecified)"),
+    ("https://intranet.test/hook", "(private): intranet.test resolves to 10.20.0.5, a private"),
+    ("https://nowhere.test/hook", "unresolved: nowhere.test does not resolve"),
+])
+async def test_a_webhook_to_an_internal_or_unknown_address_is_a_422_naming_why(
+    platform: Platform, url: str, says: str,
+) -> None:
+    reply = await platform.client.post("/api/v1/integration/webhooks", headers=platform.admin,
+                                       json={"url": url})
+    assert reply.status_code == 422, reply.text
+    [error] = reply.json()["detail"]
+    assert error["loc"] == ["body", "url"]
+    assert says in error["msg"]
+    listed = await platform.client.get("/api/v1/integration/webhooks", headers=platform.admin)
+    assert listed.json() == []
 
 
 async def test_the_docs_show_the_api_key_scheme_on_integration_routes(
