@@ -11,9 +11,16 @@ import pytest
 import pytest_asyncio
 
 from hall_controller.cases.postgres_store import PostgresCaseStore
-from hall_controller.cases.rules import CaseInput, CaseStatus, CompletionOutcome
+from hall_controller.cases.rules import (
+    CaseInput,
+    CaseStatus,
+    CompletionOutcome,
+    DeliveryAttempt,
+    DeliveryStatus,
+)
 from hall_controller.cases.service import CaseService
-from tests.support.case_store_contract import CaseStoreContract, a_case, created
+from hall_controller.kernel.postgres.migrate import apply_migrations
+from tests.support.case_store_contract import BASE, SECRET, CaseStoreContract, a_case, created
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +44,30 @@ async def test_case_events_cannot_be_changed_or_deleted(
             with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                 conn.execute(statement)
             conn.rollback()
+
+
+async def test_upgrading_scrubs_the_answer_bodies_older_versions_stored(
+    case_store: PostgresCaseStore, database_url: str,
+) -> None:
+    """Before 0012 a refusing receiver's body was kept as the attempt's error; an upgraded
+    database keeps only the status (errors without one, such as timeouts, stay)."""
+    await case_store.insert_webhook("http://a.test/hook", SECRET, "", BASE, "ada")
+    await case_store.save_case(a_case(), 0, created(a_case()))
+    [delivery] = await case_store.list_deliveries()
+    for attempt, status_code, error in ((1, None, "timeout: ReadTimeout"),
+                                        (2, 500, "<html>internal console, token=abc</html>")):
+        await case_store.record_attempt(DeliveryAttempt(
+            delivery_id=delivery.id, attempt=attempt, at_ms=BASE, duration_ms=5,
+            status_code=status_code, error=error, result=DeliveryStatus.PENDING,
+            next_attempt_ms=BASE + 1000))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = 12")
+    assert await apply_migrations(database_url) == ["0012_webhook_no_bodies"]
+    log = await case_store.list_attempts(delivery.id)
+    assert [(a.status_code, a.error) for a in log] == [
+        (None, "timeout: ReadTimeout"), (500, "HTTP 500")]
+    [delivery] = await case_store.list_deliveries()
+    assert (delivery.last_status_code, delivery.last_error) == (500, "HTTP 500")
 
 
 async def test_concurrent_changes_to_one_case_are_all_applied(

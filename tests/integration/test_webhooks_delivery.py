@@ -1,6 +1,10 @@
 """Webhook delivery end to end: PostgreSQL, the dispatcher, and a real HTTP receiver on
 127.0.0.1 that fails before it accepts. The receiver checks signatures with the snippet from
-docs/integration.md, run as written, so the docs and the signer cannot drift apart."""
+docs/integration.md, run as written, so the docs and the signer cannot drift apart.
+
+127.0.0.1 is refused as a webhook destination unless the allow-list names it, so these tests
+name it, as a deployment with an internal receiver would (``[integration] webhook_allow``);
+the last tests show what happens when it is not named, or when a name rebinds to it."""
 
 from __future__ import annotations
 
@@ -11,15 +15,18 @@ import re
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from hall_controller.cases.destination_guard import DestinationGuard
+from hall_controller.cases.destinations import DestinationPolicy, DestinationRefused, IPAddress
 from hall_controller.cases.postgres_store import PostgresCaseStore
 from hall_controller.cases.rules import (
     Applicant,
@@ -38,6 +45,16 @@ pytestmark = pytest.mark.integration
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integration.md"
 SECRET = "whsec-test-0123456789abcdefghijklmnopqrstuvwxyz"
 FAST = RetryPolicy(initial_s=0.05, factor=2.0, max_s=0.5, max_attempts=8, jitter=0.0)
+# What a deployment with a receiver on the controller's own host configures.
+LOCAL_RECEIVERS = DestinationGuard(DestinationPolicy.allowing(["127.0.0.1/32"]))
+
+
+def local_webhooks(store: PostgresCaseStore) -> WebhookService:
+    return WebhookService(store, guard=LOCAL_RECEIVERS)
+
+
+def local_dispatcher(store: PostgresCaseStore, **options: Any) -> WebhookDispatcher:
+    return WebhookDispatcher(store, guard=LOCAL_RECEIVERS, **options)
 
 
 def doc_verifier() -> Callable[..., dict[str, Any]]:
@@ -162,10 +179,10 @@ async def test_completing_a_linked_ticket_reaches_the_platform_signed_after_retr
     case_store: PostgresCaseStore, start_receiver: Callable[..., Receiver],
 ) -> None:
     receiver = start_receiver(fail_first=2, failure=503)
-    webhooks = WebhookService(case_store)
+    webhooks = local_webhooks(case_store)
     await webhooks.register(receiver.url, SECRET, "platform", "ada")
     cases = CaseService(case_store)
-    dispatcher = WebhookDispatcher(case_store, policy=FAST, poll_interval_s=0.05)
+    dispatcher = local_dispatcher(case_store, policy=FAST, poll_interval_s=0.05)
     cases.subscribe(lambda events: dispatcher.wake())
 
     async with Running(dispatcher):
@@ -195,9 +212,10 @@ async def test_completing_a_linked_ticket_reaches_the_platform_signed_after_retr
         assert (delivery.attempts, delivery.last_status_code) == (3, 200)
         assert delivery.delivered_ms is not None
         log = await case_store.list_attempts(delivery.id)
-        assert [(a.attempt, a.status_code, a.result) for a in log] == [
-            (1, 503, DeliveryStatus.PENDING), (2, 503, DeliveryStatus.PENDING),
-            (3, 200, DeliveryStatus.DELIVERED)]
+        assert [(a.attempt, a.status_code, a.error, a.result) for a in log] == [
+            (1, 503, "HTTP 503", DeliveryStatus.PENDING),
+            (2, 503, "HTTP 503", DeliveryStatus.PENDING),
+            (3, 200, None, DeliveryStatus.DELIVERED)]
         # Backoff: the second wait is twice the first.
         assert log[1].at_ms - log[0].at_ms >= 50
         assert log[2].at_ms - log[1].at_ms >= 100
@@ -208,8 +226,8 @@ async def test_a_tampered_body_or_a_stale_timestamp_fails_the_docs_check(
     case_store: PostgresCaseStore, start_receiver: Callable[..., Receiver],
 ) -> None:
     receiver = start_receiver()
-    await WebhookService(case_store).register(receiver.url, SECRET, "", "ada")
-    dispatcher = WebhookDispatcher(case_store, policy=FAST, poll_interval_s=0.05)
+    await local_webhooks(case_store).register(receiver.url, SECRET, "", "ada")
+    dispatcher = local_dispatcher(case_store, policy=FAST, poll_interval_s=0.05)
     async with Running(dispatcher):
         await CaseService(case_store).upsert(case_input())
         await eventually(lambda: all_delivered(case_store))
@@ -231,9 +249,9 @@ async def test_timeouts_and_refused_connections_are_retried_until_the_receiver_i
     case_store: PostgresCaseStore, start_receiver: Callable[..., Receiver],
 ) -> None:
     port = free_port()   # nothing listens here yet: connection refused
-    await WebhookService(case_store).register(f"http://127.0.0.1:{port}/hooks/hall", SECRET, "",
+    await local_webhooks(case_store).register(f"http://127.0.0.1:{port}/hooks/hall", SECRET, "",
                                               "ada")
-    dispatcher = WebhookDispatcher(case_store, policy=FAST, poll_interval_s=0.05,
+    dispatcher = local_dispatcher(case_store, policy=FAST, poll_interval_s=0.05,
                                    request_timeout_s=0.3)
 
     async def attempted(n: int) -> bool:
@@ -259,14 +277,14 @@ async def test_deliveries_survive_a_dispatcher_restart(
     case_store: PostgresCaseStore, database_url: str, start_receiver: Callable[..., Receiver],
 ) -> None:
     receiver = start_receiver(fail_first=1, failure=500)
-    await WebhookService(case_store).register(receiver.url, SECRET, "", "ada")
+    await local_webhooks(case_store).register(receiver.url, SECRET, "", "ada")
     slow = RetryPolicy(initial_s=0.5, factor=1.0, max_s=0.5, max_attempts=5, jitter=0.0)
-    async with Running(WebhookDispatcher(case_store, policy=slow, poll_interval_s=0.05)):
+    async with Running(local_dispatcher(case_store, policy=slow, poll_interval_s=0.05)):
         await CaseService(case_store).upsert(case_input())
         await eventually(lambda: _attempts_are(case_store, 1))
     # The first controller is gone; a new one, over a new pool, finishes the job.
     async with PostgresCaseStore.connect(database_url) as other, \
-            Running(WebhookDispatcher(other, policy=slow, poll_interval_s=0.05)):
+            Running(local_dispatcher(other, policy=slow, poll_interval_s=0.05)):
         await eventually(lambda: all_delivered(other))
     assert len(receiver.accepted()) == 1
     assert len(receiver.requests) == 2
@@ -281,9 +299,9 @@ async def test_a_refusal_is_not_retried_and_an_admin_can_redeliver(
     case_store: PostgresCaseStore, start_receiver: Callable[..., Receiver],
 ) -> None:
     receiver = start_receiver(fail_first=1, failure=410)
-    webhooks = WebhookService(case_store)
+    webhooks = local_webhooks(case_store)
     await webhooks.register(receiver.url, SECRET, "", "ada")
-    async with Running(WebhookDispatcher(case_store, policy=FAST, poll_interval_s=0.05)):
+    async with Running(local_dispatcher(case_store, policy=FAST, poll_interval_s=0.05)):
         await CaseService(case_store).upsert(case_input())
 
         async def failed() -> bool:
@@ -301,9 +319,9 @@ async def test_a_receiver_that_never_recovers_ends_failed_after_the_last_attempt
     case_store: PostgresCaseStore, start_receiver: Callable[..., Receiver],
 ) -> None:
     receiver = start_receiver(fail_first=100, failure=502)
-    await WebhookService(case_store).register(receiver.url, SECRET, "", "ada")
+    await local_webhooks(case_store).register(receiver.url, SECRET, "", "ada")
     policy = RetryPolicy(initial_s=0.02, factor=1.5, max_s=0.1, max_attempts=4, jitter=0.0)
-    async with Running(WebhookDispatcher(case_store, policy=policy, poll_interval_s=0.05)):
+    async with Running(local_dispatcher(case_store, policy=policy, poll_interval_s=0.05)):
         await CaseService(case_store).upsert(case_input())
 
         async def failed() -> bool:
@@ -314,3 +332,97 @@ async def test_a_receiver_that_never_recovers_ends_failed_after_the_last_attempt
     assert (delivery.attempts, delivery.last_status_code, delivery.next_attempt_ms) == (
         4, 502, None)
     assert len(receiver.requests) == 4
+
+
+# --- destinations: what the allow-list opens, and what a changed DNS answer cannot ------------
+
+
+async def failed_deliveries(store: PostgresCaseStore) -> bool:
+    deliveries = await store.list_deliveries()
+    return bool(deliveries) and all(d.status is DeliveryStatus.FAILED for d in deliveries)
+
+
+async def test_without_the_allow_list_a_local_receiver_cannot_be_registered(
+    case_store: PostgresCaseStore, start_receiver: Callable[..., Receiver],
+) -> None:
+    receiver = start_receiver()
+    with pytest.raises(DestinationRefused, match=r"127\.0\.0\.1 is a loopback address"):
+        await WebhookService(case_store).register(receiver.url, SECRET, "", "ada")
+    assert await case_store.list_webhooks() == []
+
+
+async def test_a_receiver_no_longer_on_the_allow_list_gets_nothing_and_is_not_retried(
+    case_store: PostgresCaseStore, start_receiver: Callable[..., Receiver],
+) -> None:
+    receiver = start_receiver()
+    await local_webhooks(case_store).register(receiver.url, SECRET, "", "ada")
+    # The admin has since taken 127.0.0.1 off the allow-list: this dispatcher has none.
+    async with Running(WebhookDispatcher(case_store, policy=FAST, poll_interval_s=0.05)):
+        await CaseService(case_store).upsert(case_input())
+        await eventually(lambda: failed_deliveries(case_store))
+        await asyncio.sleep(0.3)   # several retry intervals of FAST: none comes
+    [delivery] = await case_store.list_deliveries()
+    [attempt] = await case_store.list_attempts(delivery.id)
+    assert (attempt.status_code, attempt.result) == (None, DeliveryStatus.FAILED)
+    assert (attempt.error or "").startswith("destination_refused: 127.0.0.1 is a loopback")
+    assert (delivery.attempts, delivery.next_attempt_ms) == (1, None)
+    assert receiver.requests == []
+
+
+class RebindingDns:
+    """An attacker's DNS: a public address while the webhook is registered, then 127.0.0.1
+    (where the receiver listens, and what the system itself answers for ``localhost``)."""
+
+    def __init__(self) -> None:
+        self.lookups: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> Sequence[IPAddress]:
+        self.lookups.append(host)
+        if len(self.lookups) == 1:
+            return [ip_address("93.184.216.34")]
+        return [ip_address("127.0.0.1")]
+
+
+async def test_a_name_that_rebinds_to_loopback_after_registration_reaches_nothing(
+    case_store: PostgresCaseStore, start_receiver: Callable[..., Receiver],
+) -> None:
+    receiver = start_receiver()
+    dns = RebindingDns()
+    guard = DestinationGuard(resolver=dns)   # no allow-list
+    # "localhost": were the address not checked again, or the connection made to a second
+    # lookup's answer, the request would reach the receiver on 127.0.0.1.
+    url = f"http://localhost:{receiver.port}/hooks/hall"
+    await WebhookService(case_store, guard=guard).register(url, SECRET, "", "ada")
+    async with Running(WebhookDispatcher(case_store, guard=guard, policy=FAST,
+                                         poll_interval_s=0.05)):
+        await CaseService(case_store).upsert(case_input())
+        await eventually(lambda: failed_deliveries(case_store))
+    [delivery] = await case_store.list_deliveries()
+    assert (delivery.last_error or "").startswith(
+        "destination_refused: localhost resolves to 127.0.0.1, a loopback address")
+    assert delivery.attempts == 1
+    assert dns.lookups == ["localhost", "localhost"]
+    assert receiver.requests == []
+
+
+async def test_the_connection_goes_to_the_checked_address_not_to_a_second_lookup(
+    case_store: PostgresCaseStore, start_receiver: Callable[..., Receiver],
+) -> None:
+    """receiver.test resolves only through the guard's resolver (the system knows no such
+    name): the delivery arriving proves the request went to the address that was checked."""
+    receiver = start_receiver()
+
+    async def campus_dns(host: str, port: int) -> Sequence[IPAddress]:
+        assert host == "receiver.test"
+        return [ip_address("127.0.0.1")]
+
+    guard = DestinationGuard(DestinationPolicy.allowing(["127.0.0.1"]), resolver=campus_dns)
+    url = f"http://receiver.test:{receiver.port}/hooks/hall"
+    await WebhookService(case_store, guard=guard).register(url, SECRET, "", "ada")
+    async with Running(WebhookDispatcher(case_store, guard=guard, policy=FAST,
+                                         poll_interval_s=0.05)):
+        await CaseService(case_store).upsert(case_input())
+        await eventually(lambda: all_delivered(case_store))
+    [request] = receiver.requests
+    assert request.headers["Host"] == f"receiver.test:{receiver.port}"
+    assert json.loads(request.body)["type"] == "case.created"
