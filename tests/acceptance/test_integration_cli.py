@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,7 +36,11 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def webhook_receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+def webhook_receiver(tmp_path: Path) -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    """A receiver on 127.0.0.1, and the config.toml (in the folder ``start_hall`` runs hall in)
+    that names it in the webhook allow-list, as a deployment with a local receiver would."""
+    (tmp_path / "config.toml").write_text('[integration]\nwebhook_allow = ["127.0.0.1/32"]\n',
+                                          encoding="utf-8")
     received: list[tuple[dict[str, str], bytes]] = []
     handler = type("Handler", (_Receiver,), {"received": received})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -68,6 +73,11 @@ def test_the_platform_upserts_a_case_and_sees_it_in_the_feed_and_by_webhook(
     hook = httpx.post(f"{hall.base}/integration/webhooks", headers=admin,
                       json={"url": hook_url, "secret": secret})
     assert hook.status_code == 201, hook.text
+    # The allow-list names 127.0.0.1 only: the metadata service stays out of reach.
+    metadata = httpx.post(f"{hall.base}/integration/webhooks", headers=admin,
+                          json={"url": "http://169.254.169.254/latest/meta-data/"})
+    assert metadata.status_code == 422, metadata.text
+    assert "(metadata)" in metadata.text
 
     case = {"service_code": "student-id", "status": "awaiting_visit",
             "applicant": {"person_id": "p-2023001", "name": "李华"},

@@ -45,6 +45,9 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("[edge.hardware.printer]\nport = \"/dev/ttyUSB0\"\nbaudrate = -9600\n", {},
      "edge.hardware.printer.baudrate"),
     ("[edge.hardware.scanner]\nport = \"/dev/ttyUSB0\"\n", {}, "edge.hardware.scanner"),
+    ("[integration]\nwebhook_allow = [\"intranet.example\"]\n", {},
+     "integration.webhook_allow: Value error, 'intranet.example' is not a network"),
+    ("[integration]\nwebhook_allow = [\"10.0.0.1/8\"]\n", {}, "integration.webhook_allow"),
 ])
 def test_wrong_values_name_the_key(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:
     path = tmp_path / "config.toml"
@@ -63,6 +66,14 @@ def test_edge_hardware_and_keys_are_read_from_the_file(tmp_path: Path) -> None:
     assert config.edge.hardware.lock_board is None
     assert config.access.checkin_gates == ["gate-east"]
     assert bytes.fromhex(config.edge.command_key) == b"\xab" * 32
+
+
+def test_the_webhook_allow_list_is_empty_unless_configured(tmp_path: Path) -> None:
+    assert load_config(None, {}).integration.webhook_allow == []
+    path = tmp_path / "config.toml"
+    path.write_text('[integration]\nwebhook_allow = ["127.0.0.1/32", "10.2.0.0/16", "::1"]\n')
+    assert load_config(path, {}).integration.webhook_allow == ["127.0.0.1/32", "10.2.0.0/16",
+                                                               "::1"]
 
 
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
