@@ -13,6 +13,8 @@ import contextlib
 import json
 import re
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -22,6 +24,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 
@@ -105,7 +108,7 @@ def free_port() -> int:
 def start_receiver() -> Iterator[Callable[..., Receiver]]:
     servers: list[ThreadingHTTPServer] = []
 
-    def start(port: int = 0, **options: Any) -> Receiver:
+    def start(port: int = 0, tls: ssl.SSLContext | None = None, **options: Any) -> Receiver:
         receiver = Receiver(port=port, **options)
 
         class Handler(BaseHTTPRequestHandler):
@@ -129,6 +132,8 @@ def start_receiver() -> Iterator[Callable[..., Receiver]]:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if tls is not None:   # https: the handshake happens when a request is accepted
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         receiver.port = server.server_address[1]
         servers.append(server)
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -426,3 +431,53 @@ async def test_the_connection_goes_to_the_checked_address_not_to_a_second_lookup
     [request] = receiver.requests
     assert request.headers["Host"] == f"receiver.test:{receiver.port}"
     assert json.loads(request.body)["type"] == "case.created"
+
+
+def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for ``name`` (and its key), made by the openssl command line."""
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                    "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.parametrize(("served_name", "delivered"), [
+    ("receiver.test", True),    # the certificate names the webhook's host: verified
+    ("other.test", False),      # it does not: the connection is refused, as it should be
+])
+async def test_https_to_the_checked_address_verifies_the_certificate_of_the_host_name(
+    case_store: PostgresCaseStore, start_receiver: Callable[..., Receiver], tmp_path: Path,
+    served_name: str, delivered: bool,
+) -> None:
+    """The connection goes to 127.0.0.1, yet TLS still sends receiver.test as the server name
+    and checks the certificate against it (not against the address)."""
+    cert, key = self_signed(tmp_path, served_name)
+    serving = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    serving.load_cert_chain(cert, key)
+    receiver = start_receiver(tls=serving)
+    trusting = ssl.create_default_context(cafile=str(cert))
+
+    async def campus_dns(host: str, port: int) -> Sequence[IPAddress]:
+        return [ip_address("127.0.0.1")]
+
+    guard = DestinationGuard(DestinationPolicy.allowing(["127.0.0.1"]), resolver=campus_dns)
+    url = f"https://receiver.test:{receiver.port}/hooks/hall"
+    await WebhookService(case_store, guard=guard).register(url, SECRET, "", "ada")
+    dispatcher = WebhookDispatcher(case_store, guard=guard, policy=FAST, poll_interval_s=0.05,
+                                   transport=httpx.AsyncHTTPTransport(verify=trusting))
+    async with Running(dispatcher):
+        await CaseService(case_store).upsert(case_input())
+        if delivered:
+            await eventually(lambda: all_delivered(case_store))
+        else:
+            await eventually(lambda: _attempts_are(case_store, 2))
+    if delivered:
+        [request] = receiver.requests
+        assert request.headers["Host"] == f"receiver.test:{receiver.port}"
+    else:
+        assert receiver.requests == []
+        [delivery] = await case_store.list_deliveries()
+        assert "CERTIFICATE_VERIFY_FAILED" in (delivery.last_error or "")
