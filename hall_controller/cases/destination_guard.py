@@ -59,9 +59,10 @@ class DestinationGuard:
     answers one public and one internal address must not get through on a lucky pick)."""
 
     def __init__(self, policy: DestinationPolicy | None = None, *,
-                 resolver: Resolver = system_resolver) -> None:
+                 resolver: Resolver = system_resolver, lookup_timeout_s: float = 10.0) -> None:
         self.policy = policy or DestinationPolicy()
         self._resolver = resolver
+        self._lookup_timeout_s = lookup_timeout_s
 
     async def check(self, url: str) -> CheckedDestination:
         """Raises DestinationRefused (a bad URL or a refused address) or DestinationUnresolved."""
@@ -71,7 +72,11 @@ class DestinationGuard:
             addresses: Sequence[IPAddress] = (literal,)
         else:
             try:
-                addresses = await self._resolver(endpoint.host, endpoint.port)
+                # A DNS server that never answers must not hold an admin's request forever.
+                async with asyncio.timeout(self._lookup_timeout_s):
+                    addresses = await self._resolver(endpoint.host, endpoint.port)
+            except TimeoutError:
+                raise DestinationUnresolved(f"looking up {endpoint.host} timed out") from None
             except (OSError, UnicodeError) as exc:   # socket.gaierror is an OSError
                 raise DestinationUnresolved(
                     f"{endpoint.host} does not resolve: {exc}") from None

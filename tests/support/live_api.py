@@ -3,8 +3,10 @@ broker and a database of the module's own, for tests that talk to the HTTP API a
 would: the parameter bounds and schemathesis over the live OpenAPI.
 
 Webhooks registered by such tests must never reach the internet, so the controller's HTTP
-client is pointed at a proxy on a local port where nothing listens: every delivery fails at
-once with "connection refused", and no address is ever looked up.
+client is pointed at a proxy on a local port where nothing listens: every delivery that
+passes the destination check fails at once with "connection refused". (Registering a webhook,
+and each delivery, resolves its host name to refuse internal addresses; only the name is
+looked up, and the request itself still goes only to the dead proxy.)
 """
 
 from __future__ import annotations

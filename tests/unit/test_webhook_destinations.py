@@ -3,6 +3,7 @@ and the guard that resolves a host and refuses it if any address it answers is r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from ipaddress import ip_address
 
@@ -159,6 +160,16 @@ async def test_a_host_that_does_not_resolve_is_unresolved() -> None:
     _, empty = answering()
     with pytest.raises(DestinationUnresolved):
         await empty.check("http://nowhere.example/")
+
+
+async def test_a_lookup_that_never_answers_is_unresolved_in_time() -> None:
+    async def hang(host: str, port: int) -> Sequence[IPAddress]:
+        await asyncio.sleep(60)
+        return []
+
+    guard = DestinationGuard(resolver=hang, lookup_timeout_s=0.05)
+    with pytest.raises(DestinationUnresolved, match="timed out"):
+        await guard.check("http://slow.example/")
 
 
 async def test_the_system_resolver_reads_localhost_and_the_default_policy_refuses_it() -> None:
