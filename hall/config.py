@@ -23,6 +23,7 @@ from hall.config_sections import (
     EdgeConfig,
     EmbeddedBrokerConfig,
     HttpConfig,
+    LoginConfig,
     MqttConfig,
     QueueCallingConfig,
     QueueConfig,
@@ -114,6 +115,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
 
 __all__ = [
     "ENV_KEYS", "AccessConfig", "AuthConfig", "ConfigError", "ControllerConfig", "DatabaseConfig",
-    "DemoConfig", "EdgeConfig", "EmbeddedBrokerConfig", "HallConfig", "HttpConfig", "MqttConfig",
+    "DemoConfig", "EdgeConfig", "EmbeddedBrokerConfig", "HallConfig", "HttpConfig", "LoginConfig",
+    "MqttConfig",
     "QueueCallingConfig", "QueueConfig", "QueueServiceConfig", "QueueWindowConfig", "load_config",
 ]
