@@ -116,10 +116,20 @@ class HashSlots:
         except BaseException:
             self._slots.release()
             raise
-        # The slot is given back when the hash ends, not when its caller stops waiting: a
-        # request cancelled mid-hash leaves the thread running, and it still counts.
-        running.add_done_callback(lambda _: self._slots.release())
-        return await asyncio.shield(running)
+        try:
+            result = await asyncio.shield(running)
+        except asyncio.CancelledError:
+            # The caller stopped waiting, the thread did not: the hash holds its slot until
+            # it ends.
+            running.add_done_callback(lambda _: self._slots.release())
+            raise
+        except BaseException:
+            self._slots.release()
+            raise
+        # Released before the caller resumes; the next waiter runs only once the caller yields,
+        # after it has counted this attempt (so a failure that locks stops those waiting).
+        self._slots.release()
+        return result
 
 
 class AuthSettings(BaseModel):

@@ -202,3 +202,27 @@ async def test_a_login_that_waits_too_long_for_a_hash_gets_503() -> None:
         assert hasher.verified == 1
         # A busy refusal is no failed guess: fay's count is untouched, and she gets in.
         assert (await login(two, "fay")).status_code == 200
+
+
+async def test_guesses_waiting_for_a_hash_are_refused_once_the_user_is_locked() -> None:
+    hasher = CountingHasher(delay_s=0.02)
+    hall = await hall_with(hasher, hash_slots=HashSlots(size=1, wait_s=10))
+    async with hall.client("10.0.0.1") as attacker:
+        # Eight guesses at once all pass the first check; they queue for the one slot.
+        replies = await asyncio.gather(*(login(attacker, "ada", f"guess-{n}") for n in range(8)))
+    assert sorted(r.status_code for r in replies) == [401] * 5 + [429] * 3
+    assert hasher.verified == 5
+
+
+async def test_a_cancelled_login_keeps_its_slot_until_its_hash_ends() -> None:
+    hasher = CountingHasher(delay_s=0.3)
+    hall = await hall_with(hasher, hash_slots=HashSlots(size=1, wait_s=10))
+    # A client that goes away mid-hash: its request is cancelled, its thread runs on.
+    gone = asyncio.create_task(hall.auth.authenticate("cleo", PASSWORDS["cleo"], "10.0.0.1"))
+    while hasher.running == 0:  # noqa: ASYNC110 - set from the hashing thread
+        await asyncio.sleep(0.01)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    await hall.auth.authenticate("fay", PASSWORDS["fay"], "10.0.0.2")
+    assert hasher.verified == 2
+    assert hasher.most_at_once == 1
