@@ -49,10 +49,13 @@ from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.stats import StatsService
 from hall_controller.queue.tickets import TicketService
+from hall_controller.users.lockout_alarms import LockoutAlarms
 from hall_controller.users.service import (
     AccountDisabledError,
     AuthError,
+    HashingBusyError,
     InvalidCredentialsError,
+    LoginLockedError,
 )
 
 logger = logging.getLogger(__name__)
@@ -144,6 +147,9 @@ def create_app(services: Services, *, title: str = "Campus hall controller") -> 
     app.state.authenticator = authenticator
     if ApiKeyService in services:
         authenticator.api_keys = services.get(ApiKeyService)
+    if authenticator.service.lockout_audit is None:
+        # Login lockouts are raised as an alarm, where staff see them.
+        authenticator.service.lockout_audit = LockoutAlarms(services.get(AlarmService))
     for router in FLEET_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     for feature in FEATURE_ROUTERS:
@@ -163,6 +169,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def auth_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, AccountDisabledError):
             return _error(status.HTTP_403_FORBIDDEN, str(exc))
+        if isinstance(exc, LoginLockedError):
+            return _error(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
+                          {"Retry-After": str(exc.retry_after_s)})
+        if isinstance(exc, HashingBusyError):
+            return _error(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc),
+                          {"Retry-After": str(exc.retry_after_s)})
         if isinstance(exc, InvalidApiKeyError):
             return _error(status.HTTP_401_UNAUTHORIZED, str(exc), {"WWW-Authenticate": "ApiKey"})
         # RFC 6750: a 401 names the scheme, so clients know to log in and send a bearer token.

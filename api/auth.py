@@ -28,12 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.fleet.model import Role, User
 from hall_controller.users.ports import UserStore
+from hall_controller.users.rules import ThrottlePolicy
 from hall_controller.users.service import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     USERNAME_PATTERN,
     AuthError,
     AuthSettings,
+    HashSlots,
     InvalidTokenError,
     IssuedToken,
     UserService,
@@ -78,9 +80,12 @@ class Authenticator:
 
     def __init__(
         self, settings: AuthSettings, users: UserStore, *, hasher: PasswordHasher | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, throttle: ThrottlePolicy | None = None,
+        hash_slots: HashSlots | None = None,
     ) -> None:
-        self.service = UserService(settings, users, hasher=hasher, clock=clock)
+        # The lockout audit is set by create_app, over the hall's alarms.
+        self.service = UserService(settings, users, hasher=hasher, clock=clock,
+                                   throttle=throttle, hash_slots=hash_slots)
         # Set by create_app when the online-case integration is mounted; without it every
         # API key is refused.
         self.api_keys: ApiKeyService | None = None
@@ -93,9 +98,9 @@ class Authenticator:
     def users(self) -> UserStore:
         return self.service.users
 
-    async def authenticate(self, username: str, password: str) -> User:
+    async def authenticate(self, username: str, password: str, client: str = "unknown") -> User:
         """See ``UserService.authenticate``."""
-        return await self.service.authenticate(username, password)
+        return await self.service.authenticate(username, password, client)
 
     def issue_token(self, user: User) -> IssuedToken:
         return self.service.issue_token(user)
@@ -227,13 +232,27 @@ class UserOut(BaseModel):
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/token", response_model=TokenOut)
+@router.post("/auth/token", response_model=TokenOut, responses={
+    401: {"description": "wrong username or password"},
+    403: {"description": "the account is disabled"},
+    429: {"description": "too many failed logins for this user or from this address; "
+                         "Retry-After says when to try again"},
+    503: {"description": "too many logins at once; Retry-After says when to try again"},
+})
 async def login(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     authenticator: Annotated[Authenticator, Depends(get_authenticator)],
 ) -> TokenOut:
-    """Log in with username and password (OAuth2 password form); returns a bearer token."""
-    user = await authenticator.authenticate(form.username, form.password)
+    """Log in with username and password (OAuth2 password form); returns a bearer token.
+
+    Failed logins are counted per username and per client address: too many lock both out
+    for a while that grows with each lockout (429 with Retry-After, whatever the password).
+    """
+    # The TCP peer: behind a reverse proxy, the proxy's address unless uvicorn is told to
+    # trust its forwarding headers (``http.forwarded_allow_ips``, docs/deployment.md).
+    client = request.client.host if request.client is not None else "unknown"
+    user = await authenticator.authenticate(form.username, form.password, client)
     issued = authenticator.issue_token(user)
     return TokenOut(access_token=issued.access_token, role=issued.role,
                     expires_in=issued.expires_in)

@@ -21,7 +21,9 @@ from hall.settings import (
     clerk_settings,
     command_secret,
     controller_settings,
+    hash_slots,
     queue_settings,
+    throttle_policy,
 )
 from hall_controller.access.postgres_store import PostgresAccessStore
 from hall_controller.cases.destinations import DestinationPolicy
@@ -140,7 +142,9 @@ async def assemble(config: HallConfig, mqtt_url: str, dsn: str, *,
                                     hall_features(config, adapters))
         services = controller.services
         services.add(adapters.live.hub)
+        # Lockouts are raised as alarms: create_app hands the authenticator the AlarmService.
         services.add(Authenticator(AuthSettings(secret=auth_secret(config),
                                                 token_ttl_s=config.auth.token_ttl_s),
-                                   adapters.users))
+                                   adapters.users, throttle=throttle_policy(config.auth.login),
+                                   hash_slots=hash_slots(config.auth.login)))
         yield Hall(adapters, controller, create_app(services))

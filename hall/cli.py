@@ -113,8 +113,14 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
 
     async with assemble(config, mqtt_url, dsn, admin_password=admin_password) as hall:
         controller = hall.controller
+        forwarders = config.http.forwarded_allow_ips
         server = uvicorn.Server(uvicorn.Config(hall.app, host=config.http.host,
                                                port=config.http.port,
+                                               # The client address throttles logins: only
+                                               # a configured proxy may name another one
+                                               # (uvicorn alone trusts 127.0.0.1).
+                                               proxy_headers=bool(forwarders),
+                                               forwarded_allow_ips=forwarders or None,
                                                log_level="warning", lifespan="off",
                                                # Backstop: page streams end when the feed
                                                # closes, but never wait long for a client.

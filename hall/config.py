@@ -24,6 +24,7 @@ from hall.config_sections import (
     EmbeddedBrokerConfig,
     HttpConfig,
     IntegrationConfig,
+    LoginConfig,
     MqttConfig,
     QueueCallingConfig,
     QueueConfig,
@@ -117,6 +118,6 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
 __all__ = [
     "ENV_KEYS", "AccessConfig", "AuthConfig", "ConfigError", "ControllerConfig", "DatabaseConfig",
     "DemoConfig", "EdgeConfig", "EmbeddedBrokerConfig", "HallConfig", "HttpConfig",
-    "IntegrationConfig", "MqttConfig",
+    "IntegrationConfig", "LoginConfig", "MqttConfig",
     "QueueCallingConfig", "QueueConfig", "QueueServiceConfig", "QueueWindowConfig", "load_config",
 ]

@@ -85,6 +85,10 @@ class DatabaseConfig(ConfigSection):
 class HttpConfig(ConfigSection):
     host: str = "127.0.0.1"
     port: Port = 8000
+    forwarded_allow_ips: str = Field(
+        default="", description="addresses of reverse proxies whose X-Forwarded-For/-Proto "
+                                "are believed (comma-separated, or *); empty → none: the "
+                                "client address is the TCP peer's")
 
 
 class ControllerConfig(ConfigSection):
@@ -98,10 +102,38 @@ class ControllerConfig(ConfigSection):
         default_factory=lambda: dict(DEFAULT_INACTIVITY_TIMEOUT_S))
 
 
+class LoginConfig(ConfigSection):
+    """Login throttling and the password-hashing cap (docs/deployment.md, "Logins")."""
+
+    max_failures_per_user: Annotated[int, Field(ge=1)] = Field(
+        default=5, description="failed logins for one username, within the window, that lock it")
+    max_failures_per_address: Annotated[int, Field(ge=1)] = Field(
+        default=20, description="failed logins from one client address, any usernames, that "
+                                "lock it (higher: a NAT or proxy puts many people behind one)")
+    failure_window_s: Seconds = 900
+    lockout_base_s: Seconds = Field(default=60, description="the first lockout; each next "
+                                                            "one of the same key doubles")
+    lockout_max_s: Seconds = 3600
+    tracked_keys: Annotated[int, Field(ge=1)] = Field(
+        default=10_000, description="usernames (and as many addresses) remembered; the least "
+                                    "recently failed are forgotten first")
+    hash_concurrency: Annotated[int, Field(ge=1)] = Field(
+        default=2, description="argon2 hashes at once (each ≈0.2 s of a core and 64 MiB)")
+    hash_wait_s: Seconds = Field(default=2.0, description="a login waiting longer for a "
+                                                          "hashing slot gets 503")
+
+    @model_validator(mode="after")
+    def _base_within_max(self) -> LoginConfig:
+        if self.lockout_base_s > self.lockout_max_s:
+            raise ValueError("lockout_base_s must not exceed lockout_max_s")
+        return self
+
+
 class AuthConfig(ConfigSection):
     token_ttl_s: Annotated[int, Field(ge=60)] = 8 * 3600
     admin_password: str = Field(default="", description="demo admin password; empty → generated and printed")
     secret: str = Field(default="", description="token signing key; empty → generated once into the data dir")
+    login: LoginConfig = LoginConfig()
 
     @field_validator("secret")
     @classmethod

@@ -7,12 +7,14 @@ import logging
 import secrets
 from pathlib import Path
 
-from hall.config import HallConfig, QueueConfig
+from hall.config import HallConfig, LoginConfig, QueueConfig
 from hall_controller.queue.clerk import ClerkSettings
 from hall_controller.queue.model import ServiceDef, WindowDef
 from hall_controller.queue.rules import CallingPolicy
 from hall_controller.queue.tickets import OpeningHours, QueueSettings
 from hall_controller.runtime import ControllerSettings
+from hall_controller.users.rules import ThrottlePolicy
+from hall_controller.users.service import HashSlots
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,20 @@ def clerk_settings(queue: QueueConfig) -> ClerkSettings:
         timezone=queue.timezone,
         rollover_at=queue.rollover_at,
     )
+
+
+def throttle_policy(login: LoginConfig) -> ThrottlePolicy:
+    """``[auth.login]`` as the login throttle takes it."""
+    return ThrottlePolicy(
+        max_failures_per_user=login.max_failures_per_user,
+        max_failures_per_address=login.max_failures_per_address,
+        failure_window_s=login.failure_window_s, lockout_base_s=login.lockout_base_s,
+        lockout_max_s=login.lockout_max_s, tracked_keys=login.tracked_keys)
+
+
+def hash_slots(login: LoginConfig) -> HashSlots:
+    """The cap on concurrent argon2 hashes from ``[auth.login]``."""
+    return HashSlots(size=login.hash_concurrency, wait_s=login.hash_wait_s)
 
 
 def auth_secret(config: HallConfig) -> str:

@@ -1,10 +1,11 @@
-"""Ports of the users room: what the users service needs stored."""
+"""Ports of the users room: what the users service needs stored, and where lockouts go."""
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
 from hall_controller.fleet.model import User
+from hall_controller.users.rules import Lockout
 
 
 # runtime_checkable: the API factory asks whether the store it is handed keeps users too.
@@ -12,3 +13,9 @@ from hall_controller.fleet.model import User
 class UserStore(Protocol):
     async def get_user(self, username: str) -> User | None: ...
     async def upsert_user(self, user: User) -> None: ...
+
+
+class LockoutAudit(Protocol):
+    """Records a login lockout where staff can see it."""
+
+    async def lockout(self, lockout: Lockout) -> None: ...

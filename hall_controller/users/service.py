@@ -5,18 +5,25 @@ Passwords are hashed with argon2id; a login returns a JWT (HS256) carrying ``sub
 disabling or demoting someone takes effect at once rather than when their token expires.
 Roles: ``clerk``, ``facilities``, ``admin``.
 
+Logins are throttled (``rules.LoginThrottle``): failures counted per username and per client
+address lock them out for a time that grows, a locked attempt is refused before any lookup or
+hash, and each lockout goes to the ``LockoutAudit``. Every argon2 hash runs in a thread behind
+``HashSlots``, so a login storm occupies at most a few cores and waits a bounded time.
+
 The HTTP API (``api.auth``) turns requests into calls of this service and its errors into
-401/403; nothing here knows about HTTP.
+401/403/429/503; nothing here knows about HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NoReturn, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -25,9 +32,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hall_controller.fleet.model import Role, User
 from hall_controller.kernel.errors import Conflict
-from hall_controller.users.ports import UserStore
+from hall_controller.users.ports import LockoutAudit, UserStore
+from hall_controller.users.rules import LoginThrottle, ThrottlePolicy
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _ALGORITHM = "HS256"
 # Longer passwords add nothing but hashing cost; refusing them keeps a login flood cheap.
@@ -56,6 +66,70 @@ class AccountDisabledError(AuthError):
 
     def __init__(self) -> None:
         super().__init__("this account is disabled")
+
+
+class LoginLockedError(AuthError):
+    """Too many failed logins for this user or from this address: refused without checking
+    the password. The message is the same for both and for unknown users."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+        super().__init__("too many failed logins; try again in "
+                         f"{self.retry_after_s} s")
+
+
+class HashingBusyError(AuthError):
+    """Every password-hashing slot stayed busy for longer than the wait allows."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+        super().__init__("too many logins at once; try again shortly")
+
+
+class HashSlots:
+    """At most ``size`` argon2 hashes at once, each in a worker thread.
+
+    One hash costs about 0.2 s of CPU and 64 MiB here; without a cap a login storm would take
+    every core (argon2 releases the GIL) and the memory with them, and the controller's ingest
+    would starve. A caller that cannot get a slot within ``wait_s`` gets HashingBusyError
+    instead of queueing without bound.
+    """
+
+    def __init__(self, size: int = 2, wait_s: float = 2.0) -> None:
+        if size < 1 or wait_s <= 0:
+            raise ValueError("expected at least one hashing slot and a positive wait")
+        self.size = size
+        self.wait_s = wait_s
+        self._slots = asyncio.Semaphore(size)
+
+    async def run(self, work: Callable[[], T], *, first: Callable[[], None] = lambda: None) -> T:
+        """``work()`` in a thread once a slot is free; ``first()`` runs when the slot is taken
+        (a last check that may raise, so an attempt that waited is judged on the present)."""
+        try:
+            async with asyncio.timeout(self.wait_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise HashingBusyError(self.wait_s) from None
+        try:
+            first()
+            running = asyncio.get_running_loop().run_in_executor(None, work)
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            result = await asyncio.shield(running)
+        except asyncio.CancelledError:
+            # The caller stopped waiting, the thread did not: the hash holds its slot until
+            # it ends.
+            running.add_done_callback(lambda _: self._slots.release())
+            raise
+        except BaseException:
+            self._slots.release()
+            raise
+        # Released before the caller resumes; the next waiter runs only once the caller yields,
+        # after it has counted this attempt (so a failure that locks stops those waiting).
+        self._slots.release()
+        return result
 
 
 class AuthSettings(BaseModel):
@@ -117,51 +191,99 @@ async def ensure_user(
 
 
 class UserService:
-    """Checks passwords, creates users, issues tokens and turns tokens back into users."""
+    """Checks passwords, creates users, issues tokens and turns tokens back into users.
+
+    ``throttle``: when failed logins lock a user or an address; ``hash_slots``: how many
+    hashes run at once; ``lockout_audit``: where lockouts are recorded (set later by the
+    app factory when it is not given here). ``clock`` (seconds since the epoch) times both
+    tokens and lockouts.
+    """
 
     def __init__(
         self, settings: AuthSettings, users: UserStore, *, hasher: PasswordHasher | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, throttle: ThrottlePolicy | None = None,
+        hash_slots: HashSlots | None = None, lockout_audit: LockoutAudit | None = None,
     ) -> None:
         self.settings = settings
         self.users = users
         self._hasher = hasher or default_hasher()
         self._clock = clock
+        self.throttle = LoginThrottle(throttle or ThrottlePolicy())
+        self.hash_slots = hash_slots or HashSlots()
+        self.lockout_audit = lockout_audit
         # Verified against when the user is unknown, so a miss costs as long as a wrong password.
         self._dummy_hash = self._hasher.hash("timing-equaliser-not-a-password")
 
     async def hash_password(self, password: str) -> str:
-        return await hash_password(password, self._hasher)
+        return await self.hash_slots.run(lambda: self._hasher.hash(password))
 
-    async def authenticate(self, username: str, password: str) -> User:
-        """The user if the password is right.
+    async def authenticate(self, username: str, password: str, client: str = "unknown") -> User:
+        """The user if the password is right; ``client`` is the caller's address.
 
-        Raises InvalidCredentialsError (wrong password or unknown user) or AccountDisabledError.
+        Raises LoginLockedError (the user or the address is locked out: nothing is checked),
+        HashingBusyError, InvalidCredentialsError (wrong password or unknown user) or
+        AccountDisabledError.
         """
+        self._refuse_if_locked(username, client)
         if len(password) > MAX_PASSWORD_LENGTH:
-            raise InvalidCredentialsError
+            await self._failed(username, client)
         # A name no account can have (NUL, for one, which the database cannot even compare) is
         # an unknown user: no lookup, but the same dummy verification, so the answer is the same.
         user = (await self.users.get_user(username)
                 if re.fullmatch(USERNAME_PATTERN, username) else None)
-        matches = await self._verify(user.password_hash if user else self._dummy_hash, password)
+        matches = await self._verify(user.password_hash if user else self._dummy_hash, password,
+                                     first=lambda: self._refuse_if_locked(username, client))
         if user is None or not matches:
-            logger.info("login refused for %r", username, extra={"username": username})
-            raise InvalidCredentialsError
+            await self._failed(username, client)
         if user.disabled:
+            # The password was right, so this is no guess to count; nor a login to reset on.
             raise AccountDisabledError
+        self.throttle.record_success(username)
         if self._hasher.check_needs_rehash(user.password_hash):
             # The hashing parameters were raised since this hash was made: upgrade it now,
             # while the password is at hand.
-            user = replace(user, password_hash=await self.hash_password(password))
+            try:
+                user = replace(user, password_hash=await self.hash_password(password))
+            except HashingBusyError:
+                return user  # the login stands; the upgrade waits for a quieter one
             await self.users.upsert_user(user)
         return user
 
-    async def _verify(self, password_hash: str, password: str) -> bool:
-        try:
-            return await asyncio.to_thread(self._hasher.verify, password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
+    def _refuse_if_locked(self, username: str, client: str) -> None:
+        wait_s = self.throttle.retry_after(username, client, self._clock())
+        if wait_s > 0:
+            raise LoginLockedError(wait_s)
+
+    async def _failed(self, username: str, client: str) -> NoReturn:
+        """Count the failure, record any lockout it starts, and refuse the login."""
+        logger.info("login refused for %r from %s", username, client,
+                    extra={"username": username, "client": client})
+        for lockout in self.throttle.record_failure(username, client, self._clock()):
+            logger.warning(
+                "login lockout of %s %r (%s failures; lockout %s, until %s) after %r from %s",
+                lockout.kind.value, lockout.key, lockout.failures, lockout.nth,
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(lockout.locked_until)),
+                username, client,
+                extra={"lockout_kind": lockout.kind.value, "username": username,
+                       "client": client, "failures": lockout.failures,
+                       "locked_until": lockout.locked_until})
+            if self.lockout_audit is not None:
+                try:
+                    await self.lockout_audit.lockout(lockout)
+                except Exception:
+                    # The audit's store may be down; the lockout holds all the same.
+                    logger.exception("could not record the login lockout")
+        raise InvalidCredentialsError
+
+    async def _verify(self, password_hash: str, password: str, *,
+                      first: Callable[[], None]) -> bool:
+        def verify() -> bool:
+            try:
+                return self._hasher.verify(password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await self.hash_slots.run(verify, first=first)
 
     def issue_token(self, user: User) -> IssuedToken:
         now = int(self._clock())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
 from playwright.async_api import expect
 
 from tests.browser.conftest import LAPTOP, TV, ContextBrowser, screenshot
-from tests.browser.hall_process import HallProcess
+from tests.browser.hall_process import PASSWORD, HallProcess
 from tests.browser.pages import live, log_in
 
 
@@ -112,6 +113,18 @@ async def test_bad_clerk_moves_show_a_message_and_the_page_keeps_working(
     await other.locator("#login-form input[name=password]").fill("wrong-password")
     await other.locator("#login-form button[type=submit]").click()
     await expect(other.locator("#login-error")).to_have_text("用户名或密码错误")
+    # Four more lock clerk1 out: the page says so and when to try again, rather than calling
+    # the password wrong (the right one is refused too, until then).
+    clear_error = "document.querySelector('#login-error').textContent = ''"
+    for _ in range(4):
+        await other.evaluate(clear_error)  # so each answer is waited for
+        await other.locator("#login-form button[type=submit]").click()
+        await expect(other.locator("#login-error")).to_have_text("用户名或密码错误")
+    await other.locator("#login-form input[name=password]").fill(PASSWORD)
+    await other.evaluate(clear_error)
+    await other.locator("#login-form button[type=submit]").click()
+    await expect(other.locator("#login-error")).to_have_text(
+        re.compile(r"^登录失败次数过多，请 (59|60) 秒后再试$"))
 
 
 async def test_open_pages_do_not_hold_up_a_controller_shutdown(

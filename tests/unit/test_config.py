@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hall.config import ConfigError, load_config
+from hall.settings import hash_slots, throttle_policy
 
 
 def test_defaults_need_no_file(tmp_path: Path) -> None:
@@ -48,6 +49,9 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("[integration]\nwebhook_allow = [\"intranet.example\"]\n", {},
      "integration.webhook_allow: Value error, 'intranet.example' is not a network"),
     ("[integration]\nwebhook_allow = [\"10.0.0.1/8\"]\n", {}, "integration.webhook_allow"),
+    ("[auth.login]\nhash_concurrency = 0\n", {}, "auth.login.hash_concurrency"),
+    ("[auth.login]\nlockout_base_s = 7200\n", {}, "auth.login: Value error, lockout_base_s"),
+    ("[auth.login]\nmax_failures = 3\n", {}, "auth.login.max_failures: unknown key"),
 ])
 def test_wrong_values_name_the_key(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:
     path = tmp_path / "config.toml"
@@ -84,3 +88,16 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
 def test_shipped_config_file_is_valid() -> None:
     config = load_config(Path(__file__).parents[2] / "config.toml", {})
     assert config.controller.inactivity_timeout_s["door_lock"] == 300
+
+
+def test_login_limits_reach_the_throttle_and_the_hash_cap(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[auth.login]\nmax_failures_per_user = 3\nmax_failures_per_address = 9\n"
+                    "lockout_base_s = 30\nlockout_max_s = 600\nhash_concurrency = 1\n"
+                    "hash_wait_s = 0.5\n")
+    login = load_config(path, {}).auth.login
+    policy = throttle_policy(login)
+    assert (policy.max_failures_per_user, policy.max_failures_per_address) == (3, 9)
+    assert [policy.lockout_s(n) for n in (1, 2, 6)] == [30, 60, 600]
+    slots = hash_slots(login)
+    assert (slots.size, slots.wait_s) == (1, 0.5)

@@ -7,7 +7,8 @@ const WORDS = {
   zh: {
     "app.title": "服务大厅", "lang.switch": "English", "login.title": "登录",
     "login.user": "用户名", "login.password": "密码", "login.submit": "登录",
-    "login.failed": "用户名或密码错误", "login.role": "此页面需要以下角色之一：", "logout": "退出",
+    "login.failed": "用户名或密码错误", "login.locked": "登录失败次数过多，请 {n} 秒后再试",
+    "login.busy": "登录繁忙，请稍后再试", "login.role": "此页面需要以下角色之一：", "logout": "退出",
     "live.connected": "实时连接正常", "live.reconnecting": "连接中断，正在重新连接…",
     "live.connecting": "正在连接…",
     "nav.window": "窗口终端", "nav.display": "叫号显示屏", "nav.kiosk": "自助取号机",
@@ -68,7 +69,9 @@ const WORDS = {
   en: {
     "app.title": "Service hall", "lang.switch": "中文", "login.title": "Log in",
     "login.user": "Username", "login.password": "Password", "login.submit": "Log in",
-    "login.failed": "Incorrect username or password", "login.role": "This page needs one of the roles: ",
+    "login.failed": "Incorrect username or password",
+    "login.locked": "Too many failed logins; try again in {n} s",
+    "login.busy": "Too many logins at once; try again shortly", "login.role": "This page needs one of the roles: ",
     "logout": "Log out",
     "live.connected": "Live", "live.reconnecting": "Connection lost, reconnecting…",
     "live.connecting": "Connecting…",
@@ -268,7 +271,10 @@ export function requireLogin(roles) {
       const form = new FormData(event.target);
       const response = await fetch(`${API}/auth/token`, { method: "POST", body: new URLSearchParams(form) });
       if (!response.ok) {
-        error.textContent = t("login.failed");
+        // A locked-out user must not be told the password is wrong: they would keep trying it.
+        error.textContent = response.status === 429
+          ? t("login.locked", { n: response.headers.get("Retry-After") ?? "60" })
+          : response.status === 503 ? t("login.busy") : t("login.failed");
         return;
       }
       const issued = await response.json();
