@@ -19,6 +19,13 @@ from fastapi_offline import FastAPIOffline
 
 from api.auth import Authenticator, InvalidApiKeyError
 from api.auth import router as auth_router
+from api.limits import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    BodyLimits,
+    RequestLimits,
+)
 from api.pages import mount_pages
 from api.params import refuse_nul
 from api.routes import access as access_routes
@@ -112,7 +119,11 @@ FEATURE_ROUTERS = (
 )
 
 
-def create_app(services: Services, *, title: str = "Campus hall controller") -> FastAPI:
+def create_app(services: Services, *, title: str = "Campus hall controller",
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+               body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+               hsts: bool = False) -> FastAPI:
     """Build the HTTP API over the hall's ``services``.
 
     The fleet's services and the ``Authenticator`` must be registered (``FLEET_NEEDS``;
@@ -122,6 +133,10 @@ def create_app(services: Services, *, title: str = "Campus hall controller") -> 
     (``TicketService``) and access control. API keys are accepted when an ``ApiKeyService``
     is registered (it holds the keys), logins always. The pages (``/pages/``) are always
     served; they work with whatever of the above is mounted.
+
+    Request bodies are capped before any route reads them (``api.limits``): ``max_body_bytes``,
+    or ``max_upload_bytes`` for ``multipart/form-data`` (photo uploads), and the whole body must
+    arrive within ``body_timeout_s``. ``hsts``: clients reach the API over HTTPS.
     """
     for kind in FLEET_NEEDS:
         services.get(kind)  # fail here, at start, rather than on the first request
@@ -152,6 +167,9 @@ def create_app(services: Services, *, title: str = "Campus hall controller") -> 
                 app.include_router(router, prefix=API_PREFIX)
     mount_pages(app)
     _install_error_handlers(app)
+    app.add_middleware(RequestLimits, limits=BodyLimits(
+        max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes,
+        body_timeout_s=body_timeout_s))
     return app
 
 

@@ -142,4 +142,8 @@ async def assemble(config: HallConfig, mqtt_url: str, dsn: str, *,
         services.add(Authenticator(AuthSettings(secret=auth_secret(config),
                                                 token_ttl_s=config.auth.token_ttl_s),
                                    adapters.users))
-        yield Hall(adapters, controller, create_app(services))
+        http = config.http
+        app = create_app(services, max_body_bytes=http.max_body_bytes,
+                         max_upload_bytes=http.max_upload_bytes,
+                         body_timeout_s=http.body_timeout_s, hsts=http.hsts)
+        yield Hall(adapters, controller, app)

@@ -45,6 +45,9 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("[edge.hardware.printer]\nport = \"/dev/ttyUSB0\"\nbaudrate = -9600\n", {},
      "edge.hardware.printer.baudrate"),
     ("[edge.hardware.scanner]\nport = \"/dev/ttyUSB0\"\n", {}, "edge.hardware.scanner"),
+    ("[http]\nmax_body_bytes = 10\n", {}, "http.max_body_bytes"),
+    ("[http]\nbody_timeout_s = 0\n", {}, "http.body_timeout_s"),
+    ("[http]\nmax_upload_bytes = 2048\n", {}, "max_upload_bytes must be at least max_body_bytes"),
 ])
 def test_wrong_values_name_the_key(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:
     path = tmp_path / "config.toml"
@@ -73,3 +76,19 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
 def test_shipped_config_file_is_valid() -> None:
     config = load_config(Path(__file__).parents[2] / "config.toml", {})
     assert config.controller.inactivity_timeout_s["door_lock"] == 300
+
+
+def test_the_http_limits_default_to_the_apps_and_fit_a_full_face_enrolment() -> None:
+    from api.limits import BodyLimits
+    from hall_controller.access.rules import MAX_FACES_PER_PERSON
+    from hall_controller.access.service import MAX_PHOTO_BYTES
+
+    http = load_config(None, {}).http
+    app_defaults = BodyLimits()
+    assert (http.max_body_bytes, http.max_upload_bytes, http.body_timeout_s, http.hsts) == (
+        app_defaults.max_body_bytes, app_defaults.max_upload_bytes, app_defaults.body_timeout_s,
+        False)
+    assert http.max_upload_bytes > MAX_FACES_PER_PERSON * MAX_PHOTO_BYTES
+    # The shipped file states the defaults.
+    shipped = load_config(Path(__file__).parents[2] / "config.toml", {}).http
+    assert shipped == http
