@@ -17,8 +17,16 @@ from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from api.api_docs import mount_api_docs
 from api.auth import Authenticator, InvalidApiKeyError
 from api.auth import router as auth_router
+from api.limits import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    BodyLimits,
+    RequestLimits,
+)
 from api.pages import mount_pages
 from api.params import refuse_nul
 from api.routes import access as access_routes
@@ -34,6 +42,7 @@ from api.routes import kiosk as kiosk_routes
 from api.routes import live as live_routes
 from api.routes import remote_tickets as remote_ticket_routes
 from api.routes import stats as stats_routes
+from api.security_headers import SecurityHeaders
 from hall_controller.access.service import AccessService
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.service import CaseService
@@ -115,7 +124,11 @@ FEATURE_ROUTERS = (
 )
 
 
-def create_app(services: Services, *, title: str = "Campus hall controller") -> FastAPI:
+def create_app(services: Services, *, title: str = "Campus hall controller",
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+               body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+               hsts: bool = False) -> FastAPI:
     """Build the HTTP API over the hall's ``services``.
 
     The fleet's services and the ``Authenticator`` must be registered (``FLEET_NEEDS``;
@@ -125,13 +138,21 @@ def create_app(services: Services, *, title: str = "Campus hall controller") -> 
     (``TicketService``) and access control. API keys are accepted when an ``ApiKeyService``
     is registered (it holds the keys), logins always. The pages (``/pages/``) are always
     served; they work with whatever of the above is mounted.
+
+    Request bodies are capped before any route reads them (``api.limits``): ``max_body_bytes``,
+    or ``max_upload_bytes`` for ``multipart/form-data`` (photo uploads), and the whole body must
+    arrive within ``body_timeout_s``. Every response carries the security headers of
+    ``api.security_headers``; ``hsts`` adds Strict-Transport-Security, for when clients reach
+    the API over HTTPS.
     """
     for kind in FLEET_NEEDS:
         services.get(kind)  # fail here, at start, rather than on the first request
     # FastAPIOffline: /docs (Swagger UI) and /redoc load their scripts and styles from the app
     # (the fastapi-offline package ships them), not from a CDN: a campus network may have no
-    # internet, and the docs must still work there.
+    # internet, and the docs must still work there. Its HTML pages are replaced by ours
+    # (api.api_docs), which carry a Content-Security-Policy.
     app = FastAPIOffline(
+        docs_url=None, redoc_url=None,
         title=title, version="1",
         description="Devices, telemetry, commands and alarms of the campus service hall. "
                     f"Log in at `{API_PREFIX}/auth/token`; times are milliseconds since the epoch. "
@@ -157,7 +178,13 @@ def create_app(services: Services, *, title: str = "Campus hall controller") -> 
             for router in feature.routers:
                 app.include_router(router, prefix=API_PREFIX)
     mount_pages(app)
+    mount_api_docs(app)
     _install_error_handlers(app)
+    # The last added runs first: the headers go on every answer, the limits' refusals too.
+    app.add_middleware(RequestLimits, limits=BodyLimits(
+        max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes,
+        body_timeout_s=body_timeout_s))
+    app.add_middleware(SecurityHeaders, hsts=hsts)
     return app
 
 

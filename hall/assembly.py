@@ -147,4 +147,8 @@ async def assemble(config: HallConfig, mqtt_url: str, dsn: str, *,
                                                 token_ttl_s=config.auth.token_ttl_s),
                                    adapters.users, throttle=throttle_policy(config.auth.login),
                                    hash_slots=hash_slots(config.auth.login)))
-        yield Hall(adapters, controller, create_app(services))
+        http = config.http
+        app = create_app(services, max_body_bytes=http.max_body_bytes,
+                         max_upload_bytes=http.max_upload_bytes,
+                         body_timeout_s=http.body_timeout_s, hsts=http.hsts)
+        yield Hall(adapters, controller, app)

@@ -20,6 +20,8 @@ from devices.contract import DEVICE_ID_PATTERN, MAX_PAYLOAD_BYTES, is_valid_devi
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
 from edge.settings import command_key_from_hex
+from hall_controller.access.rules import MAX_FACES_PER_PERSON
+from hall_controller.access.service import MAX_PHOTO_BYTES
 from hall_controller.fleet.presence import DEFAULT_INACTIVITY_TIMEOUT_S
 from hall_controller.queue.model import WINDOW_ID_PATTERN
 
@@ -82,13 +84,37 @@ class DatabaseConfig(ConfigSection):
         return value
 
 
+MIB = 1024 * 1024
+
+
 class HttpConfig(ConfigSection):
+    """The HTTP API: where it listens, how large and how slow a request body may be, and
+    whether its clients reach it over HTTPS."""
+
     host: str = "127.0.0.1"
     port: Port = 8000
     forwarded_allow_ips: str = Field(
         default="", description="addresses of reverse proxies whose X-Forwarded-For/-Proto "
                                 "are believed (comma-separated, or *); empty → none: the "
                                 "client address is the TCP peer's")
+    max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=MIB, description="the largest request body (JSON, login form); larger is a 413")
+    # The largest legitimate upload is face enrolment: MAX_FACES_PER_PERSON photos of
+    # MAX_PHOTO_BYTES each, plus the multipart framing.
+    max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=MAX_FACES_PER_PERSON * MAX_PHOTO_BYTES + MIB,
+        description="the largest multipart/form-data body (photo uploads)")
+    body_timeout_s: Seconds = Field(
+        default=60.0, description="a body not fully arrived this long after its headers is a 408")
+    hsts: bool = Field(
+        default=False, description="send Strict-Transport-Security: set it when clients reach "
+                                   "the API over HTTPS (uvicorn with a certificate, a TLS proxy)")
+
+    @model_validator(mode="after")
+    def _uploads_fit_the_body_limit(self) -> HttpConfig:
+        if self.max_upload_bytes < self.max_body_bytes:
+            raise ValueError("max_upload_bytes must be at least max_body_bytes")
+        return self
 
 
 class ControllerConfig(ConfigSection):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext, ConsoleMessage, Page, async_playwright
 
 from hall.embedded_broker import free_port
 from tests.browser.hall_process import ROOT, HallProcess
@@ -82,15 +82,26 @@ class ContextBrowser:
         if viewport is not None:
             await page.set_viewport_size(viewport)  # type: ignore[arg-type]
         page.on("pageerror", lambda error: _page_errors.append(f"{page.url}: {error}"))
+        page.on("console", lambda message: _note_policy_violation(page, message))
         return page
 
 
 _page_errors: list[str] = []
 
 
+def _note_policy_violation(page: Page, message: ConsoleMessage) -> None:
+    """Chromium reports what a Content-Security-Policy blocked on the console ("Refused to
+    execute inline script because it violates the following Content Security Policy
+    directive ..."). The pages (``/pages/``) must never need what their policy forbids; the API
+    docs have their own test (test_security_policy.py)."""
+    if "/pages/" in page.url and "Content Security Policy" in message.text:
+        _page_errors.append(f"{page.url}: {message.text}")
+
+
 @pytest.fixture(autouse=True)
 def no_page_errors() -> Iterator[list[str]]:
-    """Fails a test whose pages threw an uncaught JavaScript error."""
+    """Fails a test whose pages threw an uncaught JavaScript error or broke their
+    Content-Security-Policy."""
     _page_errors.clear()
     yield _page_errors
     assert not _page_errors, "JavaScript errors:\n" + "\n".join(_page_errors)

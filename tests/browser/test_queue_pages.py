@@ -45,14 +45,17 @@ async def test_clerk_call_is_on_the_display_and_announced_once(
     # A recall is announced again; then another window calls another visitor. The display
     # announces in the order it hears, so once that last call is announced, any repeat of the
     # first two would be in the list before it.
-    await display.wait_for_function("window.hallAnnouncements.length >= 1", timeout=5000)
+    # Predicates are functions, not expression strings: playwright evaluates a string with
+    # eval() in the page, which the page's Content-Security-Policy (no 'unsafe-eval') refuses.
+    await display.wait_for_function("() => window.hallAnnouncements.length >= 1", timeout=5000)
     await clerk.keyboard.press("r")
-    await display.wait_for_function("window.hallAnnouncements.length >= 2", timeout=10_000)
+    await display.wait_for_function("() => window.hallAnnouncements.length >= 2",
+                                    timeout=10_000)
     marker = hall.take_ticket("dorm")
     hall.call("POST", "/windows/w3/open")
     hall.call("POST", "/windows/w3/call-next")
     await display.wait_for_function(
-        f"window.hallAnnouncements.some((a) => a.ticket === {marker['ticket']!r})",
+        f"() => window.hallAnnouncements.some((a) => a.ticket === {marker['ticket']!r})",
         timeout=30_000)
     announcements = await display.evaluate("window.hallAnnouncements")
     assert [a["ticket"] for a in announcements] == [taken["ticket"], taken["ticket"],

@@ -52,6 +52,11 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("[auth.login]\nhash_concurrency = 0\n", {}, "auth.login.hash_concurrency"),
     ("[auth.login]\nlockout_base_s = 7200\n", {}, "auth.login: Value error, lockout_base_s"),
     ("[auth.login]\nmax_failures = 3\n", {}, "auth.login.max_failures: unknown key"),
+
+
+    ("[http]\nmax_body_bytes = 10\n", {}, "http.max_body_bytes"),
+    ("[http]\nbody_timeout_s = 0\n", {}, "http.body_timeout_s"),
+    ("[http]\nmax_upload_bytes = 2048\n", {}, "max_upload_bytes must be at least max_body_bytes"),
 ])
 def test_wrong_values_name_the_key(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:
     path = tmp_path / "config.toml"
@@ -101,3 +106,19 @@ def test_login_limits_reach_the_throttle_and_the_hash_cap(tmp_path: Path) -> Non
     assert [policy.lockout_s(n) for n in (1, 2, 6)] == [30, 60, 600]
     slots = hash_slots(login)
     assert (slots.size, slots.wait_s) == (1, 0.5)
+
+
+def test_the_http_limits_default_to_the_apps_and_fit_a_full_face_enrolment() -> None:
+    from api.limits import BodyLimits
+    from hall_controller.access.rules import MAX_FACES_PER_PERSON
+    from hall_controller.access.service import MAX_PHOTO_BYTES
+
+    http = load_config(None, {}).http
+    app_defaults = BodyLimits()
+    assert (http.max_body_bytes, http.max_upload_bytes, http.body_timeout_s, http.hsts) == (
+        app_defaults.max_body_bytes, app_defaults.max_upload_bytes, app_defaults.body_timeout_s,
+        False)
+    assert http.max_upload_bytes > MAX_FACES_PER_PERSON * MAX_PHOTO_BYTES
+    # The shipped file states the defaults.
+    shipped = load_config(Path(__file__).parents[2] / "config.toml", {}).http
+    assert shipped == http

@@ -1,0 +1,5 @@
+// The start page: the title bar and the language switch over the list of pages.
+import { header, languageSwitch } from "./common.js";
+
+header("app.title");
+languageSwitch();
