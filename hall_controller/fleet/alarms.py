@@ -14,6 +14,7 @@ from hall_controller.fleet.ports import AlarmStore
 logger = logging.getLogger(__name__)
 
 DEVICE_OFFLINE = "device.offline"
+DEVICE_KIND_MISMATCH = "device.kind_mismatch"
 SYSTEM = "system"
 
 # A lock that drops off the network can no longer be unlocked remotely or report forced doors:
@@ -78,6 +79,14 @@ class AlarmService:
     async def device_offline(self, device_id: str, kind: DeviceKind, reason: str) -> Alarm:
         return await self.raise_alarm(device_id, DEVICE_OFFLINE, OFFLINE_SEVERITY[kind],
                                       {"reason": reason})
+
+    async def device_kind_mismatch(self, device_id: str, recorded: DeviceKind,
+                                   claimed: DeviceKind) -> Alarm:
+        """A birth claimed another kind than the recorded one: a swapped device or an
+        impersonation. Stays until staff clear it; repeats count up."""
+        return await self.raise_alarm(device_id, DEVICE_KIND_MISMATCH, AlarmSeverity.CRITICAL,
+                                      {"recorded_kind": recorded.value,
+                                       "claimed_kind": claimed.value})
 
     async def device_online(self, device_id: str) -> None:
         await self.clear(device_id, DEVICE_OFFLINE)

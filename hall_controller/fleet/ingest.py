@@ -51,7 +51,7 @@ from hall_controller.fleet.model import (
     TelemetryPoint,
 )
 from hall_controller.fleet.ports import IngestStore
-from hall_controller.fleet.presence import Change, Outcome
+from hall_controller.fleet.presence import Change, Outcome, kind_mismatch_reason
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestRouter
 from hall_controller.kernel.bus import InboundMessage, Publisher
@@ -190,6 +190,11 @@ class IngestPipeline:
                 outcome: Outcome | None = self._registry.on_birth(device_id, state, at)
             else:
                 outcome = self._registry.on_will(device_id, state, at)
+            if outcome is not None and outcome.change is Change.KIND_MISMATCH:
+                # Refused: nothing of the birth is recorded; the alarm is raised after commit.
+                self._dead_letter(item, device_id, kind_mismatch_reason(outcome))
+                item.presence.append(outcome)
+                return
             if outcome is not None:
                 batch.devices[device_id] = outcome.record
                 item.presence.append(outcome)

@@ -1,6 +1,11 @@
 """Presence rules: online from a birth, offline from a will or an inactivity timeout.
 
 Pure functions over ``DeviceRecord``; the registry service applies them and persists the result.
+A device's kind is pinned when it is first recorded: a later birth claiming another kind is
+refused (``Change.KIND_MISMATCH``, the record unchanged), since a lock that re-births as a gate
+would be handed a gate's policy and gallery. An admin who really replaces a device with one of
+another kind deletes its record first.
+
 Sessions: every agent connection has a session number, incremented by the agent.  A will whose
 session is older than the last birth is stale (the device already reconnected) and is ignored.
 """
@@ -34,6 +39,7 @@ class Change(StrEnum):
     WENT_ONLINE = "went_online"
     WENT_OFFLINE = "went_offline"
     IGNORED_STALE = "ignored_stale"
+    KIND_MISMATCH = "kind_mismatch"  # a birth claiming another kind than the record's: refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +47,18 @@ class Outcome:
     record: DeviceRecord
     change: Change
     registered: bool = False  # first time this device was seen
+    claimed_kind: DeviceKind | None = None  # with KIND_MISMATCH: what the refused birth said
+
+
+def kind_mismatch_reason(outcome: Outcome) -> str:
+    """The dead-letter reason of a refused birth, naming both kinds."""
+    return (f"kind_mismatch: {outcome.record.device_id} is recorded as {outcome.record.kind.value}, "
+            f"the birth says {outcome.claimed_kind.value if outcome.claimed_kind else '?'}")
 
 
 def apply_birth(record: DeviceRecord | None, device_id: str, birth: Birth, now_ms: int) -> Outcome:
-    """A birth registers the device (or refreshes its identity) and makes it online."""
+    """A birth registers the device (or refreshes its identity) and makes it online; one
+    claiming another kind than the recorded one is refused and changes nothing."""
     if record is None:
         fresh = DeviceRecord(
             device_id=device_id, kind=birth.kind, model=birth.model, fw=birth.fw, site=birth.site,
@@ -52,6 +66,9 @@ def apply_birth(record: DeviceRecord | None, device_id: str, birth: Birth, now_m
             online_since_ms=now_ms,
         )
         return Outcome(fresh, Change.WENT_ONLINE, registered=True)
+    if birth.kind != record.kind:
+        # Whatever its session or clock: identity is not something a device may change.
+        return Outcome(record, Change.KIND_MISMATCH, claimed_kind=birth.kind)
 
     if birth.session == record.session and birth.ts <= record.last_seen_ms:
         # The retained birth replayed on (re)subscribe: the session we already know. It says
@@ -62,7 +79,7 @@ def apply_birth(record: DeviceRecord | None, device_id: str, birth: Birth, now_m
     # A newer session, or a lower session number with a newer timestamp: the agent lost its
     # counter (e.g. a re-imaged host); trust the clock rather than lock the device out forever.
     updated = dataclasses.replace(
-        record, kind=birth.kind, model=birth.model, fw=birth.fw, site=birth.site or record.site,
+        record, model=birth.model, fw=birth.fw, site=birth.site or record.site,
         online=True, session=birth.session, last_seen_ms=max(now_ms, record.last_seen_ms),
         online_since_ms=record.online_since_ms if record.online else now_ms, offline_reason=None,
     )

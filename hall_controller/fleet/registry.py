@@ -92,6 +92,11 @@ class DeviceRegistry:
                            extra={"device_id": record.device_id})
             await self._alarms.device_offline(record.device_id, record.kind,
                                               record.offline_reason or "unknown")
+        elif outcome.change is Change.KIND_MISMATCH and outcome.claimed_kind is not None:
+            logger.warning("birth of %s as %s refused: it is recorded as %s", record.device_id,
+                           outcome.claimed_kind, record.kind, extra={"device_id": record.device_id})
+            await self._alarms.device_kind_mismatch(record.device_id, record.kind,
+                                                    outcome.claimed_kind)
         elif outcome.change is Change.IGNORED_STALE:
             logger.info("stale state for %s ignored (session %d is current)", record.device_id,
                         record.session, extra={"device_id": record.device_id})

@@ -193,3 +193,27 @@ async def test_a_request_is_acknowledged_only_once_it_is_answered() -> None:
                                          {"id": "r2", "method": "device.time", "params": {}})])
     await failing.requests_answered()
     assert acks2.acked == []
+
+
+async def test_a_rebirth_as_another_kind_is_dead_lettered_and_raises_an_alarm() -> None:
+    store = MemoryStore()
+    pipeline, registry, _ = build(store)
+    acks = Acks(store)
+
+    def birth(kind: str, session: int) -> InboundMessage:
+        return acks.message(TOPICS.device("lock-9", "state"), {
+            "online": True, "session": session, "kind": kind, "model": "X", "ts": now_ms()})
+
+    await pipeline.process([birth("door_lock", 1)])
+    await pipeline.process([birth("face_gate", 2)])
+    await pipeline.process([birth("face_gate", 3)])
+    assert len(acks.acked) == 3  # refused, not redelivered forever
+    record = registry.get("lock-9")
+    assert record is not None and record.kind is DeviceKind.DOOR_LOCK and record.session == 1
+    assert store.devices["lock-9"].kind is DeviceKind.DOOR_LOCK
+    reasons = [d.reason for d in store.dead_letters.values()]
+    assert reasons == ["kind_mismatch: lock-9 is recorded as door_lock, the birth says face_gate"] * 2
+    [alarm] = [a for a in store.alarms.values() if a.type == "device.kind_mismatch"]
+    assert alarm.device_id == "lock-9" and alarm.count == 2
+    assert alarm.details == {"recorded_kind": "door_lock", "claimed_kind": "face_gate"}
+    assert pipeline.counters.dead_letters["kind_mismatch"] == 2

@@ -11,6 +11,7 @@ from hall_controller.fleet.presence import (
     apply_birth,
     apply_timeout,
     apply_will,
+    kind_mismatch_reason,
 )
 
 T0 = 1_700_000_000_000  # every time below is T0 + milliseconds
@@ -114,12 +115,13 @@ def test_a_new_session_brings_the_new_firmware_and_keeps_a_known_site() -> None:
                   site="main-hall", ts=T0)
     record = apply_birth(None, "kiosk-1", first, T0).record
     # Re-imaged as another model with new firmware; its birth names no site this time.
-    again = Birth(online=True, session=2, kind=DeviceKind.QUEUE_DISPLAY, model="K2", fw="2.1",
+    # (Its kind stays: a birth of another kind is refused, see the kind-mismatch tests.)
+    again = Birth(online=True, session=2, kind=DeviceKind.KIOSK, model="K2", fw="2.1",
                   ts=T0 + 5_000)
     outcome = apply_birth(record, "kiosk-1", again, T0 + 5_000)
     assert outcome.change is Change.NONE  # it never went offline
     assert outcome.record == DeviceRecord(
-        device_id="kiosk-1", kind=DeviceKind.QUEUE_DISPLAY, model="K2", fw="2.1",
+        device_id="kiosk-1", kind=DeviceKind.KIOSK, model="K2", fw="2.1",
         site="main-hall", online=True, session=2, first_seen_ms=T0, last_seen_ms=T0 + 5_000,
         online_since_ms=T0, offline_reason=None)
     moved = Birth(online=True, session=3, kind=DeviceKind.KIOSK, model="K2", fw="2.1",
@@ -202,3 +204,30 @@ def test_timeout_takes_the_device_offline_just_after_the_limit_and_not_at_it() -
     assert after.change is Change.WENT_OFFLINE
     assert after.record.online is False and after.record.online_since_ms is None
     assert after.record.offline_reason == "timeout" and after.record.last_seen_ms == T0
+
+
+def test_a_birth_claiming_another_kind_is_refused_and_changes_nothing() -> None:
+    # A lock's record, then a birth for the same id that says "face gate" (a newer session
+    # and clock, so it would otherwise be accepted): the lock must not become a gate.
+    lock = Birth(online=True, session=1, kind=DeviceKind.DOOR_LOCK, model="L1", fw="1.0",
+                 site="b3", ts=T0 + 100)
+    record = apply_birth(None, "lock-1", lock, T0 + 1_000).record
+    timed_out = apply_timeout(record, T0 + 400_000, 300).record
+    gate = Birth(online=True, session=9, kind=DeviceKind.FACE_GATE, model="G9", fw="6.6",
+                 site="elsewhere", ts=T0 + 500_000)
+    outcome = apply_birth(timed_out, "lock-1", gate, T0 + 500_000)
+    assert outcome.change is Change.KIND_MISMATCH and not outcome.registered
+    assert outcome.claimed_kind is DeviceKind.FACE_GATE
+    assert outcome.record == timed_out  # kind, model, fw, site, session and presence kept
+    assert kind_mismatch_reason(outcome) == (
+        "kind_mismatch: lock-1 is recorded as door_lock, the birth says face_gate")
+
+
+def test_a_birth_of_the_recorded_kind_still_refreshes_model_and_firmware() -> None:
+    record = apply_birth(None, "kiosk-1", birth(1, 100), T0 + 1_000).record
+    newer = Birth(online=True, session=2, kind=DeviceKind.KIOSK, model="K2", fw="3.0",
+                  ts=T0 + 2_000)
+    outcome = apply_birth(record, "kiosk-1", newer, T0 + 2_000)
+    assert outcome.change is Change.NONE and outcome.claimed_kind is None
+    assert (outcome.record.kind, outcome.record.model, outcome.record.fw) == (
+        DeviceKind.KIOSK, "K2", "3.0")
