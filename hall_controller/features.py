@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from devices.contract import Command
 from devices.signing import derive_device_key, sign_command
 from hall_controller.access.face_checkin import FaceCheckIn, PersonCases
+from hall_controller.access.grant_check import GrantCheck
 from hall_controller.access.ports import AccessStore
 from hall_controller.access.service import AccessService, Signer
 from hall_controller.cases.destination_guard import DestinationGuard, Resolver, system_resolver
@@ -134,7 +135,8 @@ class StatsFeature:
 class AccessFeature:
     """People, faces, rules and the audit; gates and locks sync their policy
     (``access.sync``), doors unlock remotely with commands signed by keys derived from
-    ``command_secret`` (without it, remote unlock is refused)."""
+    ``command_secret`` (without it, remote unlock is refused). Every ``access.granted`` is
+    checked against the controller's own policy for that device (``GrantCheck``)."""
 
     store: AccessStore
     command_secret: bytes | None
@@ -146,6 +148,7 @@ class AccessFeature:
             signer=command_signer(self.command_secret) if self.command_secret else None)
         hall.services.add(access)
         hall.requests.register("access.sync", access.sync)
+        hall.pipeline.on_event(GrantCheck(access, self.store, hall.alarms))
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,3 +64,11 @@ class AccessStore(Protocol):
                            person_id: str | None = None, outcome: str = "done",
                            reason: str | None = None,
                            details: dict[str, Any] | None = None) -> None: ...
+
+    async def record_suspicious_decision(self, event_id: str, device_id: str, ts_ms: int, *,
+                                         method: str, person_id: str | None, reason: str,
+                                         details: dict[str, Any]) -> None:
+        """Append a ``decision`` entry with outcome ``suspicious`` for the device's event
+        ``event_id`` (the device's own ``granted`` entry stays: the audit is append-only);
+        once per event."""
+        ...

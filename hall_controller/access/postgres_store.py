@@ -251,3 +251,11 @@ class PostgresAccessStore:
                 "device_id": device_id, "action": action, "outcome": outcome,
                 "person_id": person_id, "actor": actor, "reason": reason,
                 "details": Jsonb(details or {})})
+
+    async def record_suspicious_decision(self, event_id: str, device_id: str, ts_ms: int, *,
+                                         method: str, person_id: str | None, reason: str,
+                                         details: dict[str, Any]) -> None:
+        async with transaction(self._pool, "audit") as cur:
+            await cur.execute(QUERIES["insert_suspicious_decision"], {
+                "event_id": event_id, "device_id": device_id, "ts_ms": ts_ms, "method": method,
+                "person_id": person_id, "reason": reason, "details": Jsonb(details)})

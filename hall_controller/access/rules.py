@@ -21,6 +21,8 @@ GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 # A rule's target: a device id, or a pattern with * and ? over device ids.
 TARGET = re.compile(r"^[a-z0-9*?][a-z0-9*?-]{0,62}$")
 MAX_FACES_PER_PERSON = 10
+SUSPICIOUS = "suspicious"
+"""The audit outcome of a device's grant that the controller's own policy does not contain."""
 
 
 class Role(StrEnum):
@@ -126,3 +128,32 @@ def devices_affected(rules: Iterable[AccessRule], groups: Iterable[str],
     groups = set(groups)
     targets = [r.target for r in rules if r.group in groups]
     return [d for d in device_ids if any(fnmatch.fnmatchcase(d, t) for t in targets)]
+
+
+def grant_doubt(policy: AccessPolicy, data: Mapping[str, object], at_ms: int) -> str | None:
+    """Why the controller doubts a device's ``access.granted`` (the event's ``data``, decided
+    at ``at_ms``), or None when its own policy for that device grants the same.
+
+    The device decided from a policy the controller compiled, so a grant that policy does not
+    contain was forged, or came from a device that ignores its policy. A card names its owner
+    through the policy's cards: ``unknown_card``, or ``card_of_another_person`` when the event
+    names someone else. Then the policy's own decision for the person: ``unknown_person`` (no
+    rule lets them in here), ``outside_schedule``, ``pass_expired``, ``not_yet_valid`` or
+    ``locked_down``. A door in free pass lets anyone through; a remote grant is the
+    controller's own signed ``door.unlock`` (the lock checks that signature)."""
+    method = data.get("method")
+    if method == "remote" or policy.mode is DoorMode.FREE_PASS:
+        return None
+    person_id = data.get("person_id")
+    if person_id is not None and not isinstance(person_id, str):
+        return "unknown_person"
+    card = data.get("credential")
+    if method == "card" and card is not None:
+        owner = policy.person_for_card(card) if isinstance(card, str) else None
+        if owner is None:
+            return "unknown_card"
+        if person_id is not None and person_id != owner:
+            return "card_of_another_person"
+        person_id = owner
+    decision = policy.decide(person_id, at_ms)
+    return None if decision.granted else decision.reason.value

@@ -16,6 +16,15 @@ INSERT INTO access_audit (ts, device_id, category, action, outcome, person_id, a
 VALUES (now(), %(device_id)s, 'admin', %(action)s, %(outcome)s, %(person_id)s, %(actor)s,
         %(reason)s, %(details)s)
 
+-- name: insert_suspicious_decision
+-- A second 'decision' entry beside the device's own (the audit is append-only): the grant
+-- the controller's policy does not contain. Its source makes a redelivered event count once.
+INSERT INTO access_audit (ts, device_id, category, action, outcome, person_id, actor,
+                          reason, details, source)
+VALUES (hall_ts(%(ts_ms)s), %(device_id)s, 'decision', %(method)s, 'suspicious', %(person_id)s,
+        'controller', %(reason)s, %(details)s, 'suspicious:event:' || %(event_id)s)
+ON CONFLICT (source) DO NOTHING
+
 -- name: snapshot_persons
 SELECT p.person_id, p.name, p.role, p.groups, p.cards,
        hall_ms(p.valid_from) AS valid_from_ms, hall_ms(p.valid_until) AS valid_until_ms,
