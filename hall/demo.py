@@ -26,12 +26,14 @@ import httpx
 from devices.contract import now_ms
 from hall.config import HallConfig
 from hall.settings import clerk_settings, command_secret, queue_settings
+from hall_controller.access.service import AccessService
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.rules import Scope
 from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.service_day import service_day_at
+from simulators.access_roster import simulated_roster
 from simulators.clerks import ClerkPlan, run_clerks
-from simulators.fleet import build_fleet, run_agents
+from simulators.fleet import build_fleet, fleet_plan, run_agents
 from simulators.hall_replay import ReplayPlan, ReplayResult, build_replay
 from simulators.kiosk import SimulatedKiosk
 from simulators.live_hall import give_visitors
@@ -198,6 +200,14 @@ async def run_simulated_hall(config: HallConfig, mqtt_url: str, hall: Hall, *,
                          devices_per_kind=devices_per_kind,
                          telemetry_interval_s=demo.telemetry_interval_s, durable=True,
                          master_secret=command_secret(config))
+    access = hall.controller.services.find(AccessService)
+    if access is not None:
+        # The controller checks every grant against its own policy: the people the simulated
+        # gates and locks let in are enrolled there first, as an admin would have.
+        roster = simulated_roster(fleet_plan(devices_per_kind=devices_per_kind))
+        written = await access.ensure_roster(roster.people, roster.rules, "demo")
+        logger.info("demo: %d simulated people and %d rules enrolled (%d written now)",
+                    len(roster.people), len(roster.rules), written)
     kiosks = give_visitors(agents, plans.walk_ins) if demo.live_queue else []
     for kiosk in kiosks:
         kiosk.doors_open.clear()   # until the replayed day is in the queue

@@ -26,6 +26,14 @@ UNLOCK_MAX_S = 3600.0
 RESIDENTS = 4
 
 
+def resident_cards(device_id: str) -> dict[str, str]:
+    """Card number → person id of the residents behind one simulated lock (campus card numbers
+    are letters and digits). ``hall demo`` enrols them with a rule for that lock only
+    (``simulators.access_roster``)."""
+    stem = "".join(ch for ch in device_id if ch.isalnum())[:28]
+    return {f"{stem}{i:02d}": f"resident-{device_id}-{i}" for i in range(1, RESIDENTS + 1)}
+
+
 class SimulatedDoorLock(SimulatedDevice):
     """Telemetry: ``battery_pct``, ``door_state``, ``locked``, ``mode``, ``tamper``, ``rssi``.
 
@@ -41,8 +49,7 @@ class SimulatedDoorLock(SimulatedDevice):
     def __init__(self, device_id: str, *, speed: float = 1.0, tick_s: float = 1.0) -> None:
         super().__init__(device_id, speed=speed, tick_s=tick_s)
         # Cards of the room's residents: the small local allow-list the lock decides with.
-        self.allowed_cards = {f"card-{device_id}-{i}": f"resident-{device_id}-{i}"
-                              for i in range(1, RESIDENTS + 1)}
+        self.allowed_cards = resident_cards(device_id)
         self.clock_s = 0.0
         self.door = DoorLogic(DoorConfig(), authorize=self._authorize, now=self.clock_s)
         self.battery_pct = round(self.rng.uniform(40.0, 100.0), 2)

@@ -15,6 +15,10 @@ from simulators.base import SimulatedDevice
 
 PASSAGES_PER_S = 1 / 10
 RECOGNISED_SHARE = 0.92  # the rest are visitors without an enrolled face
+POPULATION = tuple(f"s2026{n:04d}" for n in range(1, 400))
+"""The made-up students a simulated gate recognises. ``hall demo`` enrols them with a rule for
+every simulated gate (``simulators.access_roster``), so the controller's policy contains each
+grant; on another controller they are people it does not know, and it says so."""
 
 
 class SimulatedFaceGate(SimulatedDevice):
@@ -46,7 +50,7 @@ class SimulatedFaceGate(SimulatedDevice):
             recognised = self.rng.random() < RECOGNISED_SHARE
             if recognised:
                 self.emit("access.granted", {
-                    "method": "face", "person_id": f"s2026{self.rng.randrange(1, 400):04d}",
+                    "method": "face", "person_id": POPULATION[self.rng.randrange(len(POPULATION))],
                     "reason": "allowed", "distance": round(self.rng.uniform(0.2, 0.45), 3),
                     "margin": round(self.rng.uniform(0.3, 0.6), 3), "frames": 3})
             else:

@@ -157,6 +157,29 @@ class AccessService:
         await self._changed()
         return deleted
 
+    async def ensure_roster(self, people: Sequence[Person],
+                            rules: Sequence[tuple[str, str, str]], actor: str) -> int:
+        """Make sure these people (as given) and rules (group, target, schedule) exist, for a
+        prepared population such as ``hall demo``'s simulated one; returns how many were
+        written. Devices are told once at the end, not per person."""
+        known = {p.person_id: p for p in await self._store.list_persons(
+            group=None, role=None, limit=len(people) + 100_000, offset=0)}
+        written = 0
+        for person in people:
+            held = known.get(person.person_id)
+            if held is None or (held.name, held.role, held.groups, held.cards) != (
+                    person.name, person.role, person.groups, person.cards):
+                await self._store.upsert_person(person, actor)
+                written += 1
+        present = {(r.group, r.target, r.schedule) for r in (await self._current()).rules}
+        for rule in rules:
+            if rule not in present:
+                await self._store.add_rule(*rule, actor)
+                written += 1
+        if written:
+            await self._changed()
+        return written
+
     # -- rules ----------------------------------------------------------------------------------
 
     async def put_schedule(self, name: str, definition: object, actor: str) -> dict[str, Any]:

@@ -12,6 +12,10 @@ from devices.kinds import DeviceKind
 from hall_controller.access.postgres_store import PostgresAccessStore
 from hall_controller.access.rules import AuditCategory, Person, Role
 from hall_controller.access.service import AccessService
+from simulators.access_roster import simulated_roster
+from simulators.door_lock import resident_cards
+from simulators.face_gate import POPULATION
+from simulators.fleet import fleet_plan
 from tests.integration.test_access_postgres import online
 from tests.support.controller import eventually, raw_device, running_controller
 from tests.support.hall_store import PostgresHallStore
@@ -87,3 +91,30 @@ async def test_a_forged_grant_is_audited_as_suspicious_and_alarmed_and_a_true_on
             ("nobody", "granted", None), ("nobody", "suspicious", forged)])
         assert {allowed, by_card}.isdisjoint(a.details.get("event_id") for a in
                                              await hall_store.list_alarms(device_id="gate-01"))
+
+
+async def test_the_demo_enrols_its_simulated_people_once_and_their_grants_pass(
+        broker_url: str, topic_prefix: str, hall_store: PostgresHallStore) -> None:
+    roster = simulated_roster(fleet_plan(devices_per_kind=1))
+    async with running_controller(broker_url, topic_prefix, hall_store,
+                                  access=PostgresAccessStore(hall_store.pool)) as controller, \
+            raw_device(broker_url, topic_prefix, "lock-01") as lock:
+        access = controller.services.get(AccessService)
+        assert await access.ensure_roster(roster.people, roster.rules, "demo") == \
+            len(roster.people) + len(roster.rules)
+        assert await access.ensure_roster(roster.people, roster.rules, "demo") == 0  # a restart
+        assert len((await access.policy_for("gate-01")).people) == len(POPULATION)
+        await online(controller, lock, "door_lock")
+        [(card, resident), *_] = resident_cards("lock-01").items()
+        await lock.event("access.granted", {"method": "card", "person_id": resident,
+                                            "credential": card, "reason": "allow_list"})
+        await lock.event("access.granted", {"method": "card", "person_id": "s20260001",
+                                            "credential": "9999999"})
+
+        async def alarmed() -> bool:
+            return any(a.type == "access.suspicious_grant"
+                       for a in await hall_store.list_alarms(device_id="lock-01"))
+        await eventually(alarmed, what="the unknown card's grant alarmed")
+        [alarm] = [a for a in await hall_store.list_alarms(device_id="lock-01")
+                   if a.type == "access.suspicious_grant"]
+        assert alarm.count == 1 and alarm.details["reason"] == "unknown_card"
