@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 
 from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.access.rules import Person, Role
+from hall_controller.access.service import AccessService
 from hall_controller.cases.postgres_store import PostgresCaseStore
 from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
 from hall_controller.cases.rules import Applicant, CaseInput, CaseStatus
@@ -45,6 +47,13 @@ async def test_the_entrance_gate_checks_people_in_by_face(
         remote = await controller.services.get(RemoteTicketService).take(
             "student-id", ("person_id", "s-remote"), caller="api_key:platform")
         assert remote.ticket.state is TicketState.AWAITING_CHECKIN
+        # The people the gates let in are enrolled there (the controller checks every grant
+        # against its own policy and alarms on one it does not contain).
+        service = controller.services.get(AccessService)
+        for person_id in ("s-remote", "s-case", "s-nothing"):
+            await service.save_person(Person(person_id, person_id, Role.STUDENT,
+                                             groups=("students",)), "admin1")
+        await service.add_rule("students", "gate-*", "always", "admin1")
         await online(controller, gate, "face_gate")
         await online(controller, dorm_gate, "face_gate")
 
@@ -94,3 +103,5 @@ async def test_the_entrance_gate_checks_people_in_by_face(
         dorm_audit = await access.audit(device_id="gate-b3-east", person_id=None, category=None,
                                         before_id=None, limit=50)
         assert not [e for e in dorm_audit if e.action == "face.checkin"]
+        assert not [a for a in await hall_store.list_alarms()
+                    if a.type == "access.suspicious_grant"]
