@@ -138,6 +138,14 @@ def test_demo_lists_simulated_devices_online_and_stops_cleanly(
     wait_until(lambda: tickets_today() > before, 30, "tickets taken by simulated visitors", demo)
     keys = demo.get("/integration/keys")
     assert any(k["name"] == "simulated online platform (hall demo)" and k["active"] for k in keys)
+    # The simulated gates and locks let people in, and the controller's policy contains every
+    # such grant (the demo enrolled them): nothing is suspicious.
+    wait_until(lambda: any(e["outcome"] == "granted" for e in demo.get(
+        "/access/audit", category="decision", limit=1000)["items"]), 30, "grants audited", demo)
+    decisions = demo.get("/access/audit", category="decision", limit=1000)["items"]
+    assert not [e for e in decisions if e["outcome"] == "suspicious"]
+    assert not [a for a in demo.get("/alarms") if a["type"] == "access.suspicious_grant"]
+    assert "simulated people and" in demo.output()
     first_run_from = int(time.time() * 1000) - 60_000
     assert stop(demo) == 0, demo.output()[-2000:]
     first_run_to = int(time.time() * 1000)
