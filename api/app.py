@@ -221,7 +221,7 @@ def _install_error_handlers(app: FastAPI) -> None:
                           str(exc) or "the device is offline; try again when it is back")
         if isinstance(exc, AccountChangeRefused):
             return _error(status.HTTP_409_CONFLICT if exc.conflict
-                          else status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc))
+                          else 422, str(exc))  # the constant's name differs by Starlette version
         if isinstance(exc, Conflict):
             return _error(status.HTTP_409_CONFLICT, str(exc) or "conflicts with the current state")
         if isinstance(exc, StoreUnavailable):
