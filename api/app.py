@@ -42,6 +42,7 @@ from api.routes import kiosk as kiosk_routes
 from api.routes import live as live_routes
 from api.routes import remote_tickets as remote_ticket_routes
 from api.routes import stats as stats_routes
+from api.routes import users as user_routes
 from api.security_headers import SecurityHeaders
 from hall_controller.access.service import AccessService
 from hall_controller.cases.integration_keys import ApiKeyService
@@ -60,11 +61,13 @@ from hall_controller.queue.stats import StatsService
 from hall_controller.queue.tickets import TicketService
 from hall_controller.users.lockout_alarms import LockoutAlarms
 from hall_controller.users.service import (
+    AccountChangeRefused,
     AccountDisabledError,
     AuthError,
     HashingBusyError,
     InvalidCredentialsError,
     LoginLockedError,
+    WrongCurrentPasswordError,
 )
 
 logger = logging.getLogger(__name__)
@@ -108,7 +111,7 @@ class FeatureRouters:
 
 # Always mounted: the fleet is part of every hall.
 FLEET_ROUTERS = (auth_router, device_routes.router, command_routes.router, alarm_routes.router,
-                 dead_letter_routes.router, health_routes.router)
+                 dead_letter_routes.router, health_routes.router, user_routes.router)
 FLEET_NEEDS: tuple[type[Any], ...] = (Authenticator, FleetViews, CommandService, AlarmService,
                                       HealthService)
 # Each feature's routers and what they need; mounted in this order.
@@ -194,7 +197,7 @@ def _error(code: int, detail: str, headers: dict[str, str] | None = None) -> JSO
 
 def _install_error_handlers(app: FastAPI) -> None:
     async def auth_error(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, AccountDisabledError):
+        if isinstance(exc, AccountDisabledError | WrongCurrentPasswordError):
             return _error(status.HTTP_403_FORBIDDEN, str(exc))
         if isinstance(exc, LoginLockedError):
             return _error(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
@@ -216,6 +219,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, DeviceOffline):
             return _error(status.HTTP_409_CONFLICT,
                           str(exc) or "the device is offline; try again when it is back")
+        if isinstance(exc, AccountChangeRefused):
+            return _error(status.HTTP_409_CONFLICT if exc.conflict
+                          else 422, str(exc))  # the constant's name differs by Starlette version
         if isinstance(exc, Conflict):
             return _error(status.HTTP_409_CONFLICT, str(exc) or "conflicts with the current state")
         if isinstance(exc, StoreUnavailable):

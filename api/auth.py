@@ -3,7 +3,9 @@
 
 Passwords, tokens and user accounts are the users service's
 (``hall_controller.users.service``); this module calls it. Every request re-reads the user
-through it, so disabling or demoting someone takes effect at once. Roles: ``clerk``,
+through it and compares the token's version with the account's, so disabling or demoting
+someone, or a new password, refuses their earlier tokens at once (the routes that manage
+users are in ``api.routes.users``). Roles: ``clerk``,
 ``facilities``, ``admin``; admin implies every role.
 
 Integration clients (the online service platform) authenticate with API keys
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.fleet.model import Role, User
+from hall_controller.users.accounts import UserAccounts
 from hall_controller.users.ports import UserStore
 from hall_controller.users.rules import ThrottlePolicy
 from hall_controller.users.service import (
@@ -86,6 +89,7 @@ class Authenticator:
         # The lockout audit is set by create_app, over the hall's alarms.
         self.service = UserService(settings, users, hasher=hasher, clock=clock,
                                    throttle=throttle, hash_slots=hash_slots)
+        self.accounts = UserAccounts(self.service)
         # Set by create_app when the online-case integration is mounted; without it every
         # API key is refused.
         self.api_keys: ApiKeyService | None = None

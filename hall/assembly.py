@@ -121,6 +121,9 @@ class Hall:
     adapters: PostgresAdapters
     controller: HallController
     app: FastAPI
+    # True when ``admin_password`` created the first admin (or restored one to a hall that
+    # had no enabled admin); False when an existing admin kept their password.
+    admin_created: bool = False
 
 
 @contextlib.asynccontextmanager
@@ -128,16 +131,17 @@ async def assemble(config: HallConfig, mqtt_url: str, dsn: str, *,
                    admin_password: str | None = None) -> AsyncIterator[Hall]:
     """The whole hall over the broker at ``mqtt_url`` and the database at ``dsn``; the
     caller runs ``hall.controller.running()`` and serves ``hall.app``. ``admin_password``
-    (re)sets the ``admin`` user's password."""
+    creates the ``admin`` user when the hall has no enabled admin, and is ignored (logged)
+    otherwise: an existing admin's password is never reset."""
     from api import create_app
     from api.auth import Authenticator
-    from hall_controller.fleet.model import Role
-    from hall_controller.users.service import AuthSettings, ensure_user
+    from hall_controller.users.accounts import ensure_first_admin
+    from hall_controller.users.service import AuthSettings
 
     settings = controller_settings(config, mqtt_url)
     async with postgres_adapters(config, dsn) as adapters:
-        if admin_password is not None:
-            await ensure_user(adapters.users, "admin", admin_password, Role.ADMIN)
+        admin_created = (admin_password is not None
+                         and await ensure_first_admin(adapters.users, admin_password))
         controller = HallController(settings, adapters.fleet, controller_bus(settings),
                                     hall_features(config, adapters))
         services = controller.services
@@ -151,4 +155,4 @@ async def assemble(config: HallConfig, mqtt_url: str, dsn: str, *,
         app = create_app(services, max_body_bytes=http.max_body_bytes,
                          max_upload_bytes=http.max_upload_bytes,
                          body_timeout_s=http.body_timeout_s, hsts=http.hsts)
-        yield Hall(adapters, controller, app)
+        yield Hall(adapters, controller, app, admin_created)

@@ -156,6 +156,15 @@ async def _drained(controller: Any, timeout_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
+def _admin_password_line(config: HallConfig, generated: str, hall: Hall) -> str:
+    """What the demo says about the admin's password: the one it generated only when that
+    created the admin; with data from an earlier run the admin keeps their password."""
+    if not hall.admin_created:
+        return ("(unchanged: the existing admin's password; HALL_ADMIN_PASSWORD only creates "
+                "the first admin)")
+    return generated if not config.auth.admin_password else "(the HALL_ADMIN_PASSWORD you set)"
+
+
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
     from hall.demo import run_simulated_hall
     from hall.infrastructure import broker_url, database_url
@@ -184,8 +193,7 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 "  Campus hall demo is running.",
                 f"  API:      {base}/api/v1/devices   (docs: {base}/docs)",
                 f"  Pages:    {base}/pages/   (statistics: {base}/pages/stats.html)",
-                "  Login:    admin / " + (admin_password if not config.auth.admin_password
-                                          else "(the HALL_ADMIN_PASSWORD you set)"),
+                "  Login:    admin / " + _admin_password_line(config, admin_password, hall),
                 f"  Broker:   {url}   topics under {config.mqtt.topic_prefix}/",
                 f"  Data:     {data_dir}",
                 f"  Devices:  {per_kind} of each kind, simulated",
@@ -204,7 +212,7 @@ async def _controller(config: HallConfig, args: argparse.Namespace) -> None:
 
     async with broker_url(config) as mqtt_url, database_url(config) as dsn:
         logger.info("broker %s; API on http://%s:%d", mqtt_url, config.http.host, config.http.port)
-        admin = config.auth.admin_password or None  # only (re)set when explicitly configured
+        admin = config.auth.admin_password or None  # creates the first admin only
         await _serve_controller(config, mqtt_url, dsn, admin_password=admin)
 
 

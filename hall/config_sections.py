@@ -157,7 +157,9 @@ class LoginConfig(ConfigSection):
 
 class AuthConfig(ConfigSection):
     token_ttl_s: Annotated[int, Field(ge=60)] = 8 * 3600
-    admin_password: str = Field(default="", description="demo admin password; empty → generated and printed")
+    admin_password: str = Field(default="", description=(
+        "the first admin's password, used only while no enabled admin exists (it never resets "
+        "one); empty in the demo → generated and printed"))
     secret: str = Field(default="", description="token signing key; empty → generated once into the data dir")
     login: LoginConfig = LoginConfig()
 

@@ -143,6 +143,8 @@ class User:
     password_hash: str
     role: Role
     disabled: bool = False
+    # Written into every token issued for the user; a token of another version is refused.
+    token_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,10 @@ class MemoryUserStore:
         self._check()
         return self.users.get(username)  # frozen: no copy needed
 
+    async def list_users(self) -> list[User]:
+        self._check()
+        return [self.users[name] for name in sorted(self.users)]
+
     async def upsert_user(self, user: User) -> None:
         self._check()
         self.users[user.username] = user

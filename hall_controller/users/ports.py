@@ -12,6 +12,8 @@ from hall_controller.users.rules import Lockout
 @runtime_checkable
 class UserStore(Protocol):
     async def get_user(self, username: str) -> User | None: ...
+    async def list_users(self) -> list[User]:
+        """Every account, by username."""
     async def upsert_user(self, user: User) -> None: ...
 
 

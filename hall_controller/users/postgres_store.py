@@ -1,4 +1,4 @@
-"""``UserStore`` over PostgreSQL (the ``users`` table of migration 0001, queries in
+"""``UserStore`` over PostgreSQL (the ``users`` table of migrations 0001 and 0013, queries in
 ``sql/users.sql``), over an open pool it does not own (``PostgresStore.pool``).
 
 Connection trouble becomes ``StoreUnavailable`` (``kernel.postgres.connections``).
@@ -6,11 +6,18 @@ Connection trouble becomes ``StoreUnavailable`` (``kernel.postgres.connections``
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg_pool import AsyncConnectionPool
 
 from hall_controller.fleet.model import Role, User
-from hall_controller.kernel.postgres.connections import execute, fetch_one
+from hall_controller.kernel.postgres.connections import execute, fetch_all, fetch_one
 from hall_controller.users.queries import QUERIES
+
+
+def _user(row: dict[str, Any]) -> User:
+    return User(row["username"], row["password_hash"], Role(row["role"]), row["disabled"],
+                row["token_version"])
 
 
 class PostgresUserStore:
@@ -22,11 +29,14 @@ class PostgresUserStore:
     async def get_user(self, username: str) -> User | None:
         row = await fetch_one(self._pool, "get user", QUERIES["get_user"],
                               {"username": username})
-        if row is None:
-            return None
-        return User(row["username"], row["password_hash"], Role(row["role"]), row["disabled"])
+        return None if row is None else _user(row)
+
+    async def list_users(self) -> list[User]:
+        rows = await fetch_all(self._pool, "list users", QUERIES["list_users"], {})
+        return [_user(row) for row in rows]
 
     async def upsert_user(self, user: User) -> None:
         await execute(self._pool, "upsert user", QUERIES["upsert_user"], {
             "username": user.username, "password_hash": user.password_hash,
-            "role": user.role.value, "disabled": user.disabled})
+            "role": user.role.value, "disabled": user.disabled,
+            "token_version": user.token_version})

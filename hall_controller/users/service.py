@@ -1,8 +1,10 @@
 """The users service: password hashing, user accounts, logins and bearer tokens.
 
 Passwords are hashed with argon2id; a login returns a JWT (HS256) carrying ``sub``, ``role``,
-``iat``, ``exp`` and ``iss``. A token is checked against the stored account every time, so
-disabling or demoting someone takes effect at once rather than when their token expires.
+``ver``, ``iat``, ``exp`` and ``iss``. A token is checked against the stored account every
+time: its ``ver`` must be the account's token version, which disabling the user, changing their
+role or their password raises (``accounts``), so every token issued before is refused at once
+rather than when it expires.
 Roles: ``clerk``, ``facilities``, ``admin``.
 
 Logins are throttled (``rules.LoginThrottle``): failures counted per username and per client
@@ -23,7 +25,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -31,7 +33,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hall_controller.fleet.model import Role, User
-from hall_controller.kernel.errors import Conflict
+from hall_controller.kernel.errors import Conflict, HallError
+from hall_controller.users.policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, password_problem
 from hall_controller.users.ports import LockoutAudit, UserStore
 from hall_controller.users.rules import LoginThrottle, ThrottlePolicy
 
@@ -40,9 +43,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _ALGORITHM = "HS256"
-# Longer passwords add nothing but hashing cost; refusing them keeps a login flood cheap.
-MAX_PASSWORD_LENGTH = 1024
-MIN_PASSWORD_LENGTH = 8
+__all__ = ["MAX_PASSWORD_LENGTH", "MIN_PASSWORD_LENGTH", "USERNAME_PATTERN", "UserService"]
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 
 
@@ -84,6 +85,22 @@ class HashingBusyError(AuthError):
     def __init__(self, retry_after_s: float) -> None:
         self.retry_after_s = max(1, math.ceil(retry_after_s))
         super().__init__("too many logins at once; try again shortly")
+
+
+class AccountChangeRefused(HallError):
+    """An account change the rules refuse: a weak password, or the lock-out guard (the API
+    answers 422 or 409 as ``conflict`` says)."""
+
+    def __init__(self, reason: str, *, conflict: bool = False) -> None:
+        super().__init__(reason)
+        self.conflict = conflict
+
+
+class WrongCurrentPasswordError(AuthError):
+    """A password change named the wrong current password (counted like a failed login)."""
+
+    def __init__(self) -> None:
+        super().__init__("the current password is wrong")
 
 
 class HashSlots:
@@ -177,13 +194,17 @@ async def ensure_user(
     store: UserStore, username: str, password: str, role: Role,
     *, hasher: PasswordHasher | None = None,
 ) -> User:
-    """Create the user, or reset their password and role and re-enable them (the demo's admin).
+    """Create the user, or reset their password and role and re-enable them (tests, and the
+    recovery of a hall without an enabled admin). A reset raises the token version, so the
+    account's earlier tokens are refused.
 
     Raises ValueError for a password that could never be used to log in.
     """
     if not password or len(password) > MAX_PASSWORD_LENGTH:
         raise ValueError(f"a password must be 1 to {MAX_PASSWORD_LENGTH} characters")
-    user = User(username=username, password_hash=await hash_password(password, hasher), role=role)
+    existing = await store.get_user(username)
+    user = User(username=username, password_hash=await hash_password(password, hasher), role=role,
+                token_version=0 if existing is None else existing.token_version + 1)
     await store.upsert_user(user)
     logger.info("user %s ensured with role %s", username, role.value,
                 extra={"username": username, "role": role.value})
@@ -227,6 +248,7 @@ class UserService:
         self._refuse_if_locked(username, client)
         if len(password) > MAX_PASSWORD_LENGTH:
             await self._failed(username, client)
+            raise InvalidCredentialsError
         # A name no account can have (NUL, for one, which the database cannot even compare) is
         # an unknown user: no lookup, but the same dummy verification, so the answer is the same.
         user = (await self.users.get_user(username)
@@ -235,6 +257,7 @@ class UserService:
                                      first=lambda: self._refuse_if_locked(username, client))
         if user is None or not matches:
             await self._failed(username, client)
+            raise InvalidCredentialsError
         if user.disabled:
             # The password was right, so this is no guess to count; nor a login to reset on.
             raise AccountDisabledError
@@ -249,13 +272,26 @@ class UserService:
             await self.users.upsert_user(user)
         return user
 
+    async def check_current_password(self, user: User, password: str, client: str) -> None:
+        """For a change of ``user``'s own account: the password they gave must be their
+        current one. A wrong one counts as a failed login (a stolen token must not become a
+        free password oracle). Raises LoginLockedError, HashingBusyError or
+        WrongCurrentPasswordError."""
+        self._refuse_if_locked(user.username, client)
+        if len(password) > MAX_PASSWORD_LENGTH or not await self._verify(
+                user.password_hash, password,
+                first=lambda: self._refuse_if_locked(user.username, client)):
+            await self._failed(user.username, client)
+            raise WrongCurrentPasswordError
+        self.throttle.record_success(user.username)
+
     def _refuse_if_locked(self, username: str, client: str) -> None:
         wait_s = self.throttle.retry_after(username, client, self._clock())
         if wait_s > 0:
             raise LoginLockedError(wait_s)
 
-    async def _failed(self, username: str, client: str) -> NoReturn:
-        """Count the failure, record any lockout it starts, and refuse the login."""
+    async def _failed(self, username: str, client: str) -> None:
+        """Count the failure and record any lockout it starts; the caller refuses."""
         logger.info("login refused for %r from %s", username, client,
                     extra={"username": username, "client": client})
         for lockout in self.throttle.record_failure(username, client, self._clock()):
@@ -273,7 +309,6 @@ class UserService:
                 except Exception:
                     # The audit's store may be down; the lockout holds all the same.
                     logger.exception("could not record the login lockout")
-        raise InvalidCredentialsError
 
     async def _verify(self, password_hash: str, password: str, *,
                       first: Callable[[], None]) -> bool:
@@ -288,8 +323,8 @@ class UserService:
     def issue_token(self, user: User) -> IssuedToken:
         now = int(self._clock())
         ttl = self.settings.token_ttl_s
-        claims = {"sub": user.username, "role": user.role.value, "iat": now, "exp": now + ttl,
-                  "iss": self.settings.issuer}
+        claims = {"sub": user.username, "role": user.role.value, "ver": user.token_version,
+                  "iat": now, "exp": now + ttl, "iss": self.settings.issuer}
         token = jwt.encode(claims, self.settings.secret, algorithm=_ALGORITHM)
         return IssuedToken(access_token=token, role=user.role, expires_in=ttl)
 
@@ -302,7 +337,7 @@ class UserService:
         try:
             claims = jwt.decode(
                 token, self.settings.secret, algorithms=[_ALGORITHM],
-                issuer=self.settings.issuer, options={"require": ["sub", "role", "exp", "iat"]},
+                issuer=self.settings.issuer, options={"require": ["sub", "role", "ver", "exp", "iat"]},
             )
         except jwt.ExpiredSignatureError:
             raise InvalidTokenError("the token has expired; log in again") from None
@@ -312,6 +347,8 @@ class UserService:
         user = await self.users.get_user(username) if isinstance(username, str) else None
         if user is None:
             raise InvalidTokenError("invalid token: the account no longer exists")
+        if claims["ver"] != user.token_version:
+            raise InvalidTokenError("the token was revoked (the account changed); log in again")
         if user.disabled:
             raise AccountDisabledError
         return user
@@ -320,6 +357,8 @@ class UserService:
                           disabled: bool = False, by: str) -> User:
         """A new user, its password stored as an argon2 hash; raises Conflict if the
         username is taken. ``by`` (who asked) goes to the log."""
+        if (problem := password_problem(username, password)) is not None:
+            raise AccountChangeRefused(problem)
         if await self.users.get_user(username) is not None:
             raise Conflict(f"user {username!r} already exists")
         user = User(username=username, password_hash=await self.hash_password(password),

@@ -111,7 +111,8 @@ def test_demo_lists_simulated_devices_online_and_stops_cleanly(
     ready_s = time.monotonic() - started
     kinds = sorted({d["kind"] for d in demo.get("/devices")})
     assert kinds == ["door_lock", "face_gate", "kiosk", "queue_display"]
-    assert "admin / " in demo.output() and "/api/v1/devices" in demo.output()
+    assert "admin / (the HALL_ADMIN_PASSWORD you set)" in demo.output()
+    assert "/api/v1/devices" in demo.output()
     wait_until(lambda: all(d["latest"] for d in demo.get("/devices")), 15, "telemetry from all", demo)
     # The day so far is replayed (yesterday's, before opening): tickets with waits of minutes,
     # online cases linked to them, and a one-trip rate.
@@ -155,6 +156,8 @@ def test_demo_lists_simulated_devices_online_and_stops_cleanly(
     # Data persists: a second run starts from what the first stored.
     again = start_hall("demo", env={"HALL_MQTT_URL": "", "HALL_DATABASE_URL": ""})
     wait_until(lambda: len(again.get("/devices")) == 12, 15, "devices after restart", again)
+    # The admin made on the first run keeps their password: no new one is claimed.
+    assert "admin / (unchanged: the existing admin's password" in again.output()
     series = again.get("/devices/kiosk-01/telemetry", metric="cpu_temp_c", from_ms=first_run_from,
                        to_ms=first_run_to, bucket_s=60)
     buckets = series["buckets"] if isinstance(series, dict) else series

@@ -14,7 +14,8 @@ REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 # (page, who logs in): every page of the hall.
 MAIN_PAGES = [("index.html", None), ("display.html", None), ("kiosk.html", None),
               ("window.html", "clerk1"), ("facilities.html", "fac1"),
-              ("device.html?id=lock-1", "fac1"), ("stats.html", "admin")]
+              ("device.html?id=lock-1", "fac1"), ("stats.html", "admin"),
+              ("users.html", "admin")]
 
 
 def policy_violations(page: Page) -> list[str]:

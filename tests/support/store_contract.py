@@ -499,3 +499,15 @@ class UserStoreContract:
         demoted = User("cleo", "$argon2id$v=19$def", Role.FACILITIES, disabled=True)
         await users.upsert_user(demoted)
         assert await users.get_user("cleo") == demoted
+
+    async def test_the_token_version_is_kept_and_users_are_listed_by_name(
+            self, users: UserStore) -> None:
+        assert await users.list_users() == []
+        await users.upsert_user(User("fay", "$argon2id$v=19$f", Role.FACILITIES))
+        ada = User("ada", "$argon2id$v=19$a", Role.ADMIN, token_version=3)
+        await users.upsert_user(ada)
+        assert await users.get_user("ada") == ada
+        bumped = User("ada", "$argon2id$v=19$a", Role.ADMIN, disabled=True, token_version=4)
+        await users.upsert_user(bumped)
+        assert [u.username for u in await users.list_users()] == ["ada", "fay"]
+        assert (await users.list_users())[0] == bumped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import jwt
@@ -156,7 +156,10 @@ async def test_a_disabled_user_cannot_log_in_and_their_token_stops_working(hall:
 
 async def test_a_demotion_applies_to_tokens_already_issued(hall: Hall) -> None:
     headers = await hall.as_user("fay")
-    await ensure_user(hall.users, "fay", PASSWORDS["fay"], Role.CLERK, hasher=FAST_HASHER)
+    # Changed in the store alone (the token version stays): the stored role still wins.
+    user = await hall.users.get_user("fay")
+    assert user is not None
+    await hall.users.upsert_user(replace(user, role=Role.CLERK))
     alarm = (await hall.store.list_alarms())[0]
     reply = await hall.client.post(f"/api/v1/alarms/{alarm.id}/ack", headers=headers)
     assert reply.status_code == 403
@@ -174,19 +177,20 @@ async def test_requests_without_a_valid_token_are_401(hall: Hall) -> None:
     assert garbage.status_code == 401
     assert garbage.json() == {"detail": "invalid token"}
 
-    forged = jwt.encode({"sub": "ada", "role": "admin", "iat": 0, "exp": int(time.time()) + 60,
+    forged = jwt.encode({"sub": "ada", "role": "admin", "ver": 0, "iat": 0, "exp": int(time.time()) + 60,
                          "iss": "campus-hall"}, "another-secret-of-sufficient-length!!",
                         algorithm="HS256")
     reply = await hall.client.get("/api/v1/devices", headers={"Authorization": f"Bearer {forged}"})
     assert reply.status_code == 401
 
-    expired = jwt.encode({"sub": "ada", "role": "admin", "iat": 0, "exp": int(time.time()) - 120,
+    expired = jwt.encode({"sub": "ada", "role": "admin", "ver": 0, "iat": 0,
+                          "exp": int(time.time()) - 120,
                           "iss": "campus-hall"}, SECRET, algorithm="HS256")
     reply = await hall.client.get("/api/v1/devices", headers={"Authorization": f"Bearer {expired}"})
     assert reply.status_code == 401
     assert "expired" in reply.json()["detail"]
 
-    unsigned = jwt.encode({"sub": "ada", "role": "admin", "iat": 0,
+    unsigned = jwt.encode({"sub": "ada", "role": "admin", "ver": 0, "iat": 0,
                            "exp": int(time.time()) + 60, "iss": "campus-hall"}, None,
                           algorithm="none")
     reply = await hall.client.get("/api/v1/devices",

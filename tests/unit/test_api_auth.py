@@ -70,7 +70,7 @@ async def test_tokens_round_trip_and_expire() -> None:
                          clock=lambda: clock[0])
     issued = auth.issue_token(await auth.authenticate("cleo", "clerk-pass-1"))
     claims = jwt.decode(issued.access_token, options={"verify_signature": False})
-    assert claims == {"sub": "cleo", "role": "clerk", "iat": 1_000_000, "exp": 1_000_060,
+    assert claims == {"sub": "cleo", "role": "clerk", "ver": 0, "iat": 1_000_000, "exp": 1_000_060,
                       "iss": "campus-hall"}
     # The real clock is far past 1970 + 1e6 s, so this token is long expired.
     with pytest.raises(InvalidTokenError, match="expired"):

@@ -1,0 +1,99 @@
+// Users and passwords. Admins see every user with role and state, and disable, re-enable or
+// change the role of the others (the server refuses changes to oneself and to the last
+// enabled admin). Every logged-in user changes their own password here; the server then
+// revokes all their tokens and answers with a new one for this session.
+import { api, applyWords, esc, header, languageSwitch, requireLogin, t } from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+const ROLES = ["admin", "facilities", "clerk"];
+let me = null;
+let users = [];
+
+function draw() {
+  $("users").innerHTML = users.map((u) => {
+    const self = u.username === me.user;
+    const options = ROLES.map((r) => `<option value="${r}"${r === u.role ? " selected" : ""}>${esc(t(`role.${r}`))}</option>`).join("");
+    return `<tr data-user="${esc(u.username)}" class="${u.disabled ? "disabled" : ""}">
+      <td>${esc(u.username)}${self ? esc(t("users.you")) : ""}</td>
+      <td><select class="role" aria-label="${esc(t("users.role"))}"${self ? " disabled" : ""}>${options}</select></td>
+      <td class="state">${esc(t(u.disabled ? "users.disabled" : "users.enabled"))}</td>
+      <td class="actions">${self ? "" : `
+        <button type="button" class="set-role">${esc(t("users.setrole"))}</button>
+        <button type="button" class="toggle ${u.disabled ? "" : "danger"}">${esc(t(u.disabled ? "users.enable" : "users.disable"))}</button>`}</td>
+    </tr>`;
+  }).join("");
+}
+
+async function load() {
+  users = await api("/users");
+  draw();
+}
+
+async function act(row, work) {
+  $("message").textContent = "";
+  try {
+    await work(encodeURIComponent(row.dataset.user));
+    await load();
+  } catch (error) {
+    $("message").textContent = t("err.generic") + error.message;
+  }
+}
+
+function wireUserTable() {
+  $("users").addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-user]");
+    if (!row) return;
+    if (event.target.classList.contains("toggle")) {
+      const user = users.find((u) => u.username === row.dataset.user);
+      act(row, (name) => api(`/users/${name}/${user.disabled ? "enable" : "disable"}`, { method: "POST" }));
+    } else if (event.target.classList.contains("set-role")) {
+      const role = row.querySelector("select.role").value;
+      act(row, (name) => api(`/users/${name}/role`, { method: "PUT", body: { role } }));
+    }
+  });
+}
+
+function wirePasswordForm() {
+  const form = $("password-form");
+  const message = $("password-message");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    message.className = "bad";
+    if (data.get("new") !== data.get("repeat")) {
+      message.textContent = t("users.mismatch");
+      return;
+    }
+    try {
+      const issued = await api("/auth/password", {
+        method: "POST", body: { current_password: data.get("current"), new_password: data.get("new") },
+      });
+      // Every earlier token is revoked, this page's too: carry on with the new one.
+      sessionStorage.setItem("hall.token", issued.access_token);
+      form.reset();
+      message.className = "ok";
+      message.textContent = t("users.changed");
+    } catch (error) {
+      message.textContent = error.status === 403 ? t("users.wrong") : t("err.generic") + error.message;
+    }
+  });
+}
+
+async function start() {
+  header("users.title", { logoutButton: true });
+  languageSwitch(() => { if (me?.role === "admin") draw(); });
+  me = await requireLogin(["facilities", "clerk"]);
+  applyWords();
+  wirePasswordForm();
+  if (me.role === "admin") {
+    $("user-admin").hidden = false;
+    wireUserTable();
+    try {
+      await load();
+    } catch (error) {
+      $("message").textContent = t("err.generic") + error.message;
+    }
+  }
+}
+
+start();
