@@ -91,8 +91,13 @@ def start_hall(tmp_path: Path) -> Iterator[Callable[..., Running]]:
 
 
 def stop(running: Running) -> int:
+    """SIGINT, as Ctrl-C; the hall prints its stacks if it is still stopping after 15 s."""
     running.proc.send_signal(signal.SIGINT)
-    return running.proc.wait(timeout=30)
+    try:
+        return running.proc.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"hall did not stop within 45 s of SIGINT:\n"
+                             f"{running.output()[-12000:]}") from None
 
 
 def test_demo_lists_simulated_devices_online_and_stops_cleanly(
@@ -229,6 +234,20 @@ def test_a_killed_simulated_device_goes_offline_and_raises_an_alarm(
     finally:
         if agent.poll() is None:
             agent.kill()
+    assert stop(hall) == 0
+
+
+def test_sigusr1_prints_where_the_hall_is_and_it_keeps_serving(
+        start_hall: Callable[..., Running], broker_url: str, topic_prefix: str, database_url: str) -> None:
+    hall = start_hall("controller", env={"HALL_MQTT_URL": broker_url, "HALL_DATABASE_URL": database_url,
+                                         "HALL_MQTT_TOPIC_PREFIX": topic_prefix,
+                                         "HALL_MQTT_CLIENT_ID": f"acc-{uuid.uuid4().hex[:8]}"})
+    wait_until(lambda: httpx.get(f"{hall.base}/health").status_code == 200, 20, "healthy", hall)
+    hall.proc.send_signal(signal.SIGUSR1)
+    wait_until(lambda: "hall: stacks on SIGUSR1" in hall.output(), 10, "stacks printed", hall)
+    # The HTTP server's task and the controller's ingest are named in what it printed.
+    wait_until(lambda: "--- task http-api" in hall.output(), 5, "the API task listed", hall)
+    assert httpx.get(f"{hall.base}/health").status_code == 200
     assert stop(hall) == 0
 
 
