@@ -154,7 +154,8 @@ class AccessFeature:
 @dataclass(frozen=True, slots=True)
 class FaceCheckInFeature:
     """无感签到: a face granted at one of the entrance ``gates`` checks its visitor in (their
-    remote ticket, else a new one for their case). Needs ``TicketsFeature``."""
+    remote ticket, else a new one for their case). Needs ``TicketsFeature``; with
+    ``AccessFeature`` a grant its policy does not contain checks no one in."""
 
     gates: Sequence[str]
     tickets: TicketStore
@@ -167,7 +168,8 @@ class FaceCheckInFeature:
         hall.pipeline.on_event(FaceCheckIn(
             self.gates, hall.services.get(TicketService), self.tickets, registry=hall.registry,
             commands=hall.commands, audit=self.audit,
-            cases=cases if isinstance(cases, PersonCases) else None, remote=self.remote))
+            cases=cases if isinstance(cases, PersonCases) else None, remote=self.remote,
+            policies=hall.services.find(AccessService)))
 
 
 def command_signer(master_secret: bytes) -> Signer:

@@ -6,6 +6,10 @@ hall. It checks the ticket in, or takes one for the case's service, exactly as a
 (``TicketService.take`` with a person-id identity, keyed on the gate's event id so a repeated
 event changes nothing), and tells them on the gate's screen where to go. Someone already holding
 a live ticket today gets it shown again instead of a second one.
+
+A grant the controller's own policy does not contain (``grant_check``: forged, or a gate that
+ignores its policy) checks no one in: it would hand a stranger, or whoever forged the event,
+someone else's ticket. It is audited as ``refused``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from hall_controller.access.grant_check import DevicePolicies
 from hall_controller.access.ports import AccessStore
+from hall_controller.access.rules import grant_doubt
 from hall_controller.cases.rules import Case, IdentityType
 from hall_controller.fleet.commands import CommandService
 from hall_controller.fleet.model import DeviceEvent
@@ -46,8 +52,11 @@ class FaceCheckIn:
 
     def __init__(self, gates: Sequence[str], tickets: TicketService, ticket_store: TicketStore,
                  *, registry: DeviceRegistry, commands: CommandService, audit: AccessStore,
-                 cases: PersonCases | None = None, remote: RemoteTicketStore | None = None) -> None:
-        """``gates``: device ids or patterns (``gate-hall-*``) of the gates that check in."""
+                 cases: PersonCases | None = None, remote: RemoteTicketStore | None = None,
+                 policies: DevicePolicies | None = None) -> None:
+        """``gates``: device ids or patterns (``gate-hall-*``) of the gates that check in;
+        ``policies``: the controller's own access policy, so a grant it does not contain
+        checks no one in."""
         self._gates = tuple(gates)
         self._tickets = tickets
         self._ticket_store = ticket_store
@@ -56,6 +65,7 @@ class FaceCheckIn:
         self._audit = audit
         self._cases = cases
         self._remote = remote
+        self._policies = policies
 
     def is_checkin_gate(self, device_id: str) -> bool:
         return any(fnmatch.fnmatchcase(device_id, g) for g in self._gates)
@@ -66,8 +76,15 @@ class FaceCheckIn:
         person_id = event.data.get("person_id")
         if not isinstance(person_id, str) or event.data.get("method") != "face":
             return
-        outcome, details = await self.check_in(event.device_id, person_id, event.event_id,
-                                               event.ts_ms)
+        doubt = None
+        if self._policies is not None:
+            policy = await self._policies.policy_for(event.device_id)
+            doubt = grant_doubt(policy, event.data, event.ts_ms)
+        if doubt is not None:
+            outcome, details = "refused", {"reason": "suspicious_grant", "doubt": doubt}
+        else:
+            outcome, details = await self.check_in(event.device_id, person_id, event.event_id,
+                                                   event.ts_ms)
         await self._audit.record_admin("face.checkin", f"device:{event.device_id}",
                                        device_id=event.device_id, person_id=person_id,
                                        outcome=outcome, details=details)

@@ -36,6 +36,9 @@ async def test_the_entrance_gate_checks_people_in_by_face(
     cases = CaseService(PostgresCaseStore(hall_store.pool))
     await cases.upsert(CaseInput("C-7", "dorm", CaseStatus.AWAITING_VISIT,
                                  Applicant(person_id="s-case")))
+    # Someone with a case but not enrolled at any gate: a grant naming them is forged.
+    await cases.upsert(CaseInput("C-8", "dorm", CaseStatus.AWAITING_VISIT,
+                                 Applicant(person_id="s-forged")))
     access = PostgresAccessStore(hall_store.pool)
     async with running_controller(
             broker_url, topic_prefix, hall_store, queue=QUEUE, checkin_gates=("gate-hall-*",),
@@ -87,21 +90,31 @@ async def test_the_entrance_gate_checks_people_in_by_face(
             # 4. Nothing due, a card grant, or a dorm gate: no ticket.
             await gate.event("access.granted", {"method": "face", "person_id": "s-nothing"})
             await gate.event("access.granted", {"method": "card", "person_id": "s-case"})
+            # 5. A grant the controller's policy does not contain: no ticket for their case.
+            await gate.event("access.granted", {"method": "face", "person_id": "s-forged"})
         await dorm_gate.event("access.granted", {"method": "face", "person_id": "s-remote"})
 
         async def audited() -> bool:
             entries = await access.audit(device_id="gate-hall-east", person_id=None,
                                          category=None, before_id=None, limit=50)
-            return len([e for e in entries if e.action == "face.checkin"]) == 4
+            return len([e for e in entries if e.action == "face.checkin"]) == 5
         await eventually(audited, what="every face check-in audited")
         entries = await access.audit(device_id="gate-hall-east", person_id=None, category=None,
                                      before_id=None, limit=50)
         outcomes = [(e.person_id, e.outcome) for e in reversed(entries)
                     if e.action == "face.checkin"]
         assert outcomes == [("s-remote", "checked_in"), ("s-case", "ticket_issued"),
-                            ("s-case", "already_queued"), ("s-nothing", "nothing_due")]
+                            ("s-case", "already_queued"), ("s-nothing", "nothing_due"),
+                            ("s-forged", "refused")]
+        refused = next(e for e in entries
+                       if e.person_id == "s-forged" and e.action == "face.checkin")
+        assert refused.details["reason"] == "suspicious_grant"
+        assert (await cases.get("C-8")).linked_tickets == []
         dorm_audit = await access.audit(device_id="gate-b3-east", person_id=None, category=None,
                                         before_id=None, limit=50)
         assert not [e for e in dorm_audit if e.action == "face.checkin"]
-        assert not [a for a in await hall_store.list_alarms()
-                    if a.type == "access.suspicious_grant"]
+        # Only the forged grant raised the alarm.
+        suspicious = [a for a in await hall_store.list_alarms()
+                      if a.type == "access.suspicious_grant"]
+        assert [(a.device_id, a.details["person_id"]) for a in suspicious] == [
+            ("gate-hall-east", "s-forged")]
