@@ -6,13 +6,14 @@ user's token version, so every token issued before it is refused at once (``serv
 rules are ``policy``'s: a password of ``MIN_PASSWORD_LENGTH`` or more that does not contain
 the username; an admin cannot disable or demote themself, and the last enabled admin stays.
 
-Two admins changing each other at the same instant could both pass the last-admin check (read,
-then write); the controller is one process and such changes are rare, so it is not locked.
+The check and the write are one step of the store (``UserStore.update_user``): two admins
+demoting each other at the same instant, in one controller or two, cannot both pass.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from argon2 import PasswordHasher
@@ -29,6 +30,11 @@ from hall_controller.users.service import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _is_enabled_admin(username: str, users: list[User]) -> bool:
+    return any(u.username == username and u.role is Role.ADMIN and not u.disabled
+               for u in users)
 
 FIRST_ADMIN = "admin"
 
@@ -52,28 +58,41 @@ class UserAccounts:
             raise NotFound(f"no user {username!r}")
         return user
 
-    async def _change(self, actor: str, target: User, changed: User, what: str) -> User:
-        problem = admin_guard_problem(actor, target, changed, await self.users.list_users())
-        if problem is not None:
-            raise AccountChangeRefused(problem, conflict=True)
-        if changed == target:
-            return target  # nothing changes, so no token needs revoking
-        changed = replace(changed, token_version=target.token_version + 1)
-        await self.users.upsert_user(changed)
-        logger.info("user %s %s by %s; their earlier tokens are revoked", target.username, what,
-                    actor, extra={"username": target.username, "by": actor, "change": what})
+    async def _change(self, actor: str, username: str, change: Callable[[User], User],
+                      what: str) -> User:
+        """Apply ``change`` to ``username`` if the admin guard allows it, judged on the
+        accounts as they are at the write. Raises NotFound or AccountChangeRefused."""
+
+        def decide(target: User, users: list[User]) -> User:
+            if not _is_enabled_admin(actor, users):
+                # Disabled or demoted a moment ago, by another admin: their token is revoked.
+                raise AccountChangeRefused("you are no longer an enabled admin", conflict=True)
+            changed = change(target)
+            problem = admin_guard_problem(actor, target, changed, users)
+            if problem is not None:
+                raise AccountChangeRefused(problem, conflict=True)
+            if changed == target:
+                return target  # nothing changes, so no token needs revoking
+            return replace(changed, token_version=target.token_version + 1)
+
+        before = await self._get(username)
+        changed = await self.users.update_user(username, decide)
+        if changed is None:
+            raise NotFound(f"no user {username!r}")
+        if changed.token_version != before.token_version:
+            logger.info("user %s %s by %s; their earlier tokens are revoked", username, what,
+                        actor, extra={"username": username, "by": actor, "change": what})
         return changed
 
     async def set_disabled(self, username: str, disabled: bool, *, by: str) -> User:
         """Disable or re-enable ``username``. Raises NotFound or AccountChangeRefused."""
-        target = await self._get(username)
-        return await self._change(by, target, replace(target, disabled=disabled),
+        return await self._change(by, username, lambda u: replace(u, disabled=disabled),
                                   "disabled" if disabled else "enabled")
 
     async def set_role(self, username: str, role: Role, *, by: str) -> User:
         """Give ``username`` another role. Raises NotFound or AccountChangeRefused."""
-        target = await self._get(username)
-        return await self._change(by, target, replace(target, role=role), f"made {role.value}")
+        return await self._change(by, username, lambda u: replace(u, role=role),
+                                  f"made {role.value}")
 
     async def change_own_password(self, username: str, current_password: str,
                                   new_password: str, *, client: str = "unknown") -> IssuedToken:

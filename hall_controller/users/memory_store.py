@@ -6,6 +6,8 @@ Pure: no I/O. ``users`` is public so tests can look at what was stored, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hall_controller.fleet.model import User
 from hall_controller.kernel.errors import StoreUnavailable
 
@@ -32,3 +34,14 @@ class MemoryUserStore:
     async def upsert_user(self, user: User) -> None:
         self._check()
         self.users[user.username] = user
+
+    async def update_user(self, username: str,
+                          decide: Callable[[User, list[User]], User]) -> User | None:
+        # No await between the read and the write: atomic on the event loop.
+        self._check()
+        current = self.users.get(username)
+        if current is None:
+            return None
+        changed = decide(current, [self.users[name] for name in sorted(self.users)])
+        self.users[username] = changed
+        return changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from hall_controller.fleet.model import User
@@ -15,6 +16,12 @@ class UserStore(Protocol):
     async def list_users(self) -> list[User]:
         """Every account, by username."""
     async def upsert_user(self, user: User) -> None: ...
+    async def update_user(self, username: str,
+                          decide: Callable[[User, list[User]], User]) -> User | None:
+        """Store ``decide(current, every_account)`` for ``username`` and return it, with no
+        other ``update_user`` between the read and the write (the last-admin rule reads every
+        account: two admins demoting each other at once must not both pass). ``decide`` may
+        raise to change nothing. None when there is no such user."""
 
 
 class LockoutAudit(Protocol):

@@ -9,6 +9,7 @@ A test module subclasses ``StoreContract`` and provides a ``store`` fixture (and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import pytest
@@ -511,3 +512,28 @@ class UserStoreContract:
         await users.upsert_user(bumped)
         assert [u.username for u in await users.list_users()] == ["ada", "fay"]
         assert (await users.list_users())[0] == bumped
+
+    async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
+            self, users: UserStore) -> None:
+        # update_user reads every account and writes as one step: each demotion is allowed
+        # only while another enabled admin exists, so of two at once, one must be refused.
+        class Refused(Exception):
+            pass
+
+        def demote_while_another_admin_exists(target: User, everyone: list[User]) -> User:
+            if not [u for u in everyone if u.role is Role.ADMIN and not u.disabled
+                    and u.username != target.username]:
+                raise Refused(target.username)
+            return dataclasses.replace(target, role=Role.CLERK)
+
+        for _ in range(10):
+            await users.upsert_user(User("ada", "$argon2id$v=19$a", Role.ADMIN))
+            await users.upsert_user(User("abe", "$argon2id$v=19$b", Role.ADMIN))
+            results = await asyncio.gather(
+                users.update_user("ada", demote_while_another_admin_exists),
+                users.update_user("abe", demote_while_another_admin_exists),
+                return_exceptions=True)
+            assert sorted(type(r).__name__ for r in results) == ["Refused", "User"]
+            admins = [u.username for u in await users.list_users() if u.role is Role.ADMIN]
+            assert len(admins) == 1
+        assert await users.update_user("nobody", demote_while_another_admin_exists) is None

@@ -10,7 +10,11 @@ from hall_controller.fleet.model import Role, User
 from hall_controller.kernel.errors import NotFound
 from hall_controller.users.accounts import UserAccounts, ensure_first_admin
 from hall_controller.users.memory_store import MemoryUserStore
-from hall_controller.users.policy import MIN_PASSWORD_LENGTH, password_problem
+from hall_controller.users.policy import (
+    MIN_PASSWORD_LENGTH,
+    admin_guard_problem,
+    password_problem,
+)
 from hall_controller.users.service import (
     AccountChangeRefused,
     InvalidTokenError,
@@ -60,18 +64,29 @@ async def test_an_admin_cannot_disable_or_demote_themself() -> None:
     assert (await accounts.set_role("ada", Role.CLERK, by="abe")).role is Role.CLERK
 
 
-async def test_the_last_enabled_admin_cannot_be_disabled_or_demoted() -> None:
+async def test_an_admin_disabled_a_moment_ago_can_change_nobody() -> None:
     accounts = await accounts_with(("ada", "admin-pass-1", Role.ADMIN),
                                    ("abe", "admin-pass-2", Role.ADMIN))
     await accounts.set_disabled("abe", True, by="ada")
-    # abe is disabled, so ada is the last enabled admin: abe (re-enabled by nobody) cannot act,
-    # and nobody else can take ada's role away either.
-    with pytest.raises(AccountChangeRefused, match="last enabled admin"):
+    # abe's request raced his own disabling (his token is revoked for the next one): judged on
+    # the accounts as they are at the write, he is no admin, and ada stays the enabled admin.
+    with pytest.raises(AccountChangeRefused, match="no longer an enabled admin"):
         await accounts.set_disabled("ada", True, by="abe")
-    with pytest.raises(AccountChangeRefused, match="last enabled admin"):
+    with pytest.raises(AccountChangeRefused, match="no longer an enabled admin"):
         await accounts.set_role("ada", Role.FACILITIES, by="abe")
     stored = await accounts.users.get_user("ada")
     assert stored is not None and stored.role is Role.ADMIN and not stored.disabled
+
+
+def test_the_last_enabled_admin_cannot_be_disabled_or_demoted() -> None:
+    ada = User("ada", "h", Role.ADMIN)
+    demoted = User("ada", "h", Role.CLERK)
+    # Only reachable by a caller that is not itself an enabled admin (a script, a race): the
+    # guard holds on its own.
+    users = [ada, User("abe", "h", Role.ADMIN, disabled=True)]
+    assert admin_guard_problem("abe", ada, demoted, users) == (
+        "the last enabled admin cannot be disabled or demoted")
+    assert admin_guard_problem("abe", ada, demoted, [*users, User("cy", "h", Role.ADMIN)]) is None
 
 
 async def test_disabling_a_role_change_and_a_new_password_each_bump_the_token_version() -> None:

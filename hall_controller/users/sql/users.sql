@@ -5,6 +5,10 @@ SELECT username, password_hash, role, disabled, token_version FROM users
 -- name: list_users
 SELECT username, password_hash, role, disabled, token_version FROM users ORDER BY username
 
+-- name: lock_users
+SELECT username, password_hash, role, disabled, token_version FROM users
+ ORDER BY username FOR UPDATE
+
 -- name: upsert_user
 INSERT INTO users (username, password_hash, role, disabled, token_version)
 VALUES (%(username)s, %(password_hash)s, %(role)s, %(disabled)s, %(token_version)s)
