@@ -216,6 +216,15 @@ def _admin_password_line(config: HallConfig, generated: str, hall: Hall) -> str:
     return generated if not config.auth.admin_password else "(the HALL_ADMIN_PASSWORD you set)"
 
 
+def _windows_line(config: HallConfig, base: str) -> str:
+    from hall.demo import simulated_clerk_windows
+
+    simulated = simulated_clerk_windows(config) if config.demo.live_queue else []
+    free = [w.window_id for w in config.queue.windows if w.window_id not in simulated]
+    return (f"  Windows:  {', '.join(simulated) or 'none'} worked by simulated clerks; "
+            f"{', '.join(free) or 'none'} free for you: {base}/pages/window.html")
+
+
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
     from hall.demo import run_simulated_hall
     from hall.infrastructure import broker_url, database_url
@@ -249,6 +258,7 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 f"  Data:     {data_dir}",
                 f"  Devices:  {per_kind} of each kind, simulated",
                 f"  Queue:    {queue_line}",
+                _windows_line(config, base),
                 "  Stop with Ctrl-C.",
                 "",
             ]), flush=True)

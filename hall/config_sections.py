@@ -283,6 +283,9 @@ class DemoConfig(ConfigSection):
     no_show_share: Share = Field(default=0.05, description="called visitors who never come")
     pending_share: Share = Field(default=0.15,
                                  description="services completed as pending materials")
+    free_windows_per_area: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=1, description="windows of each area (the highest-numbered) left without a "
+                               "simulated clerk, for a real clerk to open on the window page")
 
 
 _SERVICE_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

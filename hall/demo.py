@@ -32,7 +32,7 @@ from hall_controller.cases.rules import Scope
 from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.service_day import service_day_at
 from simulators.access_roster import simulated_roster
-from simulators.clerks import ClerkPlan, run_clerks
+from simulators.clerks import ClerkPlan, run_clerks, simulated_clerk_name
 from simulators.fleet import build_fleet, fleet_plan, run_agents
 from simulators.hall_replay import ReplayPlan, ReplayResult, build_replay
 from simulators.kiosk import SimulatedKiosk
@@ -227,11 +227,36 @@ async def run_simulated_hall(config: HallConfig, mqtt_url: str, hall: Hall, *,
         terminal = hall.controller.services.find(ClerkService)
         if terminal is None:
             return
-        tasks.create_task(run_clerks(terminal,
-                                     [w.window_id for w in config.queue.windows],
-                                     plans.clerks), name="demo-clerks")
+        simulated = simulated_clerk_windows(config)
+        await _free_windows_from_simulated_clerks(terminal, config, simulated)
+        tasks.create_task(run_clerks(terminal, simulated, plans.clerks), name="demo-clerks")
         tasks.create_task(_live_platform(config, hall.adapters, plans, kiosks, replayed),
                           name="demo-platform")
+
+
+def simulated_clerk_windows(config: HallConfig) -> list[str]:
+    """The windows the demo's simulated clerks work: all but the highest-numbered
+    ``demo.free_windows_per_area`` of each area, which wait for a real clerk."""
+    by_area: dict[str, list[int]] = {}
+    for w in config.queue.windows:
+        by_area.setdefault(w.area, []).append(w.number)
+    keep = config.demo.free_windows_per_area
+    free = {(area, n) for area, numbers in by_area.items()
+            for n in sorted(numbers)[max(0, len(numbers) - keep):] if keep}
+    return [w.window_id for w in config.queue.windows if (w.area, w.number) not in free]
+
+
+async def _free_windows_from_simulated_clerks(terminal: ClerkService, config: HallConfig,
+                                              simulated: list[str]) -> None:
+    """A window left free may still be held by the simulated clerk of an earlier run (with
+    other settings): close it, so a real clerk can open it."""
+    for window in config.queue.windows:
+        if window.window_id in simulated:
+            continue
+        session = (await terminal.status(window.window_id)).session
+        if session is not None and session.clerk == simulated_clerk_name(window.window_id):
+            await terminal.force_close(window.window_id, "demo",
+                                       "left free for a real clerk (demo.free_windows_per_area)")
 
 
 async def _live_platform(config: HallConfig, stores: PostgresAdapters, plans: DemoPlans,
@@ -266,4 +291,5 @@ async def _live_platform(config: HallConfig, stores: PostgresAdapters, plans: De
 
 
 __all__ = ["DemoPlans", "ReplaySpan", "Replayed", "demo_plans", "platform_api_key",
-           "replay_day", "replay_span", "run_simulated_hall"]
+           "replay_day", "replay_span", "run_simulated_hall",
+           "simulated_clerk_windows"]

@@ -105,7 +105,7 @@ class SimulatedClerk:
         self.terminal = terminal
         self.window_id = window_id
         self.plan = plan
-        self.clerk = clerk or f"sim-{window_id}"
+        self.clerk = clerk or simulated_clerk_name(window_id)
         self.stats = ClerkStats()
         # Seeded by window: a demo run behaves the same every time. Simulated, not secrets.
         self._rng = random.Random(f"clerk:{window_id}")
@@ -202,4 +202,9 @@ async def run_clerks(terminal: WindowTerminal, window_ids: Sequence[str], plan: 
             tg.create_task(clerk.run(), name=f"clerk:{clerk.window_id}")
 
 
-__all__ = ["ClerkPlan", "ClerkStats", "SimulatedClerk", "WindowTerminal", "run_clerks"]
+def simulated_clerk_name(window_id: str) -> str:
+    return f"sim-{window_id}"
+
+
+__all__ = ["ClerkPlan", "ClerkStats", "SimulatedClerk", "WindowTerminal", "run_clerks",
+           "simulated_clerk_name"]

@@ -23,7 +23,7 @@ from hall_controller.cases.rules import Case
 from hall_controller.cases.service import CaseService
 from hall_controller.fleet.model import Role
 from hall_controller.kernel.errors import NotFound
-from hall_controller.queue.clerk import ClerkService, WindowStatus
+from hall_controller.queue.clerk import ClerkService, TakeOver, WindowStatus
 from hall_controller.queue.model import WINDOW_ID_PATTERN, Ticket, TicketState
 from hall_controller.queue.rules import Outcome
 
@@ -205,6 +205,25 @@ class CallSpecificIn(BaseModel):
     ticket_id: str = Field(min_length=1, max_length=64, pattern=TEXT)
 
 
+class TakeOverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=500, pattern=TEXT,
+                      description="why (kept with the parked ticket's history and logged)")
+
+
+class TakeOverOut(BaseModel):
+    window: WindowOut
+    previous_clerk: str | None = Field(description="who held the window, if anyone")
+    parked: TicketOut | None = Field(description="the ticket that was at the window, now parked "
+                                                 "there (resume it like any parked ticket)")
+
+    @classmethod
+    def build(cls, result: TakeOver, window: WindowOut) -> TakeOverOut:
+        return cls(window=window, previous_clerk=result.previous_clerk,
+                   parked=None if result.parked is None else TicketOut.build(result.parked))
+
+
 def _is_supervisor(principal: Principal) -> bool:
     return principal.role is Role.ADMIN
 
@@ -271,6 +290,26 @@ async def close_window(principal: Clerk, clerk: ClerkDesk, window_id: WindowId) 
     """Close the window (409 while a ticket is called or served there)."""
     await clerk.close_window(window_id, principal.name, supervisor=_is_supervisor(principal))
     return WindowOut.build(await clerk.status(window_id), _service_names(clerk))
+
+
+@router.post("/{window_id}/take-over", response_model=TakeOverOut)
+async def take_over(principal: Supervisor, clerk: ClerkDesk, window_id: WindowId,
+                    body: TakeOverIn) -> TakeOverOut:
+    """Take the window over (admin): its current ticket is parked there with the note, and
+    whoever held it loses it; the window is then open for the admin."""
+    result = await clerk.take_over(window_id, principal.name, body.note)
+    return TakeOverOut.build(result, WindowOut.build(await clerk.status(window_id),
+                                                     _service_names(clerk)))
+
+
+@router.post("/{window_id}/force-close", response_model=TakeOverOut)
+async def force_close(principal: Supervisor, clerk: ClerkDesk, window_id: WindowId,
+                      body: TakeOverIn) -> TakeOverOut:
+    """Close the window whoever holds it (admin), parking its current ticket with the note
+    (409 when it is not open)."""
+    result = await clerk.force_close(window_id, principal.name, body.note)
+    return TakeOverOut.build(result, WindowOut.build(await clerk.status(window_id),
+                                                     _service_names(clerk)))
 
 
 @router.post("/{window_id}/call-next", response_model=CallOut)

@@ -92,6 +92,15 @@ class WindowStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class TakeOver:
+    """What a supervisor's take-over or forced close left behind."""
+
+    session: WindowSession | None       # the supervisor's (take-over); None: closed
+    previous_clerk: str | None          # who held the window, if anyone
+    parked: Ticket | None               # the ticket that was at the window, now parked
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     """A completed ticket and what happened to its linked online cases."""
 
@@ -181,6 +190,43 @@ class ClerkService:
         logger.info("window %s closed by %s", window_id, clerk,
                     extra={"window_id": window_id, "clerk": clerk})
         return session
+
+    async def take_over(self, window_id: str, by: str, note: str) -> TakeOver:
+        """A supervisor takes ``window_id`` for themself: the ticket called or served there is
+        parked at the window with ``note`` (resumed later like any parked ticket), and
+        whoever held the window loses it. Harmless on a free window (it is opened)."""
+        return await self._clear_window(window_id, by, note, reopen=True)
+
+    async def force_close(self, window_id: str, by: str, note: str) -> TakeOver:
+        """A supervisor closes ``window_id`` whoever holds it, parking its current ticket
+        with ``note`` (a clerk gone home with a visitor at the window)."""
+        return await self._clear_window(window_id, by, note, reopen=False)
+
+    async def _clear_window(self, window_id: str, by: str, note: str, *,
+                            reopen: bool) -> TakeOver:
+        window = self.window(window_id)
+        what = "taken over" if reopen else "closed"
+        async with self._locks[window_id]:
+            held = await self._moves.window_session(window_id)
+            if held is None and not reopen:
+                raise Conflict(f"window {window.number} is not open")
+            parked = None
+            current = await self._moves.current_ticket(window_id)
+            if current is not None:
+                detail = f"window {what} by {by}: {note}"
+                moved = queue.park(current, actor=_actor(by), now_ms=self._clock(),
+                                   detail=detail)
+                parked = await self._moves.apply_move(moved, current.state)
+            now = self._clock()
+            if held is not None and (not reopen or held.clerk != by):
+                await self._moves.close_window(window_id, now)
+            session = (await self._moves.open_window(window_id, by, now) if reopen
+                       else await self._moves.window_session(window_id))
+        logger.warning("window %s %s by %s (held by %s; %s parked): %s", window_id, what, by,
+                       held.clerk if held else "nobody", parked.number if parked else "nothing",
+                       note, extra={"window_id": window_id, "clerk": by,
+                                    "previous_clerk": held.clerk if held else None})
+        return TakeOver(session, held.clerk if held else None, parked)
 
     async def status(self, window_id: str) -> WindowStatus:
         window = self.window(window_id)

@@ -141,3 +141,46 @@ async def test_open_pages_do_not_hold_up_a_controller_shutdown(
     assert stopped_after_s < 5, f"the controller took {stopped_after_s:.1f} s to stop"
     await expect(display.locator("#live-status")).to_have_attribute(
         "data-state", "reconnecting", timeout=5000)
+
+
+async def test_an_admin_sees_who_holds_each_window_and_takes_one_over_with_a_note(
+        hall: HallProcess, browser: ContextBrowser) -> None:
+    taken = hall.take_ticket("student-id")
+    hall.call("POST", "/windows/w1/open", user="clerk1")
+    hall.call("POST", "/windows/w1/call-next", user="clerk1")
+
+    admin = await browser.new_page(LAPTOP)
+    await admin.goto(f"{hall.base}/pages/window.html")
+    await log_in(admin, "admin")
+    await admin.locator("#window-select").select_option("w1")
+    # The list says who holds each window; acting on clerk1's warns the admin.
+    await expect(admin.locator("#window-select option[value=w1]")).to_contain_text("clerk1 在岗")
+    await expect(admin.locator("#not-mine")).to_contain_text("clerk1")
+    await expect(admin.locator("#take-over")).to_be_visible()
+    await admin.locator("#take-over").click()
+    dialog = admin.locator("#supervise")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text(f"当前号码 {taken['ticket']} 将暂挂")
+    # No note, no take-over: the dialog stays open.
+    await admin.locator("#supervise-confirm").click()
+    await expect(dialog).to_be_visible()
+    await admin.locator("#supervise-note").fill("clerk1 被叫走")
+    await admin.locator("#supervise-confirm").click()
+    await expect(dialog).to_be_hidden()
+    await expect(admin.locator("#message")).to_contain_text(f"{taken['ticket']} 已暂挂")
+    await expect(admin.locator("#window-select option[value=w1]")).to_contain_text("我在岗")
+    await expect(admin.locator("#not-mine")).to_be_hidden()
+    await expect(admin.locator("#parked")).to_contain_text(taken["ticket"])
+    await screenshot(admin, "window-taken-over-1366")
+
+    # clerk1's terminal shows the window is no longer theirs; in English too.
+    clerk = await browser.new_page(LAPTOP)
+    await clerk.goto(f"{hall.base}/pages/window.html")
+    await log_in(clerk, "clerk1")
+    await clerk.locator("#window-select").select_option("w1")
+    await expect(clerk.locator("#who")).to_have_text("该窗口已由 admin 开启")
+    await expect(clerk.locator("#terminal")).to_be_hidden()
+    await expect(clerk.locator("#open")).to_be_disabled()
+    await expect(clerk.locator("#take-over")).to_be_hidden()
+    await clerk.locator("#lang").click()
+    await expect(clerk.locator("#window-select option[value=w1]")).to_contain_text("open by admin")

@@ -216,3 +216,27 @@ async def test_the_transfer_route_moves_a4_to_transcript_while_b4_exists(
         queue_of_w2 = (await client.get("/windows/w2", headers=me)).json()
     assert [t["number"] for t in queue_of_w2["waiting"]] == ["B001", "B002", "B003", "B004",
                                                              "A004"]
+
+
+async def test_a_take_over_parks_the_ticket_and_moves_the_window_in_postgres(
+        database_url: str) -> None:
+    settings = ClerkSettings(windows=(WindowDef("w71", 71, {"student-id": 1}),),
+                             services=tuple(SERVICES))
+    async with PostgresHallStore.connect(database_url, max_size=4) as store:
+        assert isinstance(store, PostgresHallStore)
+        await store.sync_services(SERVICES)
+        clerk = ClerkService(store, PostgresTicketMoves(store.pool), settings)
+        day = clerk.service_day(int(time.time() * 1000))
+        await store.issue_ticket(take(day=day, device=None))
+        await clerk.open_window("w71", "alice")
+        called = await clerk.call_next("w71", "alice")
+        assert called is not None
+        taken = await clerk.take_over("w71", "ada", "alice went home")
+        assert taken.previous_clerk == "alice" and taken.parked is not None
+        status = await clerk.status("w71")
+        assert status.session is not None and status.session.clerk == "ada"
+        assert [t.ticket_id for t in status.parked] == [called.ticket_id]
+        history = await store.ticket_transitions(called.ticket_id)
+        assert history[-1].detail == "window taken over by ada: alice went home"
+        closed = await clerk.force_close("w71", "ada", "closing")
+        assert closed.session is None and (await clerk.status("w71")).session is None

@@ -160,3 +160,32 @@ async def test_roles(terminal: Terminal) -> None:
     called = await terminal.client.post("/api/v1/windows/w1/call", headers=admin,
                                         json={"ticket_id": ticket.ticket_id})
     assert called.status_code == 200 and called.json()["called"]["number"] == "C001"
+
+
+async def test_an_admin_takes_over_a_clerks_window_with_a_note(terminal: Terminal) -> None:
+    cleo, ada = await terminal.login("cleo"), await terminal.login("ada")
+    await terminal.take("student-id")
+    await terminal.client.post("/api/v1/windows/w1/open", headers=cleo)
+    await terminal.client.post("/api/v1/windows/w1/call-next", headers=cleo)
+    # A clerk cannot take another's window; a take-over needs a note.
+    carl = await terminal.login("carl")
+    assert (await terminal.client.post("/api/v1/windows/w1/take-over", headers=carl,
+                                       json={"note": "mine now"})).status_code == 403
+    assert (await terminal.client.post("/api/v1/windows/w1/take-over", headers=ada,
+                                       json={"note": ""})).status_code == 422
+    taken = await terminal.client.post("/api/v1/windows/w1/take-over", headers=ada,
+                                       json={"note": "cleo called away"})
+    assert taken.status_code == 200, taken.text
+    body = taken.json()
+    assert body["previous_clerk"] == "cleo" and body["parked"]["number"] == "A001"
+    assert body["window"]["session"]["clerk"] == "ada"
+    assert [t["number"] for t in body["window"]["parked"]] == ["A001"]
+    # cleo's next press is refused, naming who has the window now.
+    refused = await terminal.client.post("/api/v1/windows/w1/call-next", headers=cleo)
+    assert refused.status_code == 409 and "ada" in refused.json()["detail"]
+    closed = await terminal.client.post("/api/v1/windows/w1/force-close", headers=ada,
+                                        json={"note": "end of day"})
+    assert closed.status_code == 200 and closed.json()["window"]["session"] is None
+    again = await terminal.client.post("/api/v1/windows/w1/force-close", headers=ada,
+                                       json={"note": "end of day"})
+    assert again.status_code == 409

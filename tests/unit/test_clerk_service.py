@@ -350,6 +350,48 @@ async def test_call_specific_for_a_supervisor(hall: Hall) -> None:
         await hall.clerk.call_specific("w2", "ada", c1.ticket_id)
 
 
+async def test_a_supervisor_takes_over_a_window_parking_its_ticket_with_the_note(
+        hall: Hall) -> None:
+    await hall.take("student-id")
+    await hall.clerk.call_next("w1", "alice")
+    await hall.clerk.start("w1", "alice")
+    taken = await hall.clerk.take_over("w1", "ada", "alice went home ill")
+    assert taken.previous_clerk == "alice"
+    assert taken.session is not None and taken.session.clerk == "ada"
+    assert taken.parked is not None and taken.parked.state is TicketState.PARKED
+    # The visitor is not lost: parked at the window, with who and why in the ticket's history.
+    status = await hall.clerk.status("w1")
+    assert status.current is None and [t.number for t in status.parked] == ["A001"]
+    last = (await hall.tickets.ticket_transitions(taken.parked.ticket_id))[-1]
+    assert last.actor == "clerk:ada" and "alice went home ill" in (last.detail or "")
+    # alice's terminal is refused from now on; ada works the window and resumes the ticket.
+    with pytest.raises(Conflict, match="open by ada"):
+        await hall.clerk.call_next("w1", "alice")
+    assert (await hall.clerk.resume("w1", "ada")).state is TicketState.WAITING
+
+
+async def test_taking_over_a_free_window_opens_it(hall: Hall) -> None:
+    await hall.clerk.close_window("w2", "bob")
+    taken = await hall.clerk.take_over("w2", "ada", "covering lunch")
+    assert taken.previous_clerk is None and taken.parked is None
+    assert taken.session is not None and taken.session.clerk == "ada"
+
+
+async def test_a_forced_close_parks_the_ticket_and_frees_the_window(hall: Hall) -> None:
+    await hall.take("dorm")
+    await hall.clerk.call_next("w3", "carol")
+    closed = await hall.clerk.force_close("w3", "ada", "end of day")
+    assert closed.session is None and closed.previous_clerk == "carol"
+    assert closed.parked is not None and closed.parked.number == "C001"
+    assert (await hall.clerk.status("w3")).session is None
+    # Free for the next clerk, who finds the parked visitor there.
+    await hall.clerk.open_window("w3", "dan")
+    assert [t.number for t in (await hall.clerk.status("w3")).parked] == ["C001"]
+    await hall.clerk.close_window("w3", "dan")
+    with pytest.raises(Conflict, match="not open"):
+        await hall.clerk.force_close("w3", "ada", "again")
+
+
 class TestMemoryTicketMoves(TicketMovesContract):
     @pytest.fixture
     def move_stores(self) -> MoveStores:

@@ -236,3 +236,20 @@ async def test_the_online_platform_files_and_follows_cases_through_the_integrati
     with pytest.raises(httpx.HTTPStatusError):
         await OnlinePlatform(HttpCaseDesk(client, "hk_000000000000_" + "x" * 30),
                              random.Random(9)).file_case("dorm")
+
+
+def test_the_demo_leaves_the_highest_window_of_each_area_to_real_clerks() -> None:
+    from hall.config_sections import QueueWindowConfig
+    from hall.demo import simulated_clerk_windows
+
+    config = HallConfig()
+    assert simulated_clerk_windows(config) == ["w1", "w2", "w3"]   # w4 waits for a person
+    config.queue.windows.append(QueueWindowConfig(window_id="d1", number=11,
+                                                  services={"dorm": 1}, area="dorm-office"))
+    config.queue.windows.append(QueueWindowConfig(window_id="d2", number=12,
+                                                  services={"dorm": 1}, area="dorm-office"))
+    assert simulated_clerk_windows(config) == ["w1", "w2", "w3", "d1"]
+    config.demo.free_windows_per_area = 0
+    assert simulated_clerk_windows(config) == ["w1", "w2", "w3", "w4", "d1", "d2"]
+    config.demo.free_windows_per_area = 5   # more than an area has: all of it
+    assert simulated_clerk_windows(config) == []

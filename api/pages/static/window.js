@@ -52,15 +52,41 @@ function drawCases(cases) {
     </div>`).join("");
 }
 
+// Who holds each window, in the window list ("2 号窗口 (w2) · sim-w2 在岗").
+function drawWindowList() {
+  const chosen = selected();
+  $("window-select").innerHTML = windows.map((w) => {
+    const holder = openSession(w)?.clerk;
+    const state = holder == null ? t("window.free")
+      : holder === me.user ? t("window.mine") : t("window.heldBy", { clerk: holder });
+    return `<option value="${esc(w.window_id)}">${esc(t("window.number", { n: w.number }))} (${esc(w.window_id)}) · ${esc(state)}</option>`;
+  }).join("");
+  if (chosen) $("window-select").value = chosen;
+}
+const openSession = (w) => (w?.session && w.session.closed_ms == null ? w.session : null);
+const isAdmin = () => me.role === "admin";
+
 function draw() {
   if (!status) return;
-  const session = status.session && status.session.closed_ms == null ? status.session : null;
+  const session = openSession(status);
+  const holder = session?.clerk;
+  const othersWindow = holder != null && holder !== me.user;
   // An admin may work any open window (the supervisor's move); a clerk only their own.
-  const open = !!session && (session.clerk === me.user || me.role === "admin");
+  const open = !!session && (!othersWindow || isAdmin());
   $("terminal").hidden = !open;
-  $("open").disabled = open;
-  $("close").disabled = !open;
-  $("who").textContent = session && !open ? t("window.taken", { clerk: session.clerk }) : me.user;
+  // Opening someone else's window is refused by the server: say so here instead.
+  $("open").disabled = !!session;
+  $("close").disabled = !open || othersWindow;
+  $("take-over").hidden = !(isAdmin() && othersWindow);
+  $("force-close").hidden = !(isAdmin() && othersWindow);
+  $("who").textContent = othersWindow && !isAdmin() ? t("window.taken", { clerk: holder }) : me.user;
+  $("not-mine").hidden = !(othersWindow && isAdmin());
+  $("not-mine").textContent = othersWindow ? t("window.notMine", { clerk: holder }) : "";
+  const listed = windows.find((w) => w.window_id === status.window_id);
+  if (listed && openSession(listed)?.clerk !== holder) {
+    listed.session = status.session;
+    drawWindowList();
+  }
   const cur = status.current;
   $("current-number").textContent = cur ? cur.number : t("window.none");
   $("current-state").textContent = cur ? `${t(`state.${cur.state}`)} · ${named(cur.service)} · ${fmtTime(cur.called_ms)}` : "";
@@ -134,15 +160,46 @@ const actions = {
   "act-park": () => act("park", {}),
 };
 
+// Taking over or force-closing someone else's window: confirmed, with a note that stays in
+// the parked ticket's history.
+function supervise(path) {
+  const holder = openSession(status)?.clerk ?? "";
+  const current = status.current?.number;
+  const word = path === "take-over" ? "takeOver" : "forceClose";
+  $("supervise-title").textContent = t(`window.${word}`);
+  $("supervise-text").textContent = t(`window.${word}.explain`, { clerk: holder })
+    + (current ? " " + t("window.parksCurrent", { number: current }) : "");
+  $("supervise-confirm").textContent = t(`window.${word}`);
+  $("supervise-note").value = "";
+  const dialog = $("supervise");
+  dialog.onclose = () => {
+    if (dialog.returnValue !== "confirm") return;
+    act(path, { note: $("supervise-note").value.trim() }, (result) => {
+      say(result.parked ? t("window.parkedDone", { number: result.parked.number })
+        : t(`window.${word}.done`), true);
+      listed(result.window);
+    });
+  };
+  dialog.returnValue = "";  // Esc keeps the last one otherwise
+  dialog.showModal();
+}
+function listed(window) {
+  const i = windows.findIndex((w) => w.window_id === window.window_id);
+  if (i >= 0) windows[i] = window;
+  drawWindowList();
+}
+
 async function start() {
   header("nav.window", { live: true, logoutButton: true });
-  languageSwitch(draw);
+  languageSwitch(() => {
+    drawWindowList();
+    draw();
+  });
   me = await requireLogin(["clerk"]);
   $("who").textContent = me.user;
   windows = await api("/windows");
-  const mine = windows.find((w) => w.session && w.session.clerk === me.user && w.session.closed_ms == null);
-  $("window-select").innerHTML = windows.map((w) =>
-    `<option value="${esc(w.window_id)}">${esc(t("window.number", { n: w.number }))} (${esc(w.window_id)})</option>`).join("");
+  const mine = windows.find((w) => openSession(w)?.clerk === me.user);
+  drawWindowList();
   const remembered = localStorage.getItem("hall.window");
   $("window-select").value = mine?.window_id ?? (windows.some((w) => w.window_id === remembered) ? remembered : windows[0]?.window_id);
   $("window-select").addEventListener("change", () => {
@@ -152,6 +209,8 @@ async function start() {
   });
   $("open").addEventListener("click", () => act("open"));
   $("close").addEventListener("click", () => act("close"));
+  $("take-over").addEventListener("click", () => supervise("take-over"));
+  $("force-close").addEventListener("click", () => supervise("force-close"));
   for (const [id, run] of Object.entries(actions)) $(id).addEventListener("click", run);
   $("parked").addEventListener("click", (event) => {
     const id = event.target.dataset.resume;
@@ -174,7 +233,14 @@ async function start() {
     onEvent: () => {
       // Calls come in bursts (every window at opening time): one re-read per burst.
       clearTimeout(liveTimer);
-      liveTimer = setTimeout(() => refresh().catch(() => {}), 150);
+      liveTimer = setTimeout(() => {
+        refresh().catch(() => {});
+        // Who holds the other windows changes too (a colleague opens, an admin takes over).
+        api("/windows").then((all) => {
+          windows = all;
+          drawWindowList();
+        }).catch(() => {});
+      }, 150);
     },
   });
 }
