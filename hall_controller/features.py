@@ -128,7 +128,8 @@ class StatsFeature:
     def install(self, hall: HallController) -> None:
         hall.services.add(StatsService(self.store, self.timezone,
                                        one_trip=hall.services.find(CaseService),
-                                       services=self.settings.services))
+                                       services=self.settings.services,
+                                       rollover_at=self.settings.rollover_at))
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,8 +59,12 @@ class OneTripDayOut(BaseModel):
                    rate=counts.rate)
 
 
+SERVICE_DAY = ("the hall's service day, YYYY-MM-DD (it ends at queue.rollover_at the next "
+               "morning, as its tickets count it)")
+
+
 class DayStatsOut(BaseModel):
-    day: str = Field(description="the hall's local day, YYYY-MM-DD")
+    day: str = Field(description=SERVICE_DAY)
     timezone: str
     from_ms: Millis
     to_ms: Millis
@@ -81,7 +85,7 @@ class DayStatsOut(BaseModel):
 @router.get("/services", response_model=DayStatsOut)
 async def service_stats(
     _: Staff, stats: Stats,
-    day: Annotated[date, Query(description="the hall's local day, YYYY-MM-DD")],
+    day: Annotated[date, Query(description=SERVICE_DAY)],
 ) -> DayStatsOut:
     """Per service for one day: tickets, mean and p90 wait, mean service time, service level,
     no-show rate; and the day's one-trip rate (只跑一次)."""

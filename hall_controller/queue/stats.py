@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, time
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from hall_controller.cases.rules import OneTripCounts
 from hall_controller.queue.model import ServiceDef
 from hall_controller.queue.ports import ServiceDayStats, StatsStore
+from hall_controller.queue.service_day import (
+    DEFAULT_ROLLOVER,
+    service_day_end_ms,
+    service_day_start_ms,
+)
 
 
 class OneTripSource(Protocol):
@@ -36,8 +41,8 @@ class ServiceName:
 class DayReport:
     service_day: str
     timezone: str
-    from_ms: int       # the local day's first millisecond
-    to_ms: int         # the next local day's first millisecond
+    from_ms: int       # the service day's first millisecond (its local rollover time)
+    to_ms: int         # the next service day's first millisecond
     services: list[ServiceDayStats]
     # Hall-wide: a case is resolved once, whichever window served its visits. None when the
     # controller runs without the online-case integration.
@@ -52,19 +57,23 @@ class DayReport:
 class StatsService:
     def __init__(self, store: StatsStore, timezone: str,
                  one_trip: OneTripSource | None = None,
-                 services: Sequence[ServiceDef] = ()) -> None:
-        """``services``: the configured services, whose names the report carries."""
+                 services: Sequence[ServiceDef] = (),
+                 rollover_at: time = DEFAULT_ROLLOVER) -> None:
+        """``services``: the configured services, whose names the report carries;
+        ``rollover_at``: the local time a service day ends (``queue.rollover_at``)."""
         self._store = store
         self._names = {s.code: ServiceName(s.name, s.name_en or s.name) for s in services}
         self.timezone = timezone
         self._zone = ZoneInfo(timezone)
         self._one_trip = one_trip
+        self._rollover = rollover_at
 
     def day_bounds_ms(self, day: date) -> tuple[int, int]:
-        """[local midnight, next local midnight) in ms; 23 or 25 hours on a DST change."""
-        start = datetime.combine(day, time(0), tzinfo=self._zone)
-        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self._zone)
-        return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+        """The service day ``day`` in ms: [its rollover, the next day's rollover), as its
+        tickets count it; a case resolved at 00:40 belongs to the evening's day, not the
+        next one. 23 or 25 hours on a DST change."""
+        return (service_day_start_ms(day.isoformat(), self._zone, self._rollover),
+                service_day_end_ms(day.isoformat(), self._zone, self._rollover))
 
     async def day(self, day: date) -> DayReport:
         """Every service's figures for ``day`` and the day's one-trip rate."""

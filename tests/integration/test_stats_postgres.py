@@ -117,7 +117,8 @@ async def test_the_stats_endpoint_for_staff_with_the_days_one_trip_rate(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["day"] == DAY and body["timezone"] == "Asia/Shanghai"
-    assert (body["from_ms"], body["to_ms"]) == (T0 - 9 * 3600 * S, T0 + 15 * 3600 * S)
+    # The service day: 03:00 local (its rollover) to 03:00 the next morning; T0 is 09:00.
+    assert (body["from_ms"], body["to_ms"]) == (T0 - 6 * 3600 * S, T0 + 18 * 3600 * S)
     student = next(s for s in body["services"] if s["service_code"] == "student-id")
     assert student["tickets"] == 4 and student["p90_wait_s"] == pytest.approx(862.0)
     assert student["service_level"] == pytest.approx(2 / 3)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
+from hall_controller.cases.memory_store import MemoryCaseStore
+from hall_controller.cases.rules import Applicant, CaseInput, CaseStatus, CompletionOutcome
+from hall_controller.cases.service import CaseService
 from hall_controller.queue import rules as queue
 from hall_controller.queue.memory_moves import MemoryTicketMoves
 from hall_controller.queue.memory_stats import MemoryStatsStore, percentile_cont
 from hall_controller.queue.memory_tickets import MemoryTicketStore
 from hall_controller.queue.model import Ticket, TicketState
+from hall_controller.queue.stats import StatsService
 from tests.support.stats_scenario import (
     DAY,
     a_day_in_the_hall,
@@ -41,3 +47,26 @@ def test_percentile_cont_interpolates_like_postgresql() -> None:
     assert percentile_cont([5.0], 0.9) == 5.0
     assert percentile_cont([980.0, 60.0, 390.0], 0.9) == 862.0
     assert percentile_cont([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+
+
+async def test_the_one_trip_rate_of_a_service_day_counts_cases_resolved_after_midnight() -> None:
+    # The demo hall is open late: a case resolved at 00:40 local on 28 November belongs to
+    # the service day of 27 November (it ends at 03:00), as the ticket served then does.
+    zone = ZoneInfo("Asia/Shanghai")
+    at = {"now": int(datetime(2026, 11, 27, 22, 0, tzinfo=zone).timestamp() * 1000)}
+    cases = CaseService(MemoryCaseStore(), clock=lambda: at["now"])
+    for case_id in ("late", "next-morning"):
+        await cases.upsert(CaseInput(case_id, "dorm", CaseStatus.AWAITING_VISIT,
+                                     Applicant(person_id=f"p-{case_id}")))
+    at["now"] = int(datetime(2026, 11, 28, 0, 40, tzinfo=zone).timestamp() * 1000)
+    await cases.complete_linked("late", "t-1", CompletionOutcome.RESOLVED)
+    at["now"] = int(datetime(2026, 11, 28, 9, 0, tzinfo=zone).timestamp() * 1000)
+    await cases.complete_linked("next-morning", "t-2", CompletionOutcome.RESOLVED)
+
+    stats = StatsService(MemoryStatsStore(MemoryTicketStore()), "Asia/Shanghai", one_trip=cases)
+    evening = await stats.day(date(2026, 11, 27))
+    assert evening.one_trip is not None and evening.one_trip.resolved_with_visit == 1
+    morning = await stats.day(date(2026, 11, 28))
+    assert morning.one_trip is not None and morning.one_trip.resolved_with_visit == 1
+    start = datetime.fromtimestamp(evening.from_ms / 1000, tz=zone)
+    assert (start.day, start.hour) == (27, 3)
