@@ -124,10 +124,11 @@ class WindowOut(BaseModel):
         default_factory=dict,
         description="service code → its names, for every service of the hall (what the "
                     "terminal shows a clerk instead of codes)")
+    max_recalls: int = Field(default=0, description="recalls allowed per call; then no-show")
 
     @classmethod
-    def build(cls, s: WindowStatus,
-              names: dict[str, ServiceNameOut] | None = None) -> WindowOut:
+    def build(cls, s: WindowStatus, names: dict[str, ServiceNameOut] | None = None,
+              max_recalls: int = 0) -> WindowOut:
         w = s.window
         session = None if s.session is None else SessionOut(
             clerk=s.session.clerk, opened_ms=s.session.opened_ms, closed_ms=s.session.closed_ms)
@@ -137,7 +138,7 @@ class WindowOut(BaseModel):
                    parked=[TicketOut.build(t) for t in s.parked], waiting_count=len(s.waiting),
                    waiting=[TicketOut.build(t) for t in s.waiting[:MAX_QUEUE_SHOWN]],
                    next_up=None if s.next_up is None else TicketOut.build(s.next_up),
-                   service_names=names or {})
+                   service_names=names or {}, max_recalls=max_recalls)
 
 
 class CallOut(BaseModel):
@@ -228,6 +229,10 @@ def _is_supervisor(principal: Principal) -> bool:
     return principal.role is Role.ADMIN
 
 
+def _window_out(clerk: ClerkService, status: WindowStatus) -> WindowOut:
+    return WindowOut.build(status, _service_names(clerk), clerk.settings.max_recalls)
+
+
 def _service_names(clerk: ClerkService) -> dict[str, ServiceNameOut]:
     return {s.code: ServiceNameOut(name=s.name, name_en=s.name_en or s.name)
             for s in clerk.settings.services}
@@ -252,7 +257,8 @@ async def _linked_cases(status: WindowStatus, cases: CaseService | None) -> list
 async def list_windows(_: Clerk, clerk: ClerkDesk) -> list[WindowOut]:
     """Every window with its session, current ticket and queue."""
     names = _service_names(clerk)
-    return [WindowOut.build(await clerk.status(w.window_id), names) for w in clerk.windows()]
+    return [WindowOut.build(await clerk.status(w.window_id), names, clerk.settings.max_recalls)
+            for w in clerk.windows()]
 
 
 @router.get("/my-day", response_model=MyDayOut)
@@ -273,7 +279,7 @@ async def get_window(_: Clerk, clerk: ClerkDesk, cases: LinkedCases,
     """The window: who has it open, the current ticket with its linked cases, the parked
     tickets, the queue of its services and who call-next would get."""
     status = await clerk.status(window_id)
-    out = WindowOut.build(status, _service_names(clerk))
+    out = _window_out(clerk, status)
     out.current_cases = await _linked_cases(status, cases)
     return out
 
@@ -282,14 +288,14 @@ async def get_window(_: Clerk, clerk: ClerkDesk, cases: LinkedCases,
 async def open_window(principal: Clerk, clerk: ClerkDesk, window_id: WindowId) -> WindowOut:
     """Open the window for the logged-in clerk (again: harmless; another clerk's: 409)."""
     await clerk.open_window(window_id, principal.name)
-    return WindowOut.build(await clerk.status(window_id), _service_names(clerk))
+    return _window_out(clerk, await clerk.status(window_id))
 
 
 @router.post("/{window_id}/close", response_model=WindowOut)
 async def close_window(principal: Clerk, clerk: ClerkDesk, window_id: WindowId) -> WindowOut:
     """Close the window (409 while a ticket is called or served there)."""
     await clerk.close_window(window_id, principal.name, supervisor=_is_supervisor(principal))
-    return WindowOut.build(await clerk.status(window_id), _service_names(clerk))
+    return _window_out(clerk, await clerk.status(window_id))
 
 
 @router.post("/{window_id}/take-over", response_model=TakeOverOut)
@@ -298,8 +304,7 @@ async def take_over(principal: Supervisor, clerk: ClerkDesk, window_id: WindowId
     """Take the window over (admin): its current ticket is parked there with the note, and
     whoever held it loses it; the window is then open for the admin."""
     result = await clerk.take_over(window_id, principal.name, body.note)
-    return TakeOverOut.build(result, WindowOut.build(await clerk.status(window_id),
-                                                     _service_names(clerk)))
+    return TakeOverOut.build(result, _window_out(clerk, await clerk.status(window_id)))
 
 
 @router.post("/{window_id}/force-close", response_model=TakeOverOut)
@@ -308,8 +313,7 @@ async def force_close(principal: Supervisor, clerk: ClerkDesk, window_id: Window
     """Close the window whoever holds it (admin), parking its current ticket with the note
     (409 when it is not open)."""
     result = await clerk.force_close(window_id, principal.name, body.note)
-    return TakeOverOut.build(result, WindowOut.build(await clerk.status(window_id),
-                                                     _service_names(clerk)))
+    return TakeOverOut.build(result, _window_out(clerk, await clerk.status(window_id)))
 
 
 @router.post("/{window_id}/call-next", response_model=CallOut)

@@ -98,11 +98,15 @@ class HallProcess:
     def kiosk_key(self, device_id: str) -> str:
         return str(self.call("POST", "/kiosk/keys", json={"device_id": device_id})["kiosk_key"])
 
-    def take_ticket(self, service: str, device_id: str = "kiosk-web-1") -> dict[str, Any]:
+    def take_ticket(self, service: str, device_id: str = "kiosk-web-1", *,
+                    identity: tuple[str, str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"service": service, "request_id": str(uuid.uuid4())}
+        if identity is not None:
+            body["identity"] = {"type": identity[0], "value": identity[1]}
         response = httpx.post(f"{self.api}/kiosk/tickets", timeout=15,
                               headers={"X-Kiosk-Device": device_id,
                                        "X-Kiosk-Key": self.kiosk_key(device_id)},
-                              json={"service": service, "request_id": str(uuid.uuid4())})
+                              json=body)
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result

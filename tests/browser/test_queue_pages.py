@@ -6,6 +6,7 @@ import re
 import signal
 import time
 
+import httpx
 from playwright.async_api import expect
 
 from tests.browser.conftest import LAPTOP, TV, ContextBrowser, screenshot
@@ -103,12 +104,12 @@ async def test_bad_clerk_moves_show_a_message_and_the_page_keeps_working(
     # Nobody waits: call-next says so instead of failing.
     await clerk.keyboard.press("n")
     await expect(clerk.locator("#message")).to_have_text("没有等候的号码")
-    # Another clerk's window: the API refuses (409) and the page shows why.
+    # Another clerk's window: the page says whose it is and does not offer to open it.
     hall.call("POST", "/windows/w4/open", user="admin")
     await clerk.locator("#window-select").select_option("w4")
     await expect(clerk.locator("#who")).to_have_text("该窗口已由 admin 开启")
-    await clerk.locator("#open").click()
-    await expect(clerk.locator("#message")).to_contain_text("出错了")
+    await expect(clerk.locator("#open")).to_be_disabled()
+    await expect(clerk.locator("#terminal")).to_be_hidden()
     # A wrong password is refused with a message, not a crash.
     other = await browser.new_page(LAPTOP)
     await other.goto(f"{hall.base}/pages/window.html")
@@ -184,3 +185,84 @@ async def test_an_admin_sees_who_holds_each_window_and_takes_one_over_with_a_not
     await expect(clerk.locator("#take-over")).to_be_hidden()
     await clerk.locator("#lang").click()
     await expect(clerk.locator("#window-select option[value=w1]")).to_contain_text("open by admin")
+
+
+def file_case(hall: HallProcess, case_id: str, service: str, person_id: str,
+              materials: list[dict[str, str]]) -> None:
+    """The online platform files a case that needs a visit, with its materials checklist."""
+    key = hall.call("POST", "/integration/keys",
+                    json={"name": "platform", "scopes": ["cases:write"]})["api_key"]
+    response = httpx.put(f"{hall.api}/integration/cases/{case_id}", headers={"X-Api-Key": key},
+                         timeout=15, json={
+                             "service_code": service, "status": "awaiting_visit",
+                             "applicant": {"person_id": person_id, "name": "李雷"},
+                             "materials": materials})
+    assert response.status_code == 201, response.text
+
+
+async def test_a_clerk_is_told_what_each_move_did_and_picks_transfers_and_missing_materials(
+        hall: HallProcess, browser: ContextBrowser) -> None:
+    file_case(hall, "YW-9", "student-id", "2024019999",
+              [{"code": "photo", "name": "一寸照片"}, {"code": "form", "name": "补办申请表"}])
+    first = hall.take_ticket("student-id", identity=("person_id", "2024019999"))
+    second = hall.take_ticket("student-id")
+
+    clerk = await browser.new_page(LAPTOP)
+    await clerk.goto(f"{hall.base}/pages/window.html")
+    await log_in(clerk, "clerk1")
+    await clerk.locator("#window-select").select_option("w1")
+    await clerk.locator("#open").click()
+    await expect(clerk.locator("#terminal")).to_be_visible()
+    # The queue: minutes waited, the linked case marked (the legend says what 网 means).
+    row = clerk.locator(f"#queue tr[data-ticket={first['ticket']}]")
+    await expect(row).to_contain_text("已等 0 分钟")
+    await expect(row.locator(".mark.case")).to_have_text("网")
+    await expect(clerk.locator(".legend")).to_contain_text("关联网上办件")
+
+    await clerk.keyboard.press("n")
+    await expect(clerk.locator("#message")).to_have_text(f"已叫 {first['ticket']}")
+    await expect(clerk.locator("#act-recall")).to_contain_text("重呼 (0/2)")
+    # Recall counts up to its limit, then is disabled (a no-show or a start goes on).
+    await clerk.keyboard.press("r")
+    await expect(clerk.locator("#message")).to_have_text(f"{first['ticket']} 已重呼 (1/2)")
+    await expect(clerk.locator("#act-recall")).to_contain_text("重呼 (1/2)")
+    await clerk.keyboard.press("r")
+    await expect(clerk.locator("#act-recall")).to_contain_text("重呼 (2/2)")
+    await expect(clerk.locator("#act-recall")).to_be_disabled()
+    await clerk.keyboard.press("s")
+    await expect(clerk.locator("#message")).to_have_text(f"{first['ticket']} 开始办理")
+    await expect(clerk.locator("#act-pending")).to_be_enabled()
+
+    # Pending materials: tick from the case's checklist; nothing ticked is refused.
+    await clerk.keyboard.press("m")
+    dialog = clerk.locator("#pending-dialog")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("一寸照片")
+    await clerk.locator("#pending-confirm").click()
+    await expect(clerk.locator("#pending-error")).to_have_text("请勾选或填写缺少的材料")
+    await dialog.locator("input[value=一寸照片]").check()
+    await clerk.locator("#pending-other").fill("监护人签字")
+    await clerk.locator("#pending-confirm").click()
+    await expect(dialog).to_be_hidden()
+    await expect(clerk.locator("#message")).to_have_text(f"{first['ticket']} 已办结（待补材料）")
+    case = hall.call("GET", "/integration/cases/YW-9")
+    assert case["status_reason"] == "缺：一寸照片；其他：监护人签字"
+
+    # Transfer a called visitor by the service's name; the keyboard T works before the start.
+    await expect(clerk.locator("#act-call")).to_be_enabled()
+    await clerk.keyboard.press("n")
+    await expect(clerk.locator("#current-number")).to_have_text(second["ticket"])
+    await expect(clerk.locator("#act-transfer")).to_be_enabled()
+    await clerk.keyboard.press("t")
+    transfer = clerk.locator("#transfer-dialog")
+    await expect(transfer).to_be_visible()
+    await expect(transfer).not_to_contain_text("学生证办理")   # not where it already is
+    await transfer.get_by_text("成绩单与证明").click()
+    await transfer.locator("button[value=confirm]").click()
+    await expect(clerk.locator("#message")).to_have_text(f"{second['ticket']} 已转移到 成绩单与证明")
+    await screenshot(clerk, "window-feedback-1366")
+    # Closing the window asks first.
+    await clerk.locator("#close").click()
+    await expect(clerk.locator("#close-dialog")).to_be_visible()
+    await clerk.locator("#close-dialog button[value=cancel]").click()
+    await expect(clerk.locator("#terminal")).to_be_visible()

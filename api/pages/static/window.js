@@ -92,18 +92,28 @@ function draw() {
   $("current-state").textContent = cur ? `${t(`state.${cur.state}`)} · ${named(cur.service)} · ${fmtTime(cur.called_ms)}` : "";
   const state = cur?.state;
   $("act-call").disabled = !!cur;
-  $("act-recall").disabled = state !== "called";
+  // Recall shows how many are left; at the limit only a no-show (or a start) goes on.
+  const recalls = cur?.recalls ?? 0;
+  const limit = status.max_recalls ?? 0;
+  $("act-recall").disabled = state !== "called" || recalls >= limit;
+  $("act-recall").querySelector("span").textContent = state === "called"
+    ? `${t("act.recall")} (${recalls}/${limit})` : t("act.recall");
   $("act-start").disabled = state !== "called";
   $("act-noshow").disabled = state !== "called";
-  for (const id of ["act-complete", "act-pending", "act-transfer", "act-park"]) $(id).disabled = state !== "serving";
+  for (const id of ["act-complete", "act-pending"]) $(id).disabled = state !== "serving";
+  // A called visitor may also be sent to another service or set aside before the start.
+  for (const id of ["act-transfer", "act-park"]) $(id).disabled = state !== "serving" && state !== "called";
   $("parked").innerHTML = status.parked.length ? `<h2>${esc(t("window.parked"))}</h2>` + status.parked.map((p) =>
     `<button data-resume="${esc(p.ticket_id)}">${esc(t("act.resume"))} ${esc(p.number)}</button>`).join(" ") : "";
   drawCases(status.current_cases || []);
   // A disabled button keeps the focus but receives no key events: the shortcuts would die.
   if (document.activeElement?.disabled) document.activeElement.blur();
   $("waiting-count").textContent = status.waiting_count;
+  const now = Date.now();
   $("queue").innerHTML = status.waiting.map((w) => `<tr data-ticket="${esc(w.number)}"><td><b>${esc(w.number)}</b></td>
-    <td>${esc(named(w.service))}</td><td>${w.priority ? "★" : ""}</td><td>${esc(fmtTime(w.issued_ms))}</td></tr>`).join("");
+    <td>${esc(named(w.service))}</td>
+    <td>${w.case_ids.length ? '<span class="mark case">网</span>' : ""}${w.appointment_ms ? '<span class="mark appt">约</span>' : ""}${w.priority ? '<span class="mark prio">★</span>' : ""}</td>
+    <td>${esc(t("queue.waited", { min: Math.max(0, Math.floor((now - w.issued_ms) / 60000)) }))}</td></tr>`).join("");
   drawFigures();
 }
 
@@ -138,27 +148,75 @@ async function act(path, body, after) {
   await Promise.all([refresh(), loadFigures()]);
 }
 
+// Every move ends in a short confirmation naming the ticket ("A014 已重呼 (1/2)").
+const done = (key, extra = {}) => (ticket) => say(t(key, { number: ticket.number, ...extra }), true);
+const currentNumber = () => status?.current?.number ?? "";
+
 const actions = {
   "act-call": () => act("call-next", undefined, (r) => {
     if (!r.called) say(t("act.nobody"));
+    else say(t("done.called", { number: r.called.number }), true);
   }),
-  "act-recall": () => act("recall"),
-  "act-start": () => act("start"),
-  "act-complete": () => act("complete", { outcome: "resolved" }),
-  "act-pending": () => {
-    const reason = prompt(t("pending.reason"));
-    if (!reason) return;
-    act("complete", { outcome: "pending_materials", reason });
-  },
-  "act-transfer": () => {
-    // The clerk types a service code; the prompt lists each one with its name.
-    const choices = Object.keys(status?.service_names ?? {}).map((code) => `${code}: ${named(code)}`);
-    const service = prompt([t("transfer.to"), ...choices].join("\n"));
-    if (service) act("transfer", { service: service.trim() });
-  },
-  "act-noshow": () => act("no-show"),
-  "act-park": () => act("park", {}),
+  "act-recall": () => act("recall", undefined, (ticket) =>
+    say(t("done.recalled", { number: ticket.number, n: ticket.recalls, max: status.max_recalls }), true)),
+  "act-start": () => act("start", undefined, done("done.started")),
+  "act-complete": () => act("complete", { outcome: "resolved" }, (r) => done("done.completed")(r.ticket)),
+  "act-pending": () => askPending(),
+  "act-transfer": () => askTransfer(),
+  "act-noshow": () => act("no-show", undefined, done("done.noshow")),
+  "act-park": () => act("park", {}, done("done.parked")),
 };
+
+// Run ``then(form values)`` when the dialog closes with its confirm button.
+function ask(dialog, then) {
+  dialog.returnValue = "";  // Esc keeps the last one otherwise
+  dialog.onclose = () => {
+    if (dialog.returnValue === "confirm") then();
+  };
+  dialog.showModal();
+}
+
+// Transfer: pick the service by the name visitors see (never a typed code).
+function askTransfer() {
+  const from = status.current?.service;
+  $("transfer-title").textContent = t("transfer.title", { number: currentNumber() });
+  const codes = Object.keys(status.service_names ?? {}).filter((code) => code !== from);
+  $("transfer-services").innerHTML = codes.map((code, i) => `<label><input type="radio"
+    name="transfer-service" value="${esc(code)}" ${i === 0 ? "checked" : ""} required> ${esc(named(code))}</label>`).join("");
+  ask($("transfer-dialog"), () => {
+    const service = document.querySelector("input[name=transfer-service]:checked")?.value;
+    if (!service) return;
+    act("transfer", { service, keep_arrival: $("transfer-keep").checked },
+        done("done.transferred", { service: named(service) }));
+  });
+}
+
+// Pending materials: tick the case's missing items; free text only for anything else.
+function askPending() {
+  const missing = (status.current_cases ?? []).flatMap((c) => c.materials.filter((m) => !m.received));
+  $("pending-title").textContent = t("pending.title", { number: currentNumber() });
+  $("pending-materials").innerHTML = missing.length ? missing.map((m) => `<label><input type="checkbox"
+    name="pending-material" value="${esc(m.name)}"> ${esc(m.name)}</label>`).join("")
+    : `<p class="muted">${esc(t("pending.noChecklist"))}</p>`;
+  $("pending-other").value = "";
+  $("pending-error").textContent = "";
+  const dialog = $("pending-dialog");
+  // The confirm button validates first: nothing ticked and nothing typed is no reason.
+  $("pending-confirm").onclick = (event) => {
+    if (!pendingReason()) {
+      event.preventDefault();
+      $("pending-error").textContent = t("pending.none");
+    }
+  };
+  ask(dialog, () => act("complete", { outcome: "pending_materials", reason: pendingReason() },
+                        (r) => done("done.pending")(r.ticket)));
+}
+function pendingReason() {
+  const ticked = [...document.querySelectorAll("input[name=pending-material]:checked")].map((i) => i.value);
+  const other = $("pending-other").value.trim();
+  return [ticked.length ? `${t("pending.missing")}${ticked.join("、")}` : "",
+          other ? `${t("pending.otherPrefix")}${other}` : ""].filter(Boolean).join("；");
+}
 
 // Taking over or force-closing someone else's window: confirmed, with a note that stays in
 // the parked ticket's history.
@@ -208,13 +266,14 @@ async function start() {
     refresh();
   });
   $("open").addEventListener("click", () => act("open"));
-  $("close").addEventListener("click", () => act("close"));
+  $("close").addEventListener("click", () => ask($("close-dialog"), () =>
+    act("close", undefined, () => say(t("window.forceClose.done"), true))));
   $("take-over").addEventListener("click", () => supervise("take-over"));
   $("force-close").addEventListener("click", () => supervise("force-close"));
   for (const [id, run] of Object.entries(actions)) $(id).addEventListener("click", run);
   $("parked").addEventListener("click", (event) => {
     const id = event.target.dataset.resume;
-    if (id) act("resume", { ticket_id: id });
+    if (id) act("resume", { ticket_id: id }, done("done.resumed"));
   });
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.altKey || event.metaKey || $("terminal").hidden) return;
