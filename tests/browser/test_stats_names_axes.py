@@ -95,6 +95,16 @@ async def test_statistics_name_services_and_label_both_axes_in_chinese_and_engli
     trend = await chart_labels(page, "trend-chart")
     assert trend["value"] == ["平均等候（分钟）"] and trend["category"] == ["日期"]
     assert "财务缴费" in trend["legend"] and not CODES & set(trend["legend"])
+    # Each service's target wait is a dashed line over its bars, in the legend, and the
+    # rates are explained under the table with their targets.
+    targets = await page.locator("#waits-chart line.target-line[data-target]").evaluate_all(
+        "(lines) => lines.map((l) => Number(l.dataset.target))")
+    assert sorted(targets) == [15.0, 15.0, 15.0, 20.0], targets   # finance waits up to 20
+    await expect(page.locator("#waits-chart .target-legend")).to_have_text("目标等候")
+    await expect(page.locator("#explain")).to_contain_text("服务达标率：")
+    await expect(page.locator("#explain")).to_contain_text("财务缴费 20.0 分钟")
+    await expect(page.locator("#explain")).to_contain_text("只跑一次率：")
+    await expect(page.locator("#empty")).to_be_hidden()
     await screenshot(page, "stats-names-axes-zh")
 
     await page.locator("#lang").click()
@@ -109,6 +119,11 @@ async def test_statistics_name_services_and_label_both_axes_in_chinese_and_engli
     body = await page.locator("main").inner_text()
     assert not [code for code in CODES if code in body], body
     await screenshot(page, "stats-names-axes-en")
+    # A day without tickets says so instead of an empty chart.
+    await page.locator("#day").fill("2020-01-06")
+    await expect(page.locator("#empty")).to_have_text(
+        "No tickets on 2020-01-06 (the hall was closed, or nobody has taken one yet).")
+    await expect(page.locator("#waits-card")).to_be_hidden()
 
 
 async def test_the_window_terminal_and_the_display_name_services(

@@ -90,6 +90,11 @@ const WORDS = {
     "stats.linked": "关联网上办件", "stats.pending": "待补材料",
     "stats.onetrip.detail": "当日办结的网上办件 {n} 件：一次办结 {one} 件，跑了两次及以上 {more} 件",
     "stats.onetrip.none": "当日还没有到大厅办结的网上办件",
+    "stats.target": "目标等候", "stats.empty": "{day} 没有取号记录（大厅未开放，或还没有人取号）。",
+    "stats.explain.level": "服务达标率：已叫号的号码中，在该业务目标等候时间内被叫到的比例（目标：{targets}）。",
+    "stats.explain.onetrip": "只跑一次率：当日在大厅办结的网上办件中，只到场一次就办结的比例；改革目标是每件只跑一次（100%）。",
+    "stats.explain.noshow": "过号率：已叫号的号码中，叫号后未到窗口的比例。",
+    "stats.explain.p90": "P90 等候：九成来访者的等候时间不超过此值。",
     "chart.wait": "等候时间（分钟）", "chart.meanwait": "平均等候（分钟）", "chart.service": "业务",
     "chart.day": "日期",
     "err.generic": "出错了：", "minutes": "分钟",
@@ -183,6 +188,11 @@ const WORDS = {
     "stats.linked": "Linked to online cases", "stats.pending": "Pending materials",
     "stats.onetrip.detail": "Online cases resolved that day: {n}; in one trip: {one}, in two or more: {more}",
     "stats.onetrip.none": "No online case was resolved at the hall that day yet",
+    "stats.target": "Target wait", "stats.empty": "No tickets on {day} (the hall was closed, or nobody has taken one yet).",
+    "stats.explain.level": "Service level: of the tickets called, the share called within their service's target wait (targets: {targets}).",
+    "stats.explain.onetrip": "One-trip rate: of the online cases resolved at the hall that day, the share resolved on the first visit; the reform's goal is one trip for every case (100%).",
+    "stats.explain.noshow": "No-show rate: of the tickets called, the share whose visitor never came to the window.",
+    "stats.explain.p90": "P90 wait: nine in ten visitors waited no longer than this.",
     "chart.wait": "Wait (min)", "chart.meanwait": "Mean wait (min)", "chart.service": "Service",
     "chart.day": "Day",
     "err.generic": "Error: ", "minutes": "min",
@@ -514,8 +524,10 @@ function fitLines(text, maxPx) {
 // Grouped bars with both axes labelled: groups [{label, values: [number|null]}] along the
 // category axis (`categoryLabel` under it), `series` names in the legend, and a value axis
 // with round ticks, grid lines and its title (`valueLabel`, with the unit: "等候（分钟）").
+// ``group.target`` (optional): a dashed line over that group at the value it should stay under,
+// labelled with ``targetLabel`` (e.g. each service's target wait).
 export function barChart(container, groups, series, { height = 260, valueLabel = "", categoryLabel = "",
-                                                       unit = "", digits = 1 } = {}) {
+                                                       unit = "", digits = 1, targetLabel = "" } = {}) {
   container.replaceChildren();
   const width = Math.max(container.clientWidth || 600, 300);
   // The legend flows over as many rows as it needs.
@@ -532,7 +544,7 @@ export function barChart(container, groups, series, { height = 260, valueLabel =
   const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", height, class: "chart bar-chart",
                              role: "img", "aria-label": `${valueLabel} / ${categoryLabel}` });
   container.append(svg);
-  const values = groups.flatMap((g) => g.values.filter((v) => v != null));
+  const values = groups.flatMap((g) => [...g.values, g.target].filter((v) => v != null));
   const ticks = niceTicks(Math.max(0, ...values));
   const top = ticks[ticks.length - 1];
   const plotH = height - pad.t - pad.b;
@@ -566,6 +578,17 @@ export function barChart(container, groups, series, { height = 260, valueLabel =
       svg.append(rect);
     });
   });
+  // Targets: a dashed line across each group that has one, its value in the hover title.
+  groups.forEach((group, gi) => {
+    if (group.target == null) return;
+    const line = svgEl("line", { x1: pad.l + gi * gw + gw * 0.05, x2: pad.l + (gi + 1) * gw - gw * 0.05,
+                                 y1: y(group.target), y2: y(group.target), class: "target-line",
+                                 "data-target": group.target });
+    const title = svgEl("title");
+    title.textContent = `${group.label} · ${targetLabel}: ${group.target.toFixed(digits)} ${unit}`.trim();
+    line.append(title);
+    svg.append(line);
+  });
   // Category axis: the axis line, each group's label (up to two lines), the title.
   const categoryAxis = svgEl("g", { class: "axis category-axis" });
   categoryAxis.append(svgEl("line", { x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b,
@@ -588,6 +611,16 @@ export function barChart(container, groups, series, { height = 260, valueLabel =
   categoryTitle.textContent = categoryLabel;
   categoryAxis.append(categoryTitle);
   svg.append(categoryAxis);
+  if (targetLabel && groups.some((g) => g.target != null)) {
+    // The target's legend entry after the series'.
+    const last = legend[legend.length - 1];
+    const x = last ? last.x + 16 + textWidth(last.name) + 18 : 56;
+    svg.append(svgEl("line", { x1: x, x2: x + 12, y1: (last?.y ?? 4) + 6, y2: (last?.y ?? 4) + 6,
+                               class: "target-line" }));
+    const text = svgEl("text", { x: x + 16, y: (last?.y ?? 4) + 10, class: "tick legend target-legend" });
+    text.textContent = targetLabel;
+    svg.append(text);
+  }
   for (const item of legend) {
     svg.append(svgEl("rect", { x: item.x, y: item.y, width: 12, height: 12, class: `bar s${item.si % 6}` }));
     const text = svgEl("text", { x: item.x + 16, y: item.y + 10, class: "tick legend", "data-label": item.name });

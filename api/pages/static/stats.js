@@ -20,18 +20,36 @@ function drawOneTrip() {
   $("pending-total").textContent = report.services.reduce((n, s) => n + s.pending, 0);
 }
 
+function drawExplanations() {
+  const targets = report.services.map((s) => `${serviceName(s)} ${fmtMinutes(s.target_wait_s)} ${t("minutes")}`)
+    .join("，");
+  $("explain").innerHTML = ["stats.explain.level", "stats.explain.p90", "stats.explain.noshow",
+                            "stats.explain.onetrip"]
+    .map((key) => `<li>${esc(t(key, { targets }))}</li>`).join("");
+}
+
 function draw() {
   if (!report) return;
+  drawExplanations();
+  // A day without tickets says so instead of drawing empty charts.
+  const empty = report.services.every((s) => s.tickets === 0);
+  $("empty").hidden = !empty;
+  $("empty").textContent = empty ? t("stats.empty", { day: report.day }) : "";
+  $("waits-card").hidden = empty;
   $("rows").innerHTML = report.services.map((s) => `<tr data-service="${esc(s.service_code)}">
     <td class="service-name">${esc(serviceName(s))}</td><td>${s.tickets}</td><td>${s.served}</td>
     <td>${fmtMinutes(s.mean_wait_s)} ${esc(t("minutes"))}</td><td>${fmtMinutes(s.p90_wait_s)} ${esc(t("minutes"))}</td>
     <td>${fmtPct(s.service_level)}</td><td>${fmtPct(s.no_show_rate)}</td>
     <td>${s.linked}</td><td>${s.pending}</td></tr>`).join("");
   drawOneTrip();
-  barChart($("waits-chart"), report.services.map((s) => ({
-    label: serviceName(s), values: [minutes(s.mean_wait_s), minutes(s.p90_wait_s)],
-  })), [t("stats.mean"), t("stats.p90")],
-  { valueLabel: t("chart.wait"), categoryLabel: t("chart.service"), unit: t("minutes") });
+  if (!empty) {
+    barChart($("waits-chart"), report.services.map((s) => ({
+      label: serviceName(s), values: [minutes(s.mean_wait_s), minutes(s.p90_wait_s)],
+      target: minutes(s.target_wait_s),
+    })), [t("stats.mean"), t("stats.p90")],
+    { valueLabel: t("chart.wait"), categoryLabel: t("chart.service"), unit: t("minutes"),
+      targetLabel: t("stats.target") });
+  }
   // The 7-day trend: one bar per service and day, services named as in the table.
   const services = report.services;
   barChart($("trend-chart"), trend.map((r) => ({
