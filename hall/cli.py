@@ -5,6 +5,9 @@
     hall edge                     one simulated edge agent from the [edge] config section
     hall simulate --devices N     N simulated devices against the configured broker
     hall db migrate               apply database migrations
+    hall devices provision ID --kind K [--site S]   a device's credentials, printed once
+    hall devices rekey ID | revoke ID | list        re-key, revoke, list provisioned devices
+    hall devices mosquitto-files --password-file P --acl-file A   Mosquitto's auth files
 """
 
 from __future__ import annotations
@@ -58,7 +61,33 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     db_sub.add_parser("migrate", help="apply pending migrations")
+
+    devices = sub.add_parser("devices", help="device identity: provision, re-key, revoke")
+    dev_sub = devices.add_subparsers(dest="devices_command", required=True,
+                                     metavar="DEVICES_COMMAND")
+    provision = dev_sub.add_parser("provision", help="create a device's credentials and print "
+                                                     "its one-time bundle (config.toml tables)")
+    provision.add_argument("device_id")
+    provision.add_argument("--kind", required=True, choices=[k.value for k in _device_kinds()])
+    provision.add_argument("--site", default="")
+    for name, text in (("rekey", "a new password and command key (the old ones stop working)"),
+                       ("revoke", "shut the device out (the broker refuses its next login)")):
+        dev_sub.add_parser(name, help=text).add_argument("device_id")
+    dev_sub.add_parser("list", help="provisioned devices and their status (no secrets)")
+    files = dev_sub.add_parser("mosquitto-files",
+                               help="write Mosquitto's password and ACL files from the database")
+    files.add_argument("--password-file", type=Path, required=True)
+    files.add_argument("--acl-file", type=Path, required=True)
+    files.add_argument("--controller-password-file", type=Path, default=None,
+                       help="where the controller's own broker password is kept (default: "
+                            "the data dir's mqtt-controller-password, generated once)")
     return parser
+
+
+def _device_kinds() -> list[Any]:
+    from devices.kinds import DeviceKind
+
+    return list(DeviceKind)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     commands: dict[str, Callable[[HallConfig, argparse.Namespace], Coroutine[Any, Any, None]]] = {
         "demo": _demo, "controller": _controller, "edge": _edge, "simulate": _simulate,
-        "db": _db,
+        "db": _db, "devices": _devices,
     }
     from hall_controller.kernel.postgres.migrate import MigrationError
 
@@ -355,6 +384,60 @@ async def _db(config: HallConfig, args: argparse.Namespace) -> None:
     async with database_url(config) as dsn:
         applied = await apply_migrations(dsn)
         print("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+async def _devices(config: HallConfig, args: argparse.Namespace) -> None:
+    from devices.kinds import DeviceKind
+    from hall.infrastructure import database_url
+    from hall.provisioning_files import write_mosquitto_files
+    from hall_controller.fleet.postgres_provisioning import PostgresProvisioningStore
+    from hall_controller.fleet.provisioning import ProvisioningService
+    from hall_controller.kernel.errors import HallError
+    from hall_controller.kernel.postgres.connections import open_pool
+    from hall_controller.kernel.postgres.migrate import apply_migrations
+
+    actor = "cli:" + (os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown")
+    async with database_url(config) as dsn:
+        await apply_migrations(dsn)
+        async with open_pool(dsn, name="hall-devices", application_name="hall devices",
+                             min_size=1, max_size=2, timeout_s=15.0) as pool:
+            store = PostgresProvisioningStore(pool)
+            provisioning = ProvisioningService(
+                store, broker_url=_device_broker_url(config),
+                topic_prefix=config.mqtt.topic_prefix, reserved=(config.mqtt.client_id,))
+            command = args.devices_command
+            try:
+                if command == "provision":
+                    bundle = await provisioning.provision(args.device_id, DeviceKind(args.kind),
+                                                          args.site, actor)
+                    print(bundle.to_toml(provisioning.broker_url, provisioning.topic_prefix),
+                          end="", flush=True)
+                elif command == "rekey":
+                    bundle = await provisioning.rekey(args.device_id, actor)
+                    print(bundle.to_toml(provisioning.broker_url, provisioning.topic_prefix),
+                          end="", flush=True)
+                elif command == "revoke":
+                    revoked = await provisioning.revoke(args.device_id, actor)
+                    print(f"{revoked.device_id}: revoked by {revoked.revoked_by}")
+                elif command == "list":
+                    for c in await provisioning.all():
+                        print(f"{c.device_id}\t{c.kind.value}\t{c.site or '-'}\t{c.status.value}")
+                else:
+                    written = await asyncio.to_thread(
+                        write_mosquitto_files, config, await provisioning.all(),
+                        args.password_file, args.acl_file, args.controller_password_file)
+                    print(written)
+            except HallError as exc:
+                print(f"hall: {exc}", file=sys.stderr)
+                sys.exit(1)
+
+
+def _device_broker_url(config: HallConfig) -> str:
+    """Where the bundles tell devices to connect."""
+    if config.devices.broker_url or config.mqtt.url:
+        return config.devices.broker_url or config.mqtt.url
+    embedded = config.mqtt.embedded
+    return f"mqtt://{embedded.host}:{embedded.port or 1883}"
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from enum import StrEnum
 
 from devices.contract import is_valid_device_id, now_ms
 from devices.kinds import DeviceKind
+from devices.signing import derive_device_key
 from hall_controller.fleet.ports import ProvisioningStore
 from hall_controller.kernel.errors import Conflict, HallError, NotFound
 
@@ -166,8 +167,15 @@ class ProvisioningService:
     """Provision, revoke and re-key devices (``hall devices ...`` and the admin API)."""
 
     def __init__(self, store: ProvisioningStore, *, clock: Clock = now_ms,
-                 iterations: int = MQTT_HASH_ITERATIONS) -> None:
+                 iterations: int = MQTT_HASH_ITERATIONS, broker_url: str = "mqtt://127.0.0.1:1883",
+                 topic_prefix: str = "hall/v1", reserved: Iterable[str] = ("hall-controller",)
+                 ) -> None:
+        """``broker_url`` and ``topic_prefix``: what the bundles tell device hosts.
+        ``reserved``: broker usernames no device may have (the controller's)."""
         self._store = store
+        self._reserved = frozenset(reserved)
+        self.broker_url = broker_url
+        self.topic_prefix = topic_prefix
         self._clock = clock
         self._iterations = iterations
         self._listeners: list[CredentialListener] = []
@@ -183,6 +191,8 @@ class ProvisioningService:
         if not is_valid_device_id(device_id):
             raise InvalidProvisioning(f"device id {device_id!r}: expected lower-case letters, "
                                       "digits and dashes (at most 63)")
+        if device_id in self._reserved:
+            raise InvalidProvisioning(f"{device_id!r} is the controller's broker account")
         if len(site) > 100:
             raise InvalidProvisioning("site: at most 100 characters")
         existing = await self._store.get_credential(device_id)
@@ -224,6 +234,9 @@ class ProvisioningService:
         self._tell(revoked)
         logger.warning("device %s revoked by %s", device_id, by, extra={"device_id": device_id})
         return revoked
+
+    def bundle_wire(self, bundle: ProvisioningBundle) -> dict[str, object]:
+        return bundle.to_wire(self.broker_url, self.topic_prefix)
 
     async def get(self, device_id: str) -> DeviceCredential | None:
         return await self._store.get_credential(device_id)
@@ -331,3 +344,26 @@ class DeviceIdentities:
         """The device's own command key; None when it has none (not provisioned, revoked)."""
         credential = self._known.get(device_id)
         return credential.command_key if credential is not None and credential.active else None
+
+
+class CommandKeys:
+    """The key that signs what goes to one device (door commands, and its ``access.sync``):
+    its provisioned key; a key derived from the master secret only for a device nobody
+    provisioned while ``auto_register`` admits such devices (the tests, and agents set up
+    before provisioning existed). None: no key, nothing is signed for it."""
+
+    def __init__(self, identities: DeviceIdentities | None, master_secret: bytes | None) -> None:
+        self._identities = identities
+        self._master_secret = master_secret
+
+    def key_for(self, device_id: str) -> bytes | None:
+        identities = self._identities
+        if identities is not None:
+            key = identities.key_for(device_id)
+            if key is not None:
+                return key
+            if identities.credential(device_id) is not None or not identities.auto_register:
+                return None  # revoked, or a stranger no one admits
+        if self._master_secret is None:
+            return None
+        return derive_device_key(self._master_secret, device_id)
