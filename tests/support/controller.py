@@ -133,6 +133,12 @@ class RawDevice:
         self._last_ts = ts
         await self.send(Channel.TELEMETRY, {"ts": ts, "values": values})
 
+    async def send_request(self, method: str, params: dict[str, Any] | None = None,
+                           request_id: str | None = None) -> str:
+        request_id = request_id or str(uuid.uuid4())
+        await self.send(Channel.REQ, {"id": request_id, "method": method, "params": params or {}})
+        return request_id
+
     async def event(self, type: str, data: dict[str, Any] | None = None,
                     event_id: str | None = None) -> str:
         event_id = event_id or str(uuid.uuid4())
