@@ -33,6 +33,7 @@ from hall.config import ConfigError, HallConfig, load_config
 if TYPE_CHECKING:
     from edge.settings import AgentSettings
     from hall.assembly import Hall
+    from hall.infrastructure import BrokerEndpoint
 
 logger = logging.getLogger("hall")
 
@@ -183,16 +184,20 @@ def _dump_stacks() -> None:
 # -- subcommands ---------------------------------------------------------------------------
 
 
-async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
+async def _serve_controller(config: HallConfig, broker: BrokerEndpoint, dsn: str,
                             *, then: Callable[[str, Hall], Coroutine[Any, Any, None]] | None = None,
                             admin_password: str | None = None) -> None:
-    """Controller + API until cancelled; ``then`` runs beside them (the demo's simulated hall)."""
+    """Controller + API until cancelled; ``then`` runs beside them (the demo's simulated hall),
+    given the broker's URL without the controller's login."""
     import uvicorn
 
     from hall.assembly import assemble
+    from hall_controller.fleet.provisioning import ProvisioningService
 
-    async with assemble(config, mqtt_url, dsn, admin_password=admin_password) as hall:
+    async with assemble(config, broker.url, dsn, admin_password=admin_password) as hall:
         controller = hall.controller
+        # The embedded broker checks device logins against the provisioned devices.
+        broker.attach(controller.services.get(ProvisioningService), hall.adapters.provisioning)
         forwarders = config.http.forwarded_allow_ips
         server = uvicorn.Server(uvicorn.Config(hall.app, host=config.http.host,
                                                port=config.http.port,
@@ -211,7 +216,7 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
             try:
                 await controller.bus.connected.wait()
                 if then is not None:
-                    hall_task = tasks.create_task(then(mqtt_url, hall), name="demo-hall")
+                    hall_task = tasks.create_task(then(broker.device_url, hall), name="demo-hall")
                 await api_task
                 # uvicorn returns (instead of raising) when it cannot bind its port.
                 if not server.started:
@@ -247,7 +252,7 @@ def _admin_password_line(config: HallConfig, generated: str, hall: Hall) -> str:
 
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
     from hall.demo import run_simulated_hall
-    from hall.infrastructure import broker_url, database_url
+    from hall.infrastructure import database_url, hall_broker
 
     per_kind = args.devices_per_kind if args.devices_per_kind is not None else config.demo.devices_per_kind
     admin_password = config.auth.admin_password or secrets.token_urlsafe(12)
@@ -255,7 +260,7 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     demo = config.demo
 
-    async with broker_url(config) as mqtt_url, database_url(config) as dsn:
+    async with hall_broker(config) as broker, database_url(config) as dsn:
 
         async def simulated_hall(url: str, hall: Hall) -> None:
             """The simulated devices, the day so far (replayed) and the live hall: kiosk
@@ -283,17 +288,18 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
             ]), flush=True)
             await run_simulated_hall(config, url, hall, devices_per_kind=per_kind)
 
-        await _serve_controller(config, mqtt_url, dsn, then=simulated_hall,
+        await _serve_controller(config, broker, dsn, then=simulated_hall,
                                 admin_password=admin_password)
 
 
 async def _controller(config: HallConfig, args: argparse.Namespace) -> None:
-    from hall.infrastructure import broker_url, database_url
+    from hall.infrastructure import database_url, hall_broker
 
-    async with broker_url(config) as mqtt_url, database_url(config) as dsn:
-        logger.info("broker %s; API on http://%s:%d", mqtt_url, config.http.host, config.http.port)
+    async with hall_broker(config) as broker, database_url(config) as dsn:
+        logger.info("broker %s; API on http://%s:%d", broker.device_url, config.http.host,
+                    config.http.port)
         admin = config.auth.admin_password or None  # creates the first admin only
-        await _serve_controller(config, mqtt_url, dsn, admin_password=admin)
+        await _serve_controller(config, broker, dsn, admin_password=admin)
 
 
 async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
