@@ -395,7 +395,7 @@ async def _db(config: HallConfig, args: argparse.Namespace) -> None:
 async def _devices(config: HallConfig, args: argparse.Namespace) -> None:
     from devices.kinds import DeviceKind
     from hall.infrastructure import database_url
-    from hall.provisioning_files import write_mosquitto_files
+    from hall.provisioning_files import controller_username, write_mosquitto_files
     from hall_controller.fleet.postgres_provisioning import PostgresProvisioningStore
     from hall_controller.fleet.provisioning import ProvisioningService
     from hall_controller.kernel.errors import HallError
@@ -410,7 +410,8 @@ async def _devices(config: HallConfig, args: argparse.Namespace) -> None:
             store = PostgresProvisioningStore(pool)
             provisioning = ProvisioningService(
                 store, broker_url=_device_broker_url(config),
-                topic_prefix=config.mqtt.topic_prefix, reserved=(config.mqtt.client_id,))
+                topic_prefix=config.mqtt.topic_prefix,
+                reserved=(config.mqtt.client_id, controller_username(config)))
             command = args.devices_command
             try:
                 if command == "provision":

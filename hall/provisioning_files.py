@@ -43,9 +43,13 @@ def device_acl_lines(topic_prefix: str) -> list[str]:
 def mosquitto_acl(topic_prefix: str, controller_user: str) -> str:
     return "\n".join([
         "# Written by `hall devices mosquitto-files`; regenerate rather than edit.",
-        "# The controller: the whole tree under the prefix.",
+        "# The controller: reads everything under the prefix, writes commands, replies and",
+        "# its own state.",
         f"user {controller_user}",
-        f"topic readwrite {topic_prefix}/#",
+        f"topic read {topic_prefix}/#",
+        f"topic write {topic_prefix}/dev/+/cmd",
+        f"topic write {topic_prefix}/dev/+/res",
+        f"topic write {topic_prefix}/controller/state",
         "",
         "# Every device, by its username (= device id): its own topics only.",
         *device_acl_lines(topic_prefix),
@@ -66,7 +70,7 @@ def write_mosquitto_files(config: HallConfig, credentials: Sequence[DeviceCreden
                                 controller_password_file: Path | None = None) -> str:
     """Write both files (the password file readable by its owner only); returns what to put
     in mosquitto.conf and the controller's URL."""
-    user = config.mqtt.client_id
+    user = controller_username(config)
     if controller_password_file is not None:
         password = controller_password_file.read_text(encoding="utf-8").strip()
     else:
@@ -80,6 +84,17 @@ def write_mosquitto_files(config: HallConfig, credentials: Sequence[DeviceCreden
                                             acl_file=acl_file.resolve())
             + f"# the controller connects as mqtt://{user}:<password>@host:port; its password "
               f"is in {controller_password_file or Path(config.data_dir) / 'mqtt-controller-password'}")
+
+
+def controller_username(config: HallConfig) -> str:
+    """The controller's broker account: the username in ``mqtt.url``, else its client id."""
+    from devices.broker_address import BrokerAddress
+
+    if config.mqtt.url:
+        username = BrokerAddress.parse(config.mqtt.url).username
+        if username:
+            return username
+    return config.mqtt.client_id
 
 
 def _write(path: Path, text: str, mode: int) -> None:

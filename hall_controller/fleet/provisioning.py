@@ -138,7 +138,9 @@ def hash_mqtt_password(password: str, *, iterations: int = MQTT_HASH_ITERATIONS,
                        salt: bytes | None = None) -> str:
     """``$7$<iterations>$<base64 salt>$<base64 PBKDF2-SHA512>``, as ``mosquitto_passwd``
     writes it (12-byte salt, 64-byte hash)."""
-    salt = secrets.token_bytes(12) if salt is None else salt
+    # Twelve bytes, as mosquitto_passwd uses, but printable: EMQX's built-in database takes
+    # a salt as text, so the same hash can be imported there (docs/deployment.md).
+    salt = secrets.token_urlsafe(9).encode() if salt is None else salt
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
     return (f"$7${iterations}${base64.b64encode(salt).decode()}"
             f"${base64.b64encode(digest).decode()}")
