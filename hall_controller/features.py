@@ -200,6 +200,9 @@ class AccessFeature:
     def install(self, hall: HallController) -> None:
         identities = hall.services.find(DeviceIdentities)
         keys = CommandKeys(identities, self.command_secret)
+        # ``CommandKeys.key_for(device_id)``: the one lookup of a device's key, for whatever
+        # else is signed for a device (the access.sync replies).
+        hall.services.add(keys)
         signs = identities is not None or self.command_secret is not None
         access = AccessService(
             self.store, hall.registry, hall.commands, timezone=self.timezone,

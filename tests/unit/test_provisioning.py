@@ -129,3 +129,42 @@ async def test_with_the_database_away_the_cache_decides() -> None:
     assert identities.refusal("kiosk-2") == "unknown_device"
     with pytest.raises(StoreUnavailable):
         await store.list_credentials()
+
+
+async def test_the_pipeline_hears_only_provisioned_devices_as_their_provisioned_kind() -> None:
+    """The ingest gate over the memory stores: a stranger's messages are dead-lettered (and
+    acknowledged: redelivery would not change the verdict), a revoked device's too, and a
+    birth claiming another kind is refused even as the first one."""
+    from devices.contract import now_ms
+    from hall_controller.fleet.memory_store import MemoryStore
+    from tests.unit.test_ingest import TOPICS, Acks, build, telemetry
+
+    store = MemoryStore()
+    credentials = MemoryProvisioningStore()
+    provisioning = ProvisioningService(credentials, iterations=50)
+    await provisioning.provision("lock-1", DeviceKind.DOOR_LOCK, "", "admin")
+    await provisioning.provision("kiosk-9", DeviceKind.KIOSK, "", "admin")
+    await provisioning.revoke("kiosk-9", "admin")
+    pipeline, registry, _ = build(store)
+    pipeline.check_identities(DeviceIdentities(credentials, auto_register=False))
+    acks = Acks(store)
+
+    def birth(kind: str) -> dict[str, object]:
+        return {"online": True, "session": 1, "kind": kind, "ts": now_ms()}
+
+    await pipeline.process([
+        acks.message(TOPICS.device("stranger", "state"), birth("kiosk")),
+        acks.message(TOPICS.device("stranger", "telemetry"), telemetry(1)),
+        acks.message(TOPICS.device("kiosk-9", "telemetry"), telemetry(2)),
+        acks.message(TOPICS.device("lock-1", "state"), birth("face_gate")),
+    ])
+    assert len(acks.acked) == 4
+    reasons = [(d.device_id, d.reason.split(":")[0]) for d in store.dead_letters.values()]
+    assert reasons == [("stranger", "unknown_device"), ("stranger", "unknown_device"),
+                       ("kiosk-9", "revoked_device"), ("lock-1", "kind_mismatch")]
+    assert store.telemetry == [] and store.devices == {}
+    assert registry.get("lock-1") is None
+
+    await pipeline.process([acks.message(TOPICS.device("lock-1", "state"), birth("door_lock"))])
+    record = registry.get("lock-1")
+    assert record is not None and record.kind is DeviceKind.DOOR_LOCK and record.online
