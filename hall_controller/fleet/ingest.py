@@ -32,6 +32,7 @@ from devices.contract import (
     Request,
     Response,
     Topics,
+    Will,
     encode,
     parse_event,
     parse_request,
@@ -204,15 +205,17 @@ class IngestPipeline:
         at = item.message.received_ms
         batch = item.batch
         identities = self._identities
+        state = parse_state(body, device_id) if channel is Channel.STATE else None
         if identities is not None:
             # The device id comes from the topic (and, with broker auth, from the login): a
-            # device nobody provisioned, or one revoked, is not heard at all.
+            # device nobody provisioned, or one revoked, is not heard at all. Except the will
+            # of a registered device: a revoked one the broker disconnects goes offline.
             refusal = identities.refusal(device_id)
-            if refusal is not None:
+            heard_will = isinstance(state, Will) and self._registry.get(device_id) is not None
+            if refusal is not None and not heard_will:
                 self._dead_letter(item, device_id, refusal)
                 return
-        if channel is Channel.STATE:
-            state = parse_state(body, device_id)
+        if state is not None:
             if isinstance(state, Birth):
                 outcome: Outcome | None = self._registry.on_birth(
                     device_id, state, at, provisioned_kind=(

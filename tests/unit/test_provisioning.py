@@ -168,3 +168,17 @@ async def test_the_pipeline_hears_only_provisioned_devices_as_their_provisioned_
     await pipeline.process([acks.message(TOPICS.device("lock-1", "state"), birth("door_lock"))])
     record = registry.get("lock-1")
     assert record is not None and record.kind is DeviceKind.DOOR_LOCK and record.online
+
+    # Revoked, it is not heard any more, but its will (the broker cut it off) still counts.
+    identities = DeviceIdentities(credentials, auto_register=False)
+    pipeline.check_identities(identities)
+    await provisioning.revoke("lock-1", "admin")
+    await pipeline.process([
+        acks.message(TOPICS.device("lock-1", "telemetry"), telemetry(3)),
+        acks.message(TOPICS.device("lock-1", "state"), {"online": False, "session": 1}),
+        acks.message(TOPICS.device("stranger", "state"), {"online": False, "session": 1}),
+    ])
+    reasons = [(d.device_id, d.reason.split(":")[0]) for d in store.dead_letters.values()]
+    assert reasons[-2:] == [("lock-1", "revoked_device"), ("stranger", "unknown_device")]
+    record = registry.get("lock-1")
+    assert record is not None and not record.online
