@@ -315,10 +315,15 @@ async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
     if any((hw.printer, hw.card_reader, hw.lock_board, hw.led_display)):
         await _hardware_agent(config)
         return
-    # A simulated device of [edge]'s kind (a lock's key: the demo master secret).
+    # A simulated device of [edge]'s kind, with the command key of its provisioning bundle
+    # (without one, a lock's key is derived from the demo master secret).
+    from simulators.fleet import DeviceCredentials
+
+    credentials = (DeviceCredentials(config.mqtt.url, bytes.fromhex(e.command_key))
+                   if e.command_key else None)
     agent = build_agent(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
                         device_id=e.device_id, kind=e.kind, model=e.model, fw=e.fw, site=e.site,
-                        telemetry_interval_s=e.telemetry_interval_s)
+                        telemetry_interval_s=e.telemetry_interval_s, credentials=credentials)
     await agent.run()
 
 
