@@ -182,3 +182,44 @@ async def test_the_pipeline_hears_only_provisioned_devices_as_their_provisioned_
     assert reasons[-2:] == [("lock-1", "revoked_device"), ("stranger", "unknown_device")]
     record = registry.get("lock-1")
     assert record is not None and not record.online
+
+
+async def test_command_keys_provisioned_first_derived_only_for_admitted_strangers() -> None:
+    from devices.signing import derive_device_key
+    from hall_controller.fleet.provisioning import CommandKeys
+
+    master = b"m" * 32
+    store = MemoryProvisioningStore()
+    provisioning = ProvisioningService(store, iterations=50)
+    lock = await provisioning.provision("lock-1", DeviceKind.DOOR_LOCK, "", "admin")
+    await provisioning.provision("lock-2", DeviceKind.DOOR_LOCK, "", "admin")
+    await provisioning.revoke("lock-2", "admin")
+    for auto_register in (False, True):
+        identities = DeviceIdentities(store, auto_register=auto_register)
+        await identities.reload()
+        keys = CommandKeys(identities, master)
+        assert keys.key_for("lock-1") == lock.command_key != derive_device_key(master, "lock-1")
+        assert keys.key_for("lock-2") is None  # revoked: nothing is signed for it
+        assert keys.key_for("stranger") == (derive_device_key(master, "stranger")
+                                            if auto_register else None)
+
+
+async def test_access_sync_is_answered_for_provisioned_devices_only() -> None:
+    from hall_controller.features import provisioned_only
+    from hall_controller.fleet.requests import RequestError
+
+    store = MemoryProvisioningStore()
+    await ProvisioningService(store, iterations=50).provision(
+        "gate-1", DeviceKind.FACE_GATE, "", "admin")
+    identities = DeviceIdentities(store, auto_register=False)
+    await identities.reload()
+
+    async def sync(device_id: str, device: object, params: dict[str, object],
+                   request_id: str) -> dict[str, object]:
+        return {"version": 1}
+
+    guarded = provisioned_only(identities, sync)
+    assert await guarded("gate-1", None, {}, "r1") == {"version": 1}
+    with pytest.raises(RequestError) as refused:
+        await guarded("gate-2", None, {}, "r2")
+    assert refused.value.code == "not_provisioned"
