@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AdminOnly
-from api.params import DeviceId
+from api.params import NO_NUL, DeviceId
 from api.services import provide
 from devices.contract import DEVICE_ID_PATTERN
 from devices.kinds import DeviceKind
@@ -36,7 +36,7 @@ class ProvisionIn(BaseModel):
 
     device_id: str = Field(pattern=f"^{DEVICE_ID_PATTERN}$", description="the device id")
     kind: DeviceKind = Field(description="fixed by the admin: a birth claiming another is refused")
-    site: str = Field(default="", max_length=100)
+    site: str = Field(default="", max_length=100, pattern=NO_NUL)
 
 
 class CredentialOut(BaseModel):

@@ -94,6 +94,7 @@ async def test_rekey_and_revoke(client: httpx.AsyncClient,
     {"device_id": "gate-1", "kind": "toaster"},
     {"device_id": "gate-1", "kind": "face_gate", "site": "x" * 101},
     {"device_id": "gate-1", "kind": "face_gate", "extra": 1},
+    {"device_id": "gate-1", "kind": "face_gate", "site": "hall\u0000"},
     {"device_id": "hall-controller", "kind": "kiosk"},
 ])
 async def test_bad_provisioning_requests_are_refused(
