@@ -40,6 +40,7 @@ from api.routes import health as health_routes
 from api.routes import integration as integration_routes
 from api.routes import kiosk as kiosk_routes
 from api.routes import live as live_routes
+from api.routes import provisioning as provisioning_routes
 from api.routes import remote_tickets as remote_ticket_routes
 from api.routes import stats as stats_routes
 from api.routes import users as user_routes
@@ -51,6 +52,7 @@ from hall_controller.cases.webhooks import WebhookService
 from hall_controller.fleet.alarms import AlarmService
 from hall_controller.fleet.commands import CommandService
 from hall_controller.fleet.health import HealthService
+from hall_controller.fleet.provisioning import ProvisioningService
 from hall_controller.fleet.views import FleetViews
 from hall_controller.kernel.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
 from hall_controller.kernel.services import Services
@@ -124,6 +126,7 @@ FEATURE_ROUTERS = (
     FeatureRouters((live_routes.router,), needs=(LiveHub,)),
     FeatureRouters((kiosk_routes.router,), needs=(TicketService,)),
     FeatureRouters((access_routes.router,), needs=(AccessService,)),
+    FeatureRouters((provisioning_routes.router,), needs=(ProvisioningService,)),
 )
 
 
@@ -138,7 +141,8 @@ def create_app(services: Services, *, title: str = "Campus hall controller",
     MissingService otherwise). Each feature's routes are mounted when its services are
     (``FEATURE_ROUTERS``): the online cases (cases, integration), the statistics, the window
     terminal, remote tickets (指尖办), the pages' live feed (``LiveHub``), the browser kiosk
-    (``TicketService``) and access control. API keys are accepted when an ``ApiKeyService``
+    (``TicketService``), access control and device provisioning (``ProvisioningService``).
+    API keys are accepted when an ``ApiKeyService``
     is registered (it holds the keys), logins always. The pages (``/pages/``) are always
     served; they work with whatever of the above is mounted.
 

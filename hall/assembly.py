@@ -32,12 +32,14 @@ from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
 from hall_controller.features import (
     AccessFeature,
     CasesFeature,
+    DeviceIdentityFeature,
     FaceCheckInFeature,
     RemoteTicketsFeature,
     StatsFeature,
     TicketsFeature,
     WindowsFeature,
 )
+from hall_controller.fleet.postgres_provisioning import PostgresProvisioningStore
 from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.kernel.mqtt_bus import MqttBus
 from hall_controller.kernel.postgres.migrate import apply_migrations
@@ -66,6 +68,7 @@ class PostgresAdapters:
     ticket_cases: PostgresTicketCases
     access: PostgresAccessStore
     users: PostgresUserStore
+    provisioning: PostgresProvisioningStore
     live: PostgresLiveFeed
 
 
@@ -85,15 +88,19 @@ async def postgres_adapters(config: HallConfig, dsn: str) -> AsyncIterator[Postg
             fleet=fleet, tickets=PostgresTicketStore(pool), moves=PostgresTicketMoves(pool),
             remote=PostgresRemoteTickets(pool), stats=PostgresStatsStore(pool),
             cases=PostgresCaseStore(pool), ticket_cases=PostgresTicketCases(pool),
-            access=PostgresAccessStore(pool), users=PostgresUserStore(pool), live=live)
+            access=PostgresAccessStore(pool), users=PostgresUserStore(pool),
+            provisioning=PostgresProvisioningStore(pool), live=live)
 
 
-def hall_features(config: HallConfig, adapters: PostgresAdapters) -> list[Feature]:
-    """Every feature of the hall, in install order: cases before the queue (tickets link to
-    cases), tickets before what builds on them."""
+def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str) -> list[Feature]:
+    """Every feature of the hall, in install order: device identity first (access signs with
+    its keys), cases before the queue (tickets link to cases), tickets before what builds on
+    them."""
     queue = queue_settings(config.queue)
     a = adapters
     return [
+        DeviceIdentityFeature(a.provisioning, config.devices.auto_register,
+                              broker_url=config.devices.broker_url or mqtt_url),
         CasesFeature(a.cases, DestinationPolicy.allowing(config.integration.webhook_allow)),
         TicketsFeature(a.tickets, queue, wait_inputs=a.stats, ticket_cases=a.ticket_cases),
         RemoteTicketsFeature(a.tickets, a.moves, a.remote, ticket_cases=a.ticket_cases),
@@ -143,7 +150,7 @@ async def assemble(config: HallConfig, mqtt_url: str, dsn: str, *,
         admin_created = (admin_password is not None
                          and await ensure_first_admin(adapters.users, admin_password))
         controller = HallController(settings, adapters.fleet, controller_bus(settings),
-                                    hall_features(config, adapters))
+                                    hall_features(config, adapters, mqtt_url))
         services = controller.services
         services.add(adapters.live.hub)
         # Lockouts are raised as alarms: create_app hands the authenticator the AlarmService.

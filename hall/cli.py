@@ -5,6 +5,9 @@
     hall edge                     one simulated edge agent from the [edge] config section
     hall simulate --devices N     N simulated devices against the configured broker
     hall db migrate               apply database migrations
+    hall devices provision ID --kind K [--site S]   a device's credentials, printed once
+    hall devices rekey ID | revoke ID | list        re-key, revoke, list provisioned devices
+    hall devices mosquitto-files --password-file P --acl-file A   Mosquitto's auth files
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from hall.config import ConfigError, HallConfig, load_config
 if TYPE_CHECKING:
     from edge.settings import AgentSettings
     from hall.assembly import Hall
+    from hall.infrastructure import BrokerEndpoint
 
 logger = logging.getLogger("hall")
 
@@ -58,7 +62,33 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     db_sub.add_parser("migrate", help="apply pending migrations")
+
+    devices = sub.add_parser("devices", help="device identity: provision, re-key, revoke")
+    dev_sub = devices.add_subparsers(dest="devices_command", required=True,
+                                     metavar="DEVICES_COMMAND")
+    provision = dev_sub.add_parser("provision", help="create a device's credentials and print "
+                                                     "its one-time bundle (config.toml tables)")
+    provision.add_argument("device_id")
+    provision.add_argument("--kind", required=True, choices=[k.value for k in _device_kinds()])
+    provision.add_argument("--site", default="")
+    for name, text in (("rekey", "a new password and command key (the old ones stop working)"),
+                       ("revoke", "shut the device out (the broker refuses its next login)")):
+        dev_sub.add_parser(name, help=text).add_argument("device_id")
+    dev_sub.add_parser("list", help="provisioned devices and their status (no secrets)")
+    files = dev_sub.add_parser("mosquitto-files",
+                               help="write Mosquitto's password and ACL files from the database")
+    files.add_argument("--password-file", type=Path, required=True)
+    files.add_argument("--acl-file", type=Path, required=True)
+    files.add_argument("--controller-password-file", type=Path, default=None,
+                       help="where the controller's own broker password is kept (default: "
+                            "the data dir's mqtt-controller-password, generated once)")
     return parser
+
+
+def _device_kinds() -> list[Any]:
+    from devices.kinds import DeviceKind
+
+    return list(DeviceKind)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     commands: dict[str, Callable[[HallConfig, argparse.Namespace], Coroutine[Any, Any, None]]] = {
         "demo": _demo, "controller": _controller, "edge": _edge, "simulate": _simulate,
-        "db": _db,
+        "db": _db, "devices": _devices,
     }
     from hall_controller.kernel.postgres.migrate import MigrationError
 
@@ -154,16 +184,20 @@ def _dump_stacks() -> None:
 # -- subcommands ---------------------------------------------------------------------------
 
 
-async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
+async def _serve_controller(config: HallConfig, broker: BrokerEndpoint, dsn: str,
                             *, then: Callable[[str, Hall], Coroutine[Any, Any, None]] | None = None,
                             admin_password: str | None = None) -> None:
-    """Controller + API until cancelled; ``then`` runs beside them (the demo's simulated hall)."""
+    """Controller + API until cancelled; ``then`` runs beside them (the demo's simulated hall),
+    given the broker's URL without the controller's login."""
     import uvicorn
 
     from hall.assembly import assemble
+    from hall_controller.fleet.provisioning import ProvisioningService
 
-    async with assemble(config, mqtt_url, dsn, admin_password=admin_password) as hall:
+    async with assemble(config, broker.url, dsn, admin_password=admin_password) as hall:
         controller = hall.controller
+        # The embedded broker checks device logins against the provisioned devices.
+        broker.attach(controller.services.get(ProvisioningService), hall.adapters.provisioning)
         forwarders = config.http.forwarded_allow_ips
         server = uvicorn.Server(uvicorn.Config(hall.app, host=config.http.host,
                                                port=config.http.port,
@@ -182,7 +216,7 @@ async def _serve_controller(config: HallConfig, mqtt_url: str, dsn: str,
             try:
                 await controller.bus.connected.wait()
                 if then is not None:
-                    hall_task = tasks.create_task(then(mqtt_url, hall), name="demo-hall")
+                    hall_task = tasks.create_task(then(broker.device_url, hall), name="demo-hall")
                 await api_task
                 # uvicorn returns (instead of raising) when it cannot bind its port.
                 if not server.started:
@@ -227,7 +261,7 @@ def _windows_line(config: HallConfig, base: str) -> str:
 
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
     from hall.demo import run_simulated_hall
-    from hall.infrastructure import broker_url, database_url
+    from hall.infrastructure import database_url, hall_broker
 
     per_kind = args.devices_per_kind if args.devices_per_kind is not None else config.demo.devices_per_kind
     admin_password = config.auth.admin_password or secrets.token_urlsafe(12)
@@ -235,7 +269,7 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     demo = config.demo
 
-    async with broker_url(config) as mqtt_url, database_url(config) as dsn:
+    async with hall_broker(config) as broker, database_url(config) as dsn:
 
         async def simulated_hall(url: str, hall: Hall) -> None:
             """The simulated devices, the day so far (replayed) and the live hall: kiosk
@@ -264,17 +298,18 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
             ]), flush=True)
             await run_simulated_hall(config, url, hall, devices_per_kind=per_kind)
 
-        await _serve_controller(config, mqtt_url, dsn, then=simulated_hall,
+        await _serve_controller(config, broker, dsn, then=simulated_hall,
                                 admin_password=admin_password)
 
 
 async def _controller(config: HallConfig, args: argparse.Namespace) -> None:
-    from hall.infrastructure import broker_url, database_url
+    from hall.infrastructure import database_url, hall_broker
 
-    async with broker_url(config) as mqtt_url, database_url(config) as dsn:
-        logger.info("broker %s; API on http://%s:%d", mqtt_url, config.http.host, config.http.port)
+    async with hall_broker(config) as broker, database_url(config) as dsn:
+        logger.info("broker %s; API on http://%s:%d", broker.device_url, config.http.host,
+                    config.http.port)
         admin = config.auth.admin_password or None  # creates the first admin only
-        await _serve_controller(config, mqtt_url, dsn, admin_password=admin)
+        await _serve_controller(config, broker, dsn, admin_password=admin)
 
 
 async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
@@ -290,10 +325,15 @@ async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
     if any((hw.printer, hw.card_reader, hw.lock_board, hw.led_display)):
         await _hardware_agent(config)
         return
-    # A simulated device of [edge]'s kind (a lock's key: the demo master secret).
+    # A simulated device of [edge]'s kind, with the command key of its provisioning bundle
+    # (without one, a lock's key is derived from the demo master secret).
+    from simulators.fleet import DeviceCredentials
+
+    credentials = (DeviceCredentials(config.mqtt.url, bytes.fromhex(e.command_key))
+                   if e.command_key else None)
     agent = build_agent(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
                         device_id=e.device_id, kind=e.kind, model=e.model, fw=e.fw, site=e.site,
-                        telemetry_interval_s=e.telemetry_interval_s)
+                        telemetry_interval_s=e.telemetry_interval_s, credentials=credentials)
     await agent.run()
 
 
@@ -365,6 +405,61 @@ async def _db(config: HallConfig, args: argparse.Namespace) -> None:
     async with database_url(config) as dsn:
         applied = await apply_migrations(dsn)
         print("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+async def _devices(config: HallConfig, args: argparse.Namespace) -> None:
+    from devices.kinds import DeviceKind
+    from hall.infrastructure import database_url
+    from hall.provisioning_files import controller_username, write_mosquitto_files
+    from hall_controller.fleet.postgres_provisioning import PostgresProvisioningStore
+    from hall_controller.fleet.provisioning import ProvisioningService
+    from hall_controller.kernel.errors import HallError
+    from hall_controller.kernel.postgres.connections import open_pool
+    from hall_controller.kernel.postgres.migrate import apply_migrations
+
+    actor = "cli:" + (os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown")
+    async with database_url(config) as dsn:
+        await apply_migrations(dsn)
+        async with open_pool(dsn, name="hall-devices", application_name="hall devices",
+                             min_size=1, max_size=2, timeout_s=15.0) as pool:
+            store = PostgresProvisioningStore(pool)
+            provisioning = ProvisioningService(
+                store, broker_url=_device_broker_url(config),
+                topic_prefix=config.mqtt.topic_prefix,
+                reserved=(config.mqtt.client_id, controller_username(config)))
+            command = args.devices_command
+            try:
+                if command == "provision":
+                    bundle = await provisioning.provision(args.device_id, DeviceKind(args.kind),
+                                                          args.site, actor)
+                    print(bundle.to_toml(provisioning.broker_url, provisioning.topic_prefix),
+                          end="", flush=True)
+                elif command == "rekey":
+                    bundle = await provisioning.rekey(args.device_id, actor)
+                    print(bundle.to_toml(provisioning.broker_url, provisioning.topic_prefix),
+                          end="", flush=True)
+                elif command == "revoke":
+                    revoked = await provisioning.revoke(args.device_id, actor)
+                    print(f"{revoked.device_id}: revoked by {revoked.revoked_by}")
+                elif command == "list":
+                    for c in await provisioning.all():
+                        print(f"{c.device_id}\t{c.kind.value}\t{c.site or '-'}\t{c.status.value}")
+                else:
+                    written = await asyncio.to_thread(
+                        write_mosquitto_files, config, await provisioning.all(),
+                        args.password_file, args.acl_file, args.controller_password_file)
+                    print(written)
+            except HallError as exc:
+                print(f"hall: {exc}", file=sys.stderr)
+                sys.exit(1)
+
+
+def _device_broker_url(config: HallConfig) -> str:
+    """Where the bundles tell devices to connect."""
+    if config.devices.broker_url or config.mqtt.url:
+        return config.devices.broker_url or config.mqtt.url
+    embedded = config.mqtt.embedded
+    return f"mqtt://{embedded.host}:{embedded.port or 1883}"
 
 
 if __name__ == "__main__":

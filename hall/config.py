@@ -20,6 +20,7 @@ from hall.config_sections import (
     ControllerConfig,
     DatabaseConfig,
     DemoConfig,
+    DevicesConfig,
     EdgeConfig,
     EmbeddedBrokerConfig,
     HttpConfig,
@@ -45,6 +46,7 @@ class HallConfig(ConfigSection):
     controller: ControllerConfig = ControllerConfig()
     auth: AuthConfig = AuthConfig()
     access: AccessConfig = AccessConfig()
+    devices: DevicesConfig = DevicesConfig()
     integration: IntegrationConfig = IntegrationConfig()
     edge: EdgeConfig = EdgeConfig()
     demo: DemoConfig = DemoConfig()
@@ -64,6 +66,7 @@ ENV_KEYS: dict[str, str] = {
     "HALL_ADMIN_PASSWORD": "auth.admin_password",
     "HALL_AUTH_SECRET": "auth.secret",
     "HALL_COMMAND_SECRET": "access.command_secret",
+    "HALL_DEVICES_AUTO_REGISTER": "devices.auto_register",
     "HALL_EDGE_DEVICE_ID": "edge.device_id",
     "HALL_EDGE_KIND": "edge.kind",
     "HALL_EDGE_CAMERA": "edge.camera",
@@ -117,7 +120,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
 
 __all__ = [
     "ENV_KEYS", "AccessConfig", "AuthConfig", "ConfigError", "ControllerConfig", "DatabaseConfig",
-    "DemoConfig", "EdgeConfig", "EmbeddedBrokerConfig", "HallConfig", "HttpConfig",
+    "DemoConfig", "DevicesConfig", "EdgeConfig", "EmbeddedBrokerConfig", "HallConfig", "HttpConfig",
     "IntegrationConfig", "LoginConfig", "MqttConfig",
     "QueueCallingConfig", "QueueConfig", "QueueServiceConfig", "QueueWindowConfig", "load_config",
 ]

@@ -192,6 +192,29 @@ class AccessConfig(ConfigSection):
         return _optional_secret(value)
 
 
+class DevicesConfig(ConfigSection):
+    """Device identity: who may speak on the device network."""
+
+    auto_register: bool = Field(
+        default=False, description="hear devices nobody provisioned (``hall devices "
+                                   "provision``) and register them by their first birth; "
+                                   "for a demo or a lab, never in production")
+    broker_url: str = Field(
+        default="", description="the broker address device hosts use, written into their "
+                                "provisioning bundles; empty → the controller's (mqtt.url, or "
+                                "the embedded broker's)")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _url_is_mqtt(cls, value: str) -> str:
+        if value:
+            try:
+                BrokerAddress.parse(value)
+            except InvalidBrokerUrl as exc:
+                raise ValueError(exc.problem) from None
+        return value
+
+
 class IntegrationConfig(ConfigSection):
     """The online platform's integration: where webhooks may be delivered."""
 

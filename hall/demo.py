@@ -29,11 +29,12 @@ from hall.settings import clerk_settings, command_secret, queue_settings
 from hall_controller.access.service import AccessService
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.rules import Scope
+from hall_controller.fleet.provisioning import ProvisioningService
 from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.service_day import service_day_at
 from simulators.access_roster import simulated_roster
 from simulators.clerks import ClerkPlan, run_clerks, simulated_clerk_name
-from simulators.fleet import build_fleet, fleet_plan, run_agents
+from simulators.fleet import DeviceCredentials, build_fleet, fleet_plan, run_agents
 from simulators.hall_replay import ReplayPlan, ReplayResult, build_replay
 from simulators.kiosk import SimulatedKiosk
 from simulators.live_hall import give_visitors
@@ -191,15 +192,39 @@ async def _api_up(client: httpx.AsyncClient, deadline_s: float = 60.0) -> None:
         await asyncio.sleep(0.2)
 
 
+async def provision_simulated_devices(provisioning: ProvisioningService, mqtt_url: str,
+                                      devices_per_kind: int) -> dict[str, DeviceCredentials]:
+    """Provision the demo's simulated devices as an admin would (``hall devices provision``),
+    so they log in and sign as real ones. One provisioned before (an earlier run) is re-keyed:
+    only its hash was kept. One an admin revoked stays revoked, and is refused when it tries."""
+    credentials: dict[str, DeviceCredentials] = {}
+    for spec in fleet_plan(devices_per_kind=devices_per_kind):
+        existing = await provisioning.get(spec.device_id)
+        if existing is None:
+            bundle = await provisioning.provision(spec.device_id, spec.kind, "main-hall", "demo")
+        elif existing.active:
+            bundle = await provisioning.rekey(spec.device_id, "demo")
+        else:
+            logger.warning("demo: %s was revoked by %s; it runs without credentials and is "
+                           "refused", spec.device_id, existing.revoked_by)
+            continue
+        credentials[spec.device_id] = DeviceCredentials(bundle.broker_url(mqtt_url),
+                                                        bundle.command_key)
+    logger.info("demo: %d simulated devices provisioned", len(credentials))
+    return credentials
+
+
 async def run_simulated_hall(config: HallConfig, mqtt_url: str, hall: Hall, *,
                              devices_per_kind: int) -> None:
     """The demo's devices, replayed day and live hall, until cancelled."""
     demo = config.demo
     plans = demo_plans(config)
+    credentials = await provision_simulated_devices(
+        hall.controller.services.get(ProvisioningService), mqtt_url, devices_per_kind)
     agents = build_fleet(mqtt_url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
                          devices_per_kind=devices_per_kind,
                          telemetry_interval_s=demo.telemetry_interval_s, durable=True,
-                         master_secret=command_secret(config))
+                         master_secret=command_secret(config), credentials=credentials)
     access = hall.controller.services.find(AccessService)
     if access is not None:
         # The controller checks every grant against its own policy: the people the simulated

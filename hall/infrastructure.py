@@ -3,22 +3,82 @@ amqtt broker, a PostgreSQL from the pgserver wheel) for as long as the context l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
 
+from hall.amqtt_auth import BrokerAccounts
 from hall.config import HallConfig
-from hall.embedded_broker import embedded_broker
+from hall.embedded_broker import running_broker
+from hall.settings import controller_broker_password
+from hall_controller.fleet.provisioning import DeviceCredential, ProvisioningService
 from hall_controller.kernel.postgres.embedded import embedded_postgres
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BrokerEndpoint:
+    """Where the hall's broker is: ``url`` for the controller (its login included when the
+    hall runs the broker), ``device_url`` without anyone's login (for bundles, the demo's
+    devices and the console)."""
+
+    url: str
+    device_url: str
+    accounts: BrokerAccounts | None = None
+    broker: Any = None
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def attach(self, provisioning: ProvisioningService, store: Any) -> None:
+        """Logins check the provisioned devices in ``store``; a device revoked or re-keyed
+        through ``provisioning`` (this process: the API) is disconnected at once."""
+        if self.accounts is None:
+            return
+        self.accounts.lookup = store.get_credential
+        provisioning.subscribe(self._changed)
+
+    def _changed(self, credential: DeviceCredential) -> None:
+        assert self.accounts is not None
+        self.accounts.forget(credential.device_id)
+        if credential.active and credential.rotated_ms is None:
+            return  # newly provisioned: nobody to disconnect
+        task = asyncio.get_running_loop().create_task(
+            self.broker.disconnect_client(credential.device_id),
+            name=f"disconnect-{credential.device_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+@contextlib.asynccontextmanager
+async def hall_broker(config: HallConfig) -> AsyncIterator[BrokerEndpoint]:
+    """The configured broker, or an embedded amqtt broker with logins and the device ACL
+    (the controller's account: ``mqtt.client_id`` with a password kept in the data dir)."""
+    if config.mqtt.url:
+        yield BrokerEndpoint(config.mqtt.url, _without_login(config.mqtt.url))
+        return
+    user = config.mqtt.client_id
+    password = controller_broker_password(config)
+    accounts = BrokerAccounts(user, password, config.mqtt.topic_prefix)
+    embedded = config.mqtt.embedded
+    async with running_broker(embedded.host, embedded.port, accounts) as broker:
+        device_url: str = broker.url
+        yield BrokerEndpoint(device_url.replace("mqtt://", f"mqtt://{user}:{password}@", 1),
+                             device_url, accounts, broker)
 
 
 @contextlib.asynccontextmanager
 async def broker_url(config: HallConfig) -> AsyncIterator[str]:
-    """The configured broker, or an embedded amqtt broker for as long as the context lives."""
-    if config.mqtt.url:
-        yield config.mqtt.url
-        return
-    async with embedded_broker(config.mqtt.embedded.host, config.mqtt.embedded.port) as url:
-        yield url
+    """``hall_broker``'s URL for the controller."""
+    async with hall_broker(config) as endpoint:
+        yield endpoint.url
+
+
+def _without_login(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
 
 
 @contextlib.asynccontextmanager

@@ -134,3 +134,9 @@ def _secret(config: HallConfig, configured: str, filename: str) -> str:
     path.write_text(secret, encoding="utf-8")
     path.chmod(0o600)
     return secret
+
+
+def controller_broker_password(config: HallConfig) -> str:
+    """The controller's own password on the brokers ``hall`` runs or configures (the
+    embedded broker, Mosquitto's password file): generated once into the data dir."""
+    return _secret(config, "", "mqtt-controller-password")

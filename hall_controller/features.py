@@ -9,11 +9,14 @@ composition root's list. Nothing here builds an adapter.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from devices.contract import Command
-from devices.signing import derive_device_key, sign_command
+from devices.signing import sign_command
 from hall_controller.access.face_checkin import FaceCheckIn, PersonCases
 from hall_controller.access.grant_check import GrantCheck
 from hall_controller.access.ports import AccessStore
@@ -24,6 +27,11 @@ from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.ports import CaseLinks, IntegrationStore
 from hall_controller.cases.service import CaseService
 from hall_controller.cases.webhooks import WebhookDispatcher, WebhookService
+from hall_controller.fleet.model import DeviceRecord
+from hall_controller.fleet.ports import ProvisioningStore
+from hall_controller.fleet.provisioning import CommandKeys, DeviceIdentities, ProvisioningService
+from hall_controller.fleet.requests import Handler, RequestError
+from hall_controller.kernel.errors import Conflict
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.ports import (
     RemoteTicketStore,
@@ -36,6 +44,51 @@ from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.stats import StatsService
 from hall_controller.queue.tickets import QueueSettings, TicketCaseRecorder, TicketService
 from hall_controller.runtime import HallController
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceIdentityFeature:
+    """Provisioned devices (``fleet/provisioning.py``): the provisioning service for the CLI
+    and the API, and the identity check in the ingest pipeline. Without ``auto_register`` a
+    device nobody provisioned is not heard (``unknown_device``); a revoked one never is
+    (``revoked_device``); a provisioned device's birth must claim its provisioned kind.
+    ``broker_url``: the broker address the bundles give device hosts. Install it first: the
+    access feature signs with the keys it holds."""
+
+    store: ProvisioningStore
+    auto_register: bool
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    reload_interval_s: float = 5.0
+
+    def install(self, hall: HallController) -> None:
+        identities = DeviceIdentities(self.store, auto_register=self.auto_register)
+        provisioning = ProvisioningService(self.store, broker_url=self.broker_url,
+                                           topic_prefix=hall.settings.topic_prefix,
+                                           reserved=(hall.settings.client_id,))
+        provisioning.subscribe(identities.remember)
+        hall.services.add(identities)
+        hall.services.add(provisioning)
+        hall.pipeline.check_identities(identities)
+        hall.on_start(identities.reload)
+        hall.add_job("device-identities", lambda: _reload_forever(identities,
+                                                                   self.reload_interval_s))
+        if self.auto_register:
+            logger.warning("devices.auto_register is on: devices nobody provisioned are heard "
+                           "and registered by their first birth (demo and tests only)")
+        else:
+            logger.info("devices.auto_register is off: only provisioned devices are heard")
+
+
+async def _reload_forever(identities: DeviceIdentities, interval_s: float) -> None:
+    """Adopt what was provisioned or revoked elsewhere (``hall devices`` in another process)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await identities.reload()
+        except Exception:
+            logger.exception("device credentials not reloaded; will retry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +188,10 @@ class StatsFeature:
 @dataclass(frozen=True, slots=True)
 class AccessFeature:
     """People, faces, rules and the audit; gates and locks sync their policy
-    (``access.sync``), doors unlock remotely with commands signed by keys derived from
-    ``command_secret`` (without it, remote unlock is refused). Every ``access.granted`` is
+    (``access.sync``, answered only for provisioned devices when ``DeviceIdentityFeature`` is
+    installed, unless it admits unprovisioned ones), doors unlock remotely with commands
+    signed by each device's key (``CommandKeys``: its provisioned key, else one derived from
+    ``command_secret``; without any, remote unlock is refused). Every ``access.granted`` is
     checked against the controller's own policy for that device (``GrantCheck``)."""
 
     store: AccessStore
@@ -144,11 +199,20 @@ class AccessFeature:
     timezone: str
 
     def install(self, hall: HallController) -> None:
+        identities = hall.services.find(DeviceIdentities)
+        keys = CommandKeys(identities, self.command_secret)
+        # ``CommandKeys.key_for(device_id)``: the one lookup of a device's key, for whatever
+        # else is signed for a device (the access.sync replies).
+        hall.services.add(keys)
+        signs = identities is not None or self.command_secret is not None
         access = AccessService(
             self.store, hall.registry, hall.commands, timezone=self.timezone,
-            signer=command_signer(self.command_secret) if self.command_secret else None)
+            signer=command_signer(keys) if signs else None)
         hall.services.add(access)
-        hall.requests.register("access.sync", access.sync)
+        sync: Handler = access.sync
+        if identities is not None:
+            sync = provisioned_only(identities, sync)
+        hall.requests.register("access.sync", sync)
         hall.pipeline.on_event(GrantCheck(access, self.store, hall.alarms))
 
 
@@ -173,11 +237,27 @@ class FaceCheckInFeature:
             policies=hall.services.find(AccessService)))
 
 
-def command_signer(master_secret: bytes) -> Signer:
-    """Signs a door command with the key derived for the device it goes to."""
+def command_signer(keys: CommandKeys) -> Signer:
+    """Signs a door command with the key of the device it goes to (``keys.key_for``)."""
     def sign(command: Command, device_id: str) -> Command:
-        return sign_command(command, device_id, derive_device_key(master_secret, device_id))
+        key = keys.key_for(device_id)
+        if key is None:
+            raise Conflict(f"{device_id} has no command key: provision it first")
+        return sign_command(command, device_id, key)
     return sign
+
+
+def provisioned_only(identities: DeviceIdentities, handler: Handler) -> Handler:
+    """``handler`` for provisioned devices only (and for unprovisioned ones while
+    ``auto_register`` admits them); others get ``not_provisioned``. The ingest pipeline
+    refuses such devices already; this holds even if a message slips past it."""
+    async def guarded(device_id: str, device: DeviceRecord | None, params: dict[str, Any],
+                      request_id: str) -> dict[str, Any]:
+        if not identities.is_provisioned(device_id) and (
+                identities.credential(device_id) is not None or not identities.auto_register):
+            raise RequestError("not_provisioned", f"{device_id} is not a provisioned device")
+        return await handler(device_id, device, params, request_id)
+    return guarded
 
 
 def _case_links(hall: HallController, given: CaseLinks | None) -> CaseLinks | None:

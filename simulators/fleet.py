@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,18 @@ STAGGER_PER_DEVICE_S = 0.005
 DEMO_MASTER_SECRET = b"hall-demo-master-secret/not-for-production"
 """The master secret simulated locks derive their command keys from unless given another.
 Public, so only for demos and tests: a real controller has its own and passes it here."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCredentials:
+    """What provisioning gave one device (``hall devices provision``): its broker URL with
+    its username and password, and its command key."""
+
+    broker_url: str
+    command_key: bytes
+
+    def __repr__(self) -> str:
+        return "DeviceCredentials(...)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,16 +112,20 @@ def build_agent(
     outbox_max_rows: int = 10_000,
     routine_log_level: int = logging.INFO,
     master_secret: bytes | None = DEMO_MASTER_SECRET,
+    credentials: DeviceCredentials | None = None,
 ) -> EdgeAgent:
     """One simulated device's agent, not yet running; its files go in ``data_dir/<device id>/``.
 
     ``routine_log_level`` is the level of its connected / re-announced / goodbye messages.
-    A door lock gets ``derive_device_key(master_secret, device_id)`` as its command key; with
+    ``credentials``: a provisioned device's login and command key. Without them a door lock
+    gets ``derive_device_key(master_secret, device_id)`` as its command key; with
     ``master_secret=None`` it has none and refuses every signed method (``no_key``).
     """
     key_needed = kind is DeviceKind.DOOR_LOCK and master_secret is not None
     command_key = derive_device_key(master_secret, device_id) \
         if key_needed and master_secret is not None else None
+    if credentials is not None:
+        broker_url, command_key = credentials.broker_url, credentials.command_key
     settings = AgentSettings(
         device_id=device_id,
         kind=kind,
@@ -141,6 +157,7 @@ def build_fleet(
     speed: float = 1.0,
     outbox_max_rows: int = 10_000,
     master_secret: bytes | None = DEMO_MASTER_SECRET,
+    credentials: Mapping[str, DeviceCredentials] | None = None,
 ) -> list[EdgeAgent]:
     """The agents of a fleet, not yet running (see ``run_agents``).
 
@@ -149,15 +166,17 @@ def build_fleet(
     A fleet's routine session messages (connected, re-announced, goodbye) are logged at
     DEBUG, so a console shared with the controller shows the controller's view; lost
     connections are still warnings.  Locks derive their keys from ``master_secret``
-    (see ``build_agent``).
+    (see ``build_agent``), unless ``credentials`` has the device's provisioned ones.
     """
+    credentials = credentials or {}
     if durable and data_dir is None:
         raise ValueError("a durable fleet needs a data_dir")
     return [
         build_agent(broker_url, topic_prefix, data_dir, device_id=spec.device_id, kind=spec.kind,
                     site=site, telemetry_interval_s=telemetry_interval_s, durable=durable,
                     speed=speed, outbox_max_rows=outbox_max_rows,
-                    routine_log_level=logging.DEBUG, master_secret=master_secret)
+                    routine_log_level=logging.DEBUG, master_secret=master_secret,
+                    credentials=credentials.get(spec.device_id))
         for spec in fleet_plan(devices_per_kind=devices_per_kind, count=count)
     ]
 

@@ -18,6 +18,7 @@ that once crashed a controller is, when the broker redelivers it, just a dead le
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ from devices.contract import (
     Request,
     Response,
     Topics,
+    Will,
     encode,
     parse_event,
     parse_request,
@@ -52,6 +54,7 @@ from hall_controller.fleet.model import (
 )
 from hall_controller.fleet.ports import IngestStore
 from hall_controller.fleet.presence import Change, Outcome, kind_mismatch_reason
+from hall_controller.fleet.provisioning import DeviceIdentities
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestRouter
 from hall_controller.kernel.bus import InboundMessage, Publisher
@@ -104,6 +107,13 @@ class IngestPipeline:
         self._request_slots = asyncio.Semaphore(request_concurrency)
         self._request_tasks: set[asyncio.Task[None]] = set()
         self._event_listeners: list[EventListener] = []
+        self._identities: DeviceIdentities | None = None
+
+    def check_identities(self, identities: DeviceIdentities) -> None:
+        """Hear only the devices ``identities`` admits, as the kind they were provisioned as;
+        the others' messages are dead-lettered (``unknown_device``, ``revoked_device``).
+        Without it every device is heard (tests of the pipeline alone)."""
+        self._identities = identities
 
     def on_event(self, listener: EventListener) -> None:
         """Call ``listener`` for every new event after its batch is committed. Redelivered
@@ -141,6 +151,9 @@ class IngestPipeline:
                         await self._quarantine(message, exc)
 
     async def process(self, messages: list[InboundMessage]) -> None:
+        if self._identities is not None:
+            # Parsing is synchronous: the credentials of this batch's devices are looked up first.
+            await self._identities.prepare(self._device_ids(messages))
         parsed = [self._parse(m) for m in messages]
         new_event_ids = await self._commit(parsed)
         for item in parsed:
@@ -157,6 +170,13 @@ class IngestPipeline:
         await self._after_commit(parsed, new_event_ids)
 
     # -- parsing (pure apart from the in-memory registry) ---------------------------------
+
+    def _device_ids(self, messages: list[InboundMessage]) -> set[str]:
+        ids = set()
+        for message in messages:
+            with contextlib.suppress(ContractError):  # _parse dead-letters a bad topic
+                ids.add(self._topics.parse(message.topic).device_id)
+        return ids
 
     def _parse(self, message: InboundMessage) -> _Parsed:
         item = _Parsed(message)
@@ -184,10 +204,22 @@ class IngestPipeline:
     def _route(self, item: _Parsed, channel: Channel, device_id: str, body: Any) -> None:
         at = item.message.received_ms
         batch = item.batch
-        if channel is Channel.STATE:
-            state = parse_state(body, device_id)
+        identities = self._identities
+        state = parse_state(body, device_id) if channel is Channel.STATE else None
+        if identities is not None:
+            # The device id comes from the topic (and, with broker auth, from the login): a
+            # device nobody provisioned, or one revoked, is not heard at all. Except the will
+            # of a registered device: a revoked one the broker disconnects goes offline.
+            refusal = identities.refusal(device_id)
+            heard_will = isinstance(state, Will) and self._registry.get(device_id) is not None
+            if refusal is not None and not heard_will:
+                self._dead_letter(item, device_id, refusal)
+                return
+        if state is not None:
             if isinstance(state, Birth):
-                outcome: Outcome | None = self._registry.on_birth(device_id, state, at)
+                outcome: Outcome | None = self._registry.on_birth(
+                    device_id, state, at, provisioned_kind=(
+                        identities.provisioned_kind(device_id) if identities else None))
             else:
                 outcome = self._registry.on_will(device_id, state, at)
             if outcome is not None and outcome.change is Change.KIND_MISMATCH:

@@ -7,7 +7,7 @@ adapter; only the composition root (``hall.assembly``) builds them.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hall_controller.fleet.model import (
     Alarm,
@@ -20,6 +20,9 @@ from hall_controller.fleet.model import (
     StoredDeadLetter,
     TelemetryBucket,
 )
+
+if TYPE_CHECKING:  # provisioning.py imports this module
+    from hall_controller.fleet.provisioning import DeviceCredential
 
 
 class IngestStore(Protocol):
@@ -136,4 +139,19 @@ class CommandSender(Protocol):
 class HealthProbe(Protocol):
     async def health(self) -> dict[str, object]:
         """{"status": "ok"|"degraded", "components": {...}, "counters": {...}}"""
+        ...
+
+
+class ProvisioningStore(Protocol):
+    """Provisioned device credentials (``provisioning.py``)."""
+
+    async def get_credential(self, device_id: str) -> DeviceCredential | None: ...
+    async def get_credentials(self, device_ids: list[str]) -> dict[str, DeviceCredential]:
+        """Those of ``device_ids`` that are provisioned (active or revoked), by id."""
+        ...
+    async def list_credentials(self) -> list[DeviceCredential]:
+        """Every provisioned device, by id."""
+        ...
+    async def save_credential(self, credential: DeviceCredential) -> None:
+        """Insert or replace the device's credential."""
         ...

@@ -56,9 +56,22 @@ def kind_mismatch_reason(outcome: Outcome) -> str:
             f"the birth says {outcome.claimed_kind.value if outcome.claimed_kind else '?'}")
 
 
-def apply_birth(record: DeviceRecord | None, device_id: str, birth: Birth, now_ms: int) -> Outcome:
+def apply_birth(record: DeviceRecord | None, device_id: str, birth: Birth, now_ms: int, *,
+                provisioned_kind: DeviceKind | None = None) -> Outcome:
     """A birth registers the device (or refreshes its identity) and makes it online; one
-    claiming another kind than the recorded one is refused and changes nothing."""
+    claiming another kind than the recorded one is refused and changes nothing.
+
+    ``provisioned_kind``, the kind an admin provisioned the device as, outranks the record:
+    a birth claiming another is refused even as the first one, and a record pinned by an
+    earlier birth (before provisioning) takes the provisioned kind.
+    """
+    if provisioned_kind is not None:
+        if birth.kind != provisioned_kind:
+            shown = record or DeviceRecord(device_id=device_id, kind=provisioned_kind)
+            return Outcome(dataclasses.replace(shown, kind=provisioned_kind),
+                           Change.KIND_MISMATCH, claimed_kind=birth.kind)
+        if record is not None and record.kind != provisioned_kind:
+            record = dataclasses.replace(record, kind=provisioned_kind)
     if record is None:
         fresh = DeviceRecord(
             device_id=device_id, kind=birth.kind, model=birth.model, fw=birth.fw, site=birth.site,

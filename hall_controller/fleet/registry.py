@@ -55,9 +55,13 @@ class DeviceRegistry:
 
     # -- transitions from messages; the caller persists ``outcome.record`` in its batch -----
 
-    def on_birth(self, device_id: str, birth: Birth, at_ms: int) -> Outcome:
-        outcome = presence.apply_birth(self._devices.get(device_id), device_id, birth, at_ms)
-        self._devices[device_id] = outcome.record
+    def on_birth(self, device_id: str, birth: Birth, at_ms: int, *,
+                 provisioned_kind: DeviceKind | None = None) -> Outcome:
+        """``provisioned_kind``: the kind an admin fixed, which the birth must claim."""
+        outcome = presence.apply_birth(self._devices.get(device_id), device_id, birth, at_ms,
+                                       provisioned_kind=provisioned_kind)
+        if outcome.change is not Change.KIND_MISMATCH:  # a refused birth changes nothing
+            self._devices[device_id] = outcome.record
         return outcome
 
     def on_will(self, device_id: str, will: Will, at_ms: int) -> Outcome | None:

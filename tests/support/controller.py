@@ -19,11 +19,14 @@ from hall_controller.access.ports import AccessStore
 from hall_controller.cases.ports import CaseLinks
 from hall_controller.features import (
     AccessFeature,
+    DeviceIdentityFeature,
     FaceCheckInFeature,
     RemoteTicketsFeature,
     TicketsFeature,
 )
-from hall_controller.fleet.ports import HallStore
+from hall_controller.fleet.memory_provisioning import MemoryProvisioningStore
+from hall_controller.fleet.ports import HallStore, ProvisioningStore
+from hall_controller.fleet.postgres_provisioning import PostgresProvisioningStore
 from hall_controller.queue.ports import (
     RemoteTicketStore,
     TicketMoveStore,
@@ -49,9 +52,13 @@ async def running_controller(broker_url: str, prefix: str, store: HallStore, *,
                              command_secret: bytes | None = None,
                              checkin_gates: tuple[str, ...] = (),
                              keep_session: bool = False,
+                             provisioning: ProvisioningStore | None = None,
+                             auto_register: bool = True,
                              **overrides: Any) -> AsyncIterator[HallController]:
     """A controller over ``store`` with the features the given stores make possible,
-    installed as the composition root installs them (``hall_controller.features``): tickets
+    installed as the composition root installs them (``hall_controller.features``): device
+    identity always (over ``provisioning``, default: the credentials in ``store``'s database,
+    or in memory; ``auto_register`` on, so a test's devices register by their birth), tickets
     when there is a ticket store (``tickets``, else ``store`` when it is one), remote tickets
     with ``moves`` and ``remote_tickets`` too, access with ``access``, face check-in with
     ``checkin_gates``. ``overrides`` are ``ControllerSettings`` fields."""
@@ -62,7 +69,12 @@ async def running_controller(broker_url: str, prefix: str, store: HallStore, *,
     queue = queue or QueueSettings()
     if tickets is None and isinstance(store, TicketStore):
         tickets = store
-    features: list[Feature] = []
+    if provisioning is None:
+        pool = getattr(store, "pool", None)
+        provisioning = (MemoryProvisioningStore() if pool is None
+                        else PostgresProvisioningStore(pool))
+    features: list[Feature] = [DeviceIdentityFeature(provisioning, auto_register,
+                                                     broker_url=broker_url)]
     if tickets is not None:
         features.append(TicketsFeature(tickets, queue, wait_inputs=wait_inputs,
                                        ticket_cases=ticket_cases, cases=cases))
@@ -120,6 +132,12 @@ class RawDevice:
             ts = max(now_ms(), self._last_ts + 1)
         self._last_ts = ts
         await self.send(Channel.TELEMETRY, {"ts": ts, "values": values})
+
+    async def send_request(self, method: str, params: dict[str, Any] | None = None,
+                           request_id: str | None = None) -> str:
+        request_id = request_id or str(uuid.uuid4())
+        await self.send(Channel.REQ, {"id": request_id, "method": method, "params": params or {}})
+        return request_id
 
     async def event(self, type: str, data: dict[str, Any] | None = None,
                     event_id: str | None = None) -> str:

@@ -1,10 +1,14 @@
 // Facilities dashboard: devices with live presence, filters, and the active alarms (ack, clear).
+// Admins also provision devices here: the one-time bundle is shown once and never again (the
+// server keeps only the password's hash), and they re-key or revoke a device.
 import { api, applyWords, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
          showLiveStatus, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 let devices = new Map();   // device_id -> device
 let alarms = [];           // active alarms
+let provisioned = [];      // provisioned devices (admin only), no secrets
+const KINDS = ["kiosk", "face_gate", "door_lock", "queue_display"];
 
 function options(select, values, labelOf) {
   const keep = select.value;
@@ -55,6 +59,68 @@ async function loadAlarms() {
   drawDevices();
 }
 
+function drawProvisioned() {
+  const kind = $("prov-kind");
+  const keep = kind.value;
+  kind.innerHTML = KINDS.map((k) => `<option value="${k}">${esc(t(`kind.${k}`))}</option>`).join("");
+  kind.value = keep || KINDS[0];
+  $("provisioned").innerHTML = provisioned.length ? provisioned.map((c) => `
+    <tr data-provisioned="${esc(c.device_id)}" data-status="${esc(c.status)}">
+      <td>${esc(c.device_id)}</td><td>${esc(t(`kind.${c.kind}`))}</td><td>${esc(c.site || "–")}</td>
+      <td class="status">${esc(t(`prov.${c.status}`))}</td><td>${esc(fmtDateTime(c.created_ms))}</td>
+      <td>${c.status === "active" ? `<button type="button" data-rekey="${esc(c.device_id)}">${esc(t("prov.rekey"))}</button>
+        <button type="button" class="danger" data-revoke="${esc(c.device_id)}">${esc(t("prov.revoke"))}</button>` : ""}</td>
+    </tr>`).join("") : `<tr><td colspan="6" class="muted">${esc(t("prov.none"))}</td></tr>`;
+}
+
+async function loadProvisioned() {
+  provisioned = await api("/provisioning");
+  drawProvisioned();
+}
+
+function showBundle(bundle) {
+  $("bundle-text").textContent = bundle.toml;
+  $("bundle").hidden = false;
+}
+
+function wireProvisioning() {
+  $("provisioning").hidden = false;
+  const message = $("prov-message");
+  const form = $("provision-form");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    message.textContent = "";
+    const data = new FormData(form);
+    try {
+      showBundle(await api("/provisioning", { method: "POST", body: {
+        device_id: data.get("device_id"), kind: data.get("kind"), site: data.get("site") } }));
+      form.reset();
+      await loadProvisioned();
+    } catch (error) {
+      message.textContent = t("err.generic") + error.message;
+    }
+  });
+  $("bundle-done").addEventListener("click", () => {
+    $("bundle-text").textContent = "";  // gone from the page: it is not shown again
+    $("bundle").hidden = true;
+  });
+  $("provisioned").addEventListener("click", async (event) => {
+    const rekey = event.target.dataset.rekey, revoke = event.target.dataset.revoke;
+    const id = rekey ?? revoke;
+    if (!id || !window.confirm(t(rekey ? "prov.rekey.confirm" : "prov.revoke.confirm", { id }))) return;
+    message.textContent = "";
+    try {
+      const answer = await api(`/provisioning/${encodeURIComponent(id)}/${rekey ? "rekey" : "revoke"}`,
+                               { method: "POST" });
+      if (rekey) showBundle(answer);
+      await loadProvisioned();
+    } catch (error) {
+      message.textContent = t("err.generic") + error.message;
+    }
+  });
+  loadProvisioned().catch((error) => { message.textContent = t("err.generic") + error.message; });
+}
+
 let alarmTimer = null;
 function onEvent(name, data) {
   if (name === "hello" || name === "resync") {
@@ -77,9 +143,12 @@ function onEvent(name, data) {
 
 async function start() {
   header("fac.title", { live: true, logoutButton: true });
-  languageSwitch(() => { drawDevices(); drawAlarms(); });
-  await requireLogin(["facilities"]);
+  let admin = false;
+  languageSwitch(() => { drawDevices(); drawAlarms(); if (admin) drawProvisioned(); });
+  const me = await requireLogin(["facilities"]);
   applyWords();
+  admin = me.role === "admin";
+  if (admin) wireProvisioning();
   for (const id of ["f-kind", "f-site", "f-alarm"]) $(id).addEventListener("change", drawDevices);
   $("alarms").addEventListener("click", async (event) => {
     const ack = event.target.dataset.ack, clear = event.target.dataset.clear;
