@@ -46,6 +46,14 @@ class _SnapshotDict(dict[str, Any]):
     def __iter__(self) -> Iterator[str]:
         return iter(list(self.keys()))
 
+    # amqtt's broadcast walks ``items()`` and awaits the topic check (an ACL lookup) inside
+    # the loop: a client subscribing meanwhile broke it ("dictionary changed size").
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(super().items())
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return list(super().values())
+
 
 def _hall_broker_class() -> type[Any]:
     # Imported late: only the embedded mode needs amqtt.
