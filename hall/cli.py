@@ -216,6 +216,16 @@ def _admin_password_line(config: HallConfig, generated: str, hall: Hall) -> str:
     return generated if not config.auth.admin_password else "(the HALL_ADMIN_PASSWORD you set)"
 
 
+def _broker_line(url: str) -> str:
+    """The broker as the demo prints it: address, and for TLS the CA file clients need."""
+    from devices.broker_address import BrokerAddress
+
+    address = BrokerAddress.parse(url)
+    if address.tls is None:
+        return address.display
+    return f"{address.display} (TLS; CA: {address.tls.ca_file or 'system store'})"
+
+
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
     from hall.demo import run_simulated_hall
     from hall.infrastructure import broker_url, database_url
@@ -245,7 +255,7 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 f"  API:      {base}/api/v1/devices   (docs: {base}/docs)",
                 f"  Pages:    {base}/pages/   (statistics: {base}/pages/stats.html)",
                 "  Login:    admin / " + _admin_password_line(config, admin_password, hall),
-                f"  Broker:   {url}   topics under {config.mqtt.topic_prefix}/",
+                f"  Broker:   {_broker_line(url)}   topics under {config.mqtt.topic_prefix}/",
                 f"  Data:     {data_dir}",
                 f"  Devices:  {per_kind} of each kind, simulated",
                 f"  Queue:    {queue_line}",
@@ -262,7 +272,8 @@ async def _controller(config: HallConfig, args: argparse.Namespace) -> None:
     from hall.infrastructure import broker_url, database_url
 
     async with broker_url(config) as mqtt_url, database_url(config) as dsn:
-        logger.info("broker %s; API on http://%s:%d", mqtt_url, config.http.host, config.http.port)
+        logger.info("broker %s; API on http://%s:%d", _broker_line(mqtt_url), config.http.host,
+                    config.http.port)
         admin = config.auth.admin_password or None  # creates the first admin only
         await _serve_controller(config, mqtt_url, dsn, admin_password=admin)
 
@@ -281,7 +292,7 @@ async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
         await _hardware_agent(config)
         return
     # A simulated device of [edge]'s kind (a lock's key: the demo master secret).
-    agent = build_agent(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
+    agent = build_agent(config.edge_broker_url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
                         device_id=e.device_id, kind=e.kind, model=e.model, fw=e.fw, site=e.site,
                         telemetry_interval_s=e.telemetry_interval_s)
     await agent.run()
@@ -293,7 +304,7 @@ def _agent_settings(config: HallConfig) -> AgentSettings:
 
     e = config.edge
     return AgentSettings(
-        device_id=e.device_id, kind=e.kind, broker_url=config.mqtt.url, model=e.model, fw=e.fw,
+        device_id=e.device_id, kind=e.kind, broker_url=config.edge_broker_url, model=e.model, fw=e.fw,
         site=e.site, topic_prefix=config.mqtt.topic_prefix,
         data_dir=Path(config.data_dir) / "edge" / e.device_id,
         telemetry_interval_s=e.telemetry_interval_s,
@@ -344,7 +355,7 @@ async def _simulate(config: HallConfig, args: argparse.Namespace) -> None:
     interval = args.interval or config.demo.telemetry_interval_s
     print(f"simulating {args.devices} devices against {config.mqtt.url}, telemetry every "
           f"{interval} s; Ctrl-C stops", flush=True)
-    await run_fleet(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
+    await run_fleet(config.mqtt.client_url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
                     count=args.devices, telemetry_interval_s=interval, durable=args.durable)
 
 

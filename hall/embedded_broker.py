@@ -14,6 +14,9 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from devices.broker_address import with_tls_files
+from hall.tls import BrokerCertificates
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,9 +27,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _broker_config(host: str, port: int) -> dict[str, Any]:
+def _broker_config(host: str, port: int, tls: BrokerCertificates | None = None) -> dict[str, Any]:
+    listener: dict[str, Any] = {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}
+    if tls is not None:
+        # TLS only on this port: a plain client fails its handshake, nothing falls back.
+        listener.update(ssl=True, certfile=str(tls.cert_file), keyfile=str(tls.key_file),
+                        cafile=str(tls.ca_file))
     return {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
+        "listeners": {"default": listener},
         "sys_interval": 0,
         "plugins": {"hall.amqtt_auth.NamedClientsKeepSessions": {}},
     }
@@ -66,17 +74,23 @@ def _hall_broker_class() -> type[Any]:
 
 
 @contextlib.asynccontextmanager
-async def embedded_broker(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Run amqtt in this event loop; yields its mqtt:// URL. Port 0 picks a free port."""
+async def embedded_broker(host: str = "127.0.0.1", port: int = 0,
+                          tls: BrokerCertificates | None = None) -> AsyncIterator[str]:
+    """Run amqtt in this event loop; yields its URL. Port 0 picks a free port.
+
+    With ``tls`` the one listener is TLS-only and the URL is ``mqtts://...?ca=CA_FILE``: the
+    certificate must name ``host`` (hall.tls generates one for 127.0.0.1 and localhost)."""
     port = port or free_port(host)
     # amqtt logs every connection at INFO; the demo's console is for the hall, not the broker.
     for name in ("amqtt", "transitions"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    broker = _hall_broker_class()(_broker_config(host, port))
+    broker = _hall_broker_class()(_broker_config(host, port, tls))
     await broker.start()
-    logger.info("embedded MQTT broker listening on %s:%d", host, port)
+    scheme = "mqtts" if tls is not None else "mqtt"
+    logger.info("embedded MQTT broker listening on %s://%s:%d", scheme, host, port)
+    url = f"{scheme}://{host}:{port}"
     try:
-        yield f"mqtt://{host}:{port}"
+        yield url if tls is None else with_tls_files(url, ca_file=str(tls.ca_file))
     finally:
         await broker.shutdown()
 

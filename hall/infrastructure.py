@@ -3,21 +3,31 @@ amqtt broker, a PostgreSQL from the pgserver wheel) for as long as the context l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from hall.config import HallConfig
 from hall.embedded_broker import embedded_broker
+from hall.tls import broker_hosts, ensure_broker_certificates
 from hall_controller.kernel.postgres.embedded import embedded_postgres
 
 
 @contextlib.asynccontextmanager
 async def broker_url(config: HallConfig) -> AsyncIterator[str]:
-    """The configured broker, or an embedded amqtt broker for as long as the context lives."""
+    """The configured broker (its URL with the mqtt.tls_* files), or an embedded amqtt broker
+    for as long as the context lives: TLS-only with the hall's own CA unless
+    mqtt.embedded.tls is off."""
     if config.mqtt.url:
-        yield config.mqtt.url
+        yield config.mqtt.client_url
         return
-    async with embedded_broker(config.mqtt.embedded.host, config.mqtt.embedded.port) as url:
+    embedded = config.mqtt.embedded
+    tls = None
+    if embedded.tls:
+        tls = await asyncio.to_thread(ensure_broker_certificates, Path(config.data_dir),
+                                      broker_hosts(embedded.host))
+    async with embedded_broker(embedded.host, embedded.port, tls) as url:
         yield url
 
 

@@ -1,0 +1,213 @@
+"""TLS on the device network, tested the way an attacker or a misconfiguration would meet it.
+
+Every broker here is real and TLS-only, with certificates made by hall/tls.py in tmp_path: a
+Mosquitto of the test's own, or the embedded amqtt broker the demo runs. What is shown: the
+controller and an agent holding the CA talk over TLS end to end; plain TCP and a client that
+does not trust the broker's CA are refused; a broker that requires client certificates refuses
+an expired one and accepts a valid one; and an ``mqtts://`` URL never falls back to plain TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from devices.broker_address import BrokerAddress, with_tls_files
+from devices.contract import Topics
+from devices.kinds import DeviceKind
+from hall.embedded_broker import embedded_broker
+from hall.tls import (
+    BrokerCertificates,
+    create_ca,
+    ensure_broker_certificates,
+    issue_certificate,
+    load_ca,
+    write_certificate,
+    write_private_key,
+)
+from hall_controller.fleet.postgres_store import PostgresStore
+from hall_controller.kernel.bus import InboundMessage
+from hall_controller.kernel.mqtt_bus import MqttBus
+from simulators.fleet import build_agent
+from tests.support.controller import mqtt_client, running_controller
+from tests.support.tls_mosquitto import TlsMosquitto
+from tests.support.waiting import eventually
+
+LONG_AGO = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> BrokerCertificates:
+    return ensure_broker_certificates(tmp_path / "hall-data")
+
+
+@pytest.fixture
+def tls_mosquitto(certificates: BrokerCertificates) -> Iterator[TlsMosquitto]:
+    with TlsMosquitto(certificates) as broker:
+        yield broker
+
+
+@contextlib.asynccontextmanager
+async def tls_broker(kind: str, certificates: BrokerCertificates) -> AsyncIterator[str]:
+    """A TLS-only broker's ``mqtts://...?ca=`` URL: Mosquitto, or the embedded amqtt."""
+    if kind == "mosquitto":
+        with TlsMosquitto(certificates) as broker:
+            yield broker.url
+    else:
+        async with embedded_broker(tls=certificates) as url:
+            yield url
+
+
+def client_certificate(certificates: BrokerCertificates, folder: Path, name: str, *,
+                       not_before: dt.datetime | None = None,
+                       not_after: dt.datetime | None = None) -> tuple[str, str]:
+    """A client certificate signed by the hall's CA, written as ``name.crt``/``name.key``."""
+    certificate, key = issue_certificate(load_ca(certificates), name, not_before=not_before,
+                                         not_after=not_after)
+    cert_file, key_file = folder / f"{name}.crt", folder / f"{name}.key"
+    write_certificate(cert_file, certificate)
+    write_private_key(key_file, key)
+    return str(cert_file), str(key_file)
+
+
+async def connects(url: str) -> None:
+    """Connect, publish at QoS 1 (a PUBACK proves the broker accepted us) and disconnect."""
+    async with mqtt_client(url, timeout=5) as client:
+        await client.publish(f"probe/{uuid.uuid4().hex}", b"tls", qos=1)
+
+
+# -- (1) and (5): the controller and an agent end to end over TLS ----------------------------------
+
+
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
+async def test_an_agent_s_telemetry_reaches_the_controller_over_tls(
+        broker: str, certificates: BrokerCertificates, topic_prefix: str, store: PostgresStore,
+        tmp_path: Path) -> None:
+    async with tls_broker(broker, certificates) as url:
+        assert BrokerAddress.parse(url).tls is not None
+        async with running_controller(url, topic_prefix, store):
+            agent = build_agent(url, topic_prefix, tmp_path / "edge", device_id="kiosk-tls",
+                                kind=DeviceKind.KIOSK, telemetry_interval_s=0.2)
+            async with agent:
+                await agent.wait_connected(15)
+
+                async def telemetry_stored() -> bool:
+                    latest = await store.latest_values(["kiosk-tls"])
+                    return bool(latest.get("kiosk-tls"))
+
+                await eventually(telemetry_stored, 15, "the agent's telemetry committed")
+                record = await store.get_device("kiosk-tls")
+                assert record is not None and record.online
+
+
+# -- (2): no plain TCP, and no falling back to it --------------------------------------------------
+
+
+async def test_plain_mqtt_to_the_tls_only_port_is_refused(tls_mosquitto: TlsMosquitto) -> None:
+    with pytest.raises(aiomqtt.MqttError):
+        await connects(f"mqtt://127.0.0.1:{tls_mosquitto.port}")
+    await connects(tls_mosquitto.url)  # the same port over TLS: the broker is there
+
+
+async def test_an_mqtts_agent_never_falls_back_to_a_plain_broker(
+        broker_url: str, certificates: BrokerCertificates, topic_prefix: str, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The plain broker would accept a plain connection: an agent told mqtts:// to its port
+    keeps failing the TLS handshake instead, and never shows up there."""
+    plain = BrokerAddress.parse(broker_url)
+    url = with_tls_files(f"mqtts://{plain.host}:{plain.port}", ca_file=str(certificates.ca_file))
+    async with mqtt_client(broker_url) as watcher:
+        await watcher.subscribe(f"{topic_prefix}/#", qos=1)
+        agent = build_agent(url, topic_prefix, tmp_path / "edge", device_id="kiosk-downgrade",
+                            kind=DeviceKind.KIOSK, telemetry_interval_s=0.1)
+        with caplog.at_level(logging.WARNING, logger="edge.connection"):
+            async with agent:
+                def failed_twice() -> bool:
+                    return sum("kiosk-downgrade" in r.getMessage()
+                               for r in caplog.records) >= 2
+                await eventually(failed_twice, 20, "two refused connection attempts")
+                assert agent.stats.connects == 0
+        # Nothing the agent said reached the plain broker: a marker sent after it arrives alone.
+        await watcher.publish(f"{topic_prefix}/marker", b"end", qos=1)
+        async with asyncio.timeout(10):
+            first = await anext(aiter(watcher.messages))
+        assert first.topic.value == f"{topic_prefix}/marker"
+
+
+# -- (3): a client that does not trust the broker's CA ---------------------------------------------
+
+
+async def test_a_client_with_another_ca_is_refused_naming_the_certificate(
+        tls_mosquitto: TlsMosquitto, tmp_path: Path) -> None:
+    other_ca = tmp_path / "other-ca.crt"
+    write_certificate(other_ca, create_ca("Somebody else's CA").certificate)
+    with pytest.raises(aiomqtt.MqttError, match="certificate verify failed"):
+        await connects(with_tls_files(tls_mosquitto.address, ca_file=str(other_ca)))
+
+
+async def test_the_controller_reports_an_untrusted_broker_and_stays_disconnected(
+        tls_mosquitto: TlsMosquitto, tmp_path: Path, topic_prefix: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    other_ca = tmp_path / "other-ca.crt"
+    write_certificate(other_ca, create_ca("Somebody else's CA").certificate)
+    bus = MqttBus(with_tls_files(tls_mosquitto.address, ca_file=str(other_ca)),
+                  Topics(topic_prefix), client_id=f"ctl-{uuid.uuid4().hex[:8]}")
+
+    async def sink(message: InboundMessage) -> None:
+        raise AssertionError("no message can arrive over a refused connection")
+
+    with caplog.at_level(logging.ERROR, logger="hall_controller.kernel.mqtt_bus"):
+        task = asyncio.create_task(bus.run(sink))
+        try:
+            record = await eventually(
+                lambda: next((r for r in caplog.records if "TLS handshake" in r.getMessage()),
+                             None), 15, "the TLS failure logged")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    message = record.getMessage()
+    assert "certificate verify failed" in message
+    assert f"mqtts://127.0.0.1:{tls_mosquitto.port}" in message
+    assert not bus.connected.is_set()
+
+
+async def test_a_ca_file_that_does_not_exist_fails_before_any_connection(
+        tls_mosquitto: TlsMosquitto, tmp_path: Path, topic_prefix: str) -> None:
+    missing = tmp_path / "no-such-ca.crt"
+    with pytest.raises(ValueError, match=r"no-such-ca\.crt does not exist"):
+        MqttBus(with_tls_files(tls_mosquitto.address, ca_file=str(missing)),
+                Topics(topic_prefix), client_id="ctl-missing-ca")
+
+
+# -- (4): client certificates ----------------------------------------------------------------------
+
+
+async def test_a_broker_requiring_certificates_refuses_an_expired_one_and_accepts_a_valid_one(
+        certificates: BrokerCertificates, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    expired = client_certificate(certificates, tmp_path, "kiosk-expired",
+                                 not_before=LONG_AGO, not_after=LONG_AGO + dt.timedelta(days=30))
+    valid = client_certificate(certificates, tmp_path, "kiosk-valid")
+    with TlsMosquitto(certificates, require_certificate=True) as broker:
+        def url(cert_key: tuple[str, str] | None) -> str:
+            if cert_key is None:
+                return broker.url
+            return with_tls_files(broker.url, cert_file=cert_key[0], key_file=cert_key[1])
+
+        with caplog.at_level(logging.ERROR), pytest.raises(aiomqtt.MqttError):
+            await connects(url(expired))
+        # TLS 1.3 reports a refused client certificate after the handshake: the client's
+        # error is a timeout, the cause is in its log, and in the broker's.
+        assert any("certificate expired" in r.getMessage() for r in caplog.records)
+        assert "certificate" in broker.log_text()
+        with pytest.raises(aiomqtt.MqttError):
+            await connects(url(None))  # no certificate at all
+        await connects(url(valid))
