@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,7 +26,8 @@ async def broker_url(config: HallConfig) -> AsyncIterator[str]:
     embedded = config.mqtt.embedded
     tls = None
     if embedded.tls:
-        tls = await asyncio.to_thread(ensure_broker_certificates, Path(config.data_dir),
+        data_dir = Path(os.path.abspath(config.data_dir))  # noqa: ASYNC240 - string work only
+        tls = await asyncio.to_thread(ensure_broker_certificates, data_dir,
                                       broker_hosts(embedded.host))
     async with embedded_broker(embedded.host, embedded.port, tls) as url:
         yield url
