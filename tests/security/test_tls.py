@@ -13,6 +13,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -211,3 +215,79 @@ async def test_a_broker_requiring_certificates_refuses_an_expired_one_and_accept
         with pytest.raises(aiomqtt.MqttError):
             await connects(url(None))  # no certificate at all
         await connects(url(valid))
+
+
+# -- the hall command: hall simulate and hall edge over mqtts --------------------------------------
+
+
+HALL = [sys.executable, "-m", "hall.cli"]
+
+
+@contextlib.contextmanager
+def hall_process(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    log = cwd / "hall.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([*HALL, *args], env={**os.environ, **env}, cwd=cwd, stdout=out,
+                                stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def first_telemetry(url: str, prefix: str, proc: subprocess.Popen[str], log: Path) -> str:
+    """The device id of the first telemetry message under ``prefix`` (fails if hall exits)."""
+    async with mqtt_client(url) as watcher:
+        await watcher.subscribe(f"{prefix}/dev/+/telemetry", qos=1)
+
+        async def next_message() -> aiomqtt.Message:
+            return await anext(aiter(watcher.messages))
+
+        receive = asyncio.ensure_future(next_message())
+        try:
+            def arrived_or_exited() -> bool:
+                if proc.poll() is not None:
+                    raise AssertionError(f"hall exited with {proc.returncode}:\n{log.read_text()}")
+                return receive.done()
+            await eventually(arrived_or_exited, 30, "telemetry from the hall's devices")
+        finally:
+            receive.cancel()
+        return receive.result().topic.value.split("/")[-2]
+
+
+async def test_hall_simulate_sends_over_mqtts_with_the_configured_ca(
+        tls_mosquitto: TlsMosquitto, certificates: BrokerCertificates, topic_prefix: str,
+        tmp_path: Path) -> None:
+    env = {"HALL_MQTT_URL": tls_mosquitto.address, "HALL_DATA_DIR": str(tmp_path / "data"),
+           "HALL_MQTT_TLS_CA_FILE": str(certificates.ca_file),
+           "HALL_MQTT_TOPIC_PREFIX": topic_prefix}
+    with hall_process(["simulate", "--devices", "2", "--interval", "0.2"], env, tmp_path) as proc:
+        assert await first_telemetry(tls_mosquitto.url, topic_prefix, proc, tmp_path / "hall.log")
+
+
+async def test_hall_edge_presents_its_certificate_to_a_broker_that_requires_one(
+        certificates: BrokerCertificates, topic_prefix: str, tmp_path: Path) -> None:
+    cert_file, key_file = client_certificate(certificates, tmp_path, "kiosk-7")
+    env = {"HALL_DATA_DIR": str(tmp_path / "data"), "HALL_MQTT_TOPIC_PREFIX": topic_prefix,
+           "HALL_MQTT_TLS_CA_FILE": str(certificates.ca_file), "HALL_EDGE_DEVICE_ID": "kiosk-7",
+           "HALL_EDGE_TLS_CERT_FILE": cert_file, "HALL_EDGE_TLS_KEY_FILE": key_file}
+    with TlsMosquitto(certificates, require_certificate=True) as broker:
+        env["HALL_MQTT_URL"] = broker.address
+        watcher_url = with_tls_files(broker.url, cert_file=cert_file, key_file=key_file)
+        with hall_process(["edge"], env, tmp_path) as proc:
+            assert await first_telemetry(watcher_url, topic_prefix, proc,
+                                         tmp_path / "hall.log") == "kiosk-7"
+
+
+def test_hall_refuses_mqtts_without_a_ca_before_connecting(tmp_path: Path) -> None:
+    done = subprocess.run([*HALL, "simulate", "--devices", "1"], cwd=tmp_path, text=True,
+                          capture_output=True, timeout=60,
+                          env={**os.environ, "HALL_MQTT_URL": "mqtts://127.0.0.1:8883"},
+                          check=False)
+    assert done.returncode == 2
+    assert "no CA is given: set mqtt.tls_ca_file" in done.stderr
