@@ -17,7 +17,8 @@ deploy/mosquitto/hall.conf's queue settings, unless --broker-url is given (then 
 Database: a fresh database on --database-url, dropped afterwards.
 Everything stays on 127.0.0.1 and stops by itself.
 
-    .venv/bin/python benchmarks/ingest.py [--devices 200] [--seconds 10] [--rate 2000] [--no-tls]
+    .venv/bin/python benchmarks/ingest.py [--devices 200] [--seconds 10] [--rate 2000]
+                                          [--no-tls | --tls-first]
 """
 
 from __future__ import annotations
@@ -346,6 +347,8 @@ async def main() -> None:
     parser.add_argument("--broker-url", default="", help="use this broker instead of a private "
                                                          "Mosquitto (no TLS part then)")
     parser.add_argument("--no-tls", action="store_true", help="skip the runs over TLS")
+    parser.add_argument("--tls-first", action="store_true",
+                        help="run the TLS part before the plain one")
     parser.add_argument("--database-url", default=os.environ.get(
         "HALL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
@@ -355,10 +358,18 @@ async def main() -> None:
         url = args.broker_url or (broker.plain_url if broker else "")
         print(f"ingest benchmark: {args.devices} devices, {args.publishers} publisher processes, "
               f"{os.cpu_count()} cores")
-        plain = await measure(url, args, "plain TCP")
         if broker is None or args.no_tls:
+            await measure(url, args, "plain TCP")
             return
-        tls = await measure(broker.tls_url, args, "TLS (mqtts, same Mosquitto, same data)")
+        tls_label = "TLS (mqtts, same Mosquitto, same data)"
+        # On a shared machine the later of two runs tends to be the slower one, whatever it
+        # runs: --tls-first swaps the order, so a pair of runs can show the order's share.
+        if args.tls_first:
+            tls = await measure(broker.tls_url, args, tls_label)
+            plain = await measure(url, args, "plain TCP")
+        else:
+            plain = await measure(url, args, "plain TCP")
+            tls = await measure(broker.tls_url, args, tls_label)
         print("TLS vs plain TCP (same run, same broker process, same devices and rates):")
         for name, a, b, unit in (("raw ceiling", plain.ceiling, tls.ceiling, "msg/s"),
                                  ("committed", plain.committed, tls.committed, "msg/s"),
