@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import getpass
 import logging
 import os
 import signal
@@ -27,7 +28,7 @@ import pytest
 from devices.broker_address import BrokerAddress, with_tls_files
 from devices.contract import Topics
 from devices.kinds import DeviceKind
-from hall.embedded_broker import embedded_broker
+from hall.embedded_broker import embedded_broker, free_port
 from hall.tls import (
     BrokerCertificates,
     create_ca,
@@ -42,6 +43,7 @@ from hall_controller.kernel.bus import InboundMessage
 from hall_controller.kernel.mqtt_bus import MqttBus
 from simulators.fleet import build_agent
 from tests.support.controller import mqtt_client, running_controller
+from tests.support.mqtt_fixtures import wait_for_port
 from tests.support.tls_mosquitto import TlsMosquitto
 from tests.support.waiting import eventually
 
@@ -291,3 +293,47 @@ def test_hall_refuses_mqtts_without_a_ca_before_connecting(tmp_path: Path) -> No
                           check=False)
     assert done.returncode == 2
     assert "no CA is given: set mqtt.tls_ca_file" in done.stderr
+
+
+# -- the shipped Mosquitto config ------------------------------------------------------------------
+
+
+SHIPPED_CONF = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "hall.conf"
+
+
+def test_the_shipped_mosquitto_config_serves_tls_on_8883_and_plain_only_on_loopback(
+        certificates: BrokerCertificates, tmp_path: Path) -> None:
+    """deploy/mosquitto/hall.conf as shipped, with only its file paths and ports made this
+    test's (and accounts left out: tests/security has its own for those)."""
+    lines = [line.split("#", 1)[0].strip() for line in SHIPPED_CONF.read_text().splitlines()]
+    lines = [line for line in lines if line]
+    listeners = [line for line in lines if line.startswith("listener ")]
+    assert listeners == ["listener 8883", "listener 1883 127.0.0.1"]
+    tls_port, plain_port = free_port(), free_port()
+    files = {"cafile": certificates.ca_file, "certfile": certificates.cert_file,
+             "keyfile": certificates.key_file}
+    replaced = {"listener 8883": f"listener {tls_port} 127.0.0.1",
+                "listener 1883 127.0.0.1": f"listener {plain_port} 127.0.0.1"}
+    dropped = ("password_file", "acl_file", "allow_anonymous", "persistence", "log_dest")
+    conf = [f"user {getpass.getuser()}", "allow_anonymous true", "persistence false",
+            f"log_dest file {tmp_path / 'mosquitto.log'}"]
+    for line in lines:
+        key = line.split()[0]
+        if key in files:
+            conf.append(f"{key} {files[key]}")
+        elif not key.startswith(dropped):
+            conf.append(replaced.get(line, line))
+    (tmp_path / "hall.conf").write_text("\n".join(conf) + "\n")
+    proc = subprocess.Popen(["mosquitto", "-c", str(tmp_path / "hall.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", tls_port)
+        wait_for_port("127.0.0.1", plain_port)
+        tls_url = with_tls_files(f"mqtts://localhost:{tls_port}", ca_file=str(certificates.ca_file))
+        asyncio.run(connects(tls_url))
+        with pytest.raises(aiomqtt.MqttError):
+            asyncio.run(connects(f"mqtt://127.0.0.1:{tls_port}"))
+        asyncio.run(connects(f"mqtt://127.0.0.1:{plain_port}"))
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
