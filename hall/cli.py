@@ -207,15 +207,6 @@ async def _drained(controller: Any, timeout_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def _admin_password_line(config: HallConfig, generated: str, hall: Hall) -> str:
-    """What the demo says about the admin's password: the one it generated only when that
-    created the admin; with data from an earlier run the admin keeps their password."""
-    if not hall.admin_created:
-        return ("(unchanged: the existing admin's password; HALL_ADMIN_PASSWORD only creates "
-                "the first admin)")
-    return generated if not config.auth.admin_password else "(the HALL_ADMIN_PASSWORD you set)"
-
-
 def _broker_line(url: str) -> str:
     """The broker as the demo prints it: address, and for TLS the CA file clients need."""
     from devices.broker_address import BrokerAddress
@@ -224,6 +215,15 @@ def _broker_line(url: str) -> str:
     if address.tls is None:
         return address.display
     return f"{address.display} (TLS; CA: {address.tls.ca_file or 'system store'})"
+
+
+def _admin_password_line(config: HallConfig, generated: str, hall: Hall) -> str:
+    """What the demo says about the admin's password: the one it generated only when that
+    created the admin; with data from an earlier run the admin keeps their password."""
+    if not hall.admin_created:
+        return ("(unchanged: the existing admin's password; HALL_ADMIN_PASSWORD only creates "
+                "the first admin)")
+    return generated if not config.auth.admin_password else "(the HALL_ADMIN_PASSWORD you set)"
 
 
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
