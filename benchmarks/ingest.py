@@ -7,12 +7,18 @@ Three runs, same broker and publishers:
   3. lag           – a fixed offered rate below saturation: end-to-end lag p50/p99 from the
                      device's timestamp to the moment its batch is committed.
 
+Then the same three over TLS (``mqtts://``, certificates made by hall/tls.py) against the same
+Mosquitto's TLS listener, with the same devices, messages and rates, and the TLS/plain ratios:
+the cost of TLS is a figure, not a guess (docs/benchmarks.md, "Ingest over TLS").
+
 Publishers are separate processes (paho, QoS 1) so the controller's event loop is not theirs.
-Broker: a private Mosquitto on a free port with deploy/mosquitto/hall.conf's queue settings,
-unless --broker-url is given. Database: a fresh database on --database-url, dropped afterwards.
+Broker: a private Mosquitto on free ports (one plain listener, one TLS-only listener) with
+deploy/mosquitto/hall.conf's queue settings, unless --broker-url is given (then no TLS part).
+Database: a fresh database on --database-url, dropped afterwards.
 Everything stays on 127.0.0.1 and stops by itself.
 
     .venv/bin/python benchmarks/ingest.py [--devices 200] [--seconds 10] [--rate 2000]
+                                          [--no-tls | --tls-first]
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
 import multiprocessing as mp
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +40,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,9 +50,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from devices.broker_address import BrokerAddress, with_tls_files
 from devices.contract import Channel, Topics, now_ms
 from hall.assembly import controller_bus
 from hall.embedded_broker import free_port
+from hall.tls import ensure_broker_certificates
 from hall_controller.fleet.model import IngestBatch
 from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.kernel.postgres.migrate import apply_migrations
@@ -57,12 +68,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def _publisher(url: str, prefix: str, device_ids: list[str], seconds: float, rate: float | None,
                start_at: float, counter: Any) -> None:
     """Publish telemetry round-robin over ``device_ids``; ``rate`` msg/s or as fast as possible."""
-    parts = urlsplit(url)
     topics = Topics(prefix)
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}")
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
-    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+    _connect(client, url)
     client.loop_start()
     names = [topics.device(d, Channel.TELEMETRY) for d in device_ids]
     last_ts = [0] * len(names)  # per device: a sample is (device, metric, ts), keep ts moving
@@ -103,6 +113,15 @@ def _publisher(url: str, prefix: str, device_ids: list[str], seconds: float, rat
         counter.value += sent
 
 
+def _connect(client: paho.Client, url: str) -> None:
+    """Connect a paho client to ``url``: plain, or TLS verified with the URL's CA (mqtts://)."""
+    address = BrokerAddress.parse(url)
+    context = address.ssl_context()
+    if context is not None:
+        client.tls_set_context(context)
+    client.connect(address.host, address.port)
+
+
 def _run_publishers(url: str, prefix: str, devices: int, seconds: float, rate: float | None,
                     processes: int) -> tuple[list[mp.Process], Any, float]:
     ids = [f"bench-{i:05d}" for i in range(devices)]
@@ -121,13 +140,22 @@ def _run_publishers(url: str, prefix: str, devices: int, seconds: float, rate: f
 
 # -- broker and database ------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class PrivateBroker:
+    plain_url: str
+    tls_url: str
+
+
 @contextlib.contextmanager
-def private_mosquitto() -> Iterator[str]:
-    port = free_port()
+def private_mosquitto() -> Iterator[PrivateBroker]:
+    """One Mosquitto, two listeners: plain, and TLS-only with certificates from hall/tls.py."""
+    port, tls_port = free_port(), free_port()
     workdir = Path(tempfile.mkdtemp(prefix="hall-bench-mosq-"))
     conf = workdir / "mosquitto.conf"
-    # The queue and in-flight settings of the shipped production config, on a private port.
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+    certificates = ensure_broker_certificates(workdir)
+    # The queue and in-flight settings of the shipped production config, on private ports.
+    # Mosquitto runs as this user: the generated keys are 0600, its own account could not read them.
+    lines = [f"user {getpass.getuser()}", "allow_anonymous true", "persistence false"]
     shipped = ROOT / "deploy" / "mosquitto" / "hall.conf"
     if shipped.is_file():
         for line in shipped.read_text().splitlines():
@@ -135,21 +163,25 @@ def private_mosquitto() -> Iterator[str]:
             if key in ("max_queued_messages", "max_queued_bytes", "max_inflight_messages",
                        "max_inflight_bytes", "max_packet_size"):
                 lines.append(line.split("#", 1)[0].strip())
+    lines += [f"listener {port} 127.0.0.1",
+              f"listener {tls_port} 127.0.0.1", f"cafile {certificates.ca_file}",
+              f"certfile {certificates.cert_file}", f"keyfile {certificates.key_file}"]
     conf.write_text("\n".join(lines) + "\n")
     proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 10
-        while True:
-            try:
-                import socket
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"mqtt://127.0.0.1:{port}"
+        for listening in (port, tls_port):
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", listening), timeout=0.2):
+                        break
+                except OSError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.05)
+        yield PrivateBroker(f"mqtt://127.0.0.1:{port}", with_tls_files(
+            f"mqtts://127.0.0.1:{tls_port}", ca_file=str(certificates.ca_file)))
     finally:
         proc.kill()
         proc.wait()
@@ -200,7 +232,6 @@ class MeasuringStore:
 
 
 def raw_ceiling(url: str, prefix: str, devices: int, seconds: float, processes: int) -> float:
-    parts = urlsplit(url)
     received = 0
     first: list[float] = []
     last = [0.0]
@@ -215,7 +246,7 @@ def raw_ceiling(url: str, prefix: str, devices: int, seconds: float, processes: 
 
     sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{uuid.uuid4().hex[:6]}")
     sub.on_message = on_message
-    sub.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+    _connect(sub, url)
     sub.subscribe(f"{prefix}/#", qos=1)
     thread = threading.Thread(target=sub.loop_forever, daemon=True)
     thread.start()
@@ -271,6 +302,41 @@ def pct(values: list[int], q: float) -> float:
     return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
 
+@dataclass(frozen=True)
+class IngestFigures:
+    ceiling: float
+    committed: float
+    p50_ms: float
+    p99_ms: float
+    lost: int
+
+
+async def measure(url: str, args: argparse.Namespace, label: str) -> IngestFigures:
+    """The three runs (raw ceiling, saturation, lag at a fixed rate) against ``url``."""
+    print(f"{label}: broker {BrokerAddress.parse(url).display}")
+    ceiling = raw_ceiling(url, f"bench-{uuid.uuid4().hex[:6]}/hall/v1", args.devices,
+                          args.seconds, args.publishers)
+    done, lags, sent, in_db = await controller_run(
+        url, args.database_url, f"bench-{uuid.uuid4().hex[:6]}/hall/v1", args.devices,
+        args.seconds, None, args.publishers)
+    print(f"  saturation:  sent {sent}, committed {len(lags)} ({in_db} rows of one metric in "
+          f"the database) → {done:,.0f} msg/s committed; lag p50 {pct(lags, .5):.0f} ms "
+          f"p99 {pct(lags, .99):.0f} ms (queueing included)")
+    _, lags_fixed, sent_fixed, in_db_fixed = await controller_run(
+        url, args.database_url, f"bench-{uuid.uuid4().hex[:6]}/hall/v1", args.devices,
+        args.seconds, args.rate, args.publishers)
+    print(f"  lag at {args.rate:,.0f} msg/s offered: sent {sent_fixed}, committed "
+          f"{len(lags_fixed)} (in db {in_db_fixed}); end-to-end lag p50 "
+          f"{pct(lags_fixed, .5):.0f} ms, p99 {pct(lags_fixed, .99):.0f} ms, "
+          f"max {max(lags_fixed, default=0)} ms")
+    print(f"  ratio committed / raw ceiling: {done / ceiling:.2f}")
+    lost = sent - len(lags) + sent_fixed - len(lags_fixed)
+    print(f"  messages lost: {lost}")
+    print(f"  summary: ceiling={ceiling:.0f} committed={done:.0f} p50={pct(lags_fixed, .5):.0f} "
+          f"p99={pct(lags_fixed, .99):.0f} mean={statistics.fmean(lags_fixed) if lags_fixed else 0:.0f}")
+    return IngestFigures(ceiling, done, pct(lags_fixed, .5), pct(lags_fixed, .99), lost)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -278,35 +344,40 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=2000.0, help="offered msg/s for the lag run")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
-    parser.add_argument("--broker-url", default="", help="use this broker instead of a private Mosquitto")
+    parser.add_argument("--broker-url", default="", help="use this broker instead of a private "
+                                                         "Mosquitto (no TLS part then)")
+    parser.add_argument("--no-tls", action="store_true", help="skip the runs over TLS")
+    parser.add_argument("--tls-first", action="store_true",
+                        help="run the TLS part before the plain one")
     parser.add_argument("--database-url", default=os.environ.get(
         "HALL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
-        url = args.broker_url or stack.enter_context(private_mosquitto())
+        broker = None if args.broker_url else stack.enter_context(private_mosquitto())
+        url = args.broker_url or (broker.plain_url if broker else "")
         print(f"ingest benchmark: {args.devices} devices, {args.publishers} publisher processes, "
-              f"broker {url}, {os.cpu_count()} cores")
-        ceiling = raw_ceiling(url, f"bench-{uuid.uuid4().hex[:6]}/hall/v1", args.devices,
-                              args.seconds, args.publishers)
-        done, lags, sent, in_db = await controller_run(
-            url, args.database_url, f"bench-{uuid.uuid4().hex[:6]}/hall/v1", args.devices,
-            args.seconds, None, args.publishers)
-        print(f"  saturation:  sent {sent}, committed {len(lags)} ({in_db} rows of one metric in "
-              f"the database) → {done:,.0f} msg/s committed; lag p50 {pct(lags, .5):.0f} ms "
-              f"p99 {pct(lags, .99):.0f} ms (queueing included)")
-        _, lags_fixed, sent_fixed, in_db_fixed = await controller_run(
-            url, args.database_url, f"bench-{uuid.uuid4().hex[:6]}/hall/v1", args.devices,
-            args.seconds, args.rate, args.publishers)
-        print(f"  lag at {args.rate:,.0f} msg/s offered: sent {sent_fixed}, committed "
-              f"{len(lags_fixed)} (in db {in_db_fixed}); end-to-end lag p50 "
-              f"{pct(lags_fixed, .5):.0f} ms, p99 {pct(lags_fixed, .99):.0f} ms, "
-              f"max {max(lags_fixed, default=0)} ms")
-        print(f"  ratio committed / raw ceiling: {done / ceiling:.2f}")
-        lost = sent - len(lags) + sent_fixed - len(lags_fixed)
-        print(f"  messages lost: {lost}")
-        print(f"  summary: ceiling={ceiling:.0f} committed={done:.0f} p50={pct(lags_fixed, .5):.0f} "
-              f"p99={pct(lags_fixed, .99):.0f} mean={statistics.fmean(lags_fixed) if lags_fixed else 0:.0f}")
+              f"{os.cpu_count()} cores")
+        if broker is None or args.no_tls:
+            await measure(url, args, "plain TCP")
+            return
+        tls_label = "TLS (mqtts, same Mosquitto, same data)"
+        # On a shared machine the later of two runs tends to be the slower one, whatever it
+        # runs: --tls-first swaps the order, so a pair of runs can show the order's share.
+        if args.tls_first:
+            tls = await measure(broker.tls_url, args, tls_label)
+            plain = await measure(url, args, "plain TCP")
+        else:
+            plain = await measure(url, args, "plain TCP")
+            tls = await measure(broker.tls_url, args, tls_label)
+        print("TLS vs plain TCP (same run, same broker process, same devices and rates):")
+        for name, a, b, unit in (("raw ceiling", plain.ceiling, tls.ceiling, "msg/s"),
+                                 ("committed", plain.committed, tls.committed, "msg/s"),
+                                 (f"lag p50 at {args.rate:,.0f} msg/s", plain.p50_ms, tls.p50_ms, "ms"),
+                                 (f"lag p99 at {args.rate:,.0f} msg/s", plain.p99_ms, tls.p99_ms, "ms")):
+            print(f"  {name:<26} plain {a:>9,.0f} {unit:<5}  TLS {b:>9,.0f} {unit:<5}  "
+                  f"TLS/plain {b / a if a else float('nan'):.2f}")
+        print(f"  messages lost: plain {plain.lost}, TLS {tls.lost}")
 
 
 if __name__ == "__main__":

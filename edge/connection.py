@@ -15,6 +15,7 @@ import random
 
 import aiomqtt
 
+from devices.broker_address import is_tls_failure
 from devices.contract import Birth, Channel, Response, Topics, Will, encode, now_ms
 from edge.backoff import Backoff
 from edge.errors import EdgeError, OutboxError
@@ -137,8 +138,14 @@ class BrokerConnection:
             if self._stats.connects and loop.time() - started >= STABLE_CONNECTION_S:
                 backoff.reset()
             delay = backoff.next_delay()
-            logger.warning("%s: broker connection lost or refused (%s); retrying in %.1f s",
-                           self._device_id, lost, delay, extra={"device_id": self._device_id})
+            if self._broker.tls is not None and lost is not None and is_tls_failure(lost):
+                logger.error("%s: TLS handshake with %s failed (%s); check the CA file and "
+                             "the certificates; retrying over TLS in %.1f s", self._device_id,
+                             self._broker.display, lost, delay,
+                             extra={"device_id": self._device_id})
+            else:
+                logger.warning("%s: broker connection lost or refused (%s); retrying in %.1f s",
+                               self._device_id, lost, delay, extra={"device_id": self._device_id})
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._stop.wait()
@@ -158,6 +165,9 @@ class BrokerConnection:
             will=aiomqtt.Will(self._state_topic, encode(will), qos=1, retain=True),
             keepalive=self._settings.keepalive_s,
             timeout=self._settings.mqtt_timeout_s,
+            # mqtts://: verified TLS on every attempt, never plain TCP (files re-read, so a
+            # renewed certificate is used from the next connection on).
+            tls_context=b.ssl_context(),
         )
 
     async def _connect_and_serve(self, session: int) -> None:
@@ -193,8 +203,8 @@ class BrokerConnection:
                 (self._topics.controller_state, 1),
             ])
             self._connected.set()
-            logger.log(self._settings.routine_log_level, "%s connected to %s:%d (session %d)",
-                       self._device_id, self._broker.host, self._broker.port, session,
+            logger.log(self._settings.routine_log_level, "%s connected to %s (session %d)",
+                       self._device_id, self._broker.display, session,
                        extra={"device_id": self._device_id})
             helpers = [
                 tg.create_task(self._send_replies(), name=f"{name}:replies"),

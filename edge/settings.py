@@ -82,7 +82,8 @@ class AgentSettings:
     def __post_init__(self) -> None:
         if not is_valid_device_id(self.device_id):
             raise ValueError(f"invalid device id {self.device_id!r}: expected {DEVICE_ID_PATTERN}")
-        BrokerAddress.parse(self.broker_url)
+        broker = BrokerAddress.parse(self.broker_url)
+        broker.ssl_context()  # TLS files that cannot be loaded fail here, naming the file
         if self.durable and self.data_dir is None:
             raise ValueError("a durable outbox needs a data_dir")
         if self.telemetry_interval_s <= 0 or self.reconnect_min_s <= 0:

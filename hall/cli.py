@@ -241,6 +241,16 @@ async def _drained(controller: Any, timeout_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
+def _broker_line(url: str) -> str:
+    """The broker as the demo prints it: address, and for TLS the CA file clients need."""
+    from devices.broker_address import BrokerAddress
+
+    address = BrokerAddress.parse(url)
+    if address.tls is None:
+        return address.display
+    return f"{address.display} (TLS; CA: {address.tls.ca_file or 'system store'})"
+
+
 def _admin_password_line(config: HallConfig, generated: str, hall: Hall) -> str:
     """What the demo says about the admin's password: the one it generated only when that
     created the admin; with data from an earlier run the admin keeps their password."""
@@ -288,7 +298,7 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 f"  API:      {base}/api/v1/devices   (docs: {base}/docs)",
                 f"  Pages:    {base}/pages/   (statistics: {base}/pages/stats.html)",
                 "  Login:    admin / " + _admin_password_line(config, admin_password, hall),
-                f"  Broker:   {url}   topics under {config.mqtt.topic_prefix}/",
+                f"  Broker:   {_broker_line(url)}   topics under {config.mqtt.topic_prefix}/",
                 f"  Data:     {data_dir}",
                 f"  Devices:  {per_kind} of each kind, simulated",
                 f"  Queue:    {queue_line}",
@@ -306,7 +316,8 @@ async def _controller(config: HallConfig, args: argparse.Namespace) -> None:
     from hall.infrastructure import database_url, hall_broker
 
     async with hall_broker(config) as broker, database_url(config) as dsn:
-        logger.info("broker %s; API on http://%s:%d", broker.device_url, config.http.host,
+        logger.info("broker %s; API on http://%s:%d", _broker_line(broker.device_url),
+                    config.http.host,
                     config.http.port)
         admin = config.auth.admin_password or None  # creates the first admin only
         await _serve_controller(config, broker, dsn, admin_password=admin)
@@ -329,9 +340,10 @@ async def _edge(config: HallConfig, args: argparse.Namespace) -> None:
     # (without one, a lock's key is derived from the demo master secret).
     from simulators.fleet import DeviceCredentials
 
-    credentials = (DeviceCredentials(config.mqtt.url, bytes.fromhex(e.command_key))
+    credentials = (DeviceCredentials(config.edge_broker_url, bytes.fromhex(e.command_key))
                    if e.command_key else None)
-    agent = build_agent(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
+    agent = build_agent(config.edge_broker_url, config.mqtt.topic_prefix,
+                        Path(config.data_dir) / "edge",
                         device_id=e.device_id, kind=e.kind, model=e.model, fw=e.fw, site=e.site,
                         telemetry_interval_s=e.telemetry_interval_s, credentials=credentials)
     await agent.run()
@@ -343,7 +355,7 @@ def _agent_settings(config: HallConfig) -> AgentSettings:
 
     e = config.edge
     return AgentSettings(
-        device_id=e.device_id, kind=e.kind, broker_url=config.mqtt.url, model=e.model, fw=e.fw,
+        device_id=e.device_id, kind=e.kind, broker_url=config.edge_broker_url, model=e.model, fw=e.fw,
         site=e.site, topic_prefix=config.mqtt.topic_prefix,
         data_dir=Path(config.data_dir) / "edge" / e.device_id,
         telemetry_interval_s=e.telemetry_interval_s,
@@ -394,7 +406,7 @@ async def _simulate(config: HallConfig, args: argparse.Namespace) -> None:
     interval = args.interval or config.demo.telemetry_interval_s
     print(f"simulating {args.devices} devices against {config.mqtt.url}, telemetry every "
           f"{interval} s; Ctrl-C stops", flush=True)
-    await run_fleet(config.mqtt.url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
+    await run_fleet(config.mqtt.client_url, config.mqtt.topic_prefix, Path(config.data_dir) / "edge",
                     count=args.devices, telemetry_interval_s=interval, durable=args.durable)
 
 
@@ -459,7 +471,15 @@ def _device_broker_url(config: HallConfig) -> str:
     if config.devices.broker_url or config.mqtt.url:
         return config.devices.broker_url or config.mqtt.url
     embedded = config.mqtt.embedded
-    return f"mqtt://{embedded.host}:{embedded.port or 1883}"
+    if not embedded.tls:
+        return f"mqtt://{embedded.host}:{embedded.port or 1883}"
+    # The embedded broker is TLS-only with the hall's own CA (hall.tls): devices need its file.
+    from devices.broker_address import with_tls_files
+    from hall.tls import broker_certificate_files
+
+    ca_file = broker_certificate_files(Path(os.path.abspath(config.data_dir))).ca_file
+    return with_tls_files(f"mqtts://{embedded.host}:{embedded.port or 8883}",
+                          ca_file=str(ca_file))
 
 
 if __name__ == "__main__":

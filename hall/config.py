@@ -11,8 +11,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
+from devices.broker_address import with_tls_files
 from hall.config_sections import (
     AccessConfig,
     AuthConfig,
@@ -52,6 +53,19 @@ class HallConfig(ConfigSection):
     demo: DemoConfig = DemoConfig()
     queue: QueueConfig = QueueConfig()
 
+    @model_validator(mode="after")
+    def _edge_certificate_needs_tls(self) -> HallConfig:
+        if self.edge.tls_cert_file and not self.mqtt.url.startswith(("mqtts://", "ssl://")):
+            raise ValueError("edge.tls_cert_file is set but mqtt.url is not mqtts://")
+        return self
+
+    @property
+    def edge_broker_url(self) -> str:
+        """The URL ``hall edge`` connects with: mqtt's, with the device's own certificate."""
+        return with_tls_files(self.mqtt.url, ca_file=self.mqtt.tls_ca_file,
+                              cert_file=self.edge.tls_cert_file or self.mqtt.tls_cert_file,
+                              key_file=self.edge.tls_key_file or self.mqtt.tls_key_file)
+
 
 # Environment variable → dotted key.  Only these are read; anything else HALL_* is ignored.
 ENV_KEYS: dict[str, str] = {
@@ -59,6 +73,11 @@ ENV_KEYS: dict[str, str] = {
     "HALL_MQTT_TOPIC_PREFIX": "mqtt.topic_prefix",
     "HALL_MQTT_CLIENT_ID": "mqtt.client_id",
     "HALL_MQTT_SHARED_GROUP": "mqtt.shared_group",
+    "HALL_MQTT_TLS_CA_FILE": "mqtt.tls_ca_file",
+    "HALL_MQTT_TLS_CERT_FILE": "mqtt.tls_cert_file",
+    "HALL_MQTT_TLS_KEY_FILE": "mqtt.tls_key_file",
+    "HALL_MQTT_TLS_SYSTEM_STORE": "mqtt.tls_system_store",
+    "HALL_MQTT_EMBEDDED_TLS": "mqtt.embedded.tls",
     "HALL_DATABASE_URL": "database.url",
     "HALL_HTTP_HOST": "http.host",
     "HALL_HTTP_PORT": "http.port",
@@ -71,6 +90,8 @@ ENV_KEYS: dict[str, str] = {
     "HALL_EDGE_KIND": "edge.kind",
     "HALL_EDGE_CAMERA": "edge.camera",
     "HALL_EDGE_COMMAND_KEY": "edge.command_key",
+    "HALL_EDGE_TLS_CERT_FILE": "edge.tls_cert_file",
+    "HALL_EDGE_TLS_KEY_FILE": "edge.tls_key_file",
 }
 
 

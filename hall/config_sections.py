@@ -10,12 +10,13 @@ import re
 from collections.abc import Sequence
 from datetime import time
 from ipaddress import ip_network
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from devices.broker_address import BrokerAddress, InvalidBrokerUrl
+from devices.broker_address import BrokerAddress, InvalidBrokerUrl, with_tls_files
 from devices.contract import DEVICE_ID_PATTERN, MAX_PAYLOAD_BYTES, is_valid_device_id
 from devices.hardware.settings import HardwareSettings
 from devices.kinds import DeviceKind
@@ -39,16 +40,40 @@ Seconds = Annotated[float, Field(gt=0)]
 class EmbeddedBrokerConfig(ConfigSection):
     host: str = "127.0.0.1"
     port: Port = Field(default=0, description="0 picks a free port; the chosen one is printed")
+    tls: bool = Field(
+        default=True, description="serve TLS only (mqtts://), with a CA and a certificate for "
+                                  "127.0.0.1/localhost generated into data_dir/tls on first start")
+
+
+def _existing_file(value: str) -> str:
+    if value and not Path(value).is_file():
+        raise ValueError(f"no such file: {value}")
+    return value
+
+
+def _cert_with_key(cert_file: str, key_file: str, section: str) -> None:
+    if bool(cert_file) != bool(key_file):
+        raise ValueError(f"{section}.tls_cert_file and {section}.tls_key_file go together: "
+                         "a client certificate needs its private key")
 
 
 class MqttConfig(ConfigSection):
-    url: str = Field(default="",
-                     description="mqtt://user:pass@host:port; empty starts the embedded amqtt broker")
+    url: str = Field(default="", description="mqtt://user:pass@host:port or mqtts://... (TLS); "
+                                             "empty starts the embedded amqtt broker")
     topic_prefix: str = "hall/v1"
     client_id: str = "hall-controller"
     shared_group: str = Field(
         default="", description="when set, subscribe as $share/<group>/... (Mosquitto, EMQX)")
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    tls_ca_file: str = Field(
+        default="", description="mqtts://: the CA (PEM) the broker's certificate must chain to")
+    tls_cert_file: str = Field(
+        default="", description="mqtts://: a client certificate (PEM), for brokers that "
+                                "require one (with tls_key_file)")
+    tls_key_file: str = Field(default="", description="the client certificate's private key")
+    tls_system_store: bool = Field(
+        default=False, description="mqtts:// without tls_ca_file: trust the system's CA store "
+                                   "(a broker with a publicly trusted certificate)")
     embedded: EmbeddedBrokerConfig = EmbeddedBrokerConfig()
 
     @field_validator("url")
@@ -60,6 +85,32 @@ class MqttConfig(ConfigSection):
             except InvalidBrokerUrl as exc:
                 raise ValueError(exc.problem) from None  # the error shows the URL already
         return value
+
+    @field_validator("tls_ca_file", "tls_cert_file", "tls_key_file")
+    @classmethod
+    def _file_exists(cls, value: str) -> str:
+        return _existing_file(value)
+
+    @model_validator(mode="after")
+    def _tls_is_complete(self) -> MqttConfig:
+        _cert_with_key(self.tls_cert_file, self.tls_key_file, "mqtt")
+        files = self.tls_ca_file or self.tls_cert_file
+        if not self.url:
+            return self
+        tls = BrokerAddress.parse(self.url).tls
+        if tls is None and files:
+            raise ValueError("mqtt.tls_* files are set but mqtt.url is plain mqtt://; use "
+                             "mqtts:// (TLS files are never silently ignored)")
+        if tls is not None and not (tls.ca_file or self.tls_ca_file or self.tls_system_store):
+            raise ValueError("mqtt.url is mqtts:// but no CA is given: set mqtt.tls_ca_file "
+                             "(or mqtt.tls_system_store = true for a publicly trusted broker)")
+        return self
+
+    @property
+    def client_url(self) -> str:
+        """``url`` with the tls_* files in it: what the controller and agents connect with."""
+        return with_tls_files(self.url, ca_file=self.tls_ca_file, cert_file=self.tls_cert_file,
+                              key_file=self.tls_key_file) if self.url else ""
 
     @field_validator("topic_prefix")
     @classmethod
@@ -257,6 +308,20 @@ class EdgeConfig(ConfigSection):
                     "(docs/hardware.md); absent parts are not driven")
     card_service: str = Field(default="student-id",
                               description="kiosk: the service a campus-card swipe takes a ticket for")
+    tls_cert_file: str = Field(
+        default="", description="mqtts://: this device's client certificate (PEM), instead of "
+                                "mqtt.tls_cert_file; the CA is mqtt.tls_ca_file")
+    tls_key_file: str = Field(default="", description="this device's client key (PEM, 0600)")
+
+    @field_validator("tls_cert_file", "tls_key_file")
+    @classmethod
+    def _file_exists(cls, value: str) -> str:
+        return _existing_file(value)
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> EdgeConfig:
+        _cert_with_key(self.tls_cert_file, self.tls_key_file, "edge")
+        return self
 
     @field_validator("command_key")
     @classmethod

@@ -16,6 +16,9 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from devices.broker_address import with_tls_files
+from hall.tls import BrokerCertificates
+
 if TYPE_CHECKING:
     from hall.amqtt_auth import BrokerAccounts
 
@@ -29,12 +32,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _broker_config(host: str, port: int, *, authenticated: bool) -> dict[str, Any]:
+def _broker_config(host: str, port: int, *, authenticated: bool,
+                   tls: BrokerCertificates | None = None) -> dict[str, Any]:
     plugins: dict[str, Any] = (
         {"hall.amqtt_auth.ProvisionedLogins": {}, "hall.amqtt_auth.ProvisionedTopics": {}}
         if authenticated else {"hall.amqtt_auth.NamedClientsKeepSessions": {}})
+    listener: dict[str, Any] = {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}
+    if tls is not None:
+        # TLS only on this port: a plain client fails its handshake, nothing falls back.
+        listener.update(ssl=True, certfile=str(tls.cert_file), keyfile=str(tls.key_file),
+                        cafile=str(tls.ca_file))
     return {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
+        "listeners": {"default": listener},
         "sys_interval": 0,
         "plugins": plugins,
     }
@@ -141,22 +150,28 @@ def _hall_broker_class() -> type[Any]:
 
 @contextlib.asynccontextmanager
 async def running_broker(host: str = "127.0.0.1", port: int = 0,
-                         accounts: BrokerAccounts | None = None) -> AsyncIterator[Any]:
+                         accounts: BrokerAccounts | None = None,
+                         tls: BrokerCertificates | None = None) -> AsyncIterator[Any]:
     """Run amqtt in this event loop; yields the broker (``url`` set on it). Port 0 picks a
-    free port. With ``accounts`` every client logs in and the device ACL holds."""
+    free port. With ``accounts`` every client logs in and the device ACL holds. With ``tls``
+    the one listener is TLS-only and the URL is ``mqtts://...?ca=CA_FILE``: the certificate
+    must name ``host`` (hall.tls generates one for 127.0.0.1 and localhost)."""
     from hall.amqtt_auth import set_accounts
 
     port = port or free_port(host)
     # amqtt logs every connection at INFO; the demo's console is for the hall, not the broker.
     for name in ("amqtt", "transitions"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    broker = _hall_broker_class()(_broker_config(host, port, authenticated=accounts is not None))
+    broker = _hall_broker_class()(_broker_config(host, port, authenticated=accounts is not None,
+                                                 tls=tls))
     if accounts is not None:
         set_accounts(broker.plugins_manager, accounts)
     await broker.start()
-    logger.info("embedded MQTT broker listening on %s:%d (%s)", host, port,
+    scheme = "mqtts" if tls is not None else "mqtt"
+    logger.info("embedded MQTT broker listening on %s://%s:%d (%s)", scheme, host, port,
                 "logins and device ACL on" if accounts else "open: no logins")
-    broker.url = f"mqtt://{host}:{port}"
+    url = f"{scheme}://{host}:{port}"
+    broker.url = url if tls is None else with_tls_files(url, ca_file=str(tls.ca_file))
     try:
         yield broker
     finally:
@@ -165,9 +180,10 @@ async def running_broker(host: str = "127.0.0.1", port: int = 0,
 
 @contextlib.asynccontextmanager
 async def embedded_broker(host: str = "127.0.0.1", port: int = 0,
-                          accounts: BrokerAccounts | None = None) -> AsyncIterator[str]:
-    """``running_broker``, yielding its mqtt:// URL."""
-    async with running_broker(host, port, accounts) as broker:
+                          accounts: BrokerAccounts | None = None,
+                          tls: BrokerCertificates | None = None) -> AsyncIterator[str]:
+    """``running_broker``, yielding its URL."""
+    async with running_broker(host, port, accounts, tls) as broker:
         yield broker.url
 
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hall.amqtt_auth import BrokerAccounts
 from hall.config import HallConfig
 from hall.embedded_broker import running_broker
 from hall.settings import controller_broker_password
+from hall.tls import broker_hosts, ensure_broker_certificates
 from hall_controller.fleet.provisioning import DeviceCredential, ProvisioningService
 from hall_controller.kernel.postgres.embedded import embedded_postgres
 
@@ -54,19 +57,27 @@ class BrokerEndpoint:
 
 @contextlib.asynccontextmanager
 async def hall_broker(config: HallConfig) -> AsyncIterator[BrokerEndpoint]:
-    """The configured broker, or an embedded amqtt broker with logins and the device ACL
-    (the controller's account: ``mqtt.client_id`` with a password kept in the data dir)."""
+    """The configured broker (its URL with the ``mqtt.tls_*`` files), or an embedded amqtt
+    broker with logins and the device ACL (the controller's account: ``mqtt.client_id`` with a
+    password kept in the data dir), TLS-only with the hall's own CA unless
+    ``mqtt.embedded.tls`` is off."""
     if config.mqtt.url:
-        yield BrokerEndpoint(config.mqtt.url, _without_login(config.mqtt.url))
+        yield BrokerEndpoint(config.mqtt.client_url, _without_login(config.mqtt.client_url))
         return
     user = config.mqtt.client_id
     password = controller_broker_password(config)
     accounts = BrokerAccounts(user, password, config.mqtt.topic_prefix)
     embedded = config.mqtt.embedded
-    async with running_broker(embedded.host, embedded.port, accounts) as broker:
+    tls = None
+    if embedded.tls:
+        data_dir = Path(os.path.abspath(config.data_dir))  # noqa: ASYNC240 - string work only
+        tls = await asyncio.to_thread(ensure_broker_certificates, data_dir,
+                                      broker_hosts(embedded.host))
+    async with running_broker(embedded.host, embedded.port, accounts, tls) as broker:
         device_url: str = broker.url
-        yield BrokerEndpoint(device_url.replace("mqtt://", f"mqtt://{user}:{password}@", 1),
-                             device_url, accounts, broker)
+        scheme, sep, rest = device_url.partition("://")
+        yield BrokerEndpoint(f"{scheme}{sep}{user}:{password}@{rest}", device_url, accounts,
+                             broker)
 
 
 @contextlib.asynccontextmanager

@@ -23,20 +23,21 @@ from collections.abc import Awaitable, Callable
 
 import aiomqtt
 
-from devices.broker_address import BrokerAddress
+from devices.broker_address import BrokerAddress, is_tls_failure
 from devices.contract import Topics, now_ms
 from hall_controller.kernel.bus import BrokerUnavailable, InboundMessage, MessageSink
 
 logger = logging.getLogger(__name__)
 
 
-
-
 class MqttBus:
     """Connects, subscribes to every device topic, hands messages to a sink, publishes.
 
     ``run`` reconnects with jittered exponential backoff; ``publish`` raises
-    BrokerUnavailable while disconnected rather than queueing silently.
+    BrokerUnavailable while disconnected rather than queueing silently. An ``mqtts://`` URL
+    is TLS with verification on, on every attempt: a failed handshake is logged with its
+    cause and retried over TLS, never over plain TCP. A TLS file that cannot be loaded fails
+    here, at construction (BrokerTlsError), not at the first connection.
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class MqttBus:
         on_connected: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._address = BrokerAddress.parse(url)
+        self._tls_context = self._address.ssl_context()
         self._topics = topics
         self._client_id = client_id
         self._shared_group = shared_group
@@ -59,7 +61,7 @@ class MqttBus:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self._address.host}:{self._address.port}"
+        return self._address.display
 
     def _subscriptions(self) -> list[str]:
         topics = self._topics.controller_subscriptions()
@@ -85,8 +87,14 @@ class MqttBus:
                 self.connected.clear()
                 self.reconnects += 1
                 delay = random.uniform(0, backoff)  # full jitter: controllers don't stampede
-                logger.warning("MQTT connection to %s lost (%s); retrying in %.1f s",
-                               self.url, exc, delay)
+                if self._tls_context is not None and is_tls_failure(exc):
+                    # A wrong CA, an expired or mismatched certificate: an operator must act.
+                    logger.error("MQTT TLS handshake with %s failed (%s); check mqtt.tls_ca_file "
+                                 "and the broker's certificate; retrying over TLS in %.1f s",
+                                 self.url, exc, delay)
+                else:
+                    logger.warning("MQTT connection to %s lost (%s); retrying in %.1f s",
+                                   self.url, exc, delay)
                 await asyncio.sleep(delay)
                 backoff = min(backoff * 2, 30.0)
 
@@ -100,6 +108,7 @@ class MqttBus:
             username=self._address.username or self._client_id,
             password=self._address.password, identifier=self._client_id, clean_session=False,
             keepalive=self._keepalive_s, will=will, max_inflight_messages=self._max_inflight,
+            tls_context=self._tls_context,
         )
         # Ack-after-commit: paho must not PUBACK on its own once on_message returns.
         client._client.manual_ack_set(True)  # private attribute: no public way in aiomqtt 2.x

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -119,6 +120,12 @@ def test_demo_lists_simulated_devices_online_and_stops_cleanly(
     assert kinds == ["door_lock", "face_gate", "kiosk", "queue_display"]
     assert "admin / (the HALL_ADMIN_PASSWORD you set)" in demo.output()
     assert "/api/v1/devices" in demo.output()
+    # The simulated devices talk to the embedded broker over TLS only, trusting the CA the
+    # hall generated into its data dir on this first start.
+    ca_file = tmp_path / "data" / "tls" / "ca.crt"
+    assert re.search(rf"Broker:\s+mqtts://127\.0\.0\.1:\d+ \(TLS; CA: {re.escape(str(ca_file))}\)",
+                     demo.output()), demo.output()[:3000]
+    first_ca = ca_file.read_bytes()
     wait_until(lambda: all(d["latest"] for d in demo.get("/devices")), 15, "telemetry from all", demo)
     # The day so far is replayed (yesterday's, before opening): tickets with waits of minutes,
     # online cases linked to them, and a one-trip rate.
@@ -170,6 +177,7 @@ def test_demo_lists_simulated_devices_online_and_stops_cleanly(
     wait_until(lambda: len(again.get("/devices")) == 12, 15, "devices after restart", again)
     # The admin made on the first run keeps their password: no new one is claimed.
     assert "admin / (unchanged: the existing admin's password" in again.output()
+    assert ca_file.read_bytes() == first_ca, "the CA changed: devices would stop trusting it"
     series = again.get("/devices/kiosk-01/telemetry", metric="cpu_temp_c", from_ms=first_run_from,
                        to_ms=first_run_to, bucket_s=60)
     buckets = series["buckets"] if isinstance(series, dict) else series

@@ -8,10 +8,10 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiomqtt
 
+from devices.broker_address import BrokerAddress
 from devices.contract import Channel, Topics, now_ms
 from hall.assembly import controller_bus
 from hall_controller.access.face_checkin import PersonCases
@@ -99,8 +99,9 @@ async def running_controller(broker_url: str, prefix: str, store: HallStore, *,
 
 
 def mqtt_client(broker_url: str, client_id: str | None = None, **kwargs: Any) -> aiomqtt.Client:
-    parts = urlsplit(broker_url)
-    return aiomqtt.Client(parts.hostname or "127.0.0.1", parts.port or 1883,
+    """A raw client of the broker at ``broker_url`` (with its TLS, for ``mqtts://``)."""
+    address = BrokerAddress.parse(broker_url)
+    return aiomqtt.Client(address.host, address.port, tls_context=address.ssl_context(),
                           identifier=client_id or f"raw-{uuid.uuid4().hex[:8]}", **kwargs)
 
 
