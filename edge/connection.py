@@ -124,6 +124,7 @@ class BrokerConnection:
         loop = asyncio.get_running_loop()
         backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s, self._rng)
         while not self._stop.is_set():
+            _raise_if_cancelled()
             session = self._sessions.next()
             started = loop.time()
             lost: BaseException | None = None
@@ -174,6 +175,7 @@ class BrokerConnection:
         async with self._make_client(session) as client:
             self._stats.connects += 1
             try:
+                _raise_if_cancelled()
                 await self._serve(client, session)
             except asyncio.CancelledError:
                 await self._goodbye(client, session, flush=False)
@@ -310,3 +312,16 @@ def _first_leaf(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
     return error
+
+
+def _raise_if_cancelled() -> None:
+    """Stop a task that is being cancelled but was not told.
+
+    Python 3.11's ``asyncio.wait_for`` drops a cancellation that arrives just as the future it
+    waits for completes (gh-86296, fixed in 3.12), and aiomqtt waits for the CONNACK with it:
+    a demo stopped while its devices connect left one connected and serving forever, so the
+    hall never stopped. The task's ``cancelling()`` count still says what happened.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
