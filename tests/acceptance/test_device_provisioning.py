@@ -35,13 +35,18 @@ def test_a_provisioned_edge_agent_is_heard_and_strangers_and_revoked_ones_are_no
                hall)
     assert "devices.auto_register is off" in hall.output()
 
-    # Anyone who reaches the broker (the attack of issue 12): refused.
-    forged = subprocess.run(
-        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-         "-t", "hall/v1/dev/gate-01/event", "-m",
-         '{"id":"00000000-0000-4000-8000-000000000001","ts":1,"type":"access.granted"}'],
-        capture_output=True, text=True, timeout=30, check=False)
-    assert forged.returncode != 0 and "not authori" in forged.stderr
+    # Anyone who reaches the broker (the attack of issue 12): refused, in plain TCP (the
+    # embedded broker speaks TLS only) and over TLS without a login.
+    def forge(*tls: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), *tls, "-q", "1",
+             "-t", "hall/v1/dev/gate-01/event", "-m",
+             '{"id":"00000000-0000-4000-8000-000000000001","ts":1,"type":"access.granted"}'],
+            capture_output=True, text=True, timeout=30, check=False)
+
+    assert forge().returncode != 0
+    forged = forge("--cafile", str(tmp_path / "data" / "tls" / "ca.crt"))
+    assert forged.returncode != 0 and "not authori" in forged.stderr, forged.stderr
 
     provisioned = hall_cli("devices", "provision", "lock-77", "--kind", "door_lock",
                            "--site", "dorm-7", env=env, cwd=tmp_path)
