@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from devices.contract import Command
-from devices.signing import derive_device_key, sign_command
+from devices.policy_signing import DeviceKeys
+from devices.signing import derived_keys, sign_command
 from hall_controller.access.face_checkin import FaceCheckIn, PersonCases
 from hall_controller.access.grant_check import GrantCheck
+from hall_controller.access.policy_refusals import PolicyRefusals
 from hall_controller.access.ports import AccessStore
 from hall_controller.access.service import AccessService, Signer
 from hall_controller.cases.destination_guard import DestinationGuard, Resolver, system_resolver
@@ -24,6 +26,7 @@ from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.ports import CaseLinks, IntegrationStore
 from hall_controller.cases.service import CaseService
 from hall_controller.cases.webhooks import WebhookDispatcher, WebhookService
+from hall_controller.kernel.errors import Conflict
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.ports import (
     RemoteTicketStore,
@@ -134,21 +137,27 @@ class StatsFeature:
 @dataclass(frozen=True, slots=True)
 class AccessFeature:
     """People, faces, rules and the audit; gates and locks sync their policy
-    (``access.sync``), doors unlock remotely with commands signed by keys derived from
-    ``command_secret`` (without it, remote unlock is refused). Every ``access.granted`` is
-    checked against the controller's own policy for that device (``GrantCheck``)."""
+    (``access.sync``, each reply signed with the device's key), doors unlock remotely with
+    signed commands; the keys are derived from ``command_secret`` (without it, remote unlock is
+    refused and policies go unsigned: demo and development only). Every ``access.granted`` is
+    checked against the controller's own policy for that device (``GrantCheck``); a policy a
+    device refused is audited and raises an alarm (``PolicyRefusals``)."""
 
     store: AccessStore
     command_secret: bytes | None
     timezone: str
 
     def install(self, hall: HallController) -> None:
+        # The one place the controller learns which key each device holds: replace
+        # ``derived_keys`` here to use provisioned per-device keys instead.
+        keys = derived_keys(self.command_secret) if self.command_secret else None
         access = AccessService(
             self.store, hall.registry, hall.commands, timezone=self.timezone,
-            signer=command_signer(self.command_secret) if self.command_secret else None)
+            signer=command_signer(keys) if keys is not None else None, device_keys=keys)
         hall.services.add(access)
         hall.requests.register("access.sync", access.sync)
         hall.pipeline.on_event(GrantCheck(access, self.store, hall.alarms))
+        hall.pipeline.on_event(PolicyRefusals(self.store, hall.alarms))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +179,13 @@ class FaceCheckInFeature:
             cases=cases if isinstance(cases, PersonCases) else None, remote=self.remote))
 
 
-def command_signer(master_secret: bytes) -> Signer:
-    """Signs a door command with the key derived for the device it goes to."""
+def command_signer(device_keys: DeviceKeys) -> Signer:
+    """Signs a door command with the key of the device it goes to."""
     def sign(command: Command, device_id: str) -> Command:
-        return sign_command(command, device_id, derive_device_key(master_secret, device_id))
+        key = device_keys(device_id)
+        if key is None:
+            raise Conflict(f"{device_id} has no command key; it would refuse a signed command")
+        return sign_command(command, device_id, key)
     return sign
 
 
