@@ -4,6 +4,8 @@ no older than what it holds and not after the reply expired."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 from typing import Any
 
 import pytest
@@ -168,3 +170,16 @@ def test_the_derived_key_source_gives_each_device_its_command_key() -> None:
     assert keys("lock-3-101") == derive_device_key(MASTER, "lock-3-101") != KEY
     with pytest.raises(ValueError, match="at least"):
         derived_keys(b"short")
+
+
+def test_the_signature_is_hmac_sha256_of_the_documented_text() -> None:
+    # docs/protocol.md, "Signed replies": 6 lines; the digest is SHA-256 of the result without
+    # its signature, in canonical JSON. A lock written in C computes exactly this.
+    result = {"version": 41, "changed": False, "policy": {"名": "访客", "a": [1, 2]}}
+    content = '{"changed":false,"policy":{"a":[1,2],"名":"访客"},"version":41}'
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    text = f"hall-policy/v1\n{GATE}\n41\n{NOW}\n{NOW + POLICY_REPLY_TTL_MS}\n{digest}"
+    block = sign_policy_reply(result, GATE, KEY, issued_at=NOW)["signature"]
+    assert block == {"format": 1, "device_id": GATE, "version": 41, "issued_at": NOW,
+                     "expires_at": NOW + POLICY_REPLY_TTL_MS, "digest": digest,
+                     "mac": hmac.new(KEY, text.encode(), hashlib.sha256).hexdigest()}
