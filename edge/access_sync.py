@@ -116,9 +116,10 @@ class AccessKeeper:
             return False
         result = response.result
         try:
-            checked = verify_policy_reply(result, device_id=device.device_id, key=self._key,
-                                          held_version=self.version,
-                                          now_ms=self._wall_clock_ms())
+            # In a thread: a large gallery takes a few hundred ms to digest.
+            checked = await asyncio.to_thread(
+                verify_policy_reply, result, device_id=device.device_id, key=self._key,
+                held_version=self.version, now_ms=self._wall_clock_ms())
         except PolicyRefused as refused:
             await self._refused(device, refused, result.get("version"))
             return False
