@@ -7,8 +7,8 @@ policy unsigned, and a recorded older signed reply (a rollback to a policy that 
 moved-out resident) are all refused; the lock keeps deciding from what it held, reports each
 refusal, and the controller audits it and raises an alarm once it hears of it.
 
-Real broker, real PostgreSQL, the real controller and the real edge agent of a door lock over
-an emulated RS-485 lock board.
+Real broker, real PostgreSQL, the real controller and the real edge agents of a door lock
+(over an emulated RS-485 lock board) and of face gates.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import numpy as np
 import pytest
 
 from devices.contract import now_ms
@@ -33,6 +34,7 @@ from edge.access_sync import POLICY_FILE, AccessKeeper
 from edge.agent import EdgeAgent
 from edge.door import DoorConfig
 from edge.drivers.door_lock import HardwareDoor
+from edge.face_gate import FaceGateDriver, GateSettings
 from edge.settings import AgentSettings
 from hall_controller.access.policy_refusals import POLICY_REFUSED
 from hall_controller.access.postgres_store import PostgresAccessStore
@@ -197,3 +199,56 @@ async def test_a_lock_refuses_forged_unsigned_and_replayed_policies_and_the_cont
                if a.type == POLICY_REFUSED]
     assert alarm.status is AlarmStatus.ACTIVE and alarm.count == 3
     assert alarm.details["reason"] == "rollback"
+
+
+class NoFrames:
+    """A camera that shows nothing: these gates only sync."""
+
+    def read(self) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def face_gate(broker_url: str, prefix: str, device_id: str, state_dir: Path,
+              key: bytes) -> tuple[EdgeAgent, FaceGateDriver]:
+    driver = FaceGateDriver(GateSettings(source="test", state_dir=state_dir, sync_retry_s=0.3,
+                                         idle_sleep_s=0.05),
+                            frames=NoFrames(), device_key=key)  # type: ignore[arg-type]
+    agent = EdgeAgent(AgentSettings(device_id=device_id, kind=DeviceKind.FACE_GATE,
+                                    broker_url=broker_url, topic_prefix=prefix, durable=False,
+                                    telemetry_interval_s=1.0, command_key=key), driver)
+    return agent, driver
+
+
+async def test_a_gate_applies_its_signed_gallery_and_one_with_the_wrong_key_refuses_it(
+        broker_url: str, topic_prefix: str, hall_store: PostgresHallStore, tmp_path: Path) -> None:
+    access = PostgresAccessStore(hall_store.pool)
+    await access.upsert_person(Person("s-gate", "李雷", Role.STUDENT, ("hall",)), "test")
+    await access.add_rule("hall", "gate-sec-*", "always", "test")
+    embedding = np.linspace(-0.2, 0.2, 128, dtype="<f4").tobytes()
+    await access.add_faces("s-gate", [embedding], "test", 10)
+
+    good_id, bad_id = (f"gate-sec-{uuid.uuid4().hex[:6]}" for _ in range(2))
+    good, good_driver = face_gate(broker_url, topic_prefix, good_id, tmp_path / "good",
+                                  derive_device_key(MASTER, good_id))
+    # Provisioned with a key from another master (a wrong bundle): it cannot verify its policy.
+    bad, bad_driver = face_gate(broker_url, topic_prefix, bad_id, tmp_path / "bad",
+                                derive_device_key(b"some-other-master-secret-0123456789", bad_id))
+
+    async with running_controller(broker_url, topic_prefix, hall_store, access=access,
+                                  command_secret=MASTER), good, bad:
+        async def good_synced() -> bool:
+            return good_driver.gallery is not None and good_driver.gallery.person_ids == ("s-gate",)
+        await eventually(good_synced, 20, "the gate applied its signed gallery")
+
+        async def bad_audited() -> bool:
+            return await policy_refusals_audited(hall_store, bad_id) == ["bad_signature"]
+        await eventually(bad_audited, 20, "the wrong-key gate's refusal audited")
+        assert bad_driver.gallery is None and bad_driver.policy is None  # decides nobody in
+        assert bad_driver.access.refusals >= 1
+
+    assert await policy_refusals_audited(hall_store, good_id) == []
+    alarms = {(a.device_id, a.type) for a in await hall_store.list_alarms(status=AlarmStatus.ACTIVE)}
+    assert (bad_id, POLICY_REFUSED) in alarms and (good_id, POLICY_REFUSED) not in alarms
