@@ -67,6 +67,17 @@ def derive_device_key(master_secret: bytes, device_id: str) -> bytes:
     return hmac.new(master_secret, KEY_DERIVATION_LABEL + device_id.encode(), hashlib.sha256).digest()
 
 
+def derived_keys(master_secret: bytes) -> Callable[[str], bytes | None]:
+    """Device id → its derived key: how the controller finds the key a device holds, for its
+    signed commands and signed policies (``devices.policy_signing.DeviceKeys``)."""
+    if len(master_secret) < MIN_KEY_BYTES:
+        raise ValueError(f"the master secret must be at least {MIN_KEY_BYTES} bytes")
+
+    def key_for(device_id: str) -> bytes | None:
+        return derive_device_key(master_secret, device_id)
+    return key_for
+
+
 def canonical_json(params: dict[str, Any]) -> str:
     """The one JSON spelling of ``params`` that both sides sign."""
     return json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

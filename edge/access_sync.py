@@ -5,6 +5,12 @@ Synced at start, every ``sync_interval_s``, every ``sync_retry_s`` after a failu
 on ``refresh()`` (the ``access.refresh`` command). A device restarted while the controller or
 the broker is away loads the last sync from disk and keeps deciding; with nothing synced yet it
 denies everyone by credential (fail closed for entry; egress never depends on this).
+
+Nothing is applied before it is verified (``devices.policy_signing``): with ``key`` (the
+device's command key) only a reply the controller signed for this device, not expired and not
+older than the held version, is applied; anything else is refused, the held policy stays, and
+the refusal is reported as an ``access.policy_refused`` event. Without a key (demo and
+development, a controller without a secret) an unsigned reply is applied, with a warning.
 """
 
 from __future__ import annotations
@@ -20,13 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from devices.access_rules import AccessPolicy
+from devices.contract import now_ms
+from devices.policy_signing import PolicyRefused, verify_policy_reply
 from devices.vision.gallery import Gallery
 from edge.driver import DeviceHandle
+from edge.errors import OutboxError
 
 logger = logging.getLogger(__name__)
 
 GALLERY_FILE = "gallery.json"
 POLICY_FILE = "policy.json"
+POLICY_REFUSED_EVENT = "access.policy_refused"
+REFUSAL_REPORT_INTERVAL_S = 300.0
+"""The same refusal (code and offered version) is reported again only after this long, so a
+device retrying every few seconds does not flood the controller with one story."""
 
 PolicyListener = Callable[[AccessPolicy], None]
 
@@ -34,17 +47,25 @@ PolicyListener = Callable[[AccessPolicy], None]
 class AccessKeeper:
     def __init__(self, state_dir: Path, *, with_gallery: bool, sync_interval_s: float = 60.0,
                  sync_retry_s: float = 5.0, request_timeout_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 key: bytes | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall_clock_ms: Callable[[], int] = now_ms) -> None:
+        """``key``: this device's command key (the controller signs its policy with the same
+        key); without one, unsigned policies are applied (demo and development only)."""
         self.state_dir = state_dir
         self.with_gallery = with_gallery
         self.sync_interval_s = sync_interval_s
         self.sync_retry_s = sync_retry_s
         self.request_timeout_s = request_timeout_s
+        self._key = key
         self._clock = clock
+        self._wall_clock_ms = wall_clock_ms
         self.policy: AccessPolicy | None = None
         self.gallery: Gallery | None = None
         self.last_sync_ok: float | None = None
         self.sync_failures = 0
+        self.refusals = 0
+        self._last_report: tuple[str, object, float] | None = None
+        self._warned_unverified = False
         self._refresh = asyncio.Event()
         self._listeners: list[PolicyListener] = []
         self._load()
@@ -94,7 +115,19 @@ class AccessKeeper:
             logger.warning("access sync refused: %s", response.error)
             return False
         result = response.result
-        if result.get("changed"):
+        try:
+            # In a thread: a large gallery takes a few hundred ms to digest.
+            checked = await asyncio.to_thread(
+                verify_policy_reply, result, device_id=device.device_id, key=self._key,
+                held_version=self.version, now_ms=self._wall_clock_ms())
+        except PolicyRefused as refused:
+            await self._refused(device, refused, result.get("version"))
+            return False
+        if not checked.signed and not self._warned_unverified:
+            self._warned_unverified = True
+            logger.warning("access policy applied WITHOUT verification: this device has no key "
+                           "and the controller signs nothing (demo/development only)")
+        if checked.news and result.get("changed"):
             try:
                 policy = AccessPolicy.from_wire(result.get("policy"))
                 gallery = Gallery.from_wire(result.get("gallery")) if self.with_gallery else None
@@ -115,6 +148,27 @@ class AccessKeeper:
                 listener(policy)
         self.last_sync_ok = self._clock()
         return True
+
+    async def _refused(self, device: DeviceHandle, refused: PolicyRefused,
+                       offered: object) -> None:
+        """Keep what we hold, and tell the controller (once per distinct refusal a while)."""
+        self.sync_failures += 1
+        self.refusals += 1
+        logger.error("access sync reply refused (%s); keeping version %s", refused, self.version)
+        now = self._clock()
+        last = self._last_report
+        if last is not None and last[:2] == (refused.code, offered) \
+                and now - last[2] < REFUSAL_REPORT_INTERVAL_S:
+            return
+        try:
+            await device.emit_event(POLICY_REFUSED_EVENT, {
+                "reason": refused.code, "message": refused.message[:200],
+                "offered_version": offered if isinstance(offered, int) else None,
+                "held_version": self.version})
+        except OutboxError:
+            logger.exception("the policy refusal could not be queued for the controller")
+            return
+        self._last_report = (refused.code, offered, now)
 
     # -- on disk --------------------------------------------------------------------------------
 

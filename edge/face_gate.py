@@ -59,11 +59,13 @@ class FaceGateDriver:
                  turnstile: Turnstile | None = None,
                  encoder: FaceEncoder | None = None,
                  frames: FrameSource | None = None,
+                 device_key: bytes | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         """``turnstile``: the relay that releases the gate (``relay_turnstile`` over an RS-485
         lock board); without one a release is only logged. ``frames``: an already open source
         (tests feed frames one by one); by default ``settings.source`` is opened when the
-        driver runs."""
+        driver runs. ``device_key``: the gate's command key, which also verifies the signed
+        policy and gallery it syncs (without one: unsigned ones, demo and development only)."""
         self.settings = settings
         self._frames = frames
         self._turnstile = turnstile
@@ -72,7 +74,8 @@ class FaceGateDriver:
         self._voter = FrameVoter(settings.match)
         self.access = AccessKeeper(settings.state_dir, with_gallery=True,
                                    sync_interval_s=settings.sync_interval_s,
-                                   sync_retry_s=settings.sync_retry_s, clock=clock)
+                                   sync_retry_s=settings.sync_retry_s, key=device_key,
+                                   clock=clock)
         # A mode set by command holds until the next synced policy (which carries the mode).
         self._mode_override: DoorMode | None = None
         self.access.on_policy(self._policy_synced)

@@ -372,7 +372,8 @@ async def _hardware_agent(config: HallConfig) -> None:
           "Ctrl-C stops", flush=True)
     settings = _agent_settings(config)
     assert settings.data_dir is not None
-    driver = hardware_driver(e.kind, e.hardware, e.card_service, settings.data_dir / "access")
+    driver = hardware_driver(e.kind, e.hardware, e.card_service, settings.data_dir / "access",
+                             device_key=settings.command_key)
     await EdgeAgent(settings, driver).run()
 
 
@@ -390,7 +391,7 @@ async def _face_gate(config: HallConfig) -> None:
     # The turnstile's relay: a lock board on RS-485 ([edge.hardware.lock_board]), if wired.
     turnstile = RelayTurnstile(e.hardware.lock_board) if e.hardware.lock_board else None
     driver = FaceGateDriver(GateSettings(source=e.camera, state_dir=settings.data_dir / "access"),
-                            turnstile=turnstile)
+                            turnstile=turnstile, device_key=settings.command_key)
     print(f"face gate {e.device_id}: camera {e.camera!r}, broker {config.mqtt.url}; Ctrl-C stops",
           flush=True)
     await EdgeAgent(settings, driver).run()

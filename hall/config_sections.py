@@ -300,8 +300,10 @@ class EdgeConfig(ConfigSection):
                                 "a folder of images; set, the agent recognises faces for real "
                                 "(empty: a simulated gate)")
     command_key: str = Field(
-        default="", description="hex key for signed door commands, as derived for this device "
-                                "from the controller's access.command_secret", repr=False)
+        default="", description="hex key for signed door commands and access policies, as "
+                                "derived for this device from the controller's "
+                                "access.command_secret (empty: unsigned policies are applied, "
+                                "demo/development only)", repr=False)
     hardware: HardwareSettings = Field(
         default_factory=HardwareSettings,
         description="serial printer / card_reader / lock_board / led_display of this host "

@@ -19,6 +19,7 @@ from devices.contract import Command
 from devices.signing import sign_command
 from hall_controller.access.face_checkin import FaceCheckIn, PersonCases
 from hall_controller.access.grant_check import GrantCheck
+from hall_controller.access.policy_refusals import PolicyRefusals
 from hall_controller.access.ports import AccessStore
 from hall_controller.access.service import AccessService, Signer
 from hall_controller.cases.destination_guard import DestinationGuard, Resolver, system_resolver
@@ -189,10 +190,12 @@ class StatsFeature:
 class AccessFeature:
     """People, faces, rules and the audit; gates and locks sync their policy
     (``access.sync``, answered only for provisioned devices when ``DeviceIdentityFeature`` is
-    installed, unless it admits unprovisioned ones), doors unlock remotely with commands
-    signed by each device's key (``CommandKeys``: its provisioned key, else one derived from
-    ``command_secret``; without any, remote unlock is refused). Every ``access.granted`` is
-    checked against the controller's own policy for that device (``GrantCheck``)."""
+    installed, unless it admits unprovisioned ones; each reply signed with the device's key),
+    doors unlock remotely with commands signed by each device's key (``CommandKeys``: its
+    provisioned key, else one derived from ``command_secret``; without any, remote unlock is
+    refused and policies go unsigned: demo and development only). Every ``access.granted`` is
+    checked against the controller's own policy for that device (``GrantCheck``); a policy a
+    device refused is audited and raises an alarm (``PolicyRefusals``)."""
 
     store: AccessStore
     command_secret: bytes | None
@@ -201,19 +204,21 @@ class AccessFeature:
     def install(self, hall: HallController) -> None:
         identities = hall.services.find(DeviceIdentities)
         keys = CommandKeys(identities, self.command_secret)
-        # ``CommandKeys.key_for(device_id)``: the one lookup of a device's key, for whatever
-        # else is signed for a device (the access.sync replies).
+        # ``CommandKeys.key_for(device_id)``: the one lookup of a device's key, for its door
+        # commands and its signed access.sync replies.
         hall.services.add(keys)
         signs = identities is not None or self.command_secret is not None
         access = AccessService(
             self.store, hall.registry, hall.commands, timezone=self.timezone,
-            signer=command_signer(keys) if signs else None)
+            signer=command_signer(keys) if signs else None,
+            device_keys=keys.key_for if signs else None)
         hall.services.add(access)
         sync: Handler = access.sync
         if identities is not None:
             sync = provisioned_only(identities, sync)
         hall.requests.register("access.sync", sync)
         hall.pipeline.on_event(GrantCheck(access, self.store, hall.alarms))
+        hall.pipeline.on_event(PolicyRefusals(self.store, hall.alarms))
 
 
 @dataclass(frozen=True, slots=True)

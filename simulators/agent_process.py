@@ -102,14 +102,15 @@ async def run(args: argparse.Namespace) -> None:
             emulated = await stack.enter_async_context(emulated_hardware(kind, args.emulate_hardware))
             logger.info("emulated hardware on %s", ", ".join(map(str, emulated.ports)))
             agent = EdgeAgent(agent.settings, hardware_driver(kind, emulated.settings, args.card_service,
-                                                              state_dir))
+                                                              state_dir,
+                                                              device_key=agent.settings.command_key))
             if args.swipe_every_s > 0:
                 swiping = asyncio.create_task(swipe_cards(emulated, args.swipe_every_s), name="swipes")
                 stack.callback(swiping.cancel)
         elif args.hardware is not None:
             agent = EdgeAgent(agent.settings,
                               hardware_driver(kind, load_hardware(args.hardware), args.card_service,
-                                              state_dir))
+                                              state_dir, device_key=agent.settings.command_key))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, agent.stop)

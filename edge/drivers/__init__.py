@@ -12,9 +12,11 @@ from edge.driver import DeviceDriver
 
 
 def hardware_driver(kind: DeviceKind, hardware: HardwareSettings, card_service: str,
-                    state_dir: Path | None = None) -> DeviceDriver:
+                    state_dir: Path | None = None, *,
+                    device_key: bytes | None = None) -> DeviceDriver:
     """The driver of a device kind over its serial hardware. A door with a ``state_dir``
-    decides cards from the access policy it syncs from the controller (kept there)."""
+    decides cards from the access policy it syncs from the controller (kept there), verified
+    with ``device_key`` (its command key) when it has one."""
     # Imported here: each pulls in its protocol library (python-escpos, pymodbus).
     if kind is DeviceKind.KIOSK:
         from edge.drivers.kiosk import HardwareKiosk
@@ -23,7 +25,8 @@ def hardware_driver(kind: DeviceKind, hardware: HardwareSettings, card_service: 
     if kind is DeviceKind.DOOR_LOCK:
         from edge.drivers.door_lock import HardwareDoor
 
-        access = None if state_dir is None else AccessKeeper(state_dir, with_gallery=False)
+        access = None if state_dir is None else AccessKeeper(state_dir, with_gallery=False,
+                                                              key=device_key)
         return HardwareDoor(hardware, access=access)
     if kind is DeviceKind.QUEUE_DISPLAY:
         from edge.drivers.queue_display import HardwareQueueDisplay

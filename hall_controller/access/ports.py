@@ -72,3 +72,9 @@ class AccessStore(Protocol):
         ``event_id`` (the device's own ``granted`` entry stays: the audit is append-only);
         once per event."""
         ...
+
+    async def record_policy_refusal(self, event_id: str, device_id: str, ts_ms: int, *,
+                                    reason: str, details: dict[str, Any]) -> None:
+        """Append a ``door`` entry with outcome ``refused``: the device refused the policy it
+        was sent (``reason`` is its code); once per event."""
+        ...

@@ -259,3 +259,10 @@ class PostgresAccessStore:
             await cur.execute(QUERIES["insert_suspicious_decision"], {
                 "event_id": event_id, "device_id": device_id, "ts_ms": ts_ms, "method": method,
                 "person_id": person_id, "reason": reason, "details": Jsonb(details)})
+
+    async def record_policy_refusal(self, event_id: str, device_id: str, ts_ms: int, *,
+                                    reason: str, details: dict[str, Any]) -> None:
+        async with transaction(self._pool, "audit") as cur:
+            await cur.execute(QUERIES["insert_policy_refusal"], {
+                "event_id": event_id, "device_id": device_id, "ts_ms": ts_ms, "reason": reason,
+                "details": Jsonb(details)})

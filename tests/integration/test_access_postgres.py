@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from devices.contract import Channel, Command
+from devices.contract import Channel, Command, now_ms
+from devices.policy_signing import verify_policy_reply
 from devices.signing import CommandRejected, CommandVerifier, NonceCache, derive_device_key
 from hall_controller.access.postgres_store import PostgresAccessStore
 from hall_controller.access.service import AccessService
@@ -140,6 +141,10 @@ async def test_a_gate_syncs_only_the_people_allowed_there_with_their_faces(
             assert reply["ok"], reply
             result = reply["result"]
             assert result["changed"] is True
+            # Signed for this gate with its key: what the gate checks before applying it.
+            gate_key = derive_device_key(MASTER, gate.device_id)
+            assert verify_policy_reply(result, device_id=gate.device_id, key=gate_key, held_version=None,
+                                       now_ms=now_ms()).version == result["version"]
             people = {p["person_id"]: p for p in result["policy"]["people"]}
             assert set(people) == {"s2024001"}  # the dorm-b5 student has no rule here
             assert people["s2024001"]["schedules"] == ["evenings"]
@@ -147,8 +152,12 @@ async def test_a_gate_syncs_only_the_people_allowed_there_with_their_faces(
             gallery = {p["person_id"]: p["embeddings"] for p in result["gallery"]["people"]}
             assert set(gallery) == {"s2024001"} and len(gallery["s2024001"]) == 2
 
-            unchanged = await device.request("access.sync", {"have_version": result["version"]})
-            assert unchanged["result"] == {"version": result["version"], "changed": False}
+            unchanged = (await device.request("access.sync",
+                                              {"have_version": result["version"]}))["result"]
+            assert verify_policy_reply(unchanged, device_id=gate.device_id, key=gate_key,
+                                       held_version=result["version"], now_ms=now_ms()).news is False
+            assert {k: v for k, v in unchanged.items() if k != "signature"} == {
+                "version": result["version"], "changed": False}
 
             # Deleting the person: the gate is told to refresh, and the next sync drops them.
             assert (await api.delete("/access/persons/s2024001", headers=admin)).status_code == 204

@@ -25,6 +25,15 @@ VALUES (hall_ts(%(ts_ms)s), %(device_id)s, 'decision', %(method)s, 'suspicious',
         'controller', %(reason)s, %(details)s, 'suspicious:event:' || %(event_id)s)
 ON CONFLICT (source) DO NOTHING
 
+-- name: insert_policy_refusal
+-- A gate or lock refused the access.sync reply it got (policy_refusals.py). The event trigger
+-- does not copy this type, so its source is free to make a redelivered event count once.
+INSERT INTO access_audit (ts, device_id, category, action, outcome, actor, reason, details,
+                          source)
+VALUES (hall_ts(%(ts_ms)s), %(device_id)s, 'door', 'access.policy_refused', 'refused',
+        %(device_id)s, %(reason)s, %(details)s, 'event:' || %(event_id)s)
+ON CONFLICT (source) DO NOTHING
+
 -- name: snapshot_persons
 SELECT p.person_id, p.name, p.role, p.groups, p.cards,
        hall_ms(p.valid_from) AS valid_from_ms, hall_ms(p.valid_until) AS valid_until_ms,
