@@ -15,6 +15,7 @@ import datetime as dt
 import getpass
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -329,11 +330,18 @@ def test_the_shipped_mosquitto_config_serves_tls_on_8883_and_plain_only_on_loopb
     try:
         wait_for_port("127.0.0.1", tls_port)
         wait_for_port("127.0.0.1", plain_port)
-        tls_url = with_tls_files(f"mqtts://localhost:{tls_port}", ca_file=str(certificates.ca_file))
+        # A username: the shipped listeners take it as the client id (no password file here).
+        tls_url = with_tls_files(f"mqtts://probe:x@localhost:{tls_port}",
+                                 ca_file=str(certificates.ca_file))
         asyncio.run(connects(tls_url))
         with pytest.raises(aiomqtt.MqttError):
-            asyncio.run(connects(f"mqtt://127.0.0.1:{tls_port}"))
-        asyncio.run(connects(f"mqtt://127.0.0.1:{plain_port}"))
+            asyncio.run(connects(f"mqtt://probe:x@127.0.0.1:{tls_port}"))
+        asyncio.run(connects(f"mqtt://probe:x@127.0.0.1:{plain_port}"))
+        # No other listener: a listener option written before the first listener made
+        # Mosquitto open a default one, plain, on every interface's 1883.
+        log = (tmp_path / "mosquitto.log").read_text()
+        opened = sorted(set(re.findall(r"listen socket on port (\d+)", log)))
+        assert opened == sorted({str(tls_port), str(plain_port)}), log
     finally:
         proc.kill()
         proc.wait(timeout=10)

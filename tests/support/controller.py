@@ -99,8 +99,12 @@ async def running_controller(broker_url: str, prefix: str, store: HallStore, *,
 
 
 def mqtt_client(broker_url: str, client_id: str | None = None, **kwargs: Any) -> aiomqtt.Client:
-    """A raw client of the broker at ``broker_url`` (with its TLS, for ``mqtts://``)."""
+    """A raw client of the broker at ``broker_url`` (with its TLS, for ``mqtts://``, and the
+    URL's login, if any)."""
     address = BrokerAddress.parse(broker_url)
+    if address.username is not None:
+        kwargs.setdefault("username", address.username)
+        kwargs.setdefault("password", address.password)
     return aiomqtt.Client(address.host, address.port, tls_context=address.ssl_context(),
                           identifier=client_id or f"raw-{uuid.uuid4().hex[:8]}", **kwargs)
 
