@@ -25,6 +25,7 @@ from hall_controller.cases.ports import CaseLinks, IntegrationStore
 from hall_controller.cases.service import CaseService
 from hall_controller.cases.webhooks import WebhookDispatcher, WebhookService
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.kiosk_keys import KioskKeyService, KioskKeyStore
 from hall_controller.queue.ports import (
     RemoteTicketStore,
     StatsStore,
@@ -71,11 +72,14 @@ class TicketsFeature:
     wait_inputs: WaitInputsSource | None = None
     ticket_cases: TicketCaseRecorder | None = None
     cases: CaseLinks | None = None   # without CasesFeature: links to cases kept elsewhere
+    kiosk_keys: KioskKeyStore | None = None   # browser kiosks (the API's /kiosk routes)
 
     def install(self, hall: HallController) -> None:
         tickets = TicketService(self.store, self.settings, cases=_case_links(hall, self.cases),
                                 wait_inputs=self.wait_inputs, ticket_cases=self.ticket_cases)
         hall.services.add(tickets)
+        if self.kiosk_keys is not None:
+            hall.services.add(KioskKeyService(self.kiosk_keys))
         hall.requests.register("ticket.take", tickets.take)
         hall.on_start(tickets.start)  # the catalog must be in place before the first request
 
