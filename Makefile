@@ -7,18 +7,29 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-services test-embedded test-timescale lint bench install
+.PHONY: demo test test-unit test-services test-embedded test-timescale lint bench install lock
 
-$(STAMP): pyproject.toml
+# Every package, the installers too, comes from requirements/app.lock, each checked against
+# its hash; the project itself goes in without dependencies. setuptools and wheel (locked, below
+# 82) build it and face-recognition-models in place of an unchecked build environment.
+$(STAMP): pyproject.toml requirements/app.lock requirements/face.lock
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<82" wheel
-	$(PY) -m pip install --quiet -e '.[dev]'
-	# face_recognition 1.3.0 asks for "dlib", which would compile from source: dlib-bin (above)
-	# provides the module, so the two face packages go in without their requirements.
-	$(PY) -m pip install --quiet --no-deps face-recognition==1.3.0 face-recognition-models==0.3.0
+	$(PY) -m pip install --quiet --require-hashes -r requirements/app.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	# face_recognition 1.3.0 asks for "dlib", which would compile from source: dlib-bin (in the
+	# lock) provides the module, so the two face packages go in without their requirements.
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --require-hashes \
+	  -r requirements/face.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-lock after changing the dependencies in pyproject.toml (docs/deployment.md): keeps every
+# pin it can; make lock LOCK_ARGS=--upgrade (or --upgrade-package NAME) moves them on.
+lock: $(STAMP)
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --extra dev \
+	  --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	  $(LOCK_ARGS) -o requirements/app.lock pyproject.toml requirements/tools.in
 
 demo: $(STAMP)
 	$(VENV)/bin/hall demo
@@ -26,7 +37,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	scripts/ensure-services
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
-	$(PY) -m pytest -q -p no:cacheprovider tests/integration tests/acceptance
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration tests/acceptance tests/security
 	scripts/ensure-browser
 	$(PY) -m pytest -q -p no:cacheprovider tests/browser
 	HALL_TEST_EMBEDDED=1 $(PY) -m pytest -q -p no:cacheprovider tests/integration

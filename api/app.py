@@ -58,6 +58,7 @@ from hall_controller.kernel.errors import Conflict, DeviceOffline, HallError, No
 from hall_controller.kernel.services import Services
 from hall_controller.live.hub import LiveHub
 from hall_controller.queue.clerk import ClerkService
+from hall_controller.queue.kiosk_keys import KioskKeyService
 from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.stats import StatsService
 from hall_controller.queue.tickets import TicketService
@@ -124,7 +125,7 @@ FEATURE_ROUTERS = (
     FeatureRouters((clerk_routes.router,), needs=(ClerkService,)),
     FeatureRouters((remote_ticket_routes.router,), needs=(RemoteTicketService,)),
     FeatureRouters((live_routes.router,), needs=(LiveHub,)),
-    FeatureRouters((kiosk_routes.router,), needs=(TicketService,)),
+    FeatureRouters((kiosk_routes.router,), needs=(TicketService, KioskKeyService)),
     FeatureRouters((access_routes.router,), needs=(AccessService,)),
     FeatureRouters((provisioning_routes.router,), needs=(ProvisioningService,)),
 )
@@ -141,10 +142,10 @@ def create_app(services: Services, *, title: str = "Campus hall controller",
     MissingService otherwise). Each feature's routes are mounted when its services are
     (``FEATURE_ROUTERS``): the online cases (cases, integration), the statistics, the window
     terminal, remote tickets (指尖办), the pages' live feed (``LiveHub``), the browser kiosk
-    (``TicketService``), access control and device provisioning (``ProvisioningService``).
-    API keys are accepted when an ``ApiKeyService``
-    is registered (it holds the keys), logins always. The pages (``/pages/``) are always
-    served; they work with whatever of the above is mounted.
+    (``TicketService`` and ``KioskKeyService``), access control and device provisioning
+    (``ProvisioningService``). API keys are accepted when an ``ApiKeyService`` is registered
+    (it holds the keys), logins always. The pages (``/pages/``) are always served; they work
+    with whatever of the above is mounted.
 
     Request bodies are capped before any route reads them (``api.limits``): ``max_body_bytes``,
     or ``max_upload_bytes`` for ``multipart/form-data`` (photo uploads), and the whole body must

@@ -44,6 +44,7 @@ from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.kernel.mqtt_bus import MqttBus
 from hall_controller.kernel.postgres.migrate import apply_migrations
 from hall_controller.live.postgres_feed import PostgresLiveFeed
+from hall_controller.queue.postgres_kiosk_keys import PostgresKioskKeys
 from hall_controller.queue.postgres_moves import PostgresTicketMoves
 from hall_controller.queue.postgres_remote import PostgresRemoteTickets
 from hall_controller.queue.postgres_stats import PostgresStatsStore
@@ -69,6 +70,7 @@ class PostgresAdapters:
     access: PostgresAccessStore
     users: PostgresUserStore
     provisioning: PostgresProvisioningStore
+    kiosk_keys: PostgresKioskKeys
     live: PostgresLiveFeed
 
 
@@ -89,7 +91,8 @@ async def postgres_adapters(config: HallConfig, dsn: str) -> AsyncIterator[Postg
             remote=PostgresRemoteTickets(pool), stats=PostgresStatsStore(pool),
             cases=PostgresCaseStore(pool), ticket_cases=PostgresTicketCases(pool),
             access=PostgresAccessStore(pool), users=PostgresUserStore(pool),
-            provisioning=PostgresProvisioningStore(pool), live=live)
+            provisioning=PostgresProvisioningStore(pool), kiosk_keys=PostgresKioskKeys(pool),
+            live=live)
 
 
 def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str) -> list[Feature]:
@@ -102,7 +105,8 @@ def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str)
         DeviceIdentityFeature(a.provisioning, config.devices.auto_register,
                               broker_url=config.devices.broker_url or mqtt_url),
         CasesFeature(a.cases, DestinationPolicy.allowing(config.integration.webhook_allow)),
-        TicketsFeature(a.tickets, queue, wait_inputs=a.stats, ticket_cases=a.ticket_cases),
+        TicketsFeature(a.tickets, queue, wait_inputs=a.stats, ticket_cases=a.ticket_cases,
+                       kiosk_keys=a.kiosk_keys),
         RemoteTicketsFeature(a.tickets, a.moves, a.remote, ticket_cases=a.ticket_cases),
         WindowsFeature(a.tickets, a.moves, clerk_settings(config.queue)),
         StatsFeature(a.stats, config.queue.timezone, queue),

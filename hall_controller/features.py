@@ -34,6 +34,7 @@ from hall_controller.fleet.provisioning import CommandKeys, DeviceIdentities, Pr
 from hall_controller.fleet.requests import Handler, RequestError
 from hall_controller.kernel.errors import Conflict
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
+from hall_controller.queue.kiosk_keys import KioskKeyService, KioskKeyStore
 from hall_controller.queue.ports import (
     RemoteTicketStore,
     StatsStore,
@@ -125,11 +126,14 @@ class TicketsFeature:
     wait_inputs: WaitInputsSource | None = None
     ticket_cases: TicketCaseRecorder | None = None
     cases: CaseLinks | None = None   # without CasesFeature: links to cases kept elsewhere
+    kiosk_keys: KioskKeyStore | None = None   # browser kiosks (the API's /kiosk routes)
 
     def install(self, hall: HallController) -> None:
         tickets = TicketService(self.store, self.settings, cases=_case_links(hall, self.cases),
                                 wait_inputs=self.wait_inputs, ticket_cases=self.ticket_cases)
         hall.services.add(tickets)
+        if self.kiosk_keys is not None:
+            hall.services.add(KioskKeyService(self.kiosk_keys))
         hall.requests.register("ticket.take", tickets.take)
         hall.on_start(tickets.start)  # the catalog must be in place before the first request
 

@@ -29,7 +29,9 @@ class HallProcess:
     """One controller + API; ``start``/``stop``/``kill`` keep the same port, database and data."""
 
     def __init__(self, *, mqtt_url: str, database_url: str, prefix: str, port: int,
-                 data_dir: Path, log: Path) -> None:
+                 data_dir: Path, log: Path, config: Path | None = None) -> None:
+        """``config``: a config file instead of the repository's config.toml (the
+        environment below still wins)."""
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.api = f"{self.base}/api/v1"
@@ -45,13 +47,17 @@ class HallProcess:
             "HALL_MQTT_TOPIC_PREFIX": prefix,
             "HALL_MQTT_CLIENT_ID": f"browser-ctl-{uuid.uuid4().hex[:8]}",
         }
+        self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
         self._tokens: dict[str, str] = {}
+        self._kiosk_keys: dict[str, str] = {}
 
     def start(self, timeout_s: float = 30.0) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "hall.cli", "controller"], cwd=ROOT,
-                                         env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            config = [] if self.config is None else ["--config", str(self.config)]
+            self.proc = subprocess.Popen([sys.executable, "-m", "hall.cli", *config, "controller"],
+                                         cwd=ROOT, env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT)
         proc = self.proc
 
         def healthy() -> bool:
@@ -96,7 +102,11 @@ class HallProcess:
         self.call("POST", "/users", json={"username": username, "password": PASSWORD, "role": role})
 
     def kiosk_key(self, device_id: str) -> str:
-        return str(self.call("POST", "/kiosk/keys", json={"device_id": device_id})["kiosk_key"])
+        """The browser kiosk's key, created by the admin on first use (shown only then)."""
+        if device_id not in self._kiosk_keys:
+            created = self.call("POST", "/kiosk/keys", json={"device_id": device_id})
+            self._kiosk_keys[device_id] = str(created["kiosk_key"])
+        return self._kiosk_keys[device_id]
 
     def take_ticket(self, service: str, device_id: str = "kiosk-web-1", *,
                     identity: tuple[str, str] | None = None) -> dict[str, Any]:

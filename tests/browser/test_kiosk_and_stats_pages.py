@@ -24,8 +24,10 @@ async def test_a_visitor_takes_a_ticket_at_the_touch_kiosk(
 
     await page.get_by_role("button", name="学生证办理").click()
     await expect(page.locator("#step-identify")).to_be_visible()
-    await page.get_by_role("button", name="证件号").click()
-    await page.locator("#id-value").fill("20230001")
+    # A typed person id is not offered: the card reader or QR scanner identifies a visitor.
+    await expect(page.get_by_role("button", name="证件号")).to_have_count(0)
+    await page.get_by_role("button", name="校园卡").click()
+    await page.locator("#id-value").fill("C20230001")
     await page.locator("#id-value").press("Enter")      # as a card reader or scanner types it
     await expect(page.locator("#ticket")).to_be_visible()
     await expect(page.locator("#ticket-number")).to_have_text("A001")

@@ -18,12 +18,13 @@ from tests.browser.pages import live, log_in
 
 CODES = {"student-id", "transcript", "dorm", "finance"}
 PERSON = "2024010001"
+CARD = "C20240001"   # the applicant's campus card, read by the kiosk's card reader
 
 
-def take(hall: HallProcess, service: str, person: str | None = None) -> dict[str, Any]:
+def take(hall: HallProcess, service: str, card: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"service": service, "request_id": str(uuid.uuid4())}
-    if person is not None:
-        body["identity"] = {"type": "person_id", "value": person}
+    if card is not None:
+        body["identity"] = {"type": "campus_card", "value": card}
     response = httpx.post(f"{hall.api}/kiosk/tickets", json=body, timeout=15, headers={
         "X-Kiosk-Device": "kiosk-web-1", "X-Kiosk-Key": hall.kiosk_key("kiosk-web-1")})
     response.raise_for_status()
@@ -46,13 +47,14 @@ def a_case_and_two_visits(hall: HallProcess) -> None:
     response = httpx.put(f"{hall.api}/integration/cases/YW-1", headers={"X-Api-Key": key},
                          timeout=15, json={
                              "service_code": "dorm", "status": "awaiting_visit",
-                             "applicant": {"person_id": PERSON, "name": "王芳"},
+                             "applicant": {"person_id": PERSON, "campus_card": CARD,
+                                           "name": "王芳"},
                              "materials": [{"code": "form", "name": "宿舍调整申请表"}]})
     assert response.status_code == 201, response.text
     hall.call("POST", "/windows/w3/open", user="clerk1")
-    assert take(hall, "dorm", PERSON)["cases"], "the kiosk linked the case"
+    assert take(hall, "dorm", CARD)["cases"], "the kiosk linked the case"
     serve(hall, "pending_materials", "缺少辅导员签字")
-    assert take(hall, "dorm", PERSON)["cases"], "the second visit is linked too"
+    assert take(hall, "dorm", CARD)["cases"], "the second visit is linked too"
     serve(hall, "resolved")
     take(hall, "finance")
 

@@ -11,8 +11,10 @@ looked up, and the request itself still goes only to the dead proxy.)
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +24,7 @@ from hall.embedded_broker import free_port
 from tests.browser.hall_process import ADMIN_PASSWORD, HallProcess
 from tests.support.db_fixtures import create_database, drop_database, dsn_for_database
 
-__all__ = ["ADMIN_PASSWORD", "LiveApi", "live_api"]
+__all__ = ["ADMIN_PASSWORD", "LiveApi", "live_api", "running_live_api"]
 DEAD_PROXY = "http://127.0.0.1:9"   # the discard port: nothing listens there
 
 
@@ -46,17 +48,20 @@ class LiveApi:
         return "\n".join(line for line in lines if " WARNING " not in line)[-chars:]
 
 
-@pytest.fixture(scope="module")
-def live_api(session_broker_url: str, pg_server_url: str,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    """One controller + API for the module (it starts in seconds; tests share it). It
-    migrates its empty database itself at start, as ``hall controller`` does anywhere."""
+@contextlib.contextmanager
+def running_live_api(broker_url: str, pg_server_url: str, folder: Path, *,
+                     config_toml: str | None = None) -> Iterator[LiveApi]:
+    """A controller + API on a database of its own, dropped afterwards. ``config_toml``: the
+    config file it reads instead of the repository's config.toml (defaults for the rest)."""
     database = create_database(pg_server_url, "hall_api")
-    folder = tmp_path_factory.mktemp("live-api")
-    process = HallProcess(mqtt_url=session_broker_url,
+    config = None
+    if config_toml is not None:
+        config = folder / "config.toml"
+        config.write_text(config_toml, encoding="utf-8")
+    process = HallProcess(mqtt_url=broker_url,
                           database_url=dsn_for_database(pg_server_url, database),
                           prefix=f"api-{uuid.uuid4().hex[:8]}/hall/v1", port=free_port(),
-                          data_dir=folder / "data", log=folder / "hall.log")
+                          data_dir=folder / "data", log=folder / "hall.log", config=config)
     # Lower-case names win over upper-case ones in httpx's (urllib's) proxy lookup.
     process.env.update(http_proxy=DEAD_PROXY, https_proxy=DEAD_PROXY, all_proxy=DEAD_PROXY,
                        no_proxy="")
@@ -66,3 +71,13 @@ def live_api(session_broker_url: str, pg_server_url: str,
     finally:
         process.stop()
         drop_database(pg_server_url, database)
+
+
+@pytest.fixture(scope="module")
+def live_api(session_broker_url: str, pg_server_url: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    """One controller + API for the module (it starts in seconds; tests share it). It
+    migrates its empty database itself at start, as ``hall controller`` does anywhere."""
+    with running_live_api(session_broker_url, pg_server_url,
+                          tmp_path_factory.mktemp("live-api")) as api:
+        yield api

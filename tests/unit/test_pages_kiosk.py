@@ -1,9 +1,10 @@
-"""The browser kiosk's HTTP route: kiosk keys, taking tickets through TicketService.take."""
+"""The browser kiosk's HTTP route: kiosk keys (created, listed, revoked by an admin), taking
+tickets through TicketService.take, and no cases for a typed person id."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -11,15 +12,16 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from api.auth import Authenticator
-from api.routes.kiosk import kiosk_key
 from hall_controller.fleet.model import Role
+from hall_controller.queue.kiosk_keys import KioskKeyService, KioskLimits
+from hall_controller.queue.memory_kiosk_keys import MemoryKioskKeys
 from hall_controller.queue.memory_tickets import MemoryTicketStore
 from hall_controller.queue.tickets import QueueSettings, TicketService
 from hall_controller.users.memory_store import MemoryUserStore
 from hall_controller.users.service import ensure_user
 from tests.support.api_app import api_app
 from tests.support.ticket_store_contract import SERVICES
-from tests.unit.api_support import FAST_HASHER, SECRET
+from tests.unit.api_support import FAST_HASHER
 
 
 @pytest_asyncio.fixture
@@ -29,14 +31,37 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     await ensure_user(users, "clerk1", "clerk-pass-1", Role.CLERK, hasher=FAST_HASHER)
     tickets = TicketService(MemoryTicketStore(), QueueSettings(services=tuple(SERVICES)))
     await tickets.start()
-    app = api_app(users, tickets)
+    app = api_app(users, tickets, KioskKeyService(MemoryKioskKeys(),
+                                                  KioskLimits(requests_per_key=20)))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as c:
+        c.headers["Authorization"] = f"Bearer {await token(app, 'admin')}"
+        for device_id in ("kiosk-web-1", "kiosk-web-2"):
+            created = await c.post("/kiosk/keys", json={"device_id": device_id})
+            KEYS[device_id] = created.json()["kiosk_key"]
+        del c.headers["Authorization"]
         yield c
 
 
+KEYS: dict[str, str] = {}
+
+
+async def token(app: FastAPI, username: str) -> str:
+    """A token straight from the issuer, without a login round trip."""
+    auth = app.state.services.get(Authenticator)
+    user = await auth.users.get_user(username)
+    return str(auth.issue_token(user).access_token)
+
+
+def app_of(client: httpx.AsyncClient) -> FastAPI:
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    assert isinstance(transport.app, FastAPI)
+    return transport.app
+
+
 def kiosk(device_id: str = "kiosk-web-1") -> dict[str, str]:
-    return {"X-Kiosk-Device": device_id, "X-Kiosk-Key": kiosk_key(SECRET, device_id)}
+    return {"X-Kiosk-Device": device_id, "X-Kiosk-Key": KEYS[device_id]}
 
 
 def take_body(service: str = "student-id", **extra: object) -> dict[str, object]:
@@ -64,13 +89,13 @@ async def test_a_retried_request_gets_the_same_ticket(client: httpx.AsyncClient)
 
 
 @pytest.mark.parametrize("headers", [
-    {},                                                              # no key at all
-    {"X-Kiosk-Device": "kiosk-web-1", "X-Kiosk-Key": "kk_wrong"},    # wrong key
-    {**kiosk("kiosk-web-2"), "X-Kiosk-Device": "kiosk-web-1"},       # another kiosk's key
+    lambda: {},                                                            # no key at all
+    lambda: {"X-Kiosk-Device": "kiosk-web-1", "X-Kiosk-Key": "kk_wrong"},  # wrong key
+    lambda: {**kiosk("kiosk-web-2"), "X-Kiosk-Device": "kiosk-web-1"},     # another kiosk's key
 ])
-async def test_without_the_right_key_nothing_is_issued(client: httpx.AsyncClient,
-                                                       headers: dict[str, str]) -> None:
-    response = await client.post("/kiosk/tickets", headers=headers, json=take_body())
+async def test_without_the_right_key_nothing_is_issued(
+        client: httpx.AsyncClient, headers: Callable[[], dict[str, str]]) -> None:
+    response = await client.post("/kiosk/tickets", headers=headers(), json=take_body())
     assert response.status_code == 401
     assert "kiosk key" in response.json()["detail"]
 
@@ -79,8 +104,8 @@ async def test_without_the_right_key_nothing_is_issued(client: httpx.AsyncClient
     (take_body("no-such-service"), 404),
     ({"service": "student-id"}, 422),                                          # no request id
     (take_body(identity={"type": "face", "value": "x"}), 422),                 # not from a browser
-    (take_body(identity={"type": "person_id", "value": ""}), 422),
-    (take_body(identity={"type": "person_id", "value": "a\x00b"}), 422),
+    (take_body(identity={"type": "campus_card", "value": ""}), 422),
+    (take_body(identity={"type": "qr", "value": "a\x00b"}), 422),
     (take_body(extra_field=1), 422),
 ])
 async def test_bad_requests_get_clear_errors(client: httpx.AsyncClient, body: dict[str, object],
@@ -90,22 +115,53 @@ async def test_bad_requests_get_clear_errors(client: httpx.AsyncClient, body: di
     assert response.json()["detail"]
 
 
-async def test_only_an_admin_issues_kiosk_keys(client: httpx.AsyncClient) -> None:
-    app_client = client
-    # Tokens straight from the issuer, without a login round trip.
-    transport = app_client._transport
-    assert isinstance(transport, httpx.ASGITransport)
-    app = transport.app
-    assert isinstance(app, FastAPI)
-    auth = app.state.services.get(Authenticator)
-    admin = auth.issue_token(await auth.users.get_user("admin")).access_token
-    clerk = auth.issue_token(await auth.users.get_user("clerk1")).access_token
-    refused = await client.post("/kiosk/keys", json={"device_id": "kiosk-web-1"},
-                                headers={"Authorization": f"Bearer {clerk}"})
-    assert refused.status_code == 403
-    issued = await client.post("/kiosk/keys", json={"device_id": "kiosk-web-1"},
-                               headers={"Authorization": f"Bearer {admin}"})
-    assert issued.json()["kiosk_key"] == kiosk_key(SECRET, "kiosk-web-1")
-    bad = await client.post("/kiosk/keys", json={"device_id": "Bad Id!"},
-                            headers={"Authorization": f"Bearer {admin}"})
+async def test_a_typed_person_id_gets_no_ticket_and_no_cases(client: httpx.AsyncClient) -> None:
+    """Anybody can type anybody's person id: the kiosk shows cases only to a visitor its card
+    reader or QR scanner identified."""
+    typed = await client.post("/kiosk/tickets", headers=kiosk(),
+                              json=take_body(identity={"type": "person_id",
+                                                       "value": "2024010001"}))
+    assert typed.status_code == 422
+    assert "cases" not in typed.text and "ticket_id" not in typed.text
+    card = await client.post("/kiosk/tickets", headers=kiosk(),
+                             json=take_body(identity={"type": "campus_card", "value": "C1001"}))
+    assert card.status_code == 200, card.text
+
+
+async def test_an_admin_creates_lists_and_revokes_kiosk_keys(client: httpx.AsyncClient) -> None:
+    app = app_of(client)
+    admin = {"Authorization": f"Bearer {await token(app, 'admin')}"}
+    clerk = {"Authorization": f"Bearer {await token(app, 'clerk1')}"}
+    assert (await client.post("/kiosk/keys", json={"device_id": "kiosk-web-3"},
+                              headers=clerk)).status_code == 403
+    assert (await client.get("/kiosk/keys", headers=clerk)).status_code == 403
+    bad = await client.post("/kiosk/keys", json={"device_id": "Bad Id!"}, headers=admin)
     assert bad.status_code == 422
+    created = await client.post("/kiosk/keys", headers=admin,
+                                json={"device_id": "kiosk-web-3", "name": "二楼"})
+    assert created.status_code == 201, created.text
+    plaintext = created.json()["kiosk_key"]
+    key_id = created.json()["key_id"]
+    used = await client.get("/kiosk/services",
+                            headers={"X-Kiosk-Device": "kiosk-web-3", "X-Kiosk-Key": plaintext})
+    assert used.status_code == 200
+    listed = {k["key_id"]: k for k in (await client.get("/kiosk/keys", headers=admin)).json()}
+    assert listed[key_id]["device_id"] == "kiosk-web-3" and listed[key_id]["name"] == "二楼"
+    assert listed[key_id]["last_used_ms"] is not None and listed[key_id]["active"]
+    assert plaintext not in str(listed), "the list never shows a key itself"
+    revoked = await client.delete(f"/kiosk/keys/{key_id}", headers=admin)
+    assert revoked.json()["active"] is False and revoked.json()["revoked_ms"]
+    refused = await client.get("/kiosk/services",
+                               headers={"X-Kiosk-Device": "kiosk-web-3", "X-Kiosk-Key": plaintext})
+    assert refused.status_code == 401
+    assert (await client.get("/kiosk/services", headers=kiosk())).status_code == 200
+    assert (await client.delete("/kiosk/keys/000000000000", headers=admin)).status_code == 404
+
+
+async def test_a_kiosk_over_its_rate_gets_429_with_retry_after(client: httpx.AsyncClient) -> None:
+    answers = [(await client.get("/kiosk/services", headers=kiosk("kiosk-web-2"))).status_code
+               for _ in range(21)]
+    assert answers[:20] == [200] * 20
+    last = await client.get("/kiosk/services", headers=kiosk("kiosk-web-2"))
+    assert last.status_code == 429
+    assert int(last.headers["Retry-After"]) >= 1

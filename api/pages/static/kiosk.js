@@ -1,5 +1,7 @@
-// The touch kiosk: choose a service, identify (campus card, QR code or person id; optional),
-// get the ticket with the estimated wait, print it. Authenticated as a kiosk device by its key.
+// The touch kiosk: choose a service, identify (campus card or QR code, read by the kiosk's
+// reader; optional), get the ticket with the estimated wait and the visitor's linked cases,
+// print it. A typed person id is not offered: anybody could type anybody's. Authenticated as a
+// kiosk device by its key; a refused key (revoked) brings the setup form back.
 import { API, applyWords, esc, fmtDateTime, header, languageSwitch, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);

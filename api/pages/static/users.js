@@ -1,13 +1,15 @@
 // Users and passwords. Admins see every user with role and state, and disable, re-enable or
 // change the role of the others (the server refuses changes to oneself and to the last
 // enabled admin). Every logged-in user changes their own password here; the server then
-// revokes all their tokens and answers with a new one for this session.
-import { api, applyWords, esc, header, languageSwitch, requireLogin, t } from "./common.js";
+// revokes all their tokens and answers with a new one for this session. Admins also create
+// browser kiosk keys (shown once), see when each was last used, and revoke them.
+import { api, applyWords, esc, fmtDateTime, header, languageSwitch, requireLogin, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLES = ["admin", "facilities", "clerk"];
 let me = null;
 let users = [];
+let kioskKeys = [];
 
 function draw() {
   $("users").innerHTML = users.map((u) => {
@@ -53,6 +55,53 @@ function wireUserTable() {
   });
 }
 
+function drawKioskKeys() {
+  $("kiosk-keys").innerHTML = kioskKeys.map((k) => `<tr data-key="${esc(k.key_id)}" data-device="${esc(k.device_id)}" class="${k.active ? "" : "revoked"}">
+      <td>${esc(k.device_id)}</td><td>${esc(k.name)}</td><td>${esc(fmtDateTime(k.created_ms))}</td>
+      <td>${esc(k.last_used_ms == null ? t("kiosks.never") : fmtDateTime(k.last_used_ms))}</td>
+      <td class="state">${esc(t(k.active ? "kiosks.active" : "kiosks.revoked"))}</td>
+      <td class="actions">${k.active ? `<button type="button" class="revoke danger">${esc(t("kiosks.revoke"))}</button>` : ""}</td>
+    </tr>`).join("");
+}
+
+async function loadKioskKeys() {
+  kioskKeys = await api("/kiosk/keys");
+  drawKioskKeys();
+}
+
+function wireKioskKeys() {
+  const form = $("kiosk-form");
+  const message = $("kiosk-message");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    message.textContent = "";
+    try {
+      const created = await api("/kiosk/keys", {
+        method: "POST", body: { device_id: String(data.get("device")).trim(), name: String(data.get("name")).trim() },
+      });
+      // The only time the key is shown: the server keeps its hash alone.
+      $("kiosk-key").textContent = created.kiosk_key;
+      $("kiosk-created").hidden = false;
+      form.reset();
+      await loadKioskKeys();
+    } catch (error) {
+      message.textContent = t("err.generic") + error.message;
+    }
+  });
+  $("kiosk-keys").addEventListener("click", async (event) => {
+    const row = event.target.closest("tr[data-key]");
+    if (!row || !event.target.classList.contains("revoke")) return;
+    message.textContent = "";
+    try {
+      await api(`/kiosk/keys/${encodeURIComponent(row.dataset.key)}`, { method: "DELETE" });
+      await loadKioskKeys();
+    } catch (error) {
+      message.textContent = t("err.generic") + error.message;
+    }
+  });
+}
+
 function wirePasswordForm() {
   const form = $("password-form");
   const message = $("password-message");
@@ -81,17 +130,25 @@ function wirePasswordForm() {
 
 async function start() {
   header("users.title", { logoutButton: true });
-  languageSwitch(() => { if (me?.role === "admin") draw(); });
+  languageSwitch(() => { if (me?.role === "admin") { draw(); drawKioskKeys(); } });
   me = await requireLogin(["facilities", "clerk"]);
   applyWords();
   wirePasswordForm();
   if (me.role === "admin") {
     $("user-admin").hidden = false;
+    $("kiosk-admin").hidden = false;
     wireUserTable();
+    wireKioskKeys();
     try {
       await load();
     } catch (error) {
       $("message").textContent = t("err.generic") + error.message;
+    }
+    try {
+      await loadKioskKeys();
+    } catch (error) {
+      // A hall without the queue has no kiosks: the section says why it is empty.
+      $("kiosk-message").textContent = t("err.generic") + error.message;
     }
   }
 }

@@ -1,0 +1,54 @@
+"""What every KioskKeyStore must do, as tests: run against MemoryKioskKeys (unit) and
+PostgresKioskKeys (integration). A test module subclasses ``KioskKeyStoreContract`` and
+provides a ``kiosk_keys`` fixture: an empty store."""
+
+from __future__ import annotations
+
+import pytest
+
+from hall_controller.kernel.errors import NotFound
+from hall_controller.queue.kiosk_keys import KioskKey, KioskKeyStore
+
+T0 = 1_764_300_000_000
+
+
+def key(key_id: str, *, device_id: str = "kiosk-web-1", created_ms: int = T0) -> KioskKey:
+    return KioskKey(key_id=key_id, device_id=device_id, name="一楼大厅", secret_hash="ab" * 32,
+                    created_ms=created_ms, created_by="admin")
+
+
+class KioskKeyStoreContract:
+    async def test_a_stored_key_reads_back_as_stored(self, kiosk_keys: KioskKeyStore) -> None:
+        stored = key("k00000000001")
+        await kiosk_keys.insert_kiosk_key(stored)
+        assert await kiosk_keys.get_kiosk_key("k00000000001") == stored
+        assert await kiosk_keys.get_kiosk_key("k00000000002") is None
+
+    async def test_the_list_has_every_key_newest_first(self, kiosk_keys: KioskKeyStore) -> None:
+        await kiosk_keys.insert_kiosk_key(key("k00000000001", created_ms=T0))
+        await kiosk_keys.insert_kiosk_key(key("k00000000002", device_id="kiosk-web-2",
+                                              created_ms=T0 + 1000))
+        await kiosk_keys.revoke_kiosk_key("k00000000001", T0 + 2000)
+        listed = await kiosk_keys.list_kiosk_keys()
+        assert [(k.key_id, k.device_id, k.active) for k in listed] == [
+            ("k00000000002", "kiosk-web-2", True), ("k00000000001", "kiosk-web-1", False)]
+
+    async def test_revoking_keeps_the_first_time(self, kiosk_keys: KioskKeyStore) -> None:
+        await kiosk_keys.insert_kiosk_key(key("k00000000001"))
+        first = await kiosk_keys.revoke_kiosk_key("k00000000001", T0 + 5000)
+        again = await kiosk_keys.revoke_kiosk_key("k00000000001", T0 + 9000)
+        assert first.revoked_ms == again.revoked_ms == T0 + 5000
+        read = await kiosk_keys.get_kiosk_key("k00000000001")
+        assert read is not None and not read.active and read.revoked_ms == T0 + 5000
+
+    async def test_revoking_an_unknown_key_is_not_found(self, kiosk_keys: KioskKeyStore) -> None:
+        with pytest.raises(NotFound):
+            await kiosk_keys.revoke_kiosk_key("k00000000009", T0)
+
+    async def test_last_used_moves_forward_only(self, kiosk_keys: KioskKeyStore) -> None:
+        await kiosk_keys.insert_kiosk_key(key("k00000000001"))
+        await kiosk_keys.mark_kiosk_key_used("k00000000001", T0 + 60_000)
+        await kiosk_keys.mark_kiosk_key_used("k00000000001", T0 + 30_000)   # a late write
+        await kiosk_keys.mark_kiosk_key_used("k00000000009", T0)             # unknown: ignored
+        read = await kiosk_keys.get_kiosk_key("k00000000001")
+        assert read is not None and read.last_used_ms == T0 + 60_000
