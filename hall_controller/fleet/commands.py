@@ -60,14 +60,16 @@ class CommandService:
             status=CommandStatus.PENDING, created_ms=created, expires_at_ms=expires_at,
             requested_by=requested_by,
         )
+        message = Command(id=record.command_id, method=method, params=dict(params),
+                          expires_at=expires_at)
+        # Signed before it is stored: a device without a key (Conflict) leaves no command
+        # pending forever in the history.
+        if signer is not None:
+            message = signer(message, device_id)
         await self._store.insert_command(record)
         future: asyncio.Future[CommandRecord] = asyncio.get_running_loop().create_future()
         self._waiting[record.command_id] = future
         try:
-            message = Command(id=record.command_id, method=method, params=dict(params),
-                              expires_at=expires_at)
-            if signer is not None:
-                message = signer(message, device_id)
             try:
                 await self._publisher.publish(self._topics.device(device_id, Channel.CMD),
                                               encode(message))

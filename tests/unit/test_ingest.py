@@ -6,7 +6,9 @@ import asyncio
 import json
 import uuid
 
-from devices.contract import Topics, now_ms
+import pytest
+
+from devices.contract import Command, Topics, now_ms
 from devices.kinds import DeviceKind
 from hall_controller.fleet.alarms import AlarmService
 from hall_controller.fleet.commands import CommandService
@@ -16,6 +18,7 @@ from hall_controller.fleet.model import DeviceRecord, IngestBatch
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestRouter
 from hall_controller.kernel.bus import BrokerUnavailable, InboundMessage
+from hall_controller.kernel.errors import Conflict
 from tests.support.waiting import eventually
 
 TOPICS = Topics()
@@ -217,3 +220,22 @@ async def test_a_rebirth_as_another_kind_is_dead_lettered_and_raises_an_alarm() 
     assert alarm.device_id == "lock-9" and alarm.count == 2
     assert alarm.details == {"recorded_kind": "door_lock", "claimed_kind": "face_gate"}
     assert pipeline.counters.dead_letters["kind_mismatch"] == 2
+
+
+async def test_a_command_its_signer_refuses_is_neither_stored_nor_sent() -> None:
+    store = MemoryStore()
+    pipeline, registry, publisher = build(store)
+    acks = Acks(store)
+    birth = {"online": True, "session": 1, "kind": "door_lock", "ts": now_ms()}
+    await pipeline.process([acks.message(TOPICS.device("lock-8", "state"), birth)])
+    commands = CommandService(store, publisher, registry, TOPICS, default_timeout_s=1, ttl_s=5)
+
+    def no_key(command: Command, device_id: str) -> Command:
+        raise Conflict(f"{device_id} has no command key: provision it first")
+
+    sent_before = len(publisher.sent)
+    with pytest.raises(Conflict, match="no command key"):
+        await commands.send("lock-8", "door.unlock", {}, "admin", signer=no_key)
+    # No command left pending forever in the device's history, and nothing published.
+    assert await store.list_commands("lock-8") == []
+    assert len(publisher.sent) == sent_before
