@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api.pages import STATIC_DIR, mount_pages
 
-PAGES = ["index", "window", "display", "kiosk", "facilities", "device", "stats"]
+PAGES = ["index", "window", "display", "kiosk", "facilities", "device", "stats", "users"]
 
 
 @pytest.fixture
@@ -37,6 +37,11 @@ async def test_each_page_is_served_in_chinese_with_every_file_it_loads(
                 scripts += re.findall(r'from "\./([^"]+)"', source)
         for name in set(scripts):
             assert (await client.get(f"/pages/{name}")).status_code == 200, name
+        # Its icon in the browser tab (and no 404 for /favicon.ico in the log).
+        assert '<link rel="icon" href="favicon.svg" type="image/svg+xml">' in response.text
+        icon = await client.get("/pages/favicon.svg")
+        assert icon.status_code == 200
+        assert icon.headers["content-type"].startswith("image/svg+xml")
 
 
 async def test_the_root_leads_to_the_pages(client: httpx.AsyncClient) -> None:
