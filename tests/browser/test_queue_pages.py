@@ -266,3 +266,32 @@ async def test_a_clerk_is_told_what_each_move_did_and_picks_transfers_and_missin
     await expect(clerk.locator("#close-dialog")).to_be_visible()
     await clerk.locator("#close-dialog button[value=cancel]").click()
     await expect(clerk.locator("#terminal")).to_be_visible()
+
+
+async def test_while_the_server_is_away_the_terminal_says_so_and_takes_no_action(
+        hall: HallProcess, browser: ContextBrowser) -> None:
+    hall.take_ticket("student-id")
+    clerk = await browser.new_page(LAPTOP)
+    await clerk.goto(f"{hall.base}/pages/window.html")
+    await log_in(clerk, "clerk1")
+    await clerk.locator("#window-select").select_option("w2")
+    await clerk.locator("#open").click()
+    await expect(clerk.locator("#terminal")).to_be_visible()
+    await live(clerk)
+
+    hall.stop(signal.SIGKILL)
+    banner = clerk.locator("#offline-banner")
+    await expect(banner).to_have_text("与服务器的连接已中断：操作暂不可用，连接恢复后自动继续。",
+                                      timeout=15_000)
+    # The buttons cannot be pressed, and a shortcut key sends nothing but says why.
+    assert await clerk.locator("#act-call").evaluate(
+        "(b) => getComputedStyle(b).pointerEvents") == "none"
+    await clerk.keyboard.press("n")
+    await expect(clerk.locator("#message")).to_have_text("无法连接服务器，请稍后重试")
+    assert "Failed to fetch" not in await clerk.locator("body").inner_text()
+    await screenshot(clerk, "window-offline-1366")
+
+    hall.start()
+    await expect(banner).to_have_count(0, timeout=30_000)
+    await clerk.keyboard.press("n")
+    await expect(clerk.locator("#current-number")).to_have_text("A001")

@@ -11,6 +11,8 @@ const WORDS = {
     "login.busy": "登录繁忙，请稍后再试", "login.role": "此页面需要以下角色之一：", "logout": "退出",
     "live.connected": "实时连接正常", "live.reconnecting": "连接中断，正在重新连接…",
     "live.connecting": "正在连接…",
+    "offline.banner": "与服务器的连接已中断：操作暂不可用，连接恢复后自动继续。",
+    "err.offline": "无法连接服务器，请稍后重试",
     "nav.window": "窗口终端", "nav.display": "叫号显示屏", "nav.kiosk": "自助取号机",
     "nav.facilities": "设备监控", "nav.stats": "统计",
     "nav.window.who": "窗口工作人员（clerk）", "nav.display.who": "公开，无需登录；大厅电视全屏",
@@ -119,6 +121,8 @@ const WORDS = {
     "logout": "Log out",
     "live.connected": "Live", "live.reconnecting": "Connection lost, reconnecting…",
     "live.connecting": "Connecting…",
+    "offline.banner": "The connection to the server is lost: actions are off until it is back.",
+    "err.offline": "Cannot reach the server; try again shortly",
     "nav.window": "Window terminal", "nav.display": "Queue display", "nav.kiosk": "Kiosk",
     "nav.facilities": "Facilities", "nav.stats": "Statistics",
     "nav.window.who": "clerks", "nav.display.who": "public, no login; full screen on the hall TV",
@@ -325,7 +329,15 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(API + path, init);
+  let response;
+  try {
+    response = await fetch(API + path, init);
+  } catch {
+    // The network or the server is away: say so in the page's language, not "Failed to fetch".
+    markOffline(true);
+    throw new ApiError(0, t("err.offline"));
+  }
+  if (isOffline() && !document.getElementById("live-status")) markOffline(false);  // back
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
   if (response.status === 401 && s) {
@@ -448,7 +460,29 @@ export function liveStream(path, { onEvent, onStatus = () => {}, auth = false })
 }
 
 // The connection badge every live page shows (#live-status).
+// While the server is away every page shows one banner and its actions are off (common.css:
+// html[data-offline]); they come back with the connection.
+export function markOffline(offline) {
+  const root = document.documentElement;
+  if (!offline) {
+    delete root.dataset.offline;
+    document.getElementById("offline-banner")?.remove();
+    return;
+  }
+  root.dataset.offline = "true";
+  if (document.getElementById("offline-banner")) return;
+  const banner = document.createElement("div");
+  banner.id = "offline-banner";
+  banner.setAttribute("role", "alert");
+  banner.dataset.i18n = "offline.banner";
+  banner.textContent = t("offline.banner");
+  document.body.prepend(banner);
+}
+export const isOffline = () => document.documentElement.dataset.offline === "true";
+
 export function showLiveStatus(status) {
+  if (status === "live") markOffline(false);
+  else if (status === "reconnecting") markOffline(true);
   const badge = document.getElementById("live-status");
   if (!badge) return;
   badge.dataset.state = status;

@@ -1,6 +1,6 @@
 // The window terminal: a clerk opens a window and calls, serves and completes tickets with
 // buttons or single-key shortcuts; the queue refreshes from the live ticket stream.
-import { api, applyWords, esc, fmtTime, header, languageSwitch, liveStream, requireLogin,
+import { api, applyWords, esc, fmtTime, header, isOffline, languageSwitch, liveStream, requireLogin,
          serviceName, showLiveStatus, t } from "./common.js";
 
 let me = null;
@@ -132,6 +132,10 @@ async function refresh() {
 
 async function act(path, body, after) {
   if (busy) return;   // one move at a time: a double press must not call twice
+  if (isOffline()) {  // a shortcut key while the server is away: nothing is sent
+    say(t("err.offline"));
+    return;
+  }
   busy = true;
   let result;
   try {
