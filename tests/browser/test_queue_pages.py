@@ -187,7 +187,7 @@ async def test_an_admin_sees_who_holds_each_window_and_takes_one_over_with_a_not
     await expect(clerk.locator("#window-select option[value=w1]")).to_contain_text("open by admin")
 
 
-def file_case(hall: HallProcess, case_id: str, service: str, person_id: str,
+def file_case(hall: HallProcess, case_id: str, service: str, person_id: str, card: str,
               materials: list[dict[str, str]]) -> None:
     """The online platform files a case that needs a visit, with its materials checklist."""
     key = hall.call("POST", "/integration/keys",
@@ -195,16 +195,18 @@ def file_case(hall: HallProcess, case_id: str, service: str, person_id: str,
     response = httpx.put(f"{hall.api}/integration/cases/{case_id}", headers={"X-Api-Key": key},
                          timeout=15, json={
                              "service_code": service, "status": "awaiting_visit",
-                             "applicant": {"person_id": person_id, "name": "李雷"},
+                             "applicant": {"person_id": person_id, "campus_card": card,
+                                           "name": "李雷"},
                              "materials": materials})
     assert response.status_code == 201, response.text
 
 
 async def test_a_clerk_is_told_what_each_move_did_and_picks_transfers_and_missing_materials(
         hall: HallProcess, browser: ContextBrowser) -> None:
-    file_case(hall, "YW-9", "student-id", "2024019999",
+    file_case(hall, "YW-9", "student-id", "2024019999", "C20249999",
               [{"code": "photo", "name": "一寸照片"}, {"code": "form", "name": "补办申请表"}])
-    first = hall.take_ticket("student-id", identity=("person_id", "2024019999"))
+    # The applicant's campus card, read at the kiosk, links the ticket to the case.
+    first = hall.take_ticket("student-id", identity=("campus_card", "C20249999"))
     second = hall.take_ticket("student-id")
 
     clerk = await browser.new_page(LAPTOP)
