@@ -215,7 +215,10 @@ class AccessFeature:
         access = AccessService(
             self.store, hall.registry, hall.commands, timezone=self.timezone,
             signer=command_signer(keys) if signs else None,
-            device_keys=keys.key_for if signs else None)
+            device_keys=keys.key_for if signs else None,
+            # Without a master secret only provisioned devices have keys; an unprovisioned one
+            # (devices.auto_register: tests, a lab) gets its policy unsigned, as before keys.
+            unsigned_when_keyless=self.command_secret is None)
         hall.services.add(access)
         sync: Handler = access.sync
         if identities is not None:

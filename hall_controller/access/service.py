@@ -101,16 +101,21 @@ def embedding_to_wire(raw: bytes) -> str:
 class AccessService:
     def __init__(self, store: AccessStore, registry: DeviceRegistry, commands: CommandService,
                  *, signer: Signer | None, device_keys: DeviceKeys | None = None,
+                 unsigned_when_keyless: bool = False,
                  timezone: str = "Asia/Shanghai", clock: Callable[[], int] = now_ms) -> None:
         """``signer``: signs door commands with the device's key; without one, remote unlock and
         mode changes are refused (a lock would refuse them anyway). ``device_keys``: the key
         each device holds, which signs its ``access.sync`` replies; without it (demo and
-        development only) replies go unsigned, and only a device without a key applies them."""
+        development only) replies go unsigned, and only a device without a key applies them.
+        ``unsigned_when_keyless``: a device ``device_keys`` has no key for gets an unsigned
+        reply instead of the ``no_device_key`` error (a controller without a master secret,
+        where an unprovisioned device admitted by ``devices.auto_register`` has no key)."""
         self._store = store
         self._registry = registry
         self._commands = commands
         self._signer = signer
         self._device_keys = device_keys
+        self._unsigned_when_keyless = unsigned_when_keyless
         self._timezone = timezone
         self._clock = clock
         self._snapshot: AccessSnapshot | None = None
@@ -256,7 +261,7 @@ class AccessService:
         key: bytes | None = None
         if self._device_keys is not None:
             key = self._device_keys(device_id)
-            if key is None:
+            if key is None and not self._unsigned_when_keyless:
                 # Never hand out an unsigned policy when policies are signed: the device
                 # would refuse it anyway, and this says why.
                 raise RequestError("no_device_key", f"{device_id} has no key to sign its policy")

@@ -3,6 +3,7 @@ key of the device asking, and no policy goes out unsigned once policies are sign
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -69,3 +70,16 @@ async def test_without_device_keys_replies_are_unsigned() -> None:
     # Demo and development: a controller without a secret.
     reply = await service().sync(LOCK.device_id, LOCK, {}, "r1")
     assert "signature" not in reply and reply["version"] == 7
+
+
+async def test_without_a_master_secret_a_keyless_device_gets_its_policy_unsigned() -> None:
+    # A controller without a master secret: provisioned devices have keys (signed), an
+    # unprovisioned one admitted by devices.auto_register has none (unsigned, as before keys).
+    keys = {"lock-b3-102": derive_device_key(MASTER, "lock-b3-102")}
+    access = service(device_keys=keys.get, unsigned_when_keyless=True)
+    reply = await access.sync(LOCK.device_id, LOCK, {}, "r1")
+    assert "signature" not in reply and reply["version"] == 7
+    provisioned = dataclasses.replace(LOCK, device_id="lock-b3-102")
+    signed = await access.sync("lock-b3-102", provisioned, {}, "r2")
+    assert verify_policy_reply(signed, device_id="lock-b3-102", key=keys["lock-b3-102"],
+                               held_version=None, now_ms=NOW).version == 7
