@@ -7,11 +7,24 @@ import signal
 import time
 
 import httpx
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from tests.browser.conftest import LAPTOP, TV, ContextBrowser, screenshot
 from tests.browser.hall_process import PASSWORD, HallProcess
 from tests.browser.pages import live, log_in
+
+
+async def window_terminal(browser: ContextBrowser, hall: HallProcess, user: str, window: str,
+                          *, open_it: bool = True) -> Page:
+    """The window terminal at a laptop, logged in as ``user``, ``window`` chosen (and opened)."""
+    page = await browser.new_page(LAPTOP)
+    await page.goto(f"{hall.base}/pages/window.html")
+    await log_in(page, user)
+    await page.locator("#window-select").select_option(window)
+    if open_it:
+        await page.locator("#open").click()
+        await expect(page.locator("#terminal")).to_be_visible()
+    return page
 
 
 async def test_clerk_call_is_on_the_display_and_announced_once(
@@ -23,12 +36,7 @@ async def test_clerk_call_is_on_the_display_and_announced_once(
     assert await display.evaluate("document.documentElement.lang") == "zh-CN"
     await expect(display.locator("#waiting li[data-service=student-id] .count")).to_have_text("1 人")
 
-    clerk = await browser.new_page(LAPTOP)
-    await clerk.goto(f"{hall.base}/pages/window.html")
-    await log_in(clerk, "clerk1")
-    await clerk.locator("#window-select").select_option("w1")
-    await clerk.locator("#open").click()
-    await expect(clerk.locator("#terminal")).to_be_visible()
+    clerk = await window_terminal(browser, hall, "clerk1", "w1")
     await expect(clerk.locator("#queue tr[data-ticket]")).to_have_count(1)
     await expect(clerk.locator("#queue")).to_contain_text(taken["ticket"])
 
@@ -95,12 +103,7 @@ async def test_display_reconnects_after_a_controller_restart(
 
 async def test_bad_clerk_moves_show_a_message_and_the_page_keeps_working(
         hall: HallProcess, browser: ContextBrowser) -> None:
-    clerk = await browser.new_page(LAPTOP)
-    await clerk.goto(f"{hall.base}/pages/window.html")
-    await log_in(clerk, "clerk1")
-    await clerk.locator("#window-select").select_option("w2")
-    await clerk.locator("#open").click()
-    await expect(clerk.locator("#terminal")).to_be_visible()
+    clerk = await window_terminal(browser, hall, "clerk1", "w2")
     # Nobody waits: call-next says so instead of failing.
     await clerk.keyboard.press("n")
     await expect(clerk.locator("#message")).to_have_text("没有等候的号码")
@@ -150,10 +153,7 @@ async def test_an_admin_sees_who_holds_each_window_and_takes_one_over_with_a_not
     hall.call("POST", "/windows/w1/open", user="clerk1")
     hall.call("POST", "/windows/w1/call-next", user="clerk1")
 
-    admin = await browser.new_page(LAPTOP)
-    await admin.goto(f"{hall.base}/pages/window.html")
-    await log_in(admin, "admin")
-    await admin.locator("#window-select").select_option("w1")
+    admin = await window_terminal(browser, hall, "admin", "w1", open_it=False)
     # The list says who holds each window; acting on clerk1's warns the admin.
     await expect(admin.locator("#window-select option[value=w1]")).to_contain_text("clerk1 在岗")
     await expect(admin.locator("#not-mine")).to_contain_text("clerk1")
@@ -175,10 +175,7 @@ async def test_an_admin_sees_who_holds_each_window_and_takes_one_over_with_a_not
     await screenshot(admin, "window-taken-over-1366")
 
     # clerk1's terminal shows the window is no longer theirs; in English too.
-    clerk = await browser.new_page(LAPTOP)
-    await clerk.goto(f"{hall.base}/pages/window.html")
-    await log_in(clerk, "clerk1")
-    await clerk.locator("#window-select").select_option("w1")
+    clerk = await window_terminal(browser, hall, "clerk1", "w1", open_it=False)
     await expect(clerk.locator("#who")).to_have_text("该窗口已由 admin 开启")
     await expect(clerk.locator("#terminal")).to_be_hidden()
     await expect(clerk.locator("#open")).to_be_disabled()
@@ -209,12 +206,7 @@ async def test_a_clerk_is_told_what_each_move_did_and_picks_transfers_and_missin
     first = hall.take_ticket("student-id", identity=("campus_card", "C20249999"))
     second = hall.take_ticket("student-id")
 
-    clerk = await browser.new_page(LAPTOP)
-    await clerk.goto(f"{hall.base}/pages/window.html")
-    await log_in(clerk, "clerk1")
-    await clerk.locator("#window-select").select_option("w1")
-    await clerk.locator("#open").click()
-    await expect(clerk.locator("#terminal")).to_be_visible()
+    clerk = await window_terminal(browser, hall, "clerk1", "w1")
     # The queue: minutes waited, the linked case marked (the legend says what 网 means).
     row = clerk.locator(f"#queue tr[data-ticket={first['ticket']}]")
     await expect(row).to_contain_text("已等 0 分钟")
@@ -273,12 +265,7 @@ async def test_a_clerk_is_told_what_each_move_did_and_picks_transfers_and_missin
 async def test_while_the_server_is_away_the_terminal_says_so_and_takes_no_action(
         hall: HallProcess, browser: ContextBrowser) -> None:
     hall.take_ticket("student-id")
-    clerk = await browser.new_page(LAPTOP)
-    await clerk.goto(f"{hall.base}/pages/window.html")
-    await log_in(clerk, "clerk1")
-    await clerk.locator("#window-select").select_option("w2")
-    await clerk.locator("#open").click()
-    await expect(clerk.locator("#terminal")).to_be_visible()
+    clerk = await window_terminal(browser, hall, "clerk1", "w2")
     await live(clerk)
 
     hall.stop(signal.SIGKILL)

@@ -9,48 +9,26 @@ published is in the log, every PUBACK the controller sent before it is there too
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from types import TracebackType
 
-from hall.embedded_broker import free_port
 from tests.support.kiosks import SHIPPED_DELIVERY_OPTIONS
-from tests.support.mqtt_fixtures import wait_for_port
+from tests.support.private_mosquitto import PrivateMosquitto
 from tests.support.waiting import eventually
 
 
-class LoggingMosquitto:
+class LoggingMosquitto(PrivateMosquitto):
     """Mosquitto with the shipped delivery options, logging every packet to a file."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__("hall-test-mqtt-")
         self.url = f"mqtt://127.0.0.1:{self.port}"
         # Run as root, Mosquitto drops to its own user before it opens the log.
-        self._dir = Path(tempfile.mkdtemp(prefix="hall-test-mqtt-"))
         os.chmod(self._dir, 0o777)  # a throwaway folder of this test's broker
-        self.log = self._dir / "mosquitto.log"
-        self._proc: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> LoggingMosquitto:
-        conf = self._dir / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                        f"log_dest file {self.log}\nlog_type all\n{SHIPPED_DELIVERY_OPTIONS}",
-                        encoding="utf-8")
-        self._proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-        wait_for_port("127.0.0.1", self.port)
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait(timeout=10)
-        shutil.rmtree(self._dir, ignore_errors=True)
+    def config(self) -> str:
+        return (f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                f"log_dest file {self.log}\nlog_type all\n{SHIPPED_DELIVERY_OPTIONS}")
 
     def lines(self) -> list[str]:
         return self.log.read_text(encoding="utf-8", errors="replace").splitlines()
