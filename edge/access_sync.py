@@ -29,6 +29,7 @@ from devices.access_rules import AccessPolicy
 from devices.contract import now_ms
 from devices.policy_signing import PolicyRefused, verify_policy_reply
 from devices.vision.gallery import Gallery
+from edge.cancellation import raise_if_cancelled
 from edge.driver import DeviceHandle
 from edge.errors import OutboxError
 
@@ -95,6 +96,7 @@ class AccessKeeper:
 
     async def keep_synced(self, device: DeviceHandle) -> None:
         while True:
+            raise_if_cancelled()
             ok = await self.sync_once(device)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.sync_interval_s if ok else self.sync_retry_s):

@@ -38,6 +38,7 @@ from devices.contract import (
 )
 from devices.signing import CommandRejected, CommandVerifier, NonceCache
 from edge.backoff import Backoff
+from edge.cancellation import raise_if_cancelled
 from edge.commands import CommandRunner
 from edge.connection import BrokerConnection
 from edge.driver import DeviceDriver, TelemetryScalar
@@ -295,6 +296,7 @@ class EdgeAgent:
     async def _execute_commands(self) -> None:
         # One at a time, in arrival order: a display shows calls in the order they were made.
         while True:
+            raise_if_cancelled()
             command = await self._inbound.commands.get()
             try:
                 response = await self._commands.execute(command)

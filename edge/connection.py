@@ -18,6 +18,7 @@ import aiomqtt
 from devices.broker_address import is_tls_failure
 from devices.contract import Birth, Channel, Response, Topics, Will, encode, now_ms
 from edge.backoff import Backoff
+from edge.cancellation import raise_if_cancelled
 from edge.errors import EdgeError, OutboxError
 from edge.inbound import InboundDispatcher
 from edge.outbox import Outbox
@@ -107,6 +108,7 @@ class BrokerConnection:
     async def publish_when_connected(self, topic: str, payload: bytes) -> None:
         """Publish at QoS 1 as soon as there is a connection (the caller bounds the wait)."""
         while True:
+            raise_if_cancelled()
             await self._connected.wait()
             client = self._client
             if client is None:
@@ -124,7 +126,7 @@ class BrokerConnection:
         loop = asyncio.get_running_loop()
         backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s, self._rng)
         while not self._stop.is_set():
-            _raise_if_cancelled()
+            raise_if_cancelled()
             session = self._sessions.next()
             started = loop.time()
             lost: BaseException | None = None
@@ -175,7 +177,7 @@ class BrokerConnection:
         async with self._make_client(session) as client:
             self._stats.connects += 1
             try:
-                _raise_if_cancelled()
+                raise_if_cancelled()
                 await self._serve(client, session)
             except asyncio.CancelledError:
                 await self._goodbye(client, session, flush=False)
@@ -258,10 +260,12 @@ class BrokerConnection:
 
     async def _send_replies(self) -> None:
         while True:
+            raise_if_cancelled()
             await self.send_ack(await self._inbound.replies.get())
 
     async def _reannounce_on_request(self, client: aiomqtt.Client, session: int) -> None:
         while True:
+            raise_if_cancelled()
             await self._inbound.reannounce.wait()
             self._inbound.reannounce.clear()
             await self._announce(client, session)
@@ -273,6 +277,7 @@ class BrokerConnection:
         work: asyncio.Future[None] | None = None
         try:
             while not self._stop.is_set():
+                raise_if_cancelled()
                 if not outbox.size:
                     work = asyncio.ensure_future(outbox.wait_not_empty())
                     await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -313,15 +318,3 @@ def _first_leaf(error: BaseException) -> BaseException:
         error = error.exceptions[0]
     return error
 
-
-def _raise_if_cancelled() -> None:
-    """Stop a task that is being cancelled but was not told.
-
-    Python 3.11's ``asyncio.wait_for`` drops a cancellation that arrives just as the future it
-    waits for completes (gh-86296, fixed in 3.12), and aiomqtt waits for the CONNACK with it:
-    a demo stopped while its devices connect left one connected and serving forever, so the
-    hall never stopped. The task's ``cancelling()`` count still says what happened.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

@@ -226,11 +226,21 @@ async def _serve_controller(config: HallConfig, broker: BrokerEndpoint, dsn: str
                 if hall_task is not None:
                     # Stop the simulated devices first and give their goodbyes a moment to be
                     # committed, so the next start does not find them "online" in the database.
-                    hall_task.cancel()
-                    await asyncio.gather(hall_task, return_exceptions=True)
+                    await _cancelled(hall_task, "the simulated hall")
                     await _drained(controller, timeout_s=3.0)
                 hall.adapters.live.hub.close()  # end the pages' streams, or uvicorn waits
                 server.should_exit = True
+
+
+async def _cancelled(task: asyncio.Task[Any], what: str, *, every_s: float = 3.0) -> None:
+    """Cancel ``task`` and wait for it, cancelling again while it does not end: Python 3.11's
+    ``asyncio.wait_for`` (aiomqtt's, for every acknowledgement) can swallow one cancellation
+    (gh-86296), leaving a task that serves on; a second cancel reaches whatever it waits on."""
+    task.cancel()
+    while not (await asyncio.wait({task}, timeout=every_s))[0]:
+        logger.warning("%s is still stopping; cancelling it again", what)
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _drained(controller: Any, timeout_s: float) -> None:

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from edge.connection import _raise_if_cancelled
+from edge.cancellation import raise_if_cancelled
 
 
 async def test_a_task_whose_cancellation_was_swallowed_stops_at_the_next_check() -> None:
@@ -19,7 +19,7 @@ async def test_a_task_whose_cancellation_was_swallowed_stops_at_the_next_check()
             await asyncio.sleep(10)           # the connect, cancelled ...
         except asyncio.CancelledError:
             steps.append("swallowed")         # ... and the library returns as if connected
-        _raise_if_cancelled()
+        raise_if_cancelled()
         steps.append("served")                # never: the agent would serve forever
 
     task = asyncio.create_task(connect_then_serve())
@@ -32,7 +32,25 @@ async def test_a_task_whose_cancellation_was_swallowed_stops_at_the_next_check()
 
 async def test_a_task_not_being_cancelled_goes_on() -> None:
     async def step() -> str:
-        _raise_if_cancelled()
+        raise_if_cancelled()
         return "went on"
 
     assert await asyncio.create_task(step()) == "went on"
+
+
+async def test_the_hall_cancels_again_a_task_that_swallowed_its_cancellation() -> None:
+    from hall.cli import _cancelled
+
+    swallowed = asyncio.Event()
+
+    async def serves_on() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            swallowed.set()                   # as asyncio.wait_for in 3.11 may
+        await asyncio.Event().wait()          # ... and then serves on, waiting for work
+
+    task = asyncio.create_task(serves_on())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(_cancelled(task, "a device", every_s=0.05), timeout=5)
+    assert swallowed.is_set() and task.cancelled()
