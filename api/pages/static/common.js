@@ -227,6 +227,12 @@ const WORDS = {
   },
 };
 
+// A page's own words live in a words-<area>.js module that calls addWords when imported, so
+// this dictionary keeps only what every page shares.
+export function addWords(more) {
+  for (const language of ["zh", "en"]) Object.assign(WORDS[language], more[language] ?? {});
+}
+
 export function lang() {
   return localStorage.getItem("hall.lang") === "en" ? "en" : "zh";
 }
