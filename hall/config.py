@@ -14,6 +14,12 @@ from typing import Any
 from pydantic import ValidationError, model_validator
 
 from devices.broker_address import with_tls_files
+from hall.config_queue import (
+    QueueCallingConfig,
+    QueueConfig,
+    QueueServiceConfig,
+    QueueWindowConfig,
+)
 from hall.config_sections import (
     AccessConfig,
     AuthConfig,
@@ -28,10 +34,6 @@ from hall.config_sections import (
     IntegrationConfig,
     LoginConfig,
     MqttConfig,
-    QueueCallingConfig,
-    QueueConfig,
-    QueueServiceConfig,
-    QueueWindowConfig,
 )
 
 

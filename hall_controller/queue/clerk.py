@@ -26,6 +26,7 @@ from hall_controller.cases.rules import CompletionOutcome
 from hall_controller.fleet.ports import CommandSender
 from hall_controller.kernel.errors import Conflict, HallError, NotFound
 from hall_controller.queue import rules as queue
+from hall_controller.queue.clerk_views import Completion, TakeOver, WindowStatus
 from hall_controller.queue.displays import CALL_TEXT, DeviceDirectory, DisplayAnnouncer
 from hall_controller.queue.model import ServiceDef, Ticket, TicketState, WindowDef
 from hall_controller.queue.ports import ClerkDay, MoveConflict, TicketMoveStore, WindowSession
@@ -77,38 +78,6 @@ class ClerkSettings:
         numbers = [w.number for w in self.windows]
         if len(set(ids)) != len(ids) or len(set(numbers)) != len(numbers):
             raise ValueError("window ids and numbers must be unique")
-
-
-@dataclass(frozen=True, slots=True)
-class WindowStatus:
-    """What the window terminal shows."""
-
-    window: WindowDef
-    session: WindowSession | None
-    current: Ticket | None              # called or serving at this window
-    parked: list[Ticket]                # set aside at this window, oldest first
-    waiting: list[Ticket]               # today's queue of the window's services, oldest first
-    next_up: Ticket | None              # who "call next" would get now
-
-
-@dataclass(frozen=True, slots=True)
-class TakeOver:
-    """What a supervisor's take-over or forced close left behind."""
-
-    session: WindowSession | None       # the supervisor's (take-over); None: closed
-    previous_clerk: str | None          # who held the window, if anyone
-    parked: Ticket | None               # the ticket that was at the window, now parked
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """A completed ticket and what happened to its linked online cases."""
-
-    ticket: Ticket
-    cases_advanced: list[str]
-    # Advancing these failed (logged). ``CaseLinks.complete_linked`` is idempotent, so
-    # ``ClerkService.advance_cases`` may simply be run again for the ticket.
-    cases_failed: list[str]
 
 
 class ClerkService:
@@ -454,4 +423,4 @@ def _actor(clerk: str) -> str:
 
 
 __all__ = ["CALL_TEXT", "ClerkService", "ClerkSettings", "Completion", "DeviceDirectory",
-           "InvalidCompletion", "InvalidTransition", "TicketReader", "WindowStatus"]
+           "InvalidCompletion", "InvalidTransition", "TakeOver", "TicketReader", "WindowStatus"]

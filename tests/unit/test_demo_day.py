@@ -239,7 +239,7 @@ async def test_the_online_platform_files_and_follows_cases_through_the_integrati
 
 
 def test_the_demo_leaves_the_highest_window_of_each_area_to_real_clerks() -> None:
-    from hall.config_sections import QueueWindowConfig
+    from hall.config_queue import QueueWindowConfig
     from hall.demo import simulated_clerk_windows
 
     config = HallConfig()

@@ -39,7 +39,7 @@ async def test_a_task_not_being_cancelled_goes_on() -> None:
 
 
 async def test_the_hall_cancels_again_a_task_that_swallowed_its_cancellation() -> None:
-    from hall.cli import _cancelled
+    from hall.stopping import cancel_and_wait
 
     swallowed = asyncio.Event()
 
@@ -52,5 +52,5 @@ async def test_the_hall_cancels_again_a_task_that_swallowed_its_cancellation() -
 
     task = asyncio.create_task(serves_on())
     await asyncio.sleep(0)
-    await asyncio.wait_for(_cancelled(task, "a device", every_s=0.05), timeout=5)
+    await asyncio.wait_for(cancel_and_wait(task, "a device", every_s=0.05), timeout=5)
     assert swallowed.is_set() and task.cancelled()
