@@ -207,6 +207,9 @@ class WebhookDispatcher:
         self._transport = transport
         self._guard = guard or DestinationGuard()
         self._wake = asyncio.Event()
+        # Dispatch rounds completed: lets a caller (or a test) wait for "N more looks at the
+        # due deliveries" rather than for a guessed time.
+        self.rounds = 0
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next poll."""
@@ -231,6 +234,7 @@ class WebhookDispatcher:
                     # deliveries for good; the deliveries stay in the database for next time.
                     logger.exception("webhook dispatch round failed")
                     sent = 0
+                self.rounds += 1
                 if sent < self._batch_size:
                     # A full batch means more may be due: go again at once; otherwise wait.
                     with contextlib.suppress(TimeoutError):

@@ -5,7 +5,6 @@ that was checked, and https still verifies the certificate of the webhook's host
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 import subprocess
@@ -60,10 +59,13 @@ async def test_a_receiver_no_longer_on_the_allow_list_gets_nothing_and_is_not_re
     receiver = start_receiver()
     await local_webhooks(case_store).register(receiver.url, SECRET, "", "ada")
     # The admin has since taken 127.0.0.1 off the allow-list: this dispatcher has none.
-    async with Running(WebhookDispatcher(case_store, policy=FAST, poll_interval_s=0.05)):
+    dispatcher = WebhookDispatcher(case_store, policy=FAST, poll_interval_s=0.05)
+    async with Running(dispatcher):
         await CaseService(case_store).upsert(case_input())
         await eventually(lambda: failed_deliveries(case_store))
-        await asyncio.sleep(0.3)   # several retry intervals of FAST: none comes
+        # Five more dispatch rounds, each past a FAST retry interval: none of them retries.
+        failed_at = dispatcher.rounds
+        await eventually(lambda: dispatcher.rounds >= failed_at + 5)
     [delivery] = await case_store.list_deliveries()
     [attempt] = await case_store.list_attempts(delivery.id)
     assert (attempt.status_code, attempt.result) == (None, DeliveryStatus.FAILED)

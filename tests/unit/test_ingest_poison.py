@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 
 from devices.contract import now_ms
 from hall_controller.fleet.alarms import AlarmService
@@ -19,6 +18,7 @@ from hall_controller.fleet.memory_store import MemoryStore
 from hall_controller.fleet.model import IngestBatch
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestRouter
+from tests.support.waiting import eventually
 from tests.unit.test_ingest import TIMEOUTS, TOPICS, Acks, FakePublisher, telemetry
 
 NESTED = b"[" * 3000 + b"]" * 3000
@@ -40,12 +40,6 @@ def with_alarms(store: MemoryStore, pipeline_class: type[IngestPipeline] = Inges
 def active_alarms(store: MemoryStore) -> list[tuple[str, str, int]]:
     return [(a.device_id, a.type, a.count) for a in store.alarms.values()
             if a.status == "active"]
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not check():  # noqa: ASYNC110 - polls state the pipeline sets, with a deadline
-            await asyncio.sleep(0.01)
 
 
 async def test_deeply_nested_json_is_a_dead_letter_and_the_next_message_is_committed() -> None:
