@@ -28,7 +28,6 @@ from tests.browser.pages import live, log_in
 from tests.browser.test_queue_pages import file_case
 
 
-
 @pytest.fixture(autouse=True)
 def patient_expectations() -> Iterator[None]:
     """Thirty-odd steps a screen on a shared 2-core machine: give each one 15 s, not 5."""
