@@ -113,8 +113,6 @@ class ErrorCode(StrEnum):
     API_KEY_EXISTS = "api_key.exists", "key"
     API_KEY_UNKNOWN = "api_key.unknown", "key"
     WEBHOOK_UNKNOWN = "webhook.unknown", "webhook"
-    WEBHOOK_REFUSED = "webhook.refused", "reason"
-    WEBHOOK_UNRESOLVED = "webhook.unresolved"
     DELIVERY_UNKNOWN = "delivery.unknown", "delivery"
 
 

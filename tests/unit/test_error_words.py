@@ -60,3 +60,10 @@ def test_every_move_an_invalid_move_error_names_has_words() -> None:
     for language in ("zh", "en"):
         missing = {m for m in moves if f"move.{m}" not in WORDS[language]}
         assert not missing, f"{language}: moves without words: {sorted(missing)}"
+
+
+def test_the_integration_guide_lists_every_code() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "integration.md").read_text(encoding="utf-8")
+    table = guide[guide.index("## Errors"):]
+    missing = [c.value for c in ErrorCode if f"| `{c.value}` |" not in table]
+    assert not missing, f"docs/integration.md's error table lacks {missing}"
