@@ -440,7 +440,7 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
-    if (response.ok) throw new ApiError(response.status, { detail: "the answer is not JSON" });
+    if (response.ok) throw new ApiError(response.status, { code: "internal", detail: "the answer is not JSON" });
   }
   if (response.status === 401 && s) {
     sessionStorage.removeItem("hall.token");
@@ -449,6 +449,10 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   if (!response.ok) throw apiError(response.status, data);
   return data;
 }
+
+// The roles a page needs, in words ("窗口工作人员、管理员"); admin may open every page.
+const roleWords = (roles) => [...new Set([...roles, "admin"])].map((r) => known(`role.${r}`, r))
+  .join(lang() === "en" ? ", " : "、");
 
 // Resolves with the session once someone with one of `roles` (admin always) is logged in;
 // draws the login form over the page until then.
@@ -470,7 +474,7 @@ export function requireLogin(roles) {
     document.body.append(box);
     applyWords(box);
     const error = box.querySelector("#login-error");
-    if (current) error.textContent = t("login.role") + roles.join(", ");
+    if (current) error.textContent = t("login.role") + roleWords(roles);
     box.querySelector("form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const form = new FormData(event.target);
@@ -485,7 +489,7 @@ export function requireLogin(roles) {
       const issued = await response.json();
       const s = { token: issued.access_token, role: issued.role, user: form.get("username") };
       if (!ok(s)) {
-        error.textContent = t("login.role") + roles.join(", ");
+        error.textContent = t("login.role") + roleWords(roles);
         return;
       }
       sessionStorage.setItem("hall.token", s.token);
