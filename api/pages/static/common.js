@@ -290,10 +290,11 @@ export function esc(value) {
 
 // The one date and time format of each language, used by every page (tables, the kiosk's
 // ticket, the display's clock, chart axes): zh-CN "2026/12/03 14:05:09", English
-// "3 Dec 2026, 14:05:09"; always the 24-hour clock. ``part``: "datetime", "date", "time"
-// (with seconds) or "clock" (hours and minutes).
+// "3 Dec 2026, 14:05:09"; always the 24-hour clock. ``part``: "datetime", "date", "day" (no
+// year), "time" (with seconds) or "clock" (hours and minutes).
 const WHEN_PARTS = {
   date: { year: "numeric", month: "2-digit", day: "2-digit" },
+  day: { month: "2-digit", day: "2-digit" },                     // a chart's day: 12/03, 3 Dec
   time: { hour: "2-digit", minute: "2-digit", second: "2-digit" },
   clock: { hour: "2-digit", minute: "2-digit" },
 };
