@@ -3,23 +3,22 @@
 ``create_app`` is handed the hall's ``Services`` by the composition root; nothing here builds
 an adapter or reads configuration. The fleet's routers are always mounted; a feature's routers
 only when the services they need are registered (``FEATURE_ROUTERS``), so a feature that is not
-installed has no routes. The controller's errors are translated to HTTP here, once, so routes
-just let them rise.
+installed has no routes. The controller's errors are translated to HTTP in one place (``api.errors``), so
+routes just let them rise.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api.api_docs import mount_api_docs
-from api.auth import Authenticator, InvalidApiKeyError
+from api.auth import Authenticator
 from api.auth import router as auth_router
+from api.errors import install_error_handlers
 from api.limits import (
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
@@ -54,7 +53,6 @@ from hall_controller.fleet.commands import CommandService
 from hall_controller.fleet.health import HealthService
 from hall_controller.fleet.provisioning import ProvisioningService
 from hall_controller.fleet.views import FleetViews
-from hall_controller.kernel.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
 from hall_controller.kernel.services import Services
 from hall_controller.live.hub import LiveHub
 from hall_controller.queue.clerk import ClerkService
@@ -63,17 +61,6 @@ from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.stats import StatsService
 from hall_controller.queue.tickets import TicketService
 from hall_controller.users.lockout_alarms import LockoutAlarms
-from hall_controller.users.service import (
-    AccountChangeRefused,
-    AccountDisabledError,
-    AuthError,
-    HashingBusyError,
-    InvalidCredentialsError,
-    LoginLockedError,
-    WrongCurrentPasswordError,
-)
-
-logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
@@ -187,62 +174,10 @@ def create_app(services: Services, *, title: str = "Campus hall controller",
                 app.include_router(router, prefix=API_PREFIX)
     mount_pages(app)
     mount_api_docs(app)
-    _install_error_handlers(app)
+    install_error_handlers(app)
     # The last added runs first: the headers go on every answer, the limits' refusals too.
     app.add_middleware(RequestLimits, limits=BodyLimits(
         max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes,
         body_timeout_s=body_timeout_s))
     app.add_middleware(SecurityHeaders, hsts=hsts)
     return app
-
-
-def _error(code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    async def auth_error(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, AccountDisabledError | WrongCurrentPasswordError):
-            return _error(status.HTTP_403_FORBIDDEN, str(exc))
-        if isinstance(exc, LoginLockedError):
-            return _error(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
-                          {"Retry-After": str(exc.retry_after_s)})
-        if isinstance(exc, HashingBusyError):
-            return _error(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc),
-                          {"Retry-After": str(exc.retry_after_s)})
-        if isinstance(exc, InvalidApiKeyError):
-            return _error(status.HTTP_401_UNAUTHORIZED, str(exc), {"WWW-Authenticate": "ApiKey"})
-        # RFC 6750: a 401 names the scheme, so clients know to log in and send a bearer token.
-        headers = {"WWW-Authenticate": "Bearer"}
-        if not isinstance(exc, InvalidCredentialsError):
-            headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        return _error(status.HTTP_401_UNAUTHORIZED, str(exc), headers)
-
-    async def hall_error(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, NotFound):
-            return _error(status.HTTP_404_NOT_FOUND, str(exc) or "not found")
-        if isinstance(exc, DeviceOffline):
-            return _error(status.HTTP_409_CONFLICT,
-                          str(exc) or "the device is offline; try again when it is back")
-        if isinstance(exc, AccountChangeRefused):
-            return _error(status.HTTP_409_CONFLICT if exc.conflict
-                          else 422, str(exc))  # the constant's name differs by Starlette version
-        if isinstance(exc, Conflict):
-            return _error(status.HTTP_409_CONFLICT, str(exc) or "conflicts with the current state")
-        if isinstance(exc, StoreUnavailable):
-            # The adapter's message may carry connection details; keep them in the log only.
-            logger.warning("store unavailable during %s %s: %s", request.method, request.url.path,
-                           exc, extra={"path": request.url.path})
-            return _error(status.HTTP_503_SERVICE_UNAVAILABLE,
-                          "the database is unavailable; try again shortly", {"Retry-After": "5"})
-        logger.error("unmapped controller error during %s %s", request.method, request.url.path,
-                     exc_info=exc, extra={"path": request.url.path})
-        return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
-
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Starlette re-raises after answering, so the server still logs the traceback.
-        return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
-
-    app.add_exception_handler(AuthError, auth_error)
-    app.add_exception_handler(HallError, hall_error)
-    app.add_exception_handler(Exception, unexpected)

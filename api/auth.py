@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from argon2 import PasswordHasher
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.refusal import ApiRefusal
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.fleet.model import Role, User
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.users.accounts import UserAccounts
 from hall_controller.users.ports import UserStore
 from hall_controller.users.rules import ThrottlePolicy
@@ -169,9 +171,9 @@ def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         if not principal.has_any_role(roles):
             needed = ", ".join(sorted({r.value for r in roles} | {Role.ADMIN.value}))
             you = "an API key" if principal.role is None else principal.role.value
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"this needs one of the roles {needed}; you are {you}",
-            )
+            raise ApiRefusal(status.HTTP_403_FORBIDDEN,
+                             f"this needs one of the roles {needed}; you are {you}",
+                             ErrorCode.AUTH_ROLE_NEEDED, {"roles": needed, "role": you})
         return principal
 
     return dependency
@@ -186,9 +188,10 @@ def require_scope(scope: str, *roles: Role) -> Callable[..., Awaitable[Principal
     ) -> Principal:
         if principal.has_scope(scope) or principal.has_any_role((*roles, Role.ADMIN)):
             return principal
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"this needs an API key with the scope {scope}"
-                            + (" or a staff login" if roles else " or an admin login"))
+        raise ApiRefusal(status.HTTP_403_FORBIDDEN,
+                         f"this needs an API key with the scope {scope}"
+                         + (" or a staff login" if roles else " or an admin login"),
+                         ErrorCode.AUTH_SCOPE_NEEDED, {"scope": scope})
 
     return dependency
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import code_for_status, error_body
 from hall_controller.access.rules import MAX_FACES_PER_PERSON
 from hall_controller.access.service import MAX_PHOTO_BYTES
 
@@ -173,8 +174,8 @@ def _too_large(limit: int) -> str:
 
 
 async def _refuse(send: Send, status: int, detail: str) -> None:
-    """Answer like the application's other errors: JSON ``{"detail": ...}``."""
-    body = json.dumps({"detail": detail}).encode()
+    """Answer like the application's other errors: ``{"detail", "code", "params"}``."""
+    body = json.dumps(error_body(detail, code_for_status(status))).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -32,6 +32,7 @@ from hall_controller.fleet.model import DeviceRecord
 from hall_controller.fleet.ports import ProvisioningStore
 from hall_controller.fleet.provisioning import CommandKeys, DeviceIdentities, ProvisioningService
 from hall_controller.fleet.requests import Handler, RequestError
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.kiosk_keys import KioskKeyService, KioskKeyStore
@@ -254,7 +255,8 @@ def command_signer(keys: CommandKeys) -> Signer:
     def sign(command: Command, device_id: str) -> Command:
         key = keys.key_for(device_id)
         if key is None:
-            raise Conflict(f"{device_id} has no command key: provision it first")
+            raise Conflict(f"{device_id} has no command key: provision it first",
+                           code=ErrorCode.DEVICE_NO_COMMAND_KEY, device=device_id)
         return sign_command(command, device_id, key)
     return sign
 

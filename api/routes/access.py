@@ -14,7 +14,6 @@ from fastapi import (
     APIRouter,
     Depends,
     File,
-    HTTPException,
     Path,
     Query,
     Response,
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AdminOnly, Facilities
 from api.params import NO_NUL, BeforeId, DeviceId, Limit, MillisIn, Offset, RowId
+from api.refusal import unprocessable
 from api.schemas import CommandOut, ErrorOut
 from api.services import provide
 from devices.access_rules import DoorMode
@@ -155,10 +155,6 @@ class AuditPage(BaseModel):
     next_before_id: int | None = Field(description="pass as before_id for older entries")
 
 
-def _unprocessable(exc: Exception) -> HTTPException:
-    return HTTPException(422, str(exc))
-
-
 router = APIRouter(prefix="/access", tags=["access"])
 
 
@@ -176,7 +172,7 @@ async def put_person(person_id: PersonId, body: PersonIn, principal: AdminOnly,
                                    cards=body.cards, valid_from_ms=body.valid_from_ms,
                                    valid_until_ms=body.valid_until_ms)
     except InvalidAccessInput as exc:
-        raise _unprocessable(exc) from None
+        raise unprocessable(exc) from None
     stored, created = await access.save_person(person, f"user:{principal.name}")
     if created:
         response.status_code = status.HTTP_201_CREATED
@@ -219,13 +215,13 @@ async def enrol_faces(person_id: PersonId, principal: AdminOnly, access: Access,
     for n, upload in enumerate(photos, start=1):
         content = await upload.read(MAX_PHOTO_BYTES + 1)
         if len(content) > MAX_PHOTO_BYTES:
-            raise _unprocessable(EnrolmentRefused(
+            raise unprocessable(EnrolmentRefused(
                 n, "too_large", f"over {MAX_PHOTO_BYTES // (1024 * 1024)} MiB"))
         data.append(content)
     try:
         count = await access.enrol_faces(person_id, data, f"user:{principal.name}")
     except (EnrolmentRefused, InvalidAccessInput) as exc:
-        raise _unprocessable(exc) from None
+        raise unprocessable(exc) from None
     return EnrolmentOut(person_id=person_id, face_count=count)
 
 
@@ -254,7 +250,7 @@ async def put_schedule(name: Annotated[str, Path(max_length=64)], body: dict[str
     try:
         return await access.put_schedule(name, body, f"user:{principal.name}")
     except InvalidAccessInput as exc:
-        raise _unprocessable(exc) from None
+        raise unprocessable(exc) from None
 
 
 @router.delete("/schedules/{name}", status_code=status.HTTP_204_NO_CONTENT,
@@ -277,7 +273,7 @@ async def add_rule(body: RuleIn, principal: AdminOnly, access: Access) -> RuleOu
         rule = await access.add_rule(body.group, body.target, body.schedule,
                                      f"user:{principal.name}")
     except InvalidAccessInput as exc:
-        raise _unprocessable(exc) from None
+        raise unprocessable(exc) from None
     return RuleOut.build(rule)
 
 
@@ -319,7 +315,7 @@ async def unlock(device_id: DeviceId, body: UnlockIn, principal: Facilities,
         record = await access.unlock(device_id, body.duration_s, f"user:{principal.name}",
                                      body.reason)
     except InvalidAccessInput as exc:
-        raise _unprocessable(exc) from None
+        raise unprocessable(exc) from None
     return CommandOut.build(record)
 
 

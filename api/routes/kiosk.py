@@ -18,15 +18,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AdminOnly
 from api.params import NO_NUL
+from api.refusal import ApiRefusal
 from api.schemas import ErrorOut, Millis
 from api.services import provide
 from devices.contract import DEVICE_ID_PATTERN
 from hall_controller.fleet.requests import RequestError
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.queue.kiosk_keys import (
     KioskKey,
     KioskKeyService,
@@ -35,12 +37,13 @@ from hall_controller.queue.kiosk_keys import (
 )
 from hall_controller.queue.tickets import TicketService
 
-_STATUS_BY_CODE = {
-    "invalid_params": 422,
-    "unknown_service": status.HTTP_404_NOT_FOUND,
-    "hall_closed": status.HTTP_409_CONFLICT,
-    "daily_cap_reached": status.HTTP_409_CONFLICT,
-    "unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
+# ticket.take's wire codes (an MQTT kiosk gets those) as HTTP answers with the API's codes.
+_REFUSALS = {
+    "invalid_params": (422, ErrorCode.INVALID),
+    "unknown_service": (status.HTTP_404_NOT_FOUND, ErrorCode.SERVICE_UNKNOWN),
+    "hall_closed": (status.HTTP_409_CONFLICT, ErrorCode.HALL_CLOSED),
+    "daily_cap_reached": (status.HTTP_409_CONFLICT, ErrorCode.SERVICE_DAILY_CAP),
+    "unavailable": (status.HTTP_503_SERVICE_UNAVAILABLE, ErrorCode.STORE_UNAVAILABLE),
 }
 
 
@@ -126,10 +129,12 @@ async def kiosk_device(
     try:
         await keys.authenticate(device, key, address)
     except KioskThrottled as exc:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
-                            {"Retry-After": str(max(1, round(exc.retry_after_s)))}) from exc
+        wait_s = max(1, round(exc.retry_after_s))
+        raise ApiRefusal(status.HTTP_429_TOO_MANY_REQUESTS, str(exc), ErrorCode.KIOSK_THROTTLED,
+                         {"retry_after_s": wait_s}, headers={"Retry-After": str(wait_s)}) from exc
     except KioskRefused as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SET_UP) from exc
+        raise ApiRefusal(status.HTTP_401_UNAUTHORIZED, NOT_SET_UP,
+                         ErrorCode.KIOSK_NOT_SET_UP) from exc
     return device
 
 
@@ -185,8 +190,9 @@ async def take(device_id: Kiosk, tickets: Tickets, body: TakeIn) -> TakeOut:
     try:
         reply = await tickets.take(device_id, None, params, body.request_id)
     except RequestError as exc:
-        raise HTTPException(_STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST),
-                            f"{exc.code}: {exc.message}") from exc
+        status_code, code = _REFUSALS.get(exc.code, (status.HTTP_400_BAD_REQUEST, ErrorCode.INVALID))
+        raise ApiRefusal(status_code, f"{exc.code}: {exc.message}", code,
+                         {"service": body.service}) from exc
     names = {s.code: s.name for s in tickets.settings.services}
     return TakeOut(ticket=reply["ticket"], ticket_id=reply["ticket_id"],
                    service=reply["service"], service_name=names.get(reply["service"],

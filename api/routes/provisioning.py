@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AdminOnly
 from api.params import NO_NUL, DeviceId
+from api.refusal import unprocessable
 from api.services import provide
 from devices.contract import DEVICE_ID_PATTERN
 from devices.kinds import DeviceKind
@@ -92,7 +93,7 @@ async def provision(body: ProvisionIn, principal: AdminOnly,
         bundle = await provisioning.provision(body.device_id, body.kind, body.site,
                                               f"user:{principal.name}")
     except InvalidProvisioning as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise unprocessable(exc) from None
     return _bundle(provisioning, bundle)
 
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi import APIRouter, Depends, Path, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Principal, api_key_scheme, current_principal, require_scope
 from api.params import MAX_MS, NO_NUL
+from api.refusal import ApiRefusal, unprocessable
 from api.schemas import ErrorOut, Millis
 from api.services import provide
 from hall_controller.cases.rules import Scope
 from hall_controller.fleet.model import Role
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.queue.model import TicketState
 from hall_controller.queue.remote_tickets import (
     InvalidRemoteRequest,
@@ -39,9 +41,9 @@ async def _reader(principal: Annotated[Principal, Depends(current_principal)]) -
     if (principal.has_scope(Scope.CASES_READ.value) or principal.has_scope(Scope.CASES_WRITE.value)
             or principal.has_any_role(_ROLES)):
         return principal
-    raise HTTPException(status.HTTP_403_FORBIDDEN,
-                        "this needs an API key with the scope cases:read or cases:write, "
-                        "or a staff login")
+    raise ApiRefusal(status.HTTP_403_FORBIDDEN,
+                     "this needs an API key with the scope cases:read or cases:write, "
+                     "or a staff login", ErrorCode.AUTH_SCOPE_NEEDED, {"scope": "cases:read"})
 
 
 Reader = Annotated[Principal, Depends(_reader)]
@@ -129,7 +131,7 @@ async def take_remote_ticket(body: RemoteTicketIn, principal: Taker,
                                   case_id=body.case_id, arrive_by_ms=body.arrive_by_ms,
                                   request_id=body.request_id)
     except InvalidRemoteRequest as exc:
-        raise HTTPException(422, str(exc)) from exc  # as FastAPI's own validation errors
+        raise unprocessable(exc) from exc  # as FastAPI's own validation errors
     return RemoteTicketOut.build(view)
 
 

@@ -26,6 +26,7 @@ from hall_controller.access.rules import (
     Person,
     Role,
 )
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, NotFound
 from hall_controller.kernel.postgres.connections import Row, transaction
 
@@ -142,13 +143,15 @@ class PostgresAccessStore:
             # The row lock serialises two enrolments of one person, so the cap holds.
             await cur.execute(QUERIES["lock_person"], {"person_id": person_id})
             if await cur.fetchone() is None:
-                raise NotFound(f"unknown person {person_id!r}")
+                raise NotFound(f"unknown person {person_id!r}",
+                               code=ErrorCode.PERSON_UNKNOWN, person=person_id)
             await cur.execute(QUERIES["count_faces"], {"person_id": person_id})
             row = await cur.fetchone()
             have = int(row["n"]) if row else 0
             if have + len(embeddings) > max_faces:
                 raise Conflict(f"person {person_id!r} has {have} faces enrolled; at most "
-                               f"{max_faces} are kept (delete them first to re-enrol)")
+                               f"{max_faces} are kept (delete them first to re-enrol)",
+                               code=ErrorCode.FACES_TOO_MANY, max=max_faces)
             await cur.executemany(QUERIES["insert_face"], [
                 {"person_id": person_id, "embedding": e} for e in embeddings])
             await self._changed(cur, "faces.enrolled", actor, person_id=person_id,
@@ -174,7 +177,8 @@ class PostgresAccessStore:
             await cur.execute(QUERIES["count_rules_using_schedule"], {"name": name})
             row = await cur.fetchone()
             if row is not None and row["n"]:
-                raise Conflict(f"schedule {name!r} is used by {row['n']} rule(s); delete them first")
+                raise Conflict(f"schedule {name!r} is used by {row['n']} rule(s); delete them first",
+                               code=ErrorCode.SCHEDULE_IN_USE, schedule=name, rules=row["n"])
             await cur.execute(QUERIES["delete_schedule"], {"name": name})
             if cur.rowcount == 0:
                 return False
@@ -186,12 +190,14 @@ class PostgresAccessStore:
             if schedule != "always":
                 await cur.execute(QUERIES["schedule_exists"], {"name": schedule})
                 if await cur.fetchone() is None:
-                    raise NotFound(f"unknown schedule {schedule!r}")
+                    raise NotFound(f"unknown schedule {schedule!r}",
+                                   code=ErrorCode.SCHEDULE_UNKNOWN, schedule=schedule)
             try:
                 await cur.execute(QUERIES["insert_rule"],
                                   {"group": group, "target": target, "schedule": schedule})
             except psycopg.errors.UniqueViolation:
-                raise Conflict(f"rule {group} → {target} ({schedule}) exists already") from None
+                raise Conflict(f"rule {group} → {target} ({schedule}) exists already",
+                               code=ErrorCode.RULE_EXISTS) from None
             row = await cur.fetchone()
             assert row is not None
             await self._changed(cur, "rule.added", actor, details={

@@ -38,6 +38,7 @@ from hall_controller.fleet.commands import CommandService
 from hall_controller.fleet.model import CommandRecord, DeviceRecord
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestError
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, HallError, NotFound
 
 logger = logging.getLogger(__name__)
@@ -55,12 +56,15 @@ Signer = Callable[[Command, str], Command]
 class InvalidAccessInput(HallError, ValueError):
     """A person, rule, schedule or photo the controller refuses; the message says which field."""
 
+    default_code = ErrorCode.INVALID
+
 
 class EnrolmentRefused(HallError):
     """One of the photos failed a quality check; nothing was stored."""
 
     def __init__(self, photo: int, code: str, message: str) -> None:
-        super().__init__(f"photo {photo}: {code}: {message}")
+        super().__init__(f"photo {photo}: {code}: {message}", code=ErrorCode.ENROLMENT_REFUSED,
+                         photo=photo, reason=code)
         self.photo = photo  # 1-based position in the upload
         self.code = code    # no_face, several_faces, face_too_small, too_blurred, not_an_image, ...
         self.message = message
@@ -131,7 +135,8 @@ class AccessService:
     async def get_person(self, person_id: str) -> Person:
         person = await self._store.get_person(person_id)
         if person is None:
-            raise NotFound(f"unknown person {person_id!r}")
+            raise NotFound(f"unknown person {person_id!r}",
+                           code=ErrorCode.PERSON_UNKNOWN, person=person_id)
         return person
 
     async def list_persons(self, *, group: str | None = None, role: str | None = None,
@@ -142,7 +147,8 @@ class AccessService:
         """The person, their embeddings, and (by the refresh) their place in every gallery."""
         deleted = await self._store.delete_person(person_id, actor)
         if deleted is None:
-            raise NotFound(f"unknown person {person_id!r}")
+            raise NotFound(f"unknown person {person_id!r}",
+                           code=ErrorCode.PERSON_UNKNOWN, person=person_id)
         await self._changed()
         return deleted
 
@@ -203,7 +209,8 @@ class AccessService:
 
     async def delete_schedule(self, name: str, actor: str) -> None:
         if not await self._store.delete_schedule(name, actor):
-            raise NotFound(f"unknown schedule {name!r}")
+            raise NotFound(f"unknown schedule {name!r}",
+                           code=ErrorCode.SCHEDULE_UNKNOWN, schedule=name)
         await self._changed()
 
     async def schedules(self) -> dict[str, dict[str, Any]]:
@@ -221,7 +228,8 @@ class AccessService:
 
     async def delete_rule(self, rule_id: int, actor: str) -> None:
         if not await self._store.delete_rule(rule_id, actor):
-            raise NotFound(f"unknown rule {rule_id}")
+            raise NotFound(f"unknown rule {rule_id}",
+                           code=ErrorCode.RULE_UNKNOWN, rule=rule_id)
         await self._changed()
 
     async def rules(self) -> list[AccessRule]:
@@ -233,7 +241,8 @@ class AccessService:
 
     async def delete_holiday(self, day: dt.date, actor: str) -> None:
         if not await self._store.delete_holiday(day, actor):
-            raise NotFound(f"no holiday on {day.isoformat()}")
+            raise NotFound(f"no holiday on {day.isoformat()}",
+                           code=ErrorCode.HOLIDAY_UNKNOWN, day=day.isoformat())
         await self._changed()
 
     async def holidays(self) -> list[dt.date]:
@@ -314,9 +323,11 @@ class AccessService:
     def _door(self, device_id: str) -> DeviceRecord:
         device = self._registry.get(device_id)
         if device is None:
-            raise NotFound(f"unknown device {device_id!r}")
+            raise NotFound(f"unknown device {device_id!r}",
+                           code=ErrorCode.DEVICE_UNKNOWN, device=device_id)
         if device.kind not in ACCESS_KINDS:
-            raise Conflict(f"{device_id} is a {device.kind.value}, not a door lock or gate")
+            raise Conflict(f"{device_id} is a {device.kind.value}, not a door lock or gate",
+                           code=ErrorCode.DEVICE_NOT_ACCESS, device=device_id, kind=device.kind.value)
         return device
 
     async def unlock(self, device_id: str, duration_s: float, actor: str, reason: str
@@ -344,7 +355,8 @@ class AccessService:
     async def _signed(self, device_id: str, method: str, params: dict[str, Any],
                       actor: str) -> CommandRecord:
         if self._signer is None:
-            raise Conflict("no command signing key is configured (access.command_secret)")
+            raise Conflict("no command signing key is configured (access.command_secret)",
+                           code=ErrorCode.ACCESS_NO_SIGNING_KEY)
         return await self._commands.send(device_id, method, params, actor, ttl_s=SIGNED_COMMAND_TTL_S,
                                          timeout_s=SIGNED_COMMAND_TTL_S, signer=self._signer)
 

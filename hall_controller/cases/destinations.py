@@ -33,6 +33,7 @@ from ipaddress import (
 )
 from urllib.parse import urlsplit
 
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import HallError
 
 IPAddress = IPv4Address | IPv6Address
@@ -51,12 +52,14 @@ class DestinationRefused(HallError):
     """A webhook URL, or an address its host resolves to, is not a place the hall sends to."""
 
     def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, code=ErrorCode.INVALID)
         self.reason = reason   # a short code: "loopback", "metadata", "bad_url", ...
 
 
 class DestinationUnresolved(HallError):
     """The webhook's host name does not resolve (now); nothing was checked or sent."""
+
+    default_code = ErrorCode.INVALID  # the webhook route answers both as a 422 naming "url"
 
 
 @dataclass(frozen=True, slots=True)

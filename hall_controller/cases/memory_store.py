@@ -24,6 +24,7 @@ from hall_controller.cases.rules import (
     OneTripCounts,
     Webhook,
 )
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, NotFound, StoreUnavailable
 
 
@@ -72,7 +73,8 @@ class MemoryCaseStore:
         current = 0 if stored is None else stored.version
         if current != expected_version:
             raise Conflict(f"case {case.case_id!r} is at version {current}, "
-                           f"not {expected_version}")
+                           f"not {expected_version}",
+                           code=ErrorCode.CASE_VERSION_CONFLICT, case=case.case_id)
         saved = copy.deepcopy(case)
         saved.version = expected_version + 1
         self.cases[case.case_id] = saved
@@ -111,7 +113,8 @@ class MemoryCaseStore:
     async def insert_api_key(self, key: ApiKey) -> None:
         self._check()
         if key.key_id in self.api_keys:
-            raise Conflict(f"API key {key.key_id!r} exists")
+            raise Conflict(f"API key {key.key_id!r} exists",
+                           code=ErrorCode.API_KEY_EXISTS, key=key.key_id)
         self.api_keys[key.key_id] = key
 
     async def get_api_key(self, key_id: str) -> ApiKey | None:
@@ -126,7 +129,8 @@ class MemoryCaseStore:
         self._check()
         key = self.api_keys.get(key_id)
         if key is None:
-            raise NotFound(f"unknown API key {key_id!r}")
+            raise NotFound(f"unknown API key {key_id!r}",
+                           code=ErrorCode.API_KEY_UNKNOWN, key=key_id)
         if key.revoked_ms is None:
             key = self.api_keys[key_id] = replace(key, revoked_ms=at_ms)
         return key
@@ -153,7 +157,8 @@ class MemoryCaseStore:
         self._check()
         webhook = self.webhooks.get(webhook_id)
         if webhook is None:
-            raise NotFound(f"unknown webhook {webhook_id}")
+            raise NotFound(f"unknown webhook {webhook_id}",
+                           code=ErrorCode.WEBHOOK_UNKNOWN, webhook=webhook_id)
         webhook = self.webhooks[webhook_id] = replace(webhook, active=active)
         return webhook
 
@@ -212,7 +217,8 @@ class MemoryCaseStore:
         self._check()
         delivery = self.deliveries.get(delivery_id)
         if delivery is None:
-            raise NotFound(f"unknown delivery {delivery_id}")
+            raise NotFound(f"unknown delivery {delivery_id}",
+                           code=ErrorCode.DELIVERY_UNKNOWN, delivery=delivery_id)
         if delivery.status is not DeliveryStatus.DELIVERED:
             delivery = self.deliveries[delivery_id] = replace(
                 delivery, status=DeliveryStatus.PENDING, next_attempt_ms=now_ms)

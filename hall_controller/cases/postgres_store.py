@@ -42,6 +42,7 @@ from hall_controller.cases.rules import (
     Webhook,
     materials_data,
 )
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, NotFound
 from hall_controller.kernel.postgres.connections import (
     Row,
@@ -103,7 +104,8 @@ class PostgresCaseStore:
                 current = await cur.fetchone()
                 raise Conflict(
                     f"case {case.case_id!r} is at version "
-                    f"{0 if current is None else current['version']}, not {expected_version}")
+                    f"{0 if current is None else current['version']}, not {expected_version}",
+                               code=ErrorCode.CASE_VERSION_CONFLICT, case=case.case_id)
             appended: list[CaseEvent] = []
             if events:
                 await cur.execute(QUERIES["append_case_events"], {
@@ -139,7 +141,8 @@ class PostgresCaseStore:
             "scopes": sorted(s.value for s in key.scopes), "created_ms": key.created_ms,
             "created_by": key.created_by, "revoked_ms": key.revoked_ms})
         if row is None:
-            raise Conflict(f"API key {key.key_id!r} exists")
+            raise Conflict(f"API key {key.key_id!r} exists",
+                           code=ErrorCode.API_KEY_EXISTS, key=key.key_id)
 
     async def get_api_key(self, key_id: str) -> ApiKey | None:
         row = await fetch_one(self._pool, "get API key", QUERIES["get_api_key"], {"key_id": key_id})
@@ -153,7 +156,8 @@ class PostgresCaseStore:
         row = await fetch_one(self._pool, "revoke API key", QUERIES["revoke_api_key"],
                                     {"key_id": key_id, "at_ms": at_ms})
         if row is None:
-            raise NotFound(f"unknown API key {key_id!r}")
+            raise NotFound(f"unknown API key {key_id!r}",
+                           code=ErrorCode.API_KEY_UNKNOWN, key=key_id)
         return _api_key(row)
 
     # -- webhooks -----------------------------------------------------------------------------
@@ -178,7 +182,8 @@ class PostgresCaseStore:
         row = await fetch_one(self._pool, "set webhook active", QUERIES["set_webhook_active"],
                                     {"id": webhook_id, "active": active})
         if row is None:
-            raise NotFound(f"unknown webhook {webhook_id}")
+            raise NotFound(f"unknown webhook {webhook_id}",
+                           code=ErrorCode.WEBHOOK_UNKNOWN, webhook=webhook_id)
         return _webhook(row)
 
     async def claim_due_deliveries(self, now_ms: int, lease_ms: int,
@@ -233,7 +238,8 @@ class PostgresCaseStore:
                       {"id": delivery_id, "now_ms": now_ms})
         delivery = await self.get_delivery(delivery_id)
         if delivery is None:
-            raise NotFound(f"unknown delivery {delivery_id}")
+            raise NotFound(f"unknown delivery {delivery_id}",
+                           code=ErrorCode.DELIVERY_UNKNOWN, delivery=delivery_id)
         return delivery
 
 

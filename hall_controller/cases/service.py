@@ -35,6 +35,7 @@ from hall_controller.cases.rules import (
     apply_upsert,
     apply_visit,
 )
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
@@ -99,14 +100,16 @@ class CaseService:
                 continue
             self._notify(events)
             return case, existing is None, events
-        raise Conflict(f"case {case_id!r} keeps changing under us; try again")
+        raise Conflict(f"case {case_id!r} keeps changing under us; try again",
+                       code=ErrorCode.CASE_BUSY, case=case_id)
 
     async def _change_existing(
         self, case_id: str, rule: Callable[[Case, int], tuple[Case, list[NewCaseEvent]]],
     ) -> Case:
         def on_existing(existing: Case | None, at_ms: int) -> tuple[Case, list[NewCaseEvent]]:
             if existing is None:
-                raise NotFound(f"unknown case {case_id!r}")
+                raise NotFound(f"unknown case {case_id!r}",
+                               code=ErrorCode.CASE_UNKNOWN, case=case_id)
             return rule(existing, at_ms)
 
         case, _, _ = await self._change(case_id, on_existing)
@@ -127,7 +130,8 @@ class CaseService:
         """Raises NotFound."""
         case = await self._store.get_case(case_id)
         if case is None:
-            raise NotFound(f"unknown case {case_id!r}")
+            raise NotFound(f"unknown case {case_id!r}",
+                           code=ErrorCode.CASE_UNKNOWN, case=case_id)
         return case
 
     async def list_cases(

@@ -55,6 +55,7 @@ from hall_controller.cases.rules import (
     DueDelivery,
     Webhook,
 )
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import NotFound
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,8 @@ class WebhookService:
     async def get(self, webhook_id: int) -> Webhook:
         webhook = await self._store.get_webhook(webhook_id)
         if webhook is None:
-            raise NotFound(f"unknown webhook {webhook_id}")
+            raise NotFound(f"unknown webhook {webhook_id}",
+                           code=ErrorCode.WEBHOOK_UNKNOWN, webhook=webhook_id)
         return webhook
 
     async def set_active(self, webhook_id: int, active: bool) -> Webhook:
@@ -173,7 +175,8 @@ class WebhookService:
     async def delivery(self, delivery_id: int) -> tuple[Delivery, list[DeliveryAttempt]]:
         delivery = await self._store.get_delivery(delivery_id)
         if delivery is None:
-            raise NotFound(f"unknown delivery {delivery_id}")
+            raise NotFound(f"unknown delivery {delivery_id}",
+                           code=ErrorCode.DELIVERY_UNKNOWN, delivery=delivery_id)
         return delivery, await self._store.list_attempts(delivery_id)
 
     async def redeliver(self, delivery_id: int) -> Delivery:

@@ -16,6 +16,7 @@ from hall_controller.fleet.model import CommandRecord, CommandStatus
 from hall_controller.fleet.ports import CommandStore
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.kernel.bus import Publisher
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import DeviceOffline, HallError, NotFound
 
 logger = logging.getLogger(__name__)
@@ -46,9 +47,11 @@ class CommandService:
         within 10 s); ``signer`` adds the nonce and signature a lock checks."""
         device = self._registry.get(device_id)
         if device is None:
-            raise NotFound(f"unknown device {device_id!r}")
+            raise NotFound(f"unknown device {device_id!r}",
+                           code=ErrorCode.DEVICE_UNKNOWN, device=device_id)
         if not device.online:
-            raise DeviceOffline(f"device {device_id!r} is offline ({device.offline_reason})")
+            raise DeviceOffline(f"device {device_id!r} is offline ({device.offline_reason})",
+                                device=device_id)
         timeout_s = self._default_timeout_s if timeout_s is None else timeout_s
         created = now_ms()
         # The device refuses the command after expires_at, so a command stuck in a queue
@@ -97,7 +100,8 @@ class CommandService:
         # Another controller may have received the ack (shared subscriptions): ask the store.
         stored = await self._store.get_command(command_id)
         if stored is None:
-            raise NotFound(f"command {command_id} vanished from the store")
+            raise NotFound(f"command {command_id} vanished from the store",
+                           code=ErrorCode.COMMAND_UNKNOWN, command=command_id)
         if stored.status in FINAL:
             return stored
         stored.status = CommandStatus.TIMED_OUT

@@ -40,6 +40,7 @@ from hall_controller.fleet.model import (
     StoredDeadLetter,
     TelemetryBucket,
 )
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, NotFound, StoreUnavailable
 
 _T = TypeVar("_T")
@@ -223,7 +224,8 @@ class MemoryStore:
         self._check()
         alarm = self.alarms.get(alarm_id)
         if alarm is None:
-            raise NotFound(f"alarm {alarm_id} does not exist")
+            raise NotFound(f"alarm {alarm_id} does not exist",
+                           code=ErrorCode.ALARM_UNKNOWN, alarm=alarm_id)
         if not alarm.acknowledged:
             alarm.acknowledged = True
             alarm.acked_ms = at_ms
@@ -235,7 +237,8 @@ class MemoryStore:
         self._check()
         alarm = self.alarms.get(alarm_id)
         if alarm is None:
-            raise NotFound(f"alarm {alarm_id} does not exist")
+            raise NotFound(f"alarm {alarm_id} does not exist",
+                           code=ErrorCode.ALARM_UNKNOWN, alarm=alarm_id)
         if alarm.status is AlarmStatus.ACTIVE:
             _clear(alarm, at_ms, by)
         return _copy(alarm)
@@ -270,7 +273,8 @@ class MemoryStore:
     async def update_command(self, command: CommandRecord) -> None:
         self._check()
         if command.command_id not in self.commands:
-            raise NotFound(f"command {command.command_id} does not exist")
+            raise NotFound(f"command {command.command_id} does not exist",
+                           code=ErrorCode.COMMAND_UNKNOWN, command=command.command_id)
         self.commands[command.command_id] = _stored_command(command)
 
     async def get_command(self, command_id: str) -> CommandRecord | None:

@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from hall_controller.fleet.batch import scrub_json
 from hall_controller.fleet.model import Alarm, AlarmSeverity, AlarmStatus
 from hall_controller.fleet.queries import QUERIES
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import NotFound
 from hall_controller.kernel.postgres.connections import Row, dict_cursor, fetch_all, fetch_one
 from hall_controller.kernel.postgres.queries import where_clause
@@ -62,7 +63,8 @@ class PostgresAlarmStore:
                 await cur.execute(QUERIES["get_alarm"], {"id": alarm_id})
                 row = await cur.fetchone()
         if row is None:
-            raise NotFound(f"alarm {alarm_id} does not exist")
+            raise NotFound(f"alarm {alarm_id} does not exist",
+                           code=ErrorCode.ALARM_UNKNOWN, alarm=alarm_id)
         return _alarm(row)
 
     async def get_alarm(self, alarm_id: int) -> Alarm | None:

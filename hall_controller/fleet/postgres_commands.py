@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from hall_controller.fleet.batch import scrub_json, scrub_text
 from hall_controller.fleet.model import CommandRecord, CommandStatus
 from hall_controller.fleet.queries import QUERIES
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, NotFound
 from hall_controller.kernel.postgres.connections import Row, execute, fetch_all, fetch_one
 
@@ -39,7 +40,8 @@ class PostgresCommandStore:
         updated = await execute(self._pool, "update command", QUERIES["update_command"],
                                 _command_params(command))
         if updated == 0:
-            raise NotFound(f"command {command.command_id} does not exist")
+            raise NotFound(f"command {command.command_id} does not exist",
+                           code=ErrorCode.COMMAND_UNKNOWN, command=command.command_id)
 
     async def get_command(self, command_id: str) -> CommandRecord | None:
         row = await fetch_one(self._pool, "get command", QUERIES["get_command"],

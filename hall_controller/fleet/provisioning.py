@@ -36,6 +36,7 @@ from devices.contract import is_valid_device_id, now_ms
 from devices.kinds import DeviceKind
 from devices.signing import derive_device_key
 from hall_controller.fleet.ports import ProvisioningStore
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, HallError, NotFound
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ REVOKED_DEVICE = "revoked_device"
 
 class InvalidProvisioning(HallError):
     """A provisioning request that cannot be carried out as given (a bad id, say)."""
+
+    default_code = ErrorCode.INVALID
 
 
 class CredentialStatus(StrEnum):
@@ -201,7 +204,8 @@ class ProvisioningService:
         existing = await self._store.get_credential(device_id)
         if existing is not None and existing.active:
             raise Conflict(f"{device_id} is provisioned already (as {existing.kind.value}); "
-                           "rekey it for new secrets, or revoke it first")
+                           "rekey it for new secrets, or revoke it first",
+                           code=ErrorCode.DEVICE_PROVISIONED, device=device_id)
         password, key = _new_password(), secrets.token_bytes(COMMAND_KEY_BYTES)
         credential = DeviceCredential(device_id, kind, site.strip(), await self._hash(password),
                                       key, CredentialStatus.ACTIVE, self._clock(), by)
@@ -215,7 +219,8 @@ class ProvisioningService:
         """A new password and command key; the old ones are refused from now on."""
         credential = await self._existing(device_id)
         if not credential.active:
-            raise Conflict(f"{device_id} is revoked; provision it again")
+            raise Conflict(f"{device_id} is revoked; provision it again",
+                           code=ErrorCode.DEVICE_REVOKED, device=device_id)
         password, key = _new_password(), secrets.token_bytes(COMMAND_KEY_BYTES)
         updated = replace(credential, password_hash=await self._hash(password),
                           command_key=key, rotated_ms=self._clock(), rotated_by=by)
@@ -248,7 +253,8 @@ class ProvisioningService:
     async def _existing(self, device_id: str) -> DeviceCredential:
         credential = await self._store.get_credential(device_id)
         if credential is None:
-            raise NotFound(f"{device_id} is not provisioned")
+            raise NotFound(f"{device_id} is not provisioned",
+                           code=ErrorCode.DEVICE_NOT_PROVISIONED, device=device_id)
         return credential
 
     async def _hash(self, password: str) -> str:

@@ -20,6 +20,7 @@ from hall_controller.fleet.model import (
     TelemetryBucket,
 )
 from hall_controller.fleet.ports import FleetRecords
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import NotFound
 
 
@@ -65,7 +66,8 @@ class FleetViews:
         """The device; raises NotFound."""
         device = await self._store.get_device(device_id)
         if device is None:
-            raise NotFound(f"unknown device {device_id!r}")
+            raise NotFound(f"unknown device {device_id!r}",
+                           code=ErrorCode.DEVICE_UNKNOWN, device=device_id)
         return device
 
     async def device_detail(self, device_id: str) -> DeviceDetail:
@@ -98,7 +100,8 @@ class FleetViews:
         """One alarm; raises NotFound."""
         alarm = await self._store.get_alarm(alarm_id)
         if alarm is None:
-            raise NotFound(f"unknown alarm {alarm_id}")
+            raise NotFound(f"unknown alarm {alarm_id}",
+                           code=ErrorCode.ALARM_UNKNOWN, alarm=alarm_id)
         return alarm
 
     async def commands(self, device_id: str, limit: int) -> list[CommandRecord]:
@@ -110,7 +113,8 @@ class FleetViews:
         """One command; raises NotFound."""
         record = await self._store.get_command(command_id)
         if record is None:
-            raise NotFound(f"unknown command {command_id!r}")
+            raise NotFound(f"unknown command {command_id!r}",
+                           code=ErrorCode.COMMAND_UNKNOWN, command=command_id)
         return record
 
     async def dead_letters(self, *, limit: int = 100,

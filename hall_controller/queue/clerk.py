@@ -24,6 +24,7 @@ from devices.contract import now_ms
 from hall_controller.cases.ports import CaseLinks
 from hall_controller.cases.rules import CompletionOutcome
 from hall_controller.fleet.ports import CommandSender
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, HallError, NotFound
 from hall_controller.queue import rules as queue
 from hall_controller.queue.clerk_views import Completion, TakeOver, WindowStatus
@@ -132,14 +133,21 @@ class ClerkService:
     def window(self, window_id: str) -> WindowDef:
         window = self._windows.get(window_id)
         if window is None:
-            raise NotFound(f"unknown window {window_id!r}")
+            raise NotFound(f"unknown window {window_id!r}", code=ErrorCode.WINDOW_UNKNOWN,
+                           window=window_id)
         return window
 
     async def open_window(self, window_id: str, clerk: str) -> WindowSession:
         """Open the window for ``clerk``; opening it again is harmless. Conflict when another
         clerk has it open."""
-        self.window(window_id)
-        session = await self._moves.open_window(window_id, clerk, self._clock())
+        window = self.window(window_id)
+        try:
+            session = await self._moves.open_window(window_id, clerk, self._clock())
+        except Conflict as exc:
+            # The store knows the window's id; a person knows its number.
+            if "window" in exc.error_params:
+                exc.error_params["window"] = window.number
+            raise
         logger.info("window %s opened by %s", window_id, clerk,
                     extra={"window_id": window_id, "clerk": clerk})
         return session
@@ -154,7 +162,9 @@ class ClerkService:
             current = await self._moves.current_ticket(window_id)
             if current is not None:
                 raise Conflict(f"window {window.number} still has {current.number} "
-                               f"({current.state.value}); complete, park or transfer it first")
+                               f"({current.state.value}); complete, park or transfer it first",
+                               code=ErrorCode.WINDOW_HAS_TICKET, window=window.number,
+                               ticket=current.number, state=current.state.value)
             session = await self._moves.close_window(window_id, self._clock())
         logger.info("window %s closed by %s", window_id, clerk,
                     extra={"window_id": window_id, "clerk": clerk})
@@ -178,7 +188,8 @@ class ClerkService:
         async with self._locks[window_id]:
             held = await self._moves.window_session(window_id)
             if held is None and not reopen:
-                raise Conflict(f"window {window.number} is not open")
+                raise Conflict(f"window {window.number} is not open",
+                               code=ErrorCode.WINDOW_NOT_OPEN, window=window.number)
             parked = None
             current = await self._moves.current_ticket(window_id)
             if current is not None:
@@ -253,7 +264,8 @@ class ClerkService:
                 self._log_move(ticket, "called", clerk)
                 self._announcer.announce(window, ticket)
                 return ticket
-        raise Conflict("many windows are calling at once; try again")
+        raise Conflict("many windows are calling at once; try again",
+                       code=ErrorCode.WINDOW_CALL_CONTENTION)
 
     async def call_specific(self, window_id: str, clerk: str, ticket_id: str) -> Ticket:
         """A supervisor calls one waiting ticket to a window, whatever the policy says (and
@@ -312,12 +324,17 @@ class ClerkService:
             if ticket_id is not None:
                 parked = [t for t in parked if t.ticket_id == ticket_id]
                 if not parked:
-                    raise NotFound(f"no ticket {ticket_id} is parked at window {window.number}")
+                    raise NotFound(f"no ticket {ticket_id} is parked at window {window.number}",
+                                   code=ErrorCode.WINDOW_NOT_PARKED_HERE, window=window.number,
+                                   ticket=ticket_id)
             if not parked:
-                raise Conflict(f"no ticket is parked at window {window.number}")
+                raise Conflict(f"no ticket is parked at window {window.number}",
+                               code=ErrorCode.WINDOW_NONE_PARKED, window=window.number)
             if len(parked) > 1:
+                numbers = ", ".join(t.number for t in parked)
                 raise Conflict(f"{len(parked)} tickets are parked at window {window.number} "
-                               f"({', '.join(t.number for t in parked)}); say which")
+                               f"({numbers}); say which", code=ErrorCode.WINDOW_SEVERAL_PARKED,
+                               window=window.number, tickets=numbers)
             moved = queue.resume(parked[0], actor=_actor(clerk), now_ms=self._clock())
             ticket = await self._moves.apply_move(moved, TicketState.PARKED)
         self._log_move(ticket, "resumed", clerk)
@@ -330,7 +347,8 @@ class ClerkService:
         arrival time (the visitor already waited once)."""
         if to_service not in self._service_codes:
             raise NotFound(f"unknown service {to_service!r}; known: "
-                           f"{', '.join(sorted(self._service_codes))}")
+                           f"{', '.join(sorted(self._service_codes))}",
+                           code=ErrorCode.SERVICE_UNKNOWN, service=to_service)
         window = self.window(window_id)
         ticket = await self._move_current(
             window, clerk, supervisor, f"transferred to {to_service}",
@@ -378,21 +396,27 @@ class ClerkService:
     async def _require_open(self, window: WindowDef, clerk: str, supervisor: bool) -> None:
         session = await self._moves.window_session(window.window_id)
         if session is None:
-            raise Conflict(f"window {window.number} is not open; open it first")
+            raise Conflict(f"window {window.number} is not open; open it first",
+                           code=ErrorCode.WINDOW_NOT_OPEN, window=window.number)
         if session.clerk != clerk and not supervisor:
-            raise Conflict(f"window {window.number} is open by {session.clerk}")
+            raise Conflict(f"window {window.number} is open by {session.clerk}",
+                           code=ErrorCode.WINDOW_OPEN_BY_OTHER, window=window.number,
+                           clerk=session.clerk)
 
     async def _require_free(self, window: WindowDef) -> None:
         current = await self._moves.current_ticket(window.window_id)
         if current is not None:
             raise Conflict(f"window {window.number} already has {current.number} "
                            f"({current.state.value}); start, complete, recall, mark it as a "
-                           f"no-show, park or transfer it first")
+                           f"no-show, park or transfer it first",
+                           code=ErrorCode.WINDOW_HAS_TICKET, window=window.number,
+                           ticket=current.number, state=current.state.value)
 
     async def _get(self, ticket_id: str) -> Ticket:
         ticket = await self._tickets.get_ticket(ticket_id)
         if ticket is None:
-            raise NotFound(f"unknown ticket {ticket_id}")
+            raise NotFound(f"unknown ticket {ticket_id}", code=ErrorCode.TICKET_UNKNOWN,
+                           ticket=ticket_id)
         return ticket
 
     async def _move_current(self, window: WindowDef, clerk: str, supervisor: bool, what: str,
@@ -401,7 +425,8 @@ class ClerkService:
             await self._require_open(window, clerk, supervisor)
             current = await self._moves.current_ticket(window.window_id)
             if current is None:
-                raise Conflict(f"window {window.number} has no called or served ticket")
+                raise Conflict(f"window {window.number} has no called or served ticket",
+                               code=ErrorCode.WINDOW_NO_TICKET, window=window.number)
             moved = move(current, self._clock())
             ticket = await self._moves.apply_move(moved, current.state)
         self._log_move(ticket, what, clerk)
@@ -416,6 +441,8 @@ class ClerkService:
 
 class InvalidCompletion(Conflict):
     """A completion that misses what its outcome needs (a reason for pending materials)."""
+
+    default_code = ErrorCode.COMPLETION_REASON_NEEDED
 
 
 def _actor(clerk: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import NotFound, StoreUnavailable
 from hall_controller.queue.kiosk_keys import KioskKey
 
@@ -40,7 +41,8 @@ class MemoryKioskKeys:
         self._check()
         key = self.keys.get(key_id)
         if key is None:
-            raise NotFound(f"no kiosk key {key_id}")
+            raise NotFound(f"no kiosk key {key_id}",
+                           code=ErrorCode.KIOSK_KEY_UNKNOWN, key=key_id)
         if key.revoked_ms is None:
             key = self.keys[key_id] = dataclasses.replace(key, revoked_ms=at_ms)
         return key

@@ -13,6 +13,7 @@ import copy
 import dataclasses
 from collections.abc import Collection
 
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, NotFound
 from hall_controller.queue.memory_tickets import MemoryTicketStore
 from hall_controller.queue.model import Ticket, TicketState
@@ -36,10 +37,12 @@ class MemoryTicketMoves:
         self.tickets._check()
         stored = self.tickets.tickets.get(moved.ticket.ticket_id)
         if stored is None:
-            raise NotFound(f"unknown ticket {moved.ticket.ticket_id}")
+            raise NotFound(f"unknown ticket {moved.ticket.ticket_id}",
+                           code=ErrorCode.TICKET_UNKNOWN, ticket=moved.ticket.number)
         if stored.state is not expected_state:
             raise MoveConflict(f"ticket {stored.number} is {stored.state.value} now "
-                               f"(already called by another window?)")
+                               f"(already called by another window?)", ticket=stored.number,
+                               state=stored.state.value)
         # Only what apply_ticket_move's UPDATE sets: the number, the cases linked meanwhile by
         # the cases engine and the rest of the row stay as stored.
         after = dataclasses.replace(
@@ -105,7 +108,9 @@ class MemoryTicketMoves:
         if current is not None:
             if current.clerk == clerk:
                 return current
-            raise Conflict(f"window {window_id} is open by {current.clerk}")
+            raise Conflict(f"window {window_id} is open by {current.clerk}",
+                           code=ErrorCode.WINDOW_OPEN_BY_OTHER, window=window_id,
+                           clerk=current.clerk)
         session = WindowSession(window_id, clerk, at_ms)
         self.sessions.append(session)
         return session
@@ -119,7 +124,8 @@ class MemoryTicketMoves:
                                        max(session.opened_ms, at_ms))
                 self.sessions[i] = closed
                 return closed
-        raise Conflict(f"window {window_id} is not open")
+        raise Conflict(f"window {window_id} is not open", code=ErrorCode.WINDOW_NOT_OPEN,
+                       window=window_id)
 
     async def window_session(self, window_id: str) -> WindowSession | None:
         self.tickets._check()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import NotFound
 from hall_controller.queue.memory_tickets import MemoryTicketStore
 from hall_controller.queue.model import Ticket, TicketState
@@ -29,7 +30,8 @@ class MemoryRemoteTickets:
     async def record_remote(self, info: RemoteInfo) -> None:
         self.tickets._check()
         if info.ticket_id not in self.tickets.tickets:  # REFERENCES tickets
-            raise NotFound(f"unknown ticket {info.ticket_id}")
+            raise NotFound(f"unknown ticket {info.ticket_id}",
+                           code=ErrorCode.TICKET_UNKNOWN, ticket=info.ticket_id)
         self.remote.setdefault(info.ticket_id, info)
 
     async def remote_info(self, ticket_id: str) -> RemoteInfo | None:

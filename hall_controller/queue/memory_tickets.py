@@ -99,7 +99,8 @@ class MemoryTicketStore:
         for code in (ticket.service_code, numbered_by):
             if code not in self.services:  # inactive ones are still in the catalog
                 raise UnknownService(f"no service {code!r} in the catalog; "
-                                     f"ticket {ticket.number} is not stored")
+                                     f"ticket {ticket.number} is not stored",
+                                     service=code)
         numbered = (numbered_by, ticket.service_day, ticket.seq)
         if self._numbered.get(numbered, ticket_id) != ticket_id:
             raise ConstraintViolation("tickets_numbered_once",
@@ -110,7 +111,8 @@ class MemoryTicketStore:
                          None)
             if shown is not None:
                 raise NumberInUse(f"ticket {ticket.number} of {ticket.service_day} is live in "
-                                  f"{shown.service_code} already; were prefixes changed today?")
+                                  f"{shown.service_code} already; were prefixes changed today?",
+                                  service=ticket.service_code)
         request = (ticket.origin_device, ticket.request_id)
         if request[0] is not None and request[1] is not None:
             if self._by_request.get((request[0], request[1]), ticket_id) != ticket_id:
@@ -140,14 +142,16 @@ class MemoryTicketStore:
                 return self._issued(self.tickets[existing], created=False)
         service = self.services.get(request.service_code)
         if service is None or service.code in self.inactive:
-            raise UnknownService(f"no service {request.service_code!r}")
+            raise UnknownService(f"no service {request.service_code!r}",
+                                 service=request.service_code)
         first, last = service.first_number, service.last_number
         max_seq = last if service.daily_cap is None else min(last, first + service.daily_cap - 1)
         previous = self.counters.get((service.code, request.service_day))
         seq = first if previous is None else previous + 1
         if seq > max_seq:
             raise DailyCapReached(f"service {service.code!r} has issued all {max_seq - first + 1} "
-                                  f"tickets of {request.service_day}")
+                                  f"tickets of {request.service_day}",
+                                  service=service.code)
         ticket = Ticket(
             ticket_id=request.ticket_id, service_code=service.code,
             number=ticket_number(service.prefix, seq, last), seq=seq,

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, HallError, NotFound
 from hall_controller.queue.model import (
     ServiceDef,
@@ -28,9 +29,13 @@ from hall_controller.queue.rules import Moved
 class UnknownService(NotFound):
     """No active service with that code in the catalog."""
 
+    default_code = ErrorCode.SERVICE_UNKNOWN
+
 
 class DailyCapReached(Conflict):
     """The service has issued its daily cap, or its number range is used up, for that day."""
+
+    default_code = ErrorCode.SERVICE_DAILY_CAP
 
 
 class NumberInUse(Conflict):
@@ -38,10 +43,14 @@ class NumberInUse(Conflict):
     service had this prefix earlier that day). Nothing was stored; no two live tickets of a
     day show the same printed number."""
 
+    default_code = ErrorCode.SERVICE_NUMBER_IN_USE
+
 
 class InvalidService(HallError):
     """A catalog entry the store refuses (a negative first number, a range that ends before it
     starts, a cap or target wait below 1); the config validation normally catches these."""
+
+    default_code = ErrorCode.INVALID
 
 
 IDENTITY_TYPES = frozenset({"campus_card", "qr", "face", "person_id"})
@@ -115,6 +124,8 @@ class TicketStore(Protocol):
 class MoveConflict(Conflict):
     """The ticket is no longer in the state the move started from: another window (or
     controller) moved it meanwhile. Re-read and decide again."""
+
+    default_code = ErrorCode.TICKET_MOVED_MEANWHILE
 
 
 @dataclass(frozen=True, slots=True)

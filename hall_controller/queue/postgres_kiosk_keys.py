@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import NotFound
 from hall_controller.kernel.postgres.connections import execute, fetch_all, fetch_one
 from hall_controller.queue.kiosk_keys import KioskKey
@@ -46,7 +47,8 @@ class PostgresKioskKeys:
         row = await fetch_one(self._pool, "revoke kiosk key", QUERIES["revoke_kiosk_key"],
                               {"key_id": key_id, "at_ms": at_ms})
         if row is None:
-            raise NotFound(f"no kiosk key {key_id}")
+            raise NotFound(f"no kiosk key {key_id}",
+                           code=ErrorCode.KIOSK_KEY_UNKNOWN, key=key_id)
         return _key(row)
 
     async def mark_kiosk_key_used(self, key_id: str, at_ms: int) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Collection
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, NotFound
 from hall_controller.kernel.postgres.connections import Row, dict_cursor
 from hall_controller.queue.model import Ticket, TicketState
@@ -46,7 +47,8 @@ class PostgresTicketMoves:
                 })
             except psycopg.errors.ForeignKeyViolation as exc:  # tickets.service_code
                 raise UnknownService(f"no service {ticket.service_code!r} in the catalog; "
-                                     f"ticket {ticket.number} stays where it was") from exc
+                                     f"ticket {ticket.number} stays where it was",
+                                     service=ticket.service_code) from exc
             row = await cur.fetchone()
             if row is not None:
                 return ticket_from_row(row)
@@ -54,9 +56,11 @@ class PostgresTicketMoves:
             await cur.execute(QUERIES["ticket_state"], {"ticket_id": ticket.ticket_id})
             now = await cur.fetchone()
         if now is None:
-            raise NotFound(f"unknown ticket {ticket.ticket_id}")
+            raise NotFound(f"unknown ticket {ticket.ticket_id}", code=ErrorCode.TICKET_UNKNOWN,
+                           ticket=ticket.number)
         raise MoveConflict(f"ticket {now['number']} is {now['state']} now "
-                           f"(already called by another window?)")
+                           f"(already called by another window?)", ticket=now["number"],
+                           state=now["state"])
 
     async def waiting_for(self, service_codes: Collection[str], service_day: str) -> list[Ticket]:
         async with dict_cursor(self._pool, "waiting tickets") as cur:
@@ -104,10 +108,13 @@ class PostgresTicketMoves:
                 await cur.execute(QUERIES["open_window_session_of"], {"window_id": window_id})
                 row = await cur.fetchone()
         if row is None:  # closed between the two statements: let the clerk try again
-            raise Conflict(f"window {window_id} changed meanwhile; try again")
+            raise Conflict(f"window {window_id} changed meanwhile; try again",
+                           code=ErrorCode.WINDOW_CHANGED, window=window_id)
         session = _session(row)
         if session.clerk != clerk:
-            raise Conflict(f"window {window_id} is open by {session.clerk}")
+            raise Conflict(f"window {window_id} is open by {session.clerk}",
+                           code=ErrorCode.WINDOW_OPEN_BY_OTHER, window=window_id,
+                           clerk=session.clerk)
         return session
 
     async def close_window(self, window_id: str, at_ms: int) -> WindowSession:
@@ -116,7 +123,8 @@ class PostgresTicketMoves:
                                                                 "at_ms": at_ms})
             row = await cur.fetchone()
         if row is None:
-            raise Conflict(f"window {window_id} is not open")
+            raise Conflict(f"window {window_id} is not open", code=ErrorCode.WINDOW_NOT_OPEN,
+                           window=window_id)
         return _session(row)
 
     async def window_session(self, window_id: str) -> WindowSession | None:

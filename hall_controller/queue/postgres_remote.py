@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import NotFound
 from hall_controller.kernel.postgres.connections import dict_cursor
 from hall_controller.queue.model import Ticket
@@ -35,7 +36,8 @@ class PostgresRemoteTickets:
                     "ticket_id": info.ticket_id, "checkin_by_ms": info.checkin_by_ms,
                     "case_id": info.case_id, "created_by": info.created_by})
         except (psycopg.errors.ForeignKeyViolation, psycopg.errors.InvalidTextRepresentation) as exc:
-            raise NotFound(f"unknown ticket {info.ticket_id}") from exc
+            raise NotFound(f"unknown ticket {info.ticket_id}",
+                           code=ErrorCode.TICKET_UNKNOWN, ticket=info.ticket_id) from exc
 
     async def remote_info(self, ticket_id: str) -> RemoteInfo | None:
         async with dict_cursor(self._pool, "remote ticket") as cur:

@@ -284,7 +284,8 @@ async def _insert_tickets(cur: psycopg.AsyncCursor[Row], requests: list[TicketRe
             raise NumberInUse(
                 f"service {head.service_code!r} would print a number a live ticket of "
                 f"{head.service_day} shows ({exc.diag.message_detail}); were prefixes changed "
-                f"today?") from exc
+                f"today?",
+                              service=head.service_code) from exc
         raise
     return {r["ticket_id"]: r for r in await cur.fetchall()}
 

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from devices.contract import now_ms
 from hall_controller.cases.ports import CaseLinks
 from hall_controller.cases.rules import IdentityType, PersonIdentity
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, NotFound
 from hall_controller.queue.model import Ticket, TicketSource, TicketState
 from hall_controller.queue.ports import (
@@ -115,7 +116,8 @@ class RemoteTicketService:
         if identity[0] not in REMOTE_IDENTITY_TYPES:
             raise InvalidRemoteRequest("identity: expected person_id or campus_card")
         if service_code not in self.settings.service_codes:
-            raise UnknownService(f"no service {service_code!r}")
+            raise UnknownService(f"no service {service_code!r}",
+                                 service=service_code)
         origin = f"api:{caller}"
         if request_id is not None:
             prior = await self._remote.ticket_for_request(origin, request_id)
@@ -131,7 +133,8 @@ class RemoteTicketService:
         held = await self._remote.awaiting_for(service_code, day, *identity)
         if held:
             raise Conflict(f"this person already holds ticket {held[0].number} for "
-                           f"{service_code}, awaiting check-in")
+                           f"{service_code}, awaiting check-in",
+                           code=ErrorCode.TICKET_ALREADY_HELD, ticket=held[0].number, service=service_code)
         if case_id is not None:
             await self._require_open_case(case_id, identity, service_code)
         issued = await self._store.issue_ticket(TicketRequest(
@@ -163,14 +166,16 @@ class RemoteTicketService:
         who = PersonIdentity(IdentityType(identity[0]), identity[1])
         open_ids = {c.case_id for c in await self._cases.open_cases_for(who, service_code)}
         if case_id not in open_ids:
-            raise NotFound(f"no open case {case_id!r} of this person for {service_code}")
+            raise NotFound(f"no open case {case_id!r} of this person for {service_code}",
+                           code=ErrorCode.CASE_UNKNOWN, case=case_id)
 
     async def status(self, ticket_id: str) -> RemoteTicketView:
         """A remote ticket's state, position and estimate. Raises NotFound (also for a ticket
         that was not taken remotely: this API shows only what it issued)."""
         ticket = await self._store.get_ticket(ticket_id)
         if ticket is None or ticket.source is not TicketSource.REMOTE:
-            raise NotFound(f"no remote ticket {ticket_id}")
+            raise NotFound(f"no remote ticket {ticket_id}",
+                           code=ErrorCode.TICKET_UNKNOWN, ticket=ticket_id)
         return await self._view(ticket, created=False)
 
     async def _view(self, ticket: Ticket, *, created: bool) -> RemoteTicketView:

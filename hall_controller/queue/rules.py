@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict
 from hall_controller.queue.model import (
     Ticket,
@@ -52,19 +53,24 @@ DEFAULT_MAX_RECALLS = 2
 class InvalidTransition(Conflict):
     """A move the ticket's current state does not allow (e.g. starting a ticket nobody called)."""
 
-    def __init__(self, ticket: Ticket, move: str, reason: str | None = None) -> None:
+    default_code = ErrorCode.TICKET_INVALID_MOVE
+
+    def __init__(self, ticket: Ticket, move: str, reason: str | None = None, *,
+                 code: ErrorCode | None = None, **params: str) -> None:
         self.ticket_id = ticket.ticket_id
         self.number = ticket.number
         self.state = ticket.state
         self.move = move
         text = reason or f"cannot {move} a ticket that is {ticket.state.value}"
-        super().__init__(f"ticket {ticket.number}: {text}")
+        super().__init__(f"ticket {ticket.number}: {text}", code=code or self.default_code,
+                         ticket=ticket.number, move=move, state=ticket.state.value, **params)
 
 
 class RecallLimitReached(InvalidTransition):
     """The ticket was already recalled ``max_recalls`` times; mark it as a no-show instead."""
 
     suggestion = "no_show"
+    default_code = ErrorCode.TICKET_RECALL_LIMIT
 
 
 class Outcome(StrEnum):
@@ -211,7 +217,8 @@ def transfer(
     """
     _require(ticket, "transfer", {TicketState.SERVING, TicketState.CALLED, TicketState.WAITING})
     if to_service == ticket.service_code:
-        raise InvalidTransition(ticket, "transfer", f"already in the queue of {to_service}")
+        raise InvalidTransition(ticket, "transfer", f"already in the queue of {to_service}",
+                                code=ErrorCode.TICKET_ALREADY_IN_SERVICE, service=to_service)
     after = _back_in_queue(ticket)
     after.service_code = to_service
     if requeue_at_back:

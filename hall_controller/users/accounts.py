@@ -19,8 +19,9 @@ from dataclasses import replace
 from argon2 import PasswordHasher
 
 from hall_controller.fleet.model import Role, User
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import NotFound
-from hall_controller.users.policy import admin_guard_problem, password_problem
+from hall_controller.users.policy import Refusal, admin_guard_problem, password_problem
 from hall_controller.users.ports import UserStore
 from hall_controller.users.service import (
     AccountChangeRefused,
@@ -55,7 +56,8 @@ class UserAccounts:
     async def _get(self, username: str) -> User:
         user = await self.users.get_user(username)
         if user is None:
-            raise NotFound(f"no user {username!r}")
+            raise NotFound(f"no user {username!r}",
+                           code=ErrorCode.USER_UNKNOWN, user=username)
         return user
 
     async def _change(self, actor: str, username: str, change: Callable[[User], User],
@@ -66,7 +68,8 @@ class UserAccounts:
         def decide(target: User, users: list[User]) -> User:
             if not _is_enabled_admin(actor, users):
                 # Disabled or demoted a moment ago, by another admin: their token is revoked.
-                raise AccountChangeRefused("you are no longer an enabled admin", conflict=True)
+                raise AccountChangeRefused(Refusal("you are no longer an enabled admin",
+                                                   ErrorCode.ADMIN_NO_LONGER), conflict=True)
             changed = change(target)
             problem = admin_guard_problem(actor, target, changed, users)
             if problem is not None:
@@ -78,7 +81,8 @@ class UserAccounts:
         before = await self._get(username)
         changed = await self.users.update_user(username, decide)
         if changed is None:
-            raise NotFound(f"no user {username!r}")
+            raise NotFound(f"no user {username!r}",
+                           code=ErrorCode.USER_UNKNOWN, user=username)
         if changed.token_version != before.token_version:
             logger.info("user %s %s by %s; their earlier tokens are revoked", username, what,
                         actor, extra={"username": username, "by": actor, "change": what})

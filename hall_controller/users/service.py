@@ -33,8 +33,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hall_controller.fleet.model import Role, User
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, HallError
-from hall_controller.users.policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, password_problem
+from hall_controller.users.policy import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    Refusal,
+    password_problem,
+)
 from hall_controller.users.ports import LockoutAudit, UserStore
 from hall_controller.users.rules import LoginThrottle, ThrottlePolicy
 
@@ -91,8 +97,8 @@ class AccountChangeRefused(HallError):
     """An account change the rules refuse: a weak password, or the lock-out guard (the API
     answers 422 or 409 as ``conflict`` says)."""
 
-    def __init__(self, reason: str, *, conflict: bool = False) -> None:
-        super().__init__(reason)
+    def __init__(self, refusal: Refusal, *, conflict: bool = False) -> None:
+        super().__init__(refusal.message, code=refusal.code, **refusal.params)
         self.conflict = conflict
 
 
@@ -360,7 +366,8 @@ class UserService:
         if (problem := password_problem(username, password)) is not None:
             raise AccountChangeRefused(problem)
         if await self.users.get_user(username) is not None:
-            raise Conflict(f"user {username!r} already exists")
+            raise Conflict(f"user {username!r} already exists",
+                           code=ErrorCode.USER_EXISTS, user=username)
         user = User(username=username, password_hash=await self.hash_password(password),
                     role=role, disabled=disabled)
         await self.users.upsert_user(user)

@@ -18,7 +18,7 @@ async def test_a_visitor_takes_a_ticket_at_the_touch_kiosk(
     await page.locator("#setup-form input[name=device]").fill("kiosk-web-1")
     await page.locator("#setup-form input[name=key]").fill("kk_not-the-key")
     await page.locator("#setup-form button").click()
-    await expect(page.locator("#message")).to_contain_text("kiosk key")
+    await expect(page.locator("#message")).to_have_text("本机尚未设置或密钥无效，请联系工作人员")
     await page.locator("#setup-form input[name=key]").fill(hall.kiosk_key("kiosk-web-1"))
     await page.locator("#setup-form button").click()
 
@@ -71,7 +71,7 @@ async def test_a_clerk_cannot_open_the_statistics_page(hall: HallProcess,
     await page.locator("#login-form input[name=username]").fill("clerk1")
     await page.locator("#login-form input[name=password]").fill("browser-pass-123")
     await page.locator("#login-form button[type=submit]").click()
-    await expect(page.locator("#login-error")).to_contain_text("admin")
+    await expect(page.locator("#login-error")).to_contain_text("管理员")
 
 
 PAGES = [("index", None), ("display", None), ("kiosk", None), ("window", "clerk1"),

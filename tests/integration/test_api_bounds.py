@@ -188,5 +188,6 @@ def test_a_login_with_nul_in_the_username_is_refused_like_a_wrong_password(
     response = httpx.post(f"{live_api.api}/auth/token", timeout=30,
                           data={"username": "admin\x00", "password": ADMIN_PASSWORD})
     assert response.status_code == 401, response.text
-    assert response.json() == {"detail": "incorrect username or password"}
+    assert response.json() == {"detail": "incorrect username or password",
+                               "code": "auth.invalid_credentials", "params": {}}
 

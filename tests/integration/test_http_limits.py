@@ -107,6 +107,7 @@ async def test_an_oversized_login_is_refused_before_any_user_is_looked_up_or_has
     assert headers["content-type"] == "application/json"
     assert headers["connection"] == "close"
     assert "limit of 65536 bytes" in json.loads(body)["detail"]
+    assert json.loads(body)["code"] == "request.too_large"  # the pages say it in words
     # A client that asks before sending is refused without being asked for the body.
     status, _, _ = await raw_exchange(
         served.port, login_head(f"Content-Length: {MAX_BODY + 1}", extra="Expect: 100-continue\n"))
@@ -141,6 +142,7 @@ async def test_a_body_that_stalls_gets_408_and_nothing_runs(served: Served) -> N
     waited = time.monotonic() - started
     assert (status, headers["connection"]) == (408, "close")
     assert "did not arrive within 1 s" in json.loads(body)["detail"]
+    assert json.loads(body)["code"] == "request.timeout"
     assert TIMEOUT_S - 0.05 <= waited < TIMEOUT_S + 2
     # Chunked, stalling after the first chunk: the same.
     status, _, _ = await raw_exchange(served.port, login_head("Transfer-Encoding: chunked"),

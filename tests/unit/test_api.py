@@ -130,7 +130,8 @@ async def test_wrong_password_and_unknown_user_get_the_same_401(hall: Hall) -> N
     unknown = await hall.client.post("/api/v1/auth/token",
                                      data={"username": "nobody", "password": "whatever-1"})
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"detail": "incorrect username or password"}
+    assert wrong.json() == unknown.json() == {"detail": "incorrect username or password",
+                                             "code": "auth.invalid_credentials", "params": {}}
     assert wrong.headers["www-authenticate"].startswith("Bearer")
 
 
@@ -150,7 +151,8 @@ async def test_a_disabled_user_cannot_log_in_and_their_token_stops_working(hall:
     login = await hall.client.post("/api/v1/auth/token",
                                    data={"username": "cleo", "password": "clerk-pass-1"})
     assert login.status_code == 403
-    assert login.json() == {"detail": "this account is disabled"}
+    assert login.json() == {"detail": "this account is disabled", "code": "auth.account_disabled",
+                            "params": {}}
     assert (await hall.client.get("/api/v1/devices", headers=headers)).status_code == 403
 
 
@@ -175,7 +177,7 @@ async def test_requests_without_a_valid_token_are_401(hall: Hall) -> None:
 
     garbage = await hall.client.get("/api/v1/devices", headers={"Authorization": "Bearer nope"})
     assert garbage.status_code == 401
-    assert garbage.json() == {"detail": "invalid token"}
+    assert garbage.json() == {"detail": "invalid token", "code": "auth.invalid_token", "params": {}}
 
     forged = jwt.encode({"sub": "ada", "role": "admin", "ver": 0, "iat": 0, "exp": int(time.time()) + 60,
                          "iss": "campus-hall"}, "another-secret-of-sufficient-length!!",
@@ -305,7 +307,8 @@ async def test_an_unknown_device_is_404_and_a_malformed_id_422(hall: Hall) -> No
                  "/api/v1/devices/ghost-1/events", "/api/v1/devices/ghost-1/commands"):
         reply = await hall.client.get(path, headers=headers)
         assert reply.status_code == 404, path
-        assert reply.json() == {"detail": "unknown device 'ghost-1'"}
+        assert reply.json() == {"detail": "unknown device 'ghost-1'", "code": "device.unknown",
+                                "params": {"device": "ghost-1"}}
     reply = await hall.client.get("/api/v1/devices/Not_An_Id", headers=headers)
     assert reply.status_code == 422
     assert reply.json()["detail"][0]["loc"] == ["path", "device_id"]
@@ -576,7 +579,8 @@ async def test_a_database_outage_is_503_without_leaking_details(hall: Hall) -> N
     hall.store.available = False
     reply = await hall.client.get("/api/v1/devices", headers=headers)
     assert reply.status_code == 503
-    assert reply.json() == {"detail": "the database is unavailable; try again shortly"}
+    assert reply.json() == {"detail": "the database is unavailable; try again shortly",
+                            "code": "store.unavailable", "params": {}}
     assert "memory store" not in reply.text
 
 
@@ -612,4 +616,4 @@ async def test_an_unexpected_error_is_a_json_500_without_internals() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://hall.test") as client:
         reply = await client.get("/api/v1/health")
     assert reply.status_code == 500
-    assert reply.json() == {"detail": "internal error"}
+    assert reply.json() == {"detail": "internal error", "code": "internal", "params": {}}

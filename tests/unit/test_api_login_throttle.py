@@ -102,7 +102,8 @@ async def test_five_wrong_passwords_lock_the_user_even_against_the_right_one() -
         refused = await login(client, "ada")
         assert refused.status_code == 429
         assert refused.headers["retry-after"] == "50"
-        assert refused.json() == {"detail": "too many failed logins; try again in 50 s"}
+        assert refused.json() == {"detail": "too many failed logins; try again in 50 s",
+                                  "code": "auth.login_locked", "params": {"retry_after_s": 50}}
         # Once the lockout has run out, the right password works again.
         hall.now += 50
         assert (await login(client, "ada")).status_code == 200
@@ -199,7 +200,8 @@ async def test_a_login_that_waits_too_long_for_a_hash_gets_503() -> None:
         assert sorted(r.status_code for r in replies) == [200, 503]
         busy = next(r for r in replies if r.status_code == 503)
         assert busy.headers["retry-after"] == "1"
-        assert busy.json() == {"detail": "too many logins at once; try again shortly"}
+        assert busy.json() == {"detail": "too many logins at once; try again shortly",
+                               "code": "auth.busy", "params": {"retry_after_s": 1}}
         assert hasher.verified == 1
         # A busy refusal is no failed guess: the refused user's count is untouched, and they
         # get in.

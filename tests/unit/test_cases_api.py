@@ -120,7 +120,8 @@ async def test_a_revoked_or_wrong_key_is_401(platform: Platform) -> None:
     wrong = {"X-Api-Key": headers["X-Api-Key"][:-2] + "xx"}
     reply = await platform.client.get(CASES, headers=wrong)
     assert reply.status_code == 401
-    assert reply.json() == {"detail": "invalid or revoked API key"}
+    assert reply.json() == {"detail": "invalid or revoked API key", "code": "auth.invalid_api_key",
+                                "params": {}}
     assert reply.headers["www-authenticate"] == "ApiKey"
     revoked = await platform.client.delete(f"/api/v1/integration/keys/{key_id}",
                                            headers=platform.admin)

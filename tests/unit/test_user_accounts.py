@@ -7,6 +7,7 @@ import pytest
 
 from api import AuthSettings
 from hall_controller.fleet.model import Role, User
+from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import NotFound
 from hall_controller.users.accounts import UserAccounts, ensure_first_admin
 from hall_controller.users.memory_store import MemoryUserStore
@@ -40,7 +41,9 @@ def test_the_minimum_password_length_is_ten() -> None:
 
 @pytest.mark.parametrize("password", ["my-CLEO-pass-1", "cleocleocleo", "xx-Cleo-xx-yy"])
 def test_a_password_containing_the_username_in_any_case_is_refused(password: str) -> None:
-    assert password_problem("cleo", password) == "a password must not contain the username"
+    refusal = password_problem("cleo", password)
+    assert refusal is not None and refusal.message == "a password must not contain the username"
+    assert refusal.code is ErrorCode.PASSWORD_CONTAINS_USERNAME
 
 
 def test_the_new_password_must_differ_from_the_old_one() -> None:
@@ -84,8 +87,9 @@ def test_the_last_enabled_admin_cannot_be_disabled_or_demoted() -> None:
     # Only reachable by a caller that is not itself an enabled admin (a script, a race): the
     # guard holds on its own.
     users = [ada, User("abe", "h", Role.ADMIN, disabled=True)]
-    assert admin_guard_problem("abe", ada, demoted, users) == (
-        "the last enabled admin cannot be disabled or demoted")
+    refusal = admin_guard_problem("abe", ada, demoted, users)
+    assert refusal is not None and refusal.code is ErrorCode.ADMIN_LAST
+    assert refusal.message == "the last enabled admin cannot be disabled or demoted"
     assert admin_guard_problem("abe", ada, demoted, [*users, User("cy", "h", Role.ADMIN)]) is None
 
 

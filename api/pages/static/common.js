@@ -1,6 +1,8 @@
 // Shared by every page: words in two languages, login, API calls, the live event stream,
 // small formatting helpers and SVG charts. No library: modern browsers have all of it.
 
+import { ERROR_WORDS } from "./words-errors.js";
+
 export const API = "/api/v1";
 
 const WORDS = {
@@ -54,6 +56,10 @@ const WORDS = {
     "fig.note": "今日本人在各窗口的办理记录",
     "state.waiting": "等候", "state.called": "已叫号", "state.serving": "办理中",
     "state.parked": "暂挂", "state.done": "已办结", "state.no_show": "过号",
+    "state.awaiting_checkin": "待签到", "state.cancelled": "已取消", "state.lapsed": "已失效",
+    "case.submitted": "已提交", "case.materials_required": "需补材料", "case.in_review": "审核中",
+    "case.awaiting_visit": "待到场办理", "case.resolved": "已办结", "case.rejected": "已驳回",
+    "case.closed": "已关闭",
     "received": "已收", "missing": "未收", "visits": "到访次数",
     "transfer.title": "将 {number} 转移到：", "transfer.keep": "保留原取号时间（不重新排队）",
     "pending.title": "{number} 待补材料", "pending.explain": "勾选缺少的材料：",
@@ -110,7 +116,7 @@ const WORDS = {
     "stats.explain.p90": "P90 等候：九成来访者的等候时间不超过此值。",
     "chart.wait": "等候时间（分钟）", "chart.meanwait": "平均等候（分钟）", "chart.service": "业务",
     "chart.day": "日期",
-    "err.generic": "出错了：", "minutes": "分钟",
+    "err.generic": "出错了：", "err.unexpected": "页面出错了，请刷新后重试", "minutes": "分钟",
   },
   en: {
     "app.title": "Service hall", "lang.switch": "中文", "login.title": "Log in",
@@ -166,6 +172,10 @@ const WORDS = {
     "fig.note": "today, at every window I worked",
     "state.waiting": "waiting", "state.called": "called", "state.serving": "serving",
     "state.parked": "parked", "state.done": "done", "state.no_show": "no-show",
+    "state.awaiting_checkin": "awaiting check-in", "state.cancelled": "cancelled", "state.lapsed": "lapsed",
+    "case.submitted": "submitted", "case.materials_required": "materials required",
+    "case.in_review": "in review", "case.awaiting_visit": "awaiting a visit", "case.resolved": "resolved",
+    "case.rejected": "rejected", "case.closed": "closed",
     "received": "received", "missing": "missing", "visits": "visits",
     "transfer.title": "Transfer {number} to:", "transfer.keep": "Keep the original arrival time",
     "pending.title": "{number}: pending materials", "pending.explain": "Tick what is missing:",
@@ -223,7 +233,8 @@ const WORDS = {
     "stats.explain.p90": "P90 wait: nine in ten visitors waited no longer than this.",
     "chart.wait": "Wait (min)", "chart.meanwait": "Mean wait (min)", "chart.service": "Service",
     "chart.day": "Day",
-    "err.generic": "Error: ", "minutes": "min",
+    "err.generic": "Error: ", "err.unexpected": "Something went wrong in the page; reload it and try again",
+    "minutes": "min",
   },
 };
 
@@ -232,6 +243,9 @@ const WORDS = {
 export function addWords(more) {
   for (const language of ["zh", "en"]) Object.assign(WORDS[language], more[language] ?? {});
 }
+// The API's error codes (words-errors.js cannot call addWords itself: it is imported before
+// this module has run).
+addWords(ERROR_WORDS);
 
 export function lang() {
   return localStorage.getItem("hall.lang") === "en" ? "en" : "zh";
@@ -240,6 +254,11 @@ export function lang() {
 export function t(key, vars = {}) {
   const text = WORDS[lang()][key] ?? WORDS.zh[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+// ``key``'s words when there are any, else ``fallback`` (a value shown as it is: a name).
+export function known(key, fallback) {
+  return key in WORDS.zh ? t(key) : fallback;
 }
 
 export function applyWords(root = document) {
@@ -269,15 +288,32 @@ export function esc(value) {
     { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
-export function fmtTime(ms) {
-  if (ms == null) return "";
-  return new Date(ms).toLocaleTimeString(lang() === "en" ? "en-GB" : "zh-CN", { hour12: false });
+// The one date and time format of each language, used by every page (tables, the kiosk's
+// ticket, the display's clock, chart axes): zh-CN "2026/12/03 14:05:09", English
+// "3 Dec 2026, 14:05:09"; always the 24-hour clock. ``part``: "datetime", "date", "day" (no
+// year), "time" (with seconds) or "clock" (hours and minutes).
+const WHEN_PARTS = {
+  date: { year: "numeric", month: "2-digit", day: "2-digit" },
+  day: { month: "2-digit", day: "2-digit" },                     // a chart's day: 12/03, 3 Dec
+  time: { hour: "2-digit", minute: "2-digit", second: "2-digit" },
+  clock: { hour: "2-digit", minute: "2-digit" },
+};
+const whenFormats = new Map();
+export function formatWhen(ms, part = "datetime") {
+  if (ms == null || ms === "") return "";
+  const key = `${lang()}:${part}`;
+  if (!whenFormats.has(key)) {
+    const options = part === "datetime" ? { ...WHEN_PARTS.date, ...WHEN_PARTS.time } : { ...WHEN_PARTS[part] };
+    if (lang() === "en" && options.month) options.month = "short";   // "3 Dec": no day/month mix-up
+    if (lang() === "en" && options.day) options.day = "numeric";
+    whenFormats.set(key, new Intl.DateTimeFormat(lang() === "en" ? "en-GB" : "zh-CN",
+                                                 { ...options, hourCycle: "h23" }));
+  }
+  return whenFormats.get(key).format(new Date(ms));
 }
-
-export function fmtDateTime(ms) {
-  if (ms == null) return "";
-  return new Date(ms).toLocaleString(lang() === "en" ? "en-GB" : "zh-CN", { hour12: false });
-}
+export const fmtTime = (ms) => formatWhen(ms, "time");
+export const fmtDateTime = (ms) => formatWhen(ms, "datetime");
+export const fmtDate = (ms) => formatWhen(ms, "date");
 
 export function fmtValue(value) {
   return typeof value === "number" && !Number.isInteger(value) ? String(Number(value.toFixed(3))) : String(value);
@@ -298,13 +334,69 @@ export function serviceName(s) {
   return (lang() === "en" ? s.name_en || s.name : s.name) || s.code || s.service_code || "";
 }
 
+// Service names a page has read (code → {name, name_en}), so that an error naming a service
+// by its code says its name.
+const knownServices = {};
+export function rememberServiceNames(names) {
+  Object.assign(knownServices, names ?? {});
+}
+export const serviceNamed = (code) => serviceName({ code, ...(knownServices[code] ?? {}) });
+
 // -- login and API ---------------------------------------------------------------------------
 
+// A refused request. ``code`` and ``params`` are the API's stable error code and its values
+// (docs/integration.md); ``detail`` its English text for developers. ``message`` is what a
+// person reads: the code's words in the page's language, never the English detail.
 export class ApiError extends Error {
-  constructor(status, detail) {
-    super(detail);
+  constructor(status, { code = null, params = {}, detail = "" } = {}) {
+    super("");
     this.status = status;
+    this.code = code;
+    this.params = params ?? {};
+    this.detail = detail;
+    this.message = errorText(this);
   }
+}
+
+// Read an error answer (``body``: its parsed JSON, or null) into an ApiError.
+export function apiError(status, body) {
+  return new ApiError(status, { code: body?.code ?? null, params: body?.params ?? {},
+                                detail: detailText(body) });
+}
+
+// The generic code of a refusal that came without one (a proxy's page, an old server).
+function codeForStatus(status) {
+  if (status === 401) return "auth.invalid_token";
+  if (status === 404) return "not_found";
+  if (status === 409) return "conflict";
+  if (status === 413) return "request.too_large";
+  if (status === 503) return "store.unavailable";
+  return status >= 500 ? "internal" : "invalid";
+}
+
+// A parameter as a person reads it: states, moves, device kinds and roles in words; a service
+// by its name.
+const PARAM_WORDS = {
+  state: (v) => known(`state.${v}`, v),
+  move: (v) => known(`move.${v}`, v),
+  kind: (v) => known(`kind.${v}`, v),
+  role: (v) => known(`role.${v}`, v),
+  roles: (v) => String(v).split(", ").map((r) => known(`role.${r}`, r)).join(lang() === "en" ? ", " : "、"),
+  service: (v) => serviceNamed(v),
+};
+
+// What to tell a person about ``error`` (an ApiError, or anything a page's code threw), in the
+// page's language: the code's words with its parameters, else a generic message by status.
+export function errorText(error) {
+  if (error instanceof TypeError && /fetch|network/i.test(error.message)) return t("err.offline");
+  if (!(error instanceof ApiError)) return t("err.unexpected");
+  if (error.status === 0) return t("err.offline");
+  const code = error.code && `error.${error.code}` in WORDS.zh ? error.code : codeForStatus(error.status);
+  const params = {};
+  for (const [name, value] of Object.entries(error.params ?? {})) {
+    params[name] = value == null ? "" : (PARAM_WORDS[name] ?? String)(value);
+  }
+  return t(`error.${code}`, params);
 }
 
 export function session() {
@@ -341,18 +433,27 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   } catch {
     // The network or the server is away: say so in the page's language, not "Failed to fetch".
     markOffline(true);
-    throw new ApiError(0, t("err.offline"));
+    throw new ApiError(0);
   }
   if (isOffline() && !document.getElementById("live-status")) markOffline(false);  // back
   const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    if (response.ok) throw new ApiError(response.status, { code: "internal", detail: "the answer is not JSON" });
+  }
   if (response.status === 401 && s) {
     sessionStorage.removeItem("hall.token");
     location.reload();
   }
-  if (!response.ok) throw new ApiError(response.status, detailText(data) || response.statusText);
+  if (!response.ok) throw apiError(response.status, data);
   return data;
 }
+
+// The roles a page needs, in words ("窗口工作人员、管理员"); admin may open every page.
+const roleWords = (roles) => [...new Set([...roles, "admin"])].map((r) => known(`role.${r}`, r))
+  .join(lang() === "en" ? ", " : "、");
 
 // Resolves with the session once someone with one of `roles` (admin always) is logged in;
 // draws the login form over the page until then.
@@ -374,7 +475,7 @@ export function requireLogin(roles) {
     document.body.append(box);
     applyWords(box);
     const error = box.querySelector("#login-error");
-    if (current) error.textContent = t("login.role") + roles.join(", ");
+    if (current) error.textContent = t("login.role") + roleWords(roles);
     box.querySelector("form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const form = new FormData(event.target);
@@ -389,7 +490,7 @@ export function requireLogin(roles) {
       const issued = await response.json();
       const s = { token: issued.access_token, role: issued.role, user: form.get("username") };
       if (!ok(s)) {
-        error.textContent = t("login.role") + roles.join(", ");
+        error.textContent = t("login.role") + roleWords(roles);
         return;
       }
       sessionStorage.setItem("hall.token", s.token);
@@ -535,7 +636,7 @@ export function lineChart(container, points, { from, to, label = "", height = 22
   }
   for (const [x, anchor] of [[x0, "start"], [(x0 + x1) / 2, "middle"], [x1, "end"]]) {
     const tick = svgEl("text", { x: sx(x), y: height - 6, "text-anchor": anchor, class: "tick" });
-    tick.textContent = x1 - x0 > 2 * 86400e3 ? new Date(x).toLocaleDateString() : fmtTime(x).slice(0, 5);
+    tick.textContent = formatWhen(x, x1 - x0 > 2 * 86400e3 ? "date" : "clock");
     svg.append(tick);
   }
   const band = points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.max ?? p.avg).toFixed(1)}`)

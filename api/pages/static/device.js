@@ -1,6 +1,6 @@
 // One device: presence (live), latest values, telemetry charts bucketed by the database,
 // commands (reboot, unlock with confirmation, display brightness), history, alarms, audit.
-import { ApiError, api, applyWords, esc, fmtDateTime, fmtValue, header, languageSwitch, lineChart, liveStream,
+import { ApiError, api, applyWords, errorText, esc, fmtDateTime, fmtValue, header, languageSwitch, lineChart, liveStream,
          requireLogin, showLiveStatus, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -76,7 +76,7 @@ async function loadAudit() {
       <td class="muted">${esc(e.reason ?? "")} ${esc(e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : "")}</td></tr>`).join("");
   } catch (error) {
     // The audit API arrives with the access-control work; until then the card stays hidden.
-    if (!(error instanceof ApiError && error.status === 404)) $("message").textContent = t("err.generic") + error.message;
+    if (!(error instanceof ApiError && error.status === 404)) $("message").textContent = errorText(error);
   }
 }
 
@@ -86,7 +86,7 @@ async function command(method, params = {}) {
     const result = await api(`${path}/commands`, { method: "POST", body: { method, params, wait: true } });
     $("message").textContent = `${method}: ${result.status}`;
   } catch (error) {
-    $("message").textContent = t("err.generic") + error.message;
+    $("message").textContent = errorText(error);
   }
   await loadHistory();
 }
@@ -112,7 +112,7 @@ async function start() {
                                { method: "POST", body: { duration_s: 5, reason: reason.trim() } });
       $("message").textContent = `door.unlock: ${result.status}`;
     } catch (error) {
-      $("message").textContent = t("err.generic") + error.message;
+      $("message").textContent = errorText(error);
     }
     await Promise.all([loadHistory(), loadAudit()]);
   });
@@ -128,4 +128,4 @@ async function start() {
   });
 }
 
-start().catch((error) => { $("message").textContent = t("err.generic") + error.message; });
+start().catch((error) => { $("message").textContent = errorText(error); });

@@ -1,6 +1,6 @@
 // The public display: current calls large, recent calls, waiting counts per service. Each new
 // call (or recall) is announced once: a chime, then zh-CN speech, one announcement at a time.
-import { API, applyWords, esc, languageSwitch, liveStream, serviceName, showLiveStatus, t } from "./common.js";
+import { API, applyWords, esc, formatWhen, languageSwitch, liveStream, serviceName, showLiveStatus, t } from "./common.js";
 
 const RECENT = 8;
 const recent = [];                // newest first: {key, number, window}
@@ -146,8 +146,7 @@ function refreshWaiting() {
 }
 
 function tick() {
-  document.getElementById("clock").textContent = new Date().toLocaleString(
-    document.documentElement.lang, { hour12: false });
+  document.getElementById("clock").textContent = formatWhen(Date.now());
 }
 
 languageSwitch(() => { draw(); refreshWaiting(); });

@@ -1,7 +1,7 @@
 // Facilities dashboard: devices with live presence, filters, and the active alarms (ack, clear).
 // Admins also provision devices here: the one-time bundle is shown once and never again (the
 // server keeps only the password's hash), and they re-key or revoke a device.
-import { api, applyWords, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
+import { api, applyWords, errorText, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
          showLiveStatus, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -97,7 +97,7 @@ function wireProvisioning() {
       form.reset();
       await loadProvisioned();
     } catch (error) {
-      message.textContent = t("err.generic") + error.message;
+      message.textContent = errorText(error);
     }
   });
   $("bundle-done").addEventListener("click", () => {
@@ -115,10 +115,10 @@ function wireProvisioning() {
       if (rekey) showBundle(answer);
       await loadProvisioned();
     } catch (error) {
-      message.textContent = t("err.generic") + error.message;
+      message.textContent = errorText(error);
     }
   });
-  loadProvisioned().catch((error) => { message.textContent = t("err.generic") + error.message; });
+  loadProvisioned().catch((error) => { message.textContent = errorText(error); });
 }
 
 let alarmTimer = null;
@@ -157,10 +157,10 @@ async function start() {
       await api(`/alarms/${ack ?? clear}/${ack ? "ack" : "clear"}`, { method: "POST" });
       await loadAlarms();
     } catch (error) {
-      $("message").textContent = t("err.generic") + error.message;
+      $("message").textContent = errorText(error);
     }
   });
   liveStream("/live/facilities", { auth: true, onStatus: showLiveStatus, onEvent });
 }
 
-start().catch((error) => { $("message").textContent = t("err.generic") + error.message; });
+start().catch((error) => { $("message").textContent = errorText(error); });

@@ -2,7 +2,7 @@
 // reader; optional), get the ticket with the estimated wait and the visitor's linked cases,
 // print it. A typed person id is not offered: anybody could type anybody's. Authenticated as a
 // kiosk device by its key; a refused key (revoked) brings the setup form back.
-import { API, applyWords, esc, fmtDateTime, header, languageSwitch, t } from "./common.js";
+import { API, apiError, applyWords, errorText, esc, fmtDateTime, header, languageSwitch, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const IDLE_MS = 30000;
@@ -25,10 +25,7 @@ async function kioskFetch(path, init = {}) {
   });
   const body = await response.json().catch(() => ({}));
   if (response.status === 401) show("setup");
-  if (!response.ok) {
-    const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail ?? body);
-    throw new Error(detail);
-  }
+  if (!response.ok) throw apiError(response.status, body);
   return body;
 }
 
@@ -70,7 +67,7 @@ async function take(withIdentity) {
     $("message").textContent = "";
     show("ticket");
   } catch (error) {
-    $("message").textContent = t("err.generic") + error.message;
+    $("message").textContent = errorText(error);
   } finally {
     $("take").disabled = $("skip").disabled = false;
   }
@@ -85,7 +82,7 @@ function start() {
     const form = new FormData(event.target);
     localStorage.setItem("hall.kiosk.device", String(form.get("device")).trim());
     localStorage.setItem("hall.kiosk.key", String(form.get("key")).trim());
-    loadServices().catch((error) => { $("message").textContent = t("err.generic") + error.message; });
+    loadServices().catch((error) => { $("message").textContent = errorText(error); });
   });
   $("services").addEventListener("click", (event) => {
     const button = event.target.closest("button[data-service]");
@@ -108,7 +105,7 @@ function start() {
   $("print").addEventListener("click", () => window.print());
   $("again").addEventListener("click", reset);
   if (!credentials()) show("setup");
-  else loadServices().catch((error) => { $("message").textContent = t("err.generic") + error.message; });
+  else loadServices().catch((error) => { $("message").textContent = errorText(error); });
 }
 
 start();

@@ -1,7 +1,7 @@
 // Statistics per service and day: waits (mean, p90), service level, no-show rate, the online
 // cases in the hall (tickets linked to a case, pending materials) and the one-trip rate.
 // Services are shown by name in the page's language, never by code.
-import { api, applyWords, barChart, esc, fmtMinutes, fmtPct, header, languageSwitch, requireLogin,
+import { api, applyWords, barChart, errorText, esc, fmtMinutes, formatWhen, fmtPct, header, languageSwitch, requireLogin,
          serviceName, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -53,7 +53,7 @@ function draw() {
   // The 7-day trend: one bar per service and day, services named as in the table.
   const services = report.services;
   barChart($("trend-chart"), trend.map((r) => ({
-    label: r.day.slice(5),
+    label: formatWhen(Date.parse(`${r.day}T12:00:00`), "day"),
     values: services.map((s) => minutes(r.services.find((x) => x.service_code === s.service_code)?.mean_wait_s)),
   })), services.map(serviceName),
   { valueLabel: t("chart.meanwait"), categoryLabel: t("chart.day"), unit: t("minutes") });
@@ -69,7 +69,7 @@ async function load() {
     trend = await Promise.all(days.map((d) => api(`/stats/services?day=${d}`)));
     draw();
   } catch (error) {
-    $("message").textContent = t("err.generic") + error.message;
+    $("message").textContent = errorText(error);
   }
 }
 

@@ -3,7 +3,7 @@
 // enabled admin). Every logged-in user changes their own password here; the server then
 // revokes all their tokens and answers with a new one for this session. Admins also create
 // browser kiosk keys (shown once), see when each was last used, and revoke them.
-import { api, applyWords, esc, fmtDateTime, header, languageSwitch, requireLogin, t } from "./common.js";
+import { api, applyWords, errorText, esc, fmtDateTime, header, languageSwitch, requireLogin, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLES = ["admin", "facilities", "clerk"];
@@ -37,7 +37,7 @@ async function act(row, work) {
     await work(encodeURIComponent(row.dataset.user));
     await load();
   } catch (error) {
-    $("message").textContent = t("err.generic") + error.message;
+    $("message").textContent = errorText(error);
   }
 }
 
@@ -86,7 +86,7 @@ function wireKioskKeys() {
       form.reset();
       await loadKioskKeys();
     } catch (error) {
-      message.textContent = t("err.generic") + error.message;
+      message.textContent = errorText(error);
     }
   });
   $("kiosk-keys").addEventListener("click", async (event) => {
@@ -97,7 +97,7 @@ function wireKioskKeys() {
       await api(`/kiosk/keys/${encodeURIComponent(row.dataset.key)}`, { method: "DELETE" });
       await loadKioskKeys();
     } catch (error) {
-      message.textContent = t("err.generic") + error.message;
+      message.textContent = errorText(error);
     }
   });
 }
@@ -123,7 +123,7 @@ function wirePasswordForm() {
       message.className = "ok";
       message.textContent = t("users.changed");
     } catch (error) {
-      message.textContent = error.status === 403 ? t("users.wrong") : t("err.generic") + error.message;
+      message.textContent = error.status === 403 ? t("users.wrong") : errorText(error);
     }
   });
 }
@@ -142,13 +142,13 @@ async function start() {
     try {
       await load();
     } catch (error) {
-      $("message").textContent = t("err.generic") + error.message;
+      $("message").textContent = errorText(error);
     }
     try {
       await loadKioskKeys();
     } catch (error) {
       // A hall without the queue has no kiosks: the section says why it is empty.
-      $("kiosk-message").textContent = t("err.generic") + error.message;
+      $("kiosk-message").textContent = errorText(error);
     }
   }
 }

@@ -1,7 +1,7 @@
 // The window terminal: a clerk opens a window and calls, serves and completes tickets with
 // buttons or single-key shortcuts; the queue refreshes from the live ticket stream.
-import { api, applyWords, esc, fmtTime, header, isOffline, languageSwitch, liveStream, requireLogin,
-         serviceName, showLiveStatus, t } from "./common.js";
+import { api, applyWords, errorText, esc, fmtTime, header, isOffline, known, languageSwitch, liveStream,
+         rememberServiceNames, requireLogin, serviceNamed, showLiveStatus, t } from "./common.js";
 
 let me = null;
 let windows = [];
@@ -10,8 +10,9 @@ let busy = false;
 
 const $ = (id) => document.getElementById(id);
 const selected = () => $("window-select").value;
-// A service code as the clerk reads it: the service's name (the window status lists them).
-const named = (code) => serviceName({ code, ...(status?.service_names?.[code] ?? {}) });
+// A service code as the clerk reads it: the service's name (the window status lists them and
+// refresh() hands them to common.js, so errors naming a service say its name too).
+const named = serviceNamed;
 
 function say(text, ok = false) {
   $("message").textContent = text;
@@ -44,7 +45,7 @@ function drawCases(cases) {
   }
   $("cases").innerHTML = cases.map((c) => `
     <div class="case" data-case="${esc(c.case_id)}">
-      <b>${esc(c.case_id)}</b> · ${esc(named(c.service))} · ${esc(c.status)} · ${esc(c.applicant_name ?? "")}
+      <b>${esc(c.case_id)}</b> · ${esc(named(c.service))} · ${esc(known(`case.${c.status}`, c.status))} · ${esc(c.applicant_name ?? "")}
       · ${esc(t("visits"))} ${esc(c.visits)}
       <div>${esc(t("window.materials"))}:</div>
       <ul>${c.materials.map((m) => `<li class="material ${m.received ? "received" : "missing"}">
@@ -89,7 +90,7 @@ function draw() {
   }
   const cur = status.current;
   $("current-number").textContent = cur ? cur.number : t("window.none");
-  $("current-state").textContent = cur ? `${t(`state.${cur.state}`)} · ${named(cur.service)} · ${fmtTime(cur.called_ms)}` : "";
+  $("current-state").textContent = cur ? `${known(`state.${cur.state}`, cur.state)} · ${named(cur.service)} · ${fmtTime(cur.called_ms)}` : "";
   const state = cur?.state;
   $("act-call").disabled = !!cur;
   // Recall shows how many are left; at the limit only a no-show (or a start) goes on.
@@ -127,6 +128,7 @@ async function refresh() {
   const fresh = await api(`/windows/${selected()}`);
   if (mine !== refreshes) return;
   status = fresh;
+  rememberServiceNames(status.service_names);
   draw();
 }
 
@@ -141,7 +143,7 @@ async function act(path, body, after) {
   try {
     result = await api(`/windows/${selected()}/${path}`, { method: "POST", body });
   } catch (error) {
-    say(t("err.generic") + error.message);
+    say(errorText(error));
     return;
   } finally {
     // Only the move itself is exclusive: the next key press may come while the page re-reads.
@@ -308,4 +310,4 @@ async function start() {
   });
 }
 
-start().catch((error) => say(t("err.generic") + error.message));
+start().catch((error) => say(errorText(error)));
