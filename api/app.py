@@ -54,7 +54,15 @@ from hall_controller.fleet.commands import CommandService
 from hall_controller.fleet.health import HealthService
 from hall_controller.fleet.provisioning import ProvisioningService
 from hall_controller.fleet.views import FleetViews
-from hall_controller.kernel.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
+from hall_controller.kernel.errors import (
+    ConditionStillHolds,
+    Conflict,
+    DeviceOffline,
+    HallError,
+    NoteRequired,
+    NotFound,
+    StoreUnavailable,
+)
 from hall_controller.kernel.services import Services
 from hall_controller.live.hub import LiveHub
 from hall_controller.queue.clerk import ClerkService
@@ -200,6 +208,13 @@ def _error(code: int, detail: str, headers: dict[str, str] | None = None) -> JSO
     return JSONResponse({"detail": detail}, status_code=code, headers=headers)
 
 
+def _coded_error(http_status: int, exc: NoteRequired | ConditionStillHolds,
+                 **more: str) -> JSONResponse:
+    """A refusal with a stable ``code`` (and what fills in its text) for the pages to
+    translate."""
+    return JSONResponse({"detail": str(exc), "code": exc.code, **more}, status_code=http_status)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def auth_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, AccountDisabledError | WrongCurrentPasswordError):
@@ -219,6 +234,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(status.HTTP_401_UNAUTHORIZED, str(exc), headers)
 
     async def hall_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, NoteRequired):
+            return _coded_error(422, exc, field=exc.field)
+        if isinstance(exc, ConditionStillHolds):
+            return _coded_error(status.HTTP_409_CONFLICT, exc, reason=exc.reason)
         if isinstance(exc, NotFound):
             return _error(status.HTTP_404_NOT_FOUND, str(exc) or "not found")
         if isinstance(exc, DeviceOffline):
