@@ -175,6 +175,12 @@ async def test_a_reboot_needs_a_note_and_the_history_can_leave_out_automatic_com
                                params={"automatic": "false", "limit": 1})).json()
         assert [(c["method"], c["requested_by"], c["note"]) for c in staff] == [
             ("device.reboot", "fay", "屏幕花屏")]
+        # The audit's entry for the reboot carries the note as its reason.
+        async with hall_store.pool.connection() as conn:
+            audit = await (await conn.execute(
+                "SELECT actor, reason FROM access_audit WHERE device_id = 'display-9' "
+                "AND action = 'device.reboot' AND outcome = 'requested'")).fetchall()
+        assert audit == [("fay", "屏幕花屏")]
         bad = await api.get(commands, headers=fay, params={"automatic": "sometimes"})
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["loc"] == ["query", "automatic"]
