@@ -24,7 +24,7 @@ addWords({
     "dev.auto": "显示自动命令", "dev.auto.hint": "叫号、等候列表等控制器自动发送的命令",
     "dev.details": "详情", "dev.note": "说明", "dev.nohistory": "没有命令记录",
     "dev.noaudit": "没有门禁记录", "dev.cleared": "最近清除的告警",
-    "dev.clearedBy": "{who} 清除", "dev.system": "系统", "dev.person": "人员",
+    "dev.clearedBy": "{who} 清除", "dev.clearedNote": "{who} 清除：{note}", "dev.system": "系统", "dev.person": "人员",
     "dev.category": "类别", "dev.action": "动作", "dev.outcome": "结果",
     "dev.sent": "{what}：{status}",
     "dev.reboot.title": "重启设备", "dev.reboot.text": "重启 {id}？设备正在进行的操作会中断（例如正在打印的号票）。",
@@ -48,6 +48,19 @@ addWords({
     "keys.revoke.title": "吊销密钥", "keys.revoke.text": "吊销密钥“{name}”？使用它的平台将立即无法调用接口。",
     "scope.cases:read": "读取办件", "scope.cases:write": "写入办件", "scope.events:read": "读取事件",
     "nav.keys": "平台接口密钥", "nav.keys.who": "管理员：一网通办平台的接口密钥",
+    "chart.avg": "平均", "dev.automatic": "自动",
+    "acat.decision": "通行", "acat.door": "门", "acat.command": "命令", "acat.admin": "管理",
+    "evt.door.opened": "门已打开", "evt.door.closed": "门已关闭", "evt.door.mode_changed": "门锁模式改变",
+    "evt.door.forced": "门被强行打开", "evt.door.held_open": "门长时间未关", "evt.lock.tamper": "门锁被拆动",
+    "evt.access.policy_refused": "拒绝门禁规则",
+    "method.card": "刷卡", "method.face": "人脸", "method.pin": "密码", "method.remote": "远程", "method.qr": "二维码",
+    "out.granted": "放行", "out.denied": "拒绝", "out.reported": "设备报告", "out.requested": "已请求",
+    "out.succeeded": "成功", "out.failed": "失败", "out.timed_out": "超时无应答", "out.expired": "已过期",
+    "out.suspicious": "可疑", "out.refused": "被拒绝",
+    "why.allowed": "允许", "why.free_pass": "常开模式", "why.unknown_person": "无权限的人员",
+    "why.not_yet_valid": "尚未生效", "why.pass_expired": "通行证已过期", "why.outside_schedule": "不在允许时段",
+    "why.locked_down": "封闭模式", "why.unknown_face": "未识别的人脸", "why.remote_command": "远程命令",
+    "why.bad_signature": "签名无效", "why.replayed": "重放的命令", "why.expired": "命令已过期",
   },
   en: {
     "sev.critical": "critical", "sev.major": "major", "sev.minor": "minor", "sev.warning": "warning",
@@ -70,7 +83,7 @@ addWords({
     "dev.auto": "Show automatic", "dev.auto.hint": "calls, waiting lists and other commands the controller sends by itself",
     "dev.details": "Details", "dev.note": "Note", "dev.nohistory": "No commands yet",
     "dev.noaudit": "No door events yet", "dev.cleared": "Recently cleared alarms",
-    "dev.clearedBy": "cleared by {who}", "dev.system": "system", "dev.person": "Person",
+    "dev.clearedBy": "cleared by {who}", "dev.clearedNote": "cleared by {who}: {note}", "dev.system": "system", "dev.person": "Person",
     "dev.category": "Category", "dev.action": "Action", "dev.outcome": "Outcome",
     "dev.sent": "{what}: {status}",
     "dev.reboot.title": "Reboot device", "dev.reboot.text": "Reboot {id}? Whatever it is doing stops (a ticket being printed, say).",
@@ -94,6 +107,19 @@ addWords({
     "keys.revoke.title": "Revoke key", "keys.revoke.text": "Revoke the key “{name}”? The platform using it is refused at once.",
     "scope.cases:read": "read cases", "scope.cases:write": "write cases", "scope.events:read": "read events",
     "nav.keys": "Integration keys", "nav.keys.who": "admin: the online platform's API keys",
+    "chart.avg": "avg", "dev.automatic": "automatic",
+    "acat.decision": "passage", "acat.door": "door", "acat.command": "command", "acat.admin": "admin",
+    "evt.door.opened": "Door opened", "evt.door.closed": "Door closed", "evt.door.mode_changed": "Door mode changed",
+    "evt.door.forced": "Door forced open", "evt.door.held_open": "Door held open", "evt.lock.tamper": "Lock tampered with",
+    "evt.access.policy_refused": "Access rules refused",
+    "method.card": "card", "method.face": "face", "method.pin": "PIN", "method.remote": "remote", "method.qr": "QR code",
+    "out.granted": "granted", "out.denied": "denied", "out.reported": "reported", "out.requested": "requested",
+    "out.succeeded": "succeeded", "out.failed": "failed", "out.timed_out": "no answer", "out.expired": "expired",
+    "out.suspicious": "suspicious", "out.refused": "refused",
+    "why.allowed": "allowed", "why.free_pass": "open to all", "why.unknown_person": "not allowed here",
+    "why.not_yet_valid": "not yet valid", "why.pass_expired": "pass expired", "why.outside_schedule": "outside the schedule",
+    "why.locked_down": "locked down", "why.unknown_face": "unknown face", "why.remote_command": "remote command",
+    "why.bad_signature": "bad signature", "why.replayed": "replayed command", "why.expired": "command expired",
   },
 });
 
@@ -116,6 +142,14 @@ export function commandName(method) {
 export function commandStatusName(status) {
   const key = `cst.${status}`;
   return t(key) === key ? status : t(key);
+}
+
+// A word of one of the families above (e.g. "out", "succeeded"), or the value itself when
+// there is none (a code the page does not know yet is shown rather than hidden).
+export function word(family, value) {
+  if (value == null || value === "") return "";
+  const key = `${family}.${value}`;
+  return t(key) === key ? String(value) : t(key);
 }
 
 // What to tell a person about a failed request: the server's stable code translated, else
