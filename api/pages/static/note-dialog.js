@@ -1,6 +1,7 @@
 // A confirmation that asks why: a modal dialog with the action's consequences, a note (required
-// unless told otherwise) and the confirm button named after the action. Resolves with the note
-// (trimmed; "" when optional and left empty), or null when cancelled (button, Esc).
+// unless told otherwise; none at all with `withNote: false`) and the confirm button named after
+// the action. Resolves with the note (trimmed; "" when optional or absent), or null when
+// cancelled (button, Esc).
 import { t } from "./common.js";
 import "./words-facilities.js";
 
@@ -16,7 +17,7 @@ function dialogElement() {
       <h2 class="note-title"></h2>
       <p class="note-text"></p>
       <p class="note-warning warning" hidden></p>
-      <label><span class="note-label"></span>
+      <label class="note-field"><span class="note-label"></span>
         <textarea name="note" rows="3" maxlength="${MAX_NOTE}"></textarea></label>
       <p class="note-error error" role="alert"></p>
       <div class="dialog-buttons">
@@ -29,7 +30,7 @@ function dialogElement() {
 }
 
 export function askNote({ title, text, warning = "", label = t("note.label"), confirm, required = true,
-                          danger = true }) {
+                          danger = true, withNote = true }) {
   const dialog = dialogElement();
   const q = (selector) => dialog.querySelector(selector);
   q(".note-title").textContent = title;
@@ -37,6 +38,8 @@ export function askNote({ title, text, warning = "", label = t("note.label"), co
   q(".note-warning").textContent = warning;
   q(".note-warning").hidden = !warning;
   q(".note-label").textContent = label;
+  q(".note-field").hidden = !withNote;
+  required = required && withNote;
   q(".note-cancel").textContent = t("cancel");
   const button = q(".note-confirm");
   button.textContent = confirm;
@@ -57,6 +60,6 @@ export function askNote({ title, text, warning = "", label = t("note.label"), co
     dialog.returnValue = "";  // Esc keeps the last one otherwise
     dialog.onclose = () => resolve(dialog.returnValue === "confirm" ? note.value.trim() : null);
     dialog.showModal();
-    note.focus();
+    (withNote ? note : button).focus();
   });
 }
