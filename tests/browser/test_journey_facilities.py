@@ -115,6 +115,7 @@ async def walk(page: Page, name: str, ready: Any) -> None:
             if language == "zh-CN":
                 await assert_no_raw_codes(page, where)
             await screenshot(page, f"journey-{name}-{viewport_name}-{language}")
+    await page.set_viewport_size(LAPTOP)  # type: ignore[arg-type]
 
 
 async def test_the_dashboard_names_alarms_in_words_at_every_screen(
