@@ -53,6 +53,7 @@ function drawDevice() {
   // The automatic commands are a display's (calls and waiting lists) and a gate's or lock's
   // (access rule syncs); the toggle shows them.
   $("auto-label").hidden = !["queue_display", "face_gate", "door_lock"].includes(device.kind);
+  $("auto-label").title = t("dev.auto.hint");
   drawMetricChoice();
 }
 
