@@ -29,6 +29,7 @@ from hall_controller.kernel.errors import (
     Conflict,
     DeviceOffline,
     HallError,
+    NoteRequired,
     NotFound,
     ParamValue,
     StoreUnavailable,
@@ -128,6 +129,8 @@ def install_error_handlers(app: FastAPI) -> None:
         code, params = exc.error_code, exc.error_params
         if isinstance(exc, NotFound):
             return error_response(status.HTTP_404_NOT_FOUND, str(exc) or "not found", code, params)
+        if isinstance(exc, NoteRequired):
+            return error_response(422, str(exc), code, params)
         if isinstance(exc, DeviceOffline):
             return error_response(status.HTTP_409_CONFLICT,
                                   str(exc) or "the device is offline; try again when it is back",

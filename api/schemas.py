@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.params import NO_NUL
 from devices.contract import DottedName
 from devices.kinds import DeviceKind
 from hall_controller.fleet.model import (
@@ -24,6 +25,7 @@ from hall_controller.fleet.model import (
     StoredDeadLetter,
     TelemetryBucket,
 )
+from hall_controller.fleet.rules import MAX_NOTE_LENGTH
 
 Millis = Annotated[int, Field(description="milliseconds since the Unix epoch (UTC)")]
 Scalar = bool | int | float | str
@@ -75,6 +77,8 @@ class AlarmOut(BaseModel):
     acked_ms: Millis | None
     acked_by: str | None
     cleared_by: str | None
+    cleared_note: str | None = Field(default=None,
+                                     description="why staff cleared it by hand (their note)")
 
     @classmethod
     def build(cls, alarm: Alarm) -> AlarmOut:
@@ -83,7 +87,7 @@ class AlarmOut(BaseModel):
             status=alarm.status, acknowledged=alarm.acknowledged, raised_ms=alarm.raised_ms,
             updated_ms=alarm.updated_ms, count=alarm.count, details=alarm.details,
             cleared_ms=alarm.cleared_ms, acked_ms=alarm.acked_ms, acked_by=alarm.acked_by,
-            cleared_by=alarm.cleared_by,
+            cleared_by=alarm.cleared_by, cleared_note=alarm.cleared_note,
         )
 
 
@@ -136,6 +140,19 @@ class CommandIn(BaseModel):
         default=None, gt=0, le=MAX_COMMAND_TIMEOUT_S,
         description="how long to wait for the ack; the controller's default when omitted",
     )
+    note: str | None = Field(
+        default=None, max_length=MAX_NOTE_LENGTH, pattern=NO_NUL,
+        description="why it is sent, kept in the command history; required for device.reboot",
+    )
+
+
+class AlarmClearIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(
+        default=None, max_length=MAX_NOTE_LENGTH, pattern=NO_NUL,
+        description="what was found or done, kept with the alarm; required for a critical one",
+    )
 
 
 class CommandOut(BaseModel):
@@ -151,6 +168,9 @@ class CommandOut(BaseModel):
     completed_ms: Millis | None
     result: dict[str, Any] | None
     error: dict[str, Any] | None
+    note: str | None = Field(default=None, description="why the person sent it")
+    automatic: bool = Field(default=False, description="sent by the controller itself "
+                            "(a display's calls and waiting list), not by a person")
 
     @classmethod
     def build(cls, record: CommandRecord) -> CommandOut:
@@ -159,7 +179,7 @@ class CommandOut(BaseModel):
             params=record.params, status=record.status, created_ms=record.created_ms,
             expires_at_ms=record.expires_at_ms, requested_by=record.requested_by,
             sent_ms=record.sent_ms, completed_ms=record.completed_ms, result=record.result,
-            error=record.error,
+            error=record.error, note=record.note, automatic=record.automatic,
         )
 
 
@@ -194,3 +214,8 @@ class HealthOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+    code: str = Field(description="the stable error code (hall_controller/kernel/error_codes.py, "
+                                  "docs/integration.md), e.g. note.required, "
+                                  "alarm.condition_holds")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="the values the code names, e.g. condition, field")

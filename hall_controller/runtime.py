@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from devices.contract import MAX_PAYLOAD_BYTES, Topics, now_ms
 from devices.kinds import DeviceKind
+from hall_controller.fleet.alarm_clearing import StaffAlarmClearing
 from hall_controller.fleet.alarms import AlarmService
 from hall_controller.fleet.commands import CommandService
 from hall_controller.fleet.device_alarms import DeviceAlarmRules
@@ -99,7 +100,7 @@ class HallController:
                                     lambda: self.pipeline.queue_depth, self._online_counts)
         # What staff look at through the API: devices, telemetry, events, alarms, commands.
         for service in (self.alarms, self.registry, self.commands, self.health,
-                        FleetViews(store)):
+                        FleetViews(store), StaffAlarmClearing(self.alarms, store)):
             self.services.add(service)
         self._jobs: list[tuple[str, Job]] = []
         self._on_start: list[Hook] = []

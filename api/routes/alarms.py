@@ -8,14 +8,16 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import Facilities, Staff
 from api.params import Limit, RowId
-from api.schemas import AlarmOut, ErrorOut
+from api.schemas import AlarmClearIn, AlarmOut, ErrorOut
 from api.services import provide
+from hall_controller.fleet.alarm_clearing import StaffAlarmClearing
 from hall_controller.fleet.alarms import AlarmService
 from hall_controller.fleet.model import AlarmStatus
 from hall_controller.fleet.views import FleetViews
 
 Fleet = Annotated[FleetViews, Depends(provide(FleetViews))]
 Alarms = Annotated[AlarmService, Depends(provide(AlarmService))]
+Clearing = Annotated[StaffAlarmClearing, Depends(provide(StaffAlarmClearing))]
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "unknown alarm"},
@@ -49,7 +51,19 @@ async def ack_alarm(alarms: Alarms, principal: Facilities, alarm_id: RowId) -> A
     return AlarmOut.build(await alarms.acknowledge(alarm_id, principal.name))
 
 
-@router.post("/{alarm_id}/clear", response_model=AlarmOut, responses=NOT_FOUND)
-async def clear_alarm(alarms: Alarms, principal: Facilities, alarm_id: RowId) -> AlarmOut:
-    """Clear an alarm by hand (e.g. after fixing the device); repeating it changes nothing."""
-    return AlarmOut.build(await alarms.clear_by_hand(alarm_id, principal.name))
+@router.post("/{alarm_id}/clear", response_model=AlarmOut, responses={
+    **NOT_FOUND,
+    409: {"model": ErrorOut, "description": "its cause still holds (code alarm.condition_holds, "
+                                            "reason device_offline, door_open, tamper_active "
+                                            "or hardware_offline)"},
+    422: {"model": ErrorOut, "description": "a critical alarm without a note (code "
+                                            "note.required)"},
+})
+async def clear_alarm(clearing: Clearing, principal: Facilities, alarm_id: RowId,
+                      body: AlarmClearIn | None = None) -> AlarmOut:
+    """Clear an alarm by hand (e.g. after fixing the device), with a note of what was found
+    (required for a critical alarm, kept as ``cleared_note``). Refused while its cause still
+    holds: an offline alarm while the device is offline, a held-open door still open, tamper
+    still reported. Repeating it changes nothing."""
+    note = None if body is None else body.note
+    return AlarmOut.build(await clearing.clear(alarm_id, principal.name, note))

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.auth import Staff
 from api.schemas import Millis
 from api.services import provide
+from devices.contract import now_ms
 from hall_controller.cases.rules import OneTripCounts
 from hall_controller.queue.ports import ServiceDayStats
 from hall_controller.queue.stats import DayReport, ServiceName, StatsService
@@ -85,8 +86,8 @@ class DayStatsOut(BaseModel):
 @router.get("/services", response_model=DayStatsOut)
 async def service_stats(
     _: Staff, stats: Stats,
-    day: Annotated[date, Query(description=SERVICE_DAY)],
+    day: Annotated[date | None, Query(description=SERVICE_DAY + "; default: today's")] = None,
 ) -> DayStatsOut:
     """Per service for one day: tickets, mean and p90 wait, mean service time, service level,
     no-show rate; and the day's one-trip rate (只跑一次)."""
-    return DayStatsOut.build(await stats.day(day))
+    return DayStatsOut.build(await stats.day(stats.today(now_ms()) if day is None else day))

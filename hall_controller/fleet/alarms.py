@@ -69,10 +69,10 @@ class AlarmService:
         self._notify(alarm)
         return alarm
 
-    async def clear_by_hand(self, alarm_id: int, by: str) -> Alarm:
-        """Staff cleared it (e.g. after fixing the device); raises NotFound. Twice is
-        harmless."""
-        alarm = await self._store.clear_alarm(alarm_id, now_ms(), by)
+    async def clear_by_hand(self, alarm_id: int, by: str, note: str | None = None) -> Alarm:
+        """Staff cleared it (e.g. after fixing the device), saying why in ``note``; raises
+        NotFound. Twice is harmless. ``StaffAlarmClearing`` checks the rules first."""
+        alarm = await self._store.clear_alarm(alarm_id, now_ms(), by, note)
         self._notify(alarm)
         return alarm
 

@@ -41,10 +41,11 @@ class CommandService:
     async def send(
         self, device_id: str, method: str, params: dict[str, object], requested_by: str,
         *, wait: bool = True, timeout_s: float | None = None, ttl_s: float | None = None,
-        signer: Callable[[Command, str], Command] | None = None,
+        signer: Callable[[Command, str], Command] | None = None, note: str | None = None,
     ) -> CommandRecord:
         """``ttl_s`` overrides the configured time to live (signed door commands must expire
-        within 10 s); ``signer`` adds the nonce and signature a lock checks."""
+        within 10 s); ``signer`` adds the nonce and signature a lock checks; ``note`` is why a
+        person sent it (kept in the history, never sent to the device)."""
         device = self._registry.get(device_id)
         if device is None:
             raise NotFound(f"unknown device {device_id!r}",
@@ -61,7 +62,7 @@ class CommandService:
         record = CommandRecord(
             command_id=new_message_id(), device_id=device_id, method=method, params=dict(params),
             status=CommandStatus.PENDING, created_ms=created, expires_at_ms=expires_at,
-            requested_by=requested_by,
+            requested_by=requested_by, note=note,
         )
         message = Command(id=record.command_id, method=method, params=dict(params),
                           expires_at=expires_at)

@@ -233,7 +233,8 @@ class MemoryStore:
             alarm.updated_ms = max(alarm.updated_ms, at_ms)
         return _copy(alarm)
 
-    async def clear_alarm(self, alarm_id: int, at_ms: int, by: str) -> Alarm:
+    async def clear_alarm(self, alarm_id: int, at_ms: int, by: str,
+                          note: str | None = None) -> Alarm:
         self._check()
         alarm = self.alarms.get(alarm_id)
         if alarm is None:
@@ -241,6 +242,7 @@ class MemoryStore:
                            code=ErrorCode.ALARM_UNKNOWN, alarm=alarm_id)
         if alarm.status is AlarmStatus.ACTIVE:
             _clear(alarm, at_ms, by)
+            alarm.cleared_note = note
         return _copy(alarm)
 
     async def get_alarm(self, alarm_id: int) -> Alarm | None:
@@ -282,9 +284,11 @@ class MemoryStore:
         command = self.commands.get(command_id)
         return None if command is None else _copy(command)
 
-    async def list_commands(self, device_id: str, limit: int = 100) -> list[CommandRecord]:
+    async def list_commands(self, device_id: str, limit: int = 100, *,
+                            automatic: bool = True) -> list[CommandRecord]:
         self._check()
-        chosen = [c for c in self.commands.values() if c.device_id == device_id]
+        chosen = [c for c in self.commands.values()
+                  if c.device_id == device_id and (automatic or not c.automatic)]
         chosen.sort(key=lambda c: (c.created_ms, c.command_id), reverse=True)
         return _copies(chosen[:max(limit, 0)])
 

@@ -104,6 +104,7 @@ class Alarm:
     acked_ms: int | None = None
     acked_by: str | None = None
     cleared_by: str | None = None
+    cleared_note: str | None = None  # why staff cleared it by hand (required when critical)
 
 
 class CommandStatus(StrEnum):
@@ -129,6 +130,24 @@ class CommandRecord:
     completed_ms: int | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    note: str | None = None          # why a person sent it (required for a reboot)
+
+    @property
+    def automatic(self) -> bool:
+        """Sent by the controller itself, not by a person (a display's calls)."""
+        return is_automatic(self.requested_by)
+
+
+# Commands the controller sends by itself are requested by "system:<what>" (no username has a
+# colon); the displays' calls and waiting lists were requested by "clerk-service" before
+# migration 0019. sql/commands.sql list_staff_commands holds the same rule.
+SYSTEM_REQUESTER_PREFIX = "system:"
+LEGACY_SYSTEM_REQUESTERS = frozenset({"clerk-service"})
+
+
+def is_automatic(requested_by: str) -> bool:
+    """Whether a command with this requester was sent by the controller, not a person."""
+    return requested_by.startswith(SYSTEM_REQUESTER_PREFIX) or requested_by in LEGACY_SYSTEM_REQUESTERS
 
 
 class Role(StrEnum):

@@ -75,8 +75,9 @@ class AlarmStore(Protocol):
         """Raises NotFound; acknowledging twice is harmless (returns it unchanged)."""
         ...
 
-    async def clear_alarm(self, alarm_id: int, at_ms: int, by: str) -> Alarm:
-        """Raises NotFound; clearing twice is harmless."""
+    async def clear_alarm(self, alarm_id: int, at_ms: int, by: str,
+                          note: str | None = None) -> Alarm:
+        """Raises NotFound; clearing twice is harmless (the first clear and its note stay)."""
         ...
 
     async def get_alarm(self, alarm_id: int) -> Alarm | None: ...
@@ -93,8 +94,10 @@ class CommandStore(Protocol):
     async def insert_command(self, command: CommandRecord) -> None: ...
     async def update_command(self, command: CommandRecord) -> None: ...
     async def get_command(self, command_id: str) -> CommandRecord | None: ...
-    async def list_commands(self, device_id: str, limit: int = 100) -> list[CommandRecord]:
-        """Newest first."""
+    async def list_commands(self, device_id: str, limit: int = 100, *,
+                            automatic: bool = True) -> list[CommandRecord]:
+        """Newest first; without those the controller sent by itself (``CommandRecord.automatic``)
+        when ``automatic`` is false."""
         ...
 
 
@@ -115,6 +118,10 @@ class FleetRecords(DeviceStore, TelemetryQueries, AlarmStore, CommandStore, Dead
     """What the fleet's read views (``views.FleetViews``) look at."""
 
 
+class AlarmRecords(AlarmStore, DeviceStore, Protocol):
+    """What clearing an alarm by hand reads: the alarm and the device's latest values."""
+
+
 class HallStore(IngestStore, DeviceStore, TelemetryQueries, AlarmStore, CommandStore,
                 DeadLetterStore, Protocol):
     """Everything the device fleet stores; ``PostgresStore`` implements all of it (users are
@@ -128,11 +135,11 @@ class CommandSender(Protocol):
 
     async def send(
         self, device_id: str, method: str, params: dict[str, object], requested_by: str,
-        *, wait: bool = True, timeout_s: float | None = None,
+        *, wait: bool = True, timeout_s: float | None = None, note: str | None = None,
     ) -> CommandRecord:
         """Store the command, publish it on ``cmd`` and, when ``wait``, return once it is
         acknowledged, failed or timed out (status tells which). Raises NotFound for an unknown
-        device and DeviceOffline when the device is offline."""
+        device and DeviceOffline when the device is offline. ``note``: why a person sent it."""
         ...
 
 

@@ -11,7 +11,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hall_controller.fleet.batch import scrub_json
+from hall_controller.fleet.batch import scrub_json, scrub_text
 from hall_controller.fleet.model import Alarm, AlarmSeverity, AlarmStatus
 from hall_controller.fleet.queries import QUERIES
 from hall_controller.kernel.error_codes import ErrorCode
@@ -51,13 +51,18 @@ class PostgresAlarmStore:
         """Acknowledge; raises NotFound; a second ack returns the alarm unchanged."""
         return await self._change_alarm("ack_alarm", alarm_id, at_ms, by)
 
-    async def clear_alarm(self, alarm_id: int, at_ms: int, by: str) -> Alarm:
-        """Clear; raises NotFound; a second clear returns the alarm unchanged."""
-        return await self._change_alarm("clear_alarm", alarm_id, at_ms, by)
+    async def clear_alarm(self, alarm_id: int, at_ms: int, by: str,
+                          note: str | None = None) -> Alarm:
+        """Clear; raises NotFound; a second clear returns the alarm unchanged (the first
+        clear's note stays)."""
+        return await self._change_alarm("clear_alarm", alarm_id, at_ms, by,
+                                        None if note is None else scrub_text(note))
 
-    async def _change_alarm(self, query: str, alarm_id: int, at_ms: int, by: str) -> Alarm:
+    async def _change_alarm(self, query: str, alarm_id: int, at_ms: int, by: str,
+                            note: str | None = None) -> Alarm:
         async with dict_cursor(self._pool, query) as cur:
-            await cur.execute(QUERIES[query], {"id": alarm_id, "at_ms": at_ms, "by": by})
+            await cur.execute(QUERIES[query], {"id": alarm_id, "at_ms": at_ms, "by": by,
+                                               "note": note})
             row = await cur.fetchone()
             if row is None:  # already in that state, or no such alarm
                 await cur.execute(QUERIES["get_alarm"], {"id": alarm_id})
@@ -97,5 +102,5 @@ def _alarm(row: Row) -> Alarm:
         acknowledged=row["acknowledged"], raised_ms=row["raised_ms"],
         updated_ms=row["updated_ms"], count=row["count"], details=row["details"],
         cleared_ms=row["cleared_ms"], acked_ms=row["acked_ms"], acked_by=row["acked_by"],
-        cleared_by=row["cleared_by"],
+        cleared_by=row["cleared_by"], cleared_note=row["cleared_note"],
     )

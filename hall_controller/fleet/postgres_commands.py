@@ -48,9 +48,12 @@ class PostgresCommandStore:
                               {"command_id": command_id})
         return None if row is None else _command(row)
 
-    async def list_commands(self, device_id: str, limit: int = 100) -> list[CommandRecord]:
-        """The device's commands, newest first."""
-        rows = await fetch_all(self._pool, "list commands", QUERIES["list_commands"],
+    async def list_commands(self, device_id: str, limit: int = 100, *,
+                            automatic: bool = True) -> list[CommandRecord]:
+        """The device's commands, newest first; without those the controller sent by itself
+        when ``automatic`` is false."""
+        query = "list_commands" if automatic else "list_staff_commands"
+        rows = await fetch_all(self._pool, "list commands", QUERIES[query],
                                {"device_id": device_id, "limit": max(limit, 0)})
         return [_command(r) for r in rows]
 
@@ -67,6 +70,7 @@ def _command_params(command: CommandRecord) -> dict[str, Any]:
         "expires_at_ms": command.expires_at_ms, "requested_by": scrub_text(command.requested_by),
         "sent_ms": command.sent_ms, "completed_ms": command.completed_ms,
         "result": _jsonb(command.result), "error": _jsonb(command.error),
+        "note": None if command.note is None else scrub_text(command.note),
     }
 
 
@@ -76,5 +80,5 @@ def _command(row: Row) -> CommandRecord:
         params=row["params"], status=CommandStatus(row["status"]), created_ms=row["created_ms"],
         expires_at_ms=row["expires_at_ms"], requested_by=row["requested_by"],
         sent_ms=row["sent_ms"], completed_ms=row["completed_ms"], result=row["result"],
-        error=row["error"],
+        error=row["error"], note=row["note"],
     )

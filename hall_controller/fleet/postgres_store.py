@@ -259,8 +259,9 @@ class PostgresStore:
     async def ack_alarm(self, alarm_id: int, at_ms: int, by: str) -> Alarm:
         return await self._alarms.ack_alarm(alarm_id, at_ms, by)
 
-    async def clear_alarm(self, alarm_id: int, at_ms: int, by: str) -> Alarm:
-        return await self._alarms.clear_alarm(alarm_id, at_ms, by)
+    async def clear_alarm(self, alarm_id: int, at_ms: int, by: str,
+                          note: str | None = None) -> Alarm:
+        return await self._alarms.clear_alarm(alarm_id, at_ms, by, note)
 
     async def get_alarm(self, alarm_id: int) -> Alarm | None:
         return await self._alarms.get_alarm(alarm_id)
@@ -280,8 +281,9 @@ class PostgresStore:
     async def get_command(self, command_id: str) -> CommandRecord | None:
         return await self._commands.get_command(command_id)
 
-    async def list_commands(self, device_id: str, limit: int = 100) -> list[CommandRecord]:
-        return await self._commands.list_commands(device_id, limit)
+    async def list_commands(self, device_id: str, limit: int = 100, *,
+                            automatic: bool = True) -> list[CommandRecord]:
+        return await self._commands.list_commands(device_id, limit, automatic=automatic)
 
     async def list_dead_letters(self, limit: int = 100,
                                 device_id: str | None = None) -> list[StoredDeadLetter]:

@@ -104,10 +104,12 @@ class FleetViews:
                            code=ErrorCode.ALARM_UNKNOWN, alarm=alarm_id)
         return alarm
 
-    async def commands(self, device_id: str, limit: int) -> list[CommandRecord]:
-        """The commands sent to the device, newest first; raises NotFound."""
+    async def commands(self, device_id: str, limit: int, *,
+                       automatic: bool = True) -> list[CommandRecord]:
+        """The commands sent to the device, newest first (without the controller's own when
+        ``automatic`` is false); raises NotFound."""
         await self.device(device_id)
-        return await self._store.list_commands(device_id, limit)
+        return await self._store.list_commands(device_id, limit, automatic=automatic)
 
     async def command(self, command_id: str) -> CommandRecord:
         """One command; raises NotFound."""

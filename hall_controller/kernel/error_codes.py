@@ -96,6 +96,8 @@ class ErrorCode(StrEnum):
     DEVICE_NOT_PROVISIONED = "device.not_provisioned", "device"
     ACCESS_NO_SIGNING_KEY = "access.no_signing_key"
     ALARM_UNKNOWN = "alarm.unknown", "alarm"
+    ALARM_CONDITION_HOLDS = "alarm.condition_holds", "condition"  # fleet/rules.py's codes
+    NOTE_REQUIRED = "note.required", "field"   # a reboot, clearing a critical alarm: say why
     COMMAND_UNKNOWN = "command.unknown", "command"
     # -- access control ---------------------------------------------------------------------
     PERSON_UNKNOWN = "person.unknown", "person"

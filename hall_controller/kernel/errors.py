@@ -52,5 +52,27 @@ class DeviceOffline(HallError):
     default_code = ErrorCode.DEVICE_OFFLINE
 
 
-__all__ = ["Conflict", "DeviceOffline", "ErrorCode", "HallError", "NotFound", "ParamValue",
-           "StoreUnavailable"]
+class NoteRequired(HallError):
+    """A dangerous action (a reboot, clearing a critical alarm) was asked for without a note of
+    why; ``field`` names where the note belongs."""
+
+    default_code = ErrorCode.NOTE_REQUIRED
+
+    def __init__(self, message: str, *, field: str = "note") -> None:
+        super().__init__(message, field=field)
+        self.field = field
+
+
+class ConditionStillHolds(Conflict):
+    """Clearing an alarm whose cause is still there (the device still offline, the door still
+    open); ``reason`` is a stable code a page translates."""
+
+    default_code = ErrorCode.ALARM_CONDITION_HOLDS
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message, condition=reason)
+        self.reason = reason
+
+
+__all__ = ["ConditionStillHolds", "Conflict", "DeviceOffline", "ErrorCode", "HallError",
+           "NotFound", "NoteRequired", "ParamValue", "StoreUnavailable"]

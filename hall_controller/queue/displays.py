@@ -19,6 +19,9 @@ from hall_controller.kernel.errors import HallError
 from hall_controller.queue.model import ServiceDef, Ticket, WindowDef
 
 logger = logging.getLogger(__name__)
+# Who the command history says sent a call or a waiting list: the controller itself ("system:"
+# marks it automatic, fleet/model.py is_automatic), so the facilities page can hide them.
+DISPLAY_REQUESTER = "system:queue-display"
 
 # What displays announce, by language; {ticket} "A012", {window} the window's number.
 CALL_TEXT = {
@@ -162,7 +165,7 @@ class DisplayAnnouncer:
         assert self._commands is not None
         try:
             # wait=False: stored and published, not waited for; the ack lands on the record.
-            await self._commands.send(device_id, method, params, "clerk-service", wait=False)
+            await self._commands.send(device_id, method, params, DISPLAY_REQUESTER, wait=False)
         except HallError as exc:  # went offline meanwhile, or the store refused the record
             logger.warning("%s to %s not sent: %s", method, device_id, exc,
                            extra={"device_id": device_id})

@@ -18,6 +18,7 @@ from hall_controller.queue.model import ServiceDef
 from hall_controller.queue.ports import ServiceDayStats, StatsStore
 from hall_controller.queue.service_day import (
     DEFAULT_ROLLOVER,
+    service_day_at,
     service_day_end_ms,
     service_day_start_ms,
 )
@@ -67,6 +68,11 @@ class StatsService:
         self._zone = ZoneInfo(timezone)
         self._one_trip = one_trip
         self._rollover = rollover_at
+
+    def today(self, at_ms: int) -> date:
+        """The hall's service day at ``at_ms`` (in its timezone, after its rollover), which a
+        browser in another timezone, or before the rollover, would get wrong."""
+        return date.fromisoformat(service_day_at(at_ms, self._zone, self._rollover))
 
     def day_bounds_ms(self, day: date) -> tuple[int, int]:
         """The service day ``day`` in ms: [its rollover, the next day's rollover), as its

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import Authenticator, create_app
+from hall_controller.fleet.alarm_clearing import StaffAlarmClearing
 from hall_controller.fleet.alarms import AlarmService
 from hall_controller.fleet.commands import CommandService
 from hall_controller.fleet.health import HealthService
@@ -28,7 +29,9 @@ def api_services(store: HallStore, *features: object, commands: CommandSender | 
         users = store if isinstance(store, UserStore) else MemoryUserStore()
     services = Services()
     services.add(FleetViews(store))
-    services.add(AlarmService(store))
+    alarms = AlarmService(store)
+    services.add(alarms)
+    services.add(StaffAlarmClearing(alarms, store))
     services.add(FakeCommandSender(store) if commands is None else commands,
                  as_type=CommandService)
     services.add(FakeHealth() if health is None else health, as_type=HealthService)

@@ -42,7 +42,7 @@ class FakeCommandSender:
 
     async def send(
         self, device_id: str, method: str, params: dict[str, object], requested_by: str,
-        *, wait: bool = True, timeout_s: float | None = None,
+        *, wait: bool = True, timeout_s: float | None = None, note: str | None = None,
     ) -> CommandRecord:
         device = await self.devices.get_device(device_id)
         if device is None:
@@ -55,7 +55,7 @@ class FakeCommandSender:
         return CommandRecord(
             command_id=new_message_id(), device_id=device_id, method=method, params=dict(params),
             status=status, created_ms=created, expires_at_ms=created + 30_000,
-            requested_by=requested_by, sent_ms=created,
+            requested_by=requested_by, sent_ms=created, note=note,
             completed_ms=created + 5 if wait else None,
             result={"done": True} if status is CommandStatus.SUCCEEDED else None,
             error={"code": "jammed", "message": "bolt jammed"}

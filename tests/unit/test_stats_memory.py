@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from hall_controller.cases.memory_store import MemoryCaseStore
@@ -70,3 +70,15 @@ async def test_the_one_trip_rate_of_a_service_day_counts_cases_resolved_after_mi
     assert morning.one_trip is not None and morning.one_trip.resolved_with_visit == 1
     start = datetime.fromtimestamp(evening.from_ms / 1000, tz=zone)
     assert (start.day, start.hour) == (27, 3)
+
+
+def test_today_is_the_halls_service_day_not_the_browsers_date() -> None:
+    """18:30 UTC on 3 December is 02:30 on 4 December in Shanghai, past midnight but before
+    the 03:00 rollover (service_day.DEFAULT_ROLLOVER): still the service day of the 3rd, while
+    a browser in UTC says the 3rd and one in Shanghai the 4th; from 03:00 Shanghai (19:00 UTC)
+    it is the 4th. A page asking without a day gets the hall's."""
+    stats = StatsService(MemoryStatsStore(MemoryTicketStore()), "Asia/Shanghai")
+    before_rollover = datetime(2026, 12, 3, 18, 30, tzinfo=UTC)
+    assert stats.today(int(before_rollover.timestamp() * 1000)) == date(2026, 12, 3)
+    after_rollover = datetime(2026, 12, 3, 19, 15, tzinfo=UTC)
+    assert stats.today(int(after_rollover.timestamp() * 1000)) == date(2026, 12, 4)

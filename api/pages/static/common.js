@@ -383,6 +383,7 @@ const PARAM_WORDS = {
   role: (v) => known(`role.${v}`, v),
   roles: (v) => String(v).split(", ").map((r) => known(`role.${r}`, r)).join(lang() === "en" ? ", " : "、"),
   service: (v) => serviceNamed(v),
+  condition: (v) => known(`holds.${v}`, v),   // an alarm's cause still there (words-facilities.js)
 };
 
 // What to tell a person about ``error`` (an ApiError, or anything a page's code threw), in the
@@ -605,47 +606,6 @@ function svgEl(name, attrs = {}) {
   const el = document.createElementNS(SVG, name);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
   return el;
-}
-
-// A time series as an SVG line (avg) over a band (min..max). points: [{x, avg, min, max}].
-export function lineChart(container, points, { from, to, label = "", height = 220 } = {}) {
-  container.replaceChildren();
-  const width = Math.max(container.clientWidth || 600, 300);
-  const pad = { l: 48, r: 12, t: 14, b: 26 };
-  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", height, role: "img",
-                             "aria-label": label, class: "chart" });
-  container.append(svg);
-  if (!points.length) {
-    const text = svgEl("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "muted" });
-    text.textContent = t("dev.nodata");
-    svg.append(text);
-    return svg;
-  }
-  let lo = Math.min(...points.map((p) => p.min ?? p.avg));
-  let hi = Math.max(...points.map((p) => p.max ?? p.avg));
-  if (hi === lo) { hi += 1; lo -= 1; }
-  const x0 = from ?? points[0].x;
-  const x1 = to ?? points[points.length - 1].x;
-  const sx = (x) => pad.l + ((x - x0) / Math.max(x1 - x0, 1)) * (width - pad.l - pad.r);
-  const sy = (y) => pad.t + (1 - (y - lo) / (hi - lo)) * (height - pad.t - pad.b);
-  for (const v of [lo, (lo + hi) / 2, hi]) {
-    svg.append(svgEl("line", { x1: pad.l, x2: width - pad.r, y1: sy(v), y2: sy(v), class: "grid" }));
-    const tick = svgEl("text", { x: pad.l - 6, y: sy(v) + 4, "text-anchor": "end", class: "tick" });
-    tick.textContent = Number(v.toFixed(2));
-    svg.append(tick);
-  }
-  for (const [x, anchor] of [[x0, "start"], [(x0 + x1) / 2, "middle"], [x1, "end"]]) {
-    const tick = svgEl("text", { x: sx(x), y: height - 6, "text-anchor": anchor, class: "tick" });
-    tick.textContent = formatWhen(x, x1 - x0 > 2 * 86400e3 ? "date" : "clock");
-    svg.append(tick);
-  }
-  const band = points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.max ?? p.avg).toFixed(1)}`)
-    .concat(points.slice().reverse().map((p) => `${sx(p.x).toFixed(1)},${sy(p.min ?? p.avg).toFixed(1)}`));
-  svg.append(svgEl("polygon", { points: band.join(" "), class: "band" }));
-  svg.append(svgEl("polyline", {
-    points: points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.avg).toFixed(1)}`).join(" "), class: "line" }));
-  svg.dataset.points = String(points.length);
-  return svg;
 }
 
 // Round steps for a value axis: 1, 2 or 5 times a power of ten, about `count` of them.

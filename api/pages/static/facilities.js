@@ -1,8 +1,11 @@
-// Facilities dashboard: devices with live presence, filters, and the active alarms (ack, clear).
+// Facilities dashboard: devices with live presence, filters, and the active alarms (ack, and
+// clear after a confirmation with a note), each type and severity in words.
 // Admins also provision devices here: the one-time bundle is shown once and never again (the
 // server keeps only the password's hash), and they re-key or revoke a device.
 import { api, applyWords, errorText, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
          showLiveStatus, t } from "./common.js";
+import { acknowledgeAlarm, clearAlarm } from "./alarm-actions.js";
+import { alarmName, severityName } from "./words-facilities.js";
 
 const $ = (id) => document.getElementById(id);
 let devices = new Map();   // device_id -> device
@@ -40,10 +43,10 @@ function drawDevices() {
 function drawAlarms() {
   $("alarms").innerHTML = alarms.length ? alarms.map((a) => `<tr data-alarm="${a.id}" data-device="${esc(a.device_id)}">
     <td><a href="device.html?id=${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>
-    <td>${esc(a.type)}${a.count > 1 ? ` ×${a.count}` : ""}</td>
-    <td><span class="badge ${esc(a.severity)}">${esc(a.severity)}</span></td>
+    <td>${esc(alarmName(a.type))}${a.count > 1 ? ` ×${a.count}` : ""}</td>
+    <td><span class="badge ${esc(a.severity)}">${esc(severityName(a.severity))}</span></td>
     <td>${esc(fmtDateTime(a.raised_ms))}</td>
-    <td>${a.acknowledged ? esc(t("fac.acked")) : `<button data-ack="${a.id}">${esc(t("fac.ack"))}</button>`}
+    <td class="alarm-actions">${a.acknowledged ? esc(t("fac.acked")) : `<button data-ack="${a.id}">${esc(t("fac.ack"))}</button>`}
         <button data-clear="${a.id}">${esc(t("fac.clear"))}</button></td></tr>`).join("")
     : `<tr><td colspan="5" class="muted">${esc(t("fac.noalarms"))}</td></tr>`;
 }
@@ -151,10 +154,13 @@ async function start() {
   if (admin) wireProvisioning();
   for (const id of ["f-kind", "f-site", "f-alarm"]) $(id).addEventListener("change", drawDevices);
   $("alarms").addEventListener("click", async (event) => {
-    const ack = event.target.dataset.ack, clear = event.target.dataset.clear;
-    if (!ack && !clear) return;
+    const id = Number(event.target.dataset.ack ?? event.target.dataset.clear);
+    const alarm = alarms.find((a) => a.id === id);
+    if (!alarm) return;
     try {
-      await api(`/alarms/${ack ?? clear}/${ack ? "ack" : "clear"}`, { method: "POST" });
+      $("message").textContent = "";
+      if (event.target.dataset.ack) await acknowledgeAlarm(alarm);
+      else if (!(await clearAlarm(alarm))) return;
       await loadAlarms();
     } catch (error) {
       $("message").textContent = errorText(error);

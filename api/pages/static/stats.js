@@ -59,11 +59,15 @@ function draw() {
   { valueLabel: t("chart.meanwait"), categoryLabel: t("chart.day"), unit: t("minutes") });
 }
 
+// Without a day, the hall's current service day: the server's, since the browser may be in
+// another timezone, or past midnight before the hall's rollover.
 async function load() {
-  const day = $("day").value;
+  const asked = $("day").value;
   $("message").textContent = "";
   try {
-    report = await api(`/stats/services?day=${day}`);
+    report = await api(asked ? `/stats/services?day=${asked}` : "/stats/services");
+    const day = report.day;
+    $("day").value = day;
     const end = new Date(`${day}T12:00:00`);
     const days = [...Array(7).keys()].reverse().map((i) => isoDay(new Date(end.getTime() - i * 86400e3)));
     trend = await Promise.all(days.map((d) => api(`/stats/services?day=${d}`)));
@@ -78,9 +82,10 @@ async function start() {
   languageSwitch(draw);
   await requireLogin(["admin"]);
   applyWords();
-  // ?day=YYYY-MM-DD opens that day (a link to a day, the demo's replayed one); else today.
+  // ?day=YYYY-MM-DD opens that day (a link to a day, the demo's replayed one); else the hall's
+  // service day today.
   const asked = new URLSearchParams(location.search).get("day");
-  $("day").value = /^\d{4}-\d{2}-\d{2}$/.test(asked ?? "") ? asked : isoDay(new Date());
+  $("day").value = /^\d{4}-\d{2}-\d{2}$/.test(asked ?? "") ? asked : "";
   $("day").addEventListener("change", load);
   await load();
 }

@@ -14,7 +14,7 @@ ON CONFLICT (device_id, type) WHERE status = 'active' DO UPDATE SET
     details = excluded.details
 RETURNING id, device_id, type, severity, status, acknowledged, hall_ms(raised_at) AS raised_ms,
           hall_ms(updated_at) AS updated_ms, count, details, hall_ms(cleared_at) AS cleared_ms,
-          hall_ms(acked_at) AS acked_ms, acked_by, cleared_by
+          hall_ms(acked_at) AS acked_ms, acked_by, cleared_by, cleared_note
 
 -- name: clear_alarm_by_type
 UPDATE alarms SET status = 'cleared', cleared_at = hall_ts(%(at_ms)s), cleared_by = %(by)s,
@@ -22,7 +22,7 @@ UPDATE alarms SET status = 'cleared', cleared_at = hall_ts(%(at_ms)s), cleared_b
 WHERE device_id = %(device_id)s AND type = %(type)s AND status = 'active'
 RETURNING id, device_id, type, severity, status, acknowledged, hall_ms(raised_at) AS raised_ms,
           hall_ms(updated_at) AS updated_ms, count, details, hall_ms(cleared_at) AS cleared_ms,
-          hall_ms(acked_at) AS acked_ms, acked_by, cleared_by
+          hall_ms(acked_at) AS acked_ms, acked_by, cleared_by, cleared_note
 
 -- name: ack_alarm
 -- Only an unacknowledged alarm changes; acknowledging twice keeps the first ack.
@@ -31,21 +31,22 @@ UPDATE alarms SET acknowledged = true, acked_at = hall_ts(%(at_ms)s), acked_by =
 WHERE id = %(id)s AND NOT acknowledged
 RETURNING id, device_id, type, severity, status, acknowledged, hall_ms(raised_at) AS raised_ms,
           hall_ms(updated_at) AS updated_ms, count, details, hall_ms(cleared_at) AS cleared_ms,
-          hall_ms(acked_at) AS acked_ms, acked_by, cleared_by
+          hall_ms(acked_at) AS acked_ms, acked_by, cleared_by, cleared_note
 
 -- name: clear_alarm
--- Only an active alarm changes; clearing twice keeps the first clear.
+-- Only an active alarm changes; clearing twice keeps the first clear (and its note).
 UPDATE alarms SET status = 'cleared', cleared_at = hall_ts(%(at_ms)s), cleared_by = %(by)s,
+                  cleared_note = %(note)s,
                   updated_at = greatest(updated_at, hall_ts(%(at_ms)s))
 WHERE id = %(id)s AND status = 'active'
 RETURNING id, device_id, type, severity, status, acknowledged, hall_ms(raised_at) AS raised_ms,
           hall_ms(updated_at) AS updated_ms, count, details, hall_ms(cleared_at) AS cleared_ms,
-          hall_ms(acked_at) AS acked_ms, acked_by, cleared_by
+          hall_ms(acked_at) AS acked_ms, acked_by, cleared_by, cleared_note
 
 -- name: get_alarm
 SELECT id, device_id, type, severity, status, acknowledged, hall_ms(raised_at) AS raised_ms,
        hall_ms(updated_at) AS updated_ms, count, details, hall_ms(cleared_at) AS cleared_ms,
-       hall_ms(acked_at) AS acked_ms, acked_by, cleared_by
+       hall_ms(acked_at) AS acked_ms, acked_by, cleared_by, cleared_note
 FROM alarms
 WHERE id = %(id)s
 
@@ -53,7 +54,7 @@ WHERE id = %(id)s
 -- {where} is built by the store from the optional filters.
 SELECT id, device_id, type, severity, status, acknowledged, hall_ms(raised_at) AS raised_ms,
        hall_ms(updated_at) AS updated_ms, count, details, hall_ms(cleared_at) AS cleared_ms,
-       hall_ms(acked_at) AS acked_ms, acked_by, cleared_by
+       hall_ms(acked_at) AS acked_ms, acked_by, cleared_by, cleared_note
 FROM alarms
 {where}
 ORDER BY raised_at DESC, id DESC
