@@ -99,6 +99,7 @@ class KeyCreatedOut(KeyOut):
 class ServiceOut(BaseModel):
     code: str
     name: str
+    name_en: str = Field(description="the name on a page switched to English (\"\": name)")
     prefix: str
 
 
@@ -169,6 +170,7 @@ class TakeOut(BaseModel):
     ticket_id: str
     service: str
     service_name: str
+    service_name_en: str
     waiting_ahead: int
     estimated_wait_s: int
     issued_to: str = Field(description="the kiosk's device id")
@@ -318,7 +320,7 @@ async def kiosk_status(key: Annotated[KioskKey, Depends(kiosk_key)]) -> StatusOu
 @router.get("/services", response_model=list[ServiceOut], responses=KIOSK_REFUSALS)
 async def services(_: Kiosk, tickets: Tickets) -> list[ServiceOut]:
     """The services a visitor can take a ticket for."""
-    return [ServiceOut(code=s.code, name=s.name, prefix=s.prefix)
+    return [ServiceOut(code=s.code, name=s.name, name_en=s.name_en, prefix=s.prefix)
             for s in tickets.settings.services]
 
 
@@ -340,10 +342,12 @@ async def take(device_id: Kiosk, tickets: Tickets, body: TakeIn) -> TakeOut:
     except RequestError as exc:
         raise HTTPException(_STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST),
                             f"{exc.code}: {exc.message}") from exc
-    names = {s.code: s.name for s in tickets.settings.services}
+    defs = {s.code: s for s in tickets.settings.services}
+    served = defs.get(reply["service"])
     return TakeOut(ticket=reply["ticket"], ticket_id=reply["ticket_id"],
-                   service=reply["service"], service_name=names.get(reply["service"],
-                                                                    reply["service"]),
+                   service=reply["service"],
+                   service_name=served.name if served else reply["service"],
+                   service_name_en=served.name_en if served else "",
                    waiting_ahead=reply["waiting_ahead"],
                    estimated_wait_s=reply["estimated_wait_s"], issued_to=device_id,
                    cases=reply["cases"], checked_in=bool(reply.get("checked_in", False)),
