@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import AdminOnly
 from api.params import NO_NUL
 from api.schemas import ErrorOut, Millis
-from api.services import provide
+from api.services import provide, provide_optional
 from devices.contract import DEVICE_ID_PATTERN, now_ms
 from hall_controller.fleet.registry import DeviceRegistry
 from hall_controller.fleet.requests import RequestError
@@ -184,17 +184,18 @@ class TakeOut(BaseModel):
 Tickets = Annotated[TicketService, Depends(provide(TicketService))]
 KioskKeys = Annotated[KioskKeyService, Depends(provide(KioskKeyService))]
 Pairing = Annotated[KioskPairingService, Depends(provide(KioskPairingService))]
-Registry = Annotated[DeviceRegistry, Depends(provide(DeviceRegistry))]
-NOT_SET_UP = ("kiosk_not_set_up: this kiosk is not set up: enter a pairing code (an admin "
-              "issues one on the users page or at POST /api/v1/kiosk/pairing-codes)")
+# Always there in a hall; optional so that the kiosk's routes can run over a bare API.
+Registry = Annotated[DeviceRegistry | None, Depends(provide_optional(DeviceRegistry))]
+NOT_SET_UP = ("kiosk_not_set_up: no active kiosk key for this device: pair the kiosk with a "
+              "code an admin issues on the users page (POST /api/v1/kiosk/pairing-codes)")
 
 
 def _address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def _id_free(registry: DeviceRegistry, device_id: str) -> None:
-    if registry.holds_other_device(device_id):
+def _id_free(registry: DeviceRegistry | None, device_id: str) -> None:
+    if registry is not None and registry.holds_other_device(device_id):
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"device_id_in_use: {device_id} is a device of its own "
                             "(MQTT); choose another id for the browser kiosk")
@@ -216,7 +217,8 @@ async def kiosk_key(
     except KioskRefused as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SET_UP) from exc
     try:
-        await registry.browser_kiosk_seen(device, found.name, now_ms())
+        if registry is not None:
+            await registry.browser_kiosk_seen(device, found.name, now_ms())
     except HallError as exc:  # presence is for the dashboard; the visitor still gets served
         logger.warning("presence of browser kiosk %s not recorded: %s", device, exc)
     return found

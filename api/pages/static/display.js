@@ -33,8 +33,7 @@ function callText(call) {
 function draw() {
   const now = recent[0];
   const box = $("now-call");
-  box.textContent = now ? t(now.recalls > 0 ? "display.please.recall" : "display.please",
-                            { ticket: now.number, window: now.window }) : "";
+  box.textContent = now ? t("display.please", { ticket: now.number, window: now.window }) : "";
   box.classList.toggle("recalled", Boolean(now && now.recalls > 0));
   $("now-tag").hidden = !(now && now.recalls > 0);
   $("recent").innerHTML = recent.map((c) =>
