@@ -217,6 +217,7 @@ async def test_a_kiosk_in_an_outage_shows_a_banner_and_comes_back_by_itself(
     await expect(kiosk.locator("#setup")).to_be_visible()
     await expect(kiosk.locator("#message")).to_have_text(
         "该自助机尚未设置或已被停用，请联系管理员获取配对码。")
-    response = httpx.post(f"{hall.api}/kiosk/pair", json={"code": code}, timeout=10)
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(f"{hall.api}/kiosk/pair", json={"code": code})
     assert response.status_code == 410 and response.json()["detail"].startswith(
         "pairing_code_used")

@@ -222,15 +222,20 @@ function refreshWaiting() {
 
 // -- staff controls ----------------------------------------------------------------------
 
+// Staff who walk away without "done" leave no buttons on the hall's screen for long.
+const STAFF_MS = 10 * 60 * 1000;
 let staffOpen = false;
+let staffTimer = null;
 async function openStaff() {
   if (staffOpen) return;
   staffOpen = true;
   await requireLogin(["clerk", "facilities"]);
   $("staff-controls").hidden = false;
+  staffTimer = setTimeout(closeStaff, STAFF_MS);
 }
 
 function closeStaff() {
+  clearTimeout(staffTimer);
   // Forget the login without a reload: a reload would lock the sound again.
   for (const key of ["hall.token", "hall.role", "hall.user"]) sessionStorage.removeItem(key);
   $("staff-controls").hidden = true;
