@@ -79,6 +79,14 @@ async def test_the_display_calls_recalls_and_keeps_its_board_through_an_outage(
     await expect(display.locator("#staff-controls")).to_be_visible()
     assert "全屏" in await visible_buttons(display)
     await expect(display.locator("#sound")).to_have_text("声音已开启")
+    # A TV without the autoplay flag starts with its sound locked: the display says so, and a
+    # staff press unlocks it.
+    await display.evaluate("() => window.hallDisplay.audio.suspend()")
+    await expect(display.locator("#sound-locked")).to_contain_text("声音尚未开启")
+    await expect(display.locator("#sound")).to_have_text("开启声音")
+    await display.locator("#sound").click()
+    await expect(display.locator("#sound-locked")).to_be_hidden()
+    await expect(display.locator("#sound")).to_have_text("声音已开启")
     for language in ("zh-CN", "en"):
         if await display.evaluate("document.documentElement.lang") != language:
             await display.locator("#lang").click()
