@@ -15,9 +15,12 @@ import "./words-display.js";
 const $ = (id) => document.getElementById(id);
 const RECENT = 8;
 const BOARD_KEY = "hall.display.board";
+// A kept board older than this is from another day: the server's board replaces it.
+const KEPT_FOR_MS = 12 * 3600 * 1000;
 const recent = [];                // newest first: {ticket_id, number, window, recalls}
 let services = [];
 let boardAt = null;               // when the board was last read from the server
+let keptStale = false;            // the restored board is too old to keep once the server answers
 const announced = new Set();      // ticket_id:recalls already announced (or already on screen)
 const queue = [];                 // announcements waiting their turn
 let speaking = false;
@@ -67,6 +70,7 @@ function restore() {
     recent.push(...kept.recent.slice(0, RECENT));
     services = Array.isArray(kept.services) ? kept.services : [];
     boardAt = kept.at ?? null;
+    keptStale = !boardAt || Date.now() - boardAt > KEPT_FOR_MS;
     // What was on the board is not announced again when the server is back.
     for (const call of recent) announced.add(`${call.ticket_id}:${call.recalls}`);
   } catch (error) {
@@ -94,6 +98,10 @@ async function snapshot() {
   const response = await fetch(`${API}/live/display/snapshot`, { cache: "no-store" });
   if (!response.ok) return;
   const data = await response.json();
+  if (keptStale) {
+    recent.length = 0;
+    keptStale = false;
+  }
   // What is already on the board when the page (re)connects is shown, never announced again.
   const current = data.windows.filter((w) => w.current)
     .map((w) => w.current).sort((a, b) => (b.called_ms ?? 0) - (a.called_ms ?? 0));
@@ -224,12 +232,22 @@ function refreshWaiting() {
 
 // Staff who walk away without "done" leave no buttons on the hall's screen for long.
 const STAFF_MS = 10 * 60 * 1000;
+// A login form opened by a stray double-click must not cover the board for long.
+const LOGIN_MS = 60 * 1000;
 let staffOpen = false;
 let staffTimer = null;
 async function openStaff() {
   if (staffOpen) return;
   staffOpen = true;
+  let loggedIn = false;
+  const abandoned = setTimeout(() => {
+    if (loggedIn) return;
+    document.querySelector(".login-overlay")?.remove();
+    staffOpen = false;
+  }, LOGIN_MS);
   await requireLogin(["clerk", "facilities"]);
+  loggedIn = true;
+  clearTimeout(abandoned);
   $("staff-controls").hidden = false;
   staffTimer = setTimeout(closeStaff, STAFF_MS);
 }

@@ -84,11 +84,14 @@ async function request(path, init = {}, withKey = true) {
 }
 
 function say(key, vars = {}, info = false) {
-  message = key ? { key, vars, info } : null;
+  const said = key ? { key, vars, info } : null;
+  message = said;
   const box = $("message");
   box.hidden = !message;
   box.classList.toggle("info", info);
   box.textContent = message ? t(key, vars) : "";
+  // Good news goes by itself; a refusal stays until the next step.
+  if (info) setTimeout(() => { if (message === said) say(null); }, 8000);
 }
 
 function sayError(error) {
