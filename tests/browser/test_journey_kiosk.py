@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import psycopg
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import LAPTOP, ContextBrowser
@@ -104,6 +105,15 @@ async def test_the_visitor_at_the_kiosk_in_both_languages_at_every_viewport(
     used = admin.locator("#pairing-codes tr[data-device=kiosk-lobby-1]")
     await expect(used.locator(".state")).to_contain_text("已使用")
     await expect(used).to_contain_text("127.0.0.1")
+    # A code not used within its 10 minutes (its expiry moved back, as time would).
+    late = hall.call("POST", "/kiosk/pairing-codes", json={"device_id": "kiosk-lobby-1"})["code"]
+    async with await psycopg.AsyncConnection.connect(hall.env["HALL_DATABASE_URL"],
+                                                     autocommit=True) as db:
+        await db.execute("UPDATE kiosk_pairing_codes SET expires_at = now() - interval '1 s' "
+                         "WHERE used_at IS NULL")
+    await pair(kiosk, late)
+    await expect(kiosk.locator("#message")).to_have_text(
+        "配对码已过期（有效期 10 分钟），请管理员重新生成。")
     second = hall.call("POST", "/kiosk/pairing-codes", json={"device_id": "kiosk-lobby-1",
                                                             "name": "一楼大厅"})["code"]
     await pair(kiosk, second)
