@@ -212,11 +212,17 @@ async def test_a_kiosk_in_an_outage_shows_a_banner_and_comes_back_by_itself(
     await kiosk.reload()
     await expect(kiosk.locator("#offline-banner")).to_be_visible()
     await expect(kiosk.locator("#connection")).to_have_text("未连接")
+    # Reloaded during the outage: what it offers is still there, and the visitor reads why
+    # nothing can be pressed.
+    await expect(kiosk.locator("#services button[data-service=student-id]")).to_be_visible()
+    await expect(kiosk.locator("#message")).to_have_text(
+        "暂时无法连接服务器，请稍后再试或咨询工作人员。")
     await check(kiosk, "journey-kiosk-offline-1080x1920-zh-CN")
 
     hall.start()
     await expect(kiosk.locator("#connection")).to_have_text("已连接", timeout=15_000)
     await expect(kiosk.locator("#offline-banner")).to_have_count(0)
+    await expect(kiosk.locator("#message")).to_be_hidden()
     await expect(kiosk.locator("#services button[data-service=student-id]")).to_be_visible()
     # A key revoked meanwhile sends the kiosk back to its setup screen, in words.
     key_id = next(k["key_id"] for k in hall.call("GET", "/kiosk/keys")

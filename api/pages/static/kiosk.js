@@ -24,6 +24,7 @@ const MESSAGES = {
   pairing_code_used: "kiosk.pair.used", pairing_throttled: "kiosk.pair.throttled", invalid: "kiosk.pair.format",
 };
 let services = [];
+let servicesFresh = false;   // read from the server since this page opened (else the kept copy)
 let service = null;
 let idType = "campus_card";
 let idleTimer = null;
@@ -48,6 +49,7 @@ function credentials() {
 function forget() {
   localStorage.removeItem("hall.kiosk.device");
   localStorage.removeItem("hall.kiosk.key");
+  localStorage.removeItem("hall.kiosk.services");
 }
 
 // The stable code of a refusal: `code` when the server sends one, else the one `detail` starts with.
@@ -106,6 +108,7 @@ function connection(ok) {
   badge.textContent = t(badge.dataset.i18n);
   markOffline(!ok);
   if (ok && message?.key === "kiosk.err.offline") say(null);
+  else if (!ok && !message) say("kiosk.err.offline");   // a visitor reads why nothing works
 }
 
 // Checks in every 30 s (the device list shows the kiosk online while it does), every 3 s
@@ -116,7 +119,7 @@ async function check() {
   try {
     if (credentials()) {
       await request("/kiosk/status");
-      if (!services.length) await loadServices();
+      if (!servicesFresh) await loadServices();
     } else {
       await fetch(`${API}/health`, { cache: "no-store" }).then(() => connection(true), () => { throw new KioskError("offline"); });
     }
@@ -169,6 +172,9 @@ function drawServices() {
 
 async function loadServices() {
   services = await request("/kiosk/services");
+  // Kept, so that a kiosk reloaded during an outage still shows what it offers.
+  localStorage.setItem("hall.kiosk.services", JSON.stringify(services));
+  servicesFresh = true;
   drawServices();
   if (current() === "setup" || current() === undefined) show("step-service");
 }
@@ -274,6 +280,14 @@ function start() {
   for (const kind of ["pointerdown", "keydown", "input"]) document.addEventListener(kind, touched, { capture: true });
   touched();
   show(credentials() ? "step-service" : "setup");
+  if (credentials()) {
+    try {
+      services = JSON.parse(localStorage.getItem("hall.kiosk.services") ?? "[]");
+      drawServices();
+    } catch {
+      services = [];
+    }
+  }
   check();   // and loads the services
   // The page opens from the service worker's copy when reloaded during an outage.
   navigator.serviceWorker?.register("pages-sw.js").catch((error) => console.warn("no offline copy", error));
