@@ -163,6 +163,11 @@ async def test_the_visitor_at_the_kiosk_in_both_languages_at_every_viewport(
     await set_language(kiosk, "zh-CN")
     waiting = len(hall.call("GET", "/windows/w1", user="admin")["waiting"])
     await kiosk.locator("#services button[data-service=student-id]").click()
+    # A reader that typed garbage (longer than any card or code): said in words, no ticket.
+    await kiosk.locator("#id-value").fill("X" * 200)
+    await kiosk.locator("#id-value").press("Enter")
+    await expect(kiosk.locator("#message")).to_have_text(
+        "无法识别此校园卡或二维码，请重新刷卡，或跳过直接取号。")
     await kiosk.locator("#id-value").fill("C99999999")
     await kiosk.locator("#id-value").press("Enter")
     await expect(kiosk.locator("#unknown-id")).to_be_visible()

@@ -211,6 +211,8 @@ async function take(withIdentity) {
       $("unknown-id").hidden = false;
       $("identify-actions").hidden = true;
       say(null);
+    } else if (error.code === "invalid") {
+      say("kiosk.err.read");   // what the reader typed is not a card number or a code
     } else {
       sayError(error);
     }
