@@ -121,7 +121,10 @@ async function check() {
       await request("/kiosk/status");
       if (!servicesFresh) await loadServices();
     } else {
-      await fetch(`${API}/health`, { cache: "no-store" }).then(() => connection(true), () => { throw new KioskError("offline"); });
+      await fetch(`${API}/health`, { cache: "no-store" }).then(() => connection(true), () => {
+        connection(false);
+        throw new KioskError("offline");
+      });
     }
   } catch (error) {
     ok = error.code !== "offline";
