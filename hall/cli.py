@@ -235,6 +235,10 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 f"  Devices:  {per_kind} of each kind, simulated",
                 f"  Queue:    {queue_line}",
                 _windows_line(config, base),
+                f"  Kiosk:    {base}/pages/kiosk.html asks for a pairing code: log in as admin on "
+                f"{base}/pages/users.html, 自助机密钥 / Kiosk keys → 生成配对码 (10 min, once)",
+                f"  Display:  {base}/pages/display.html (public; double-click it and log in "
+                "for sound, full screen and language)",
                 "  Stop with Ctrl-C.",
                 "",
             ]), flush=True)

@@ -35,7 +35,8 @@ from hall_controller.fleet.requests import Handler, RequestError
 from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
-from hall_controller.queue.kiosk_keys import KioskKeyService, KioskKeyStore
+from hall_controller.queue.kiosk_keys import KioskKeyService
+from hall_controller.queue.kiosk_pairing import KioskPairingService, KioskStore
 from hall_controller.queue.ports import (
     RemoteTicketStore,
     StatsStore,
@@ -127,14 +128,19 @@ class TicketsFeature:
     wait_inputs: WaitInputsSource | None = None
     ticket_cases: TicketCaseRecorder | None = None
     cases: CaseLinks | None = None   # without CasesFeature: links to cases kept elsewhere
-    kiosk_keys: KioskKeyStore | None = None   # browser kiosks (the API's /kiosk routes)
+    kiosk_keys: KioskStore | None = None   # browser kiosks (the API's /kiosk routes)
 
     def install(self, hall: HallController) -> None:
         tickets = TicketService(self.store, self.settings, cases=_case_links(hall, self.cases),
                                 wait_inputs=self.wait_inputs, ticket_cases=self.ticket_cases)
         hall.services.add(tickets)
+        cases = hall.services.find(CaseService)
+        if cases is not None:
+            tickets.visitors.append(cases)
         if self.kiosk_keys is not None:
-            hall.services.add(KioskKeyService(self.kiosk_keys))
+            keys = KioskKeyService(self.kiosk_keys)
+            hall.services.add(keys)
+            hall.services.add(KioskPairingService(self.kiosk_keys, keys))
         hall.requests.register("ticket.take", tickets.take)
         hall.on_start(tickets.start)  # the catalog must be in place before the first request
 
@@ -221,6 +227,9 @@ class AccessFeature:
             # (devices.auto_register: tests, a lab) gets its policy unsigned, as before keys.
             unsigned_when_keyless=self.command_secret is None)
         hall.services.add(access)
+        tickets = hall.services.find(TicketService)
+        if tickets is not None:  # a kiosk's card read is known if it is one of our people's
+            tickets.visitors.append(access)
         sync: Handler = access.sync
         if identities is not None:
             sync = provisioned_only(identities, sync)

@@ -166,6 +166,16 @@ class AccessService:
         await self._changed()
         return count
 
+    async def knows_identity(self, identity_type: str, value: str) -> bool:
+        """Whether a campus card read at a kiosk (or a person id) is one of our people's:
+        ``TicketService``'s check for an unknown visitor."""
+        snapshot = await self._current()
+        if identity_type == "campus_card":
+            return any(value in person.cards for person in snapshot.people)
+        if identity_type == "person_id":
+            return any(person.person_id == value for person in snapshot.people)
+        return False
+
     async def clear_faces(self, person_id: str, actor: str) -> int:
         await self.get_person(person_id)
         deleted = await self._store.clear_faces(person_id, actor)

@@ -173,6 +173,17 @@ class CaseService:
         return [c for c in candidates
                 if c.service_code == service_code and c.needs_visit() and c.matches(identity)]
 
+    async def knows_identity(self, identity_type: str, value: str) -> bool:
+        """Whether a card or QR code read at a kiosk names an applicant or a case we hold
+        (any status): ``TicketService``'s check for an unknown visitor."""
+        if identity_type == IdentityType.QR:
+            return await self._store.get_case(value) is not None
+        if identity_type == IdentityType.CAMPUS_CARD:
+            return bool(await self._store.list_cases(campus_card=value, limit=1))
+        if identity_type == IdentityType.PERSON_ID:
+            return bool(await self._store.list_cases(person_id=value, limit=1))
+        return False
+
     async def link_ticket(self, case_id: str, ticket_id: str,
                           ticket_number: str | None = None) -> Case:
         """Link a ticket to the case (``case.ticket_linked``); again for the same ticket is a

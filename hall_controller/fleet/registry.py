@@ -23,6 +23,8 @@ from hall_controller.fleet.presence import Change, Outcome
 logger = logging.getLogger(__name__)
 
 PresenceListener = Callable[[DeviceRecord, Change], None]
+# The model a browser kiosk is listed with: it has no birth to say one.
+BROWSER_KIOSK_MODEL = "browser"
 
 
 class DeviceRegistry:
@@ -37,6 +39,7 @@ class DeviceRegistry:
         self._devices: dict[str, DeviceRecord] = {}
         self._listeners: list[PresenceListener] = []
         self._started_ms = now_ms()
+        self._browser_written: dict[str, int] = {}
 
     async def load(self) -> None:
         """Start from what the database knows (presence included: a restart is not an outage)."""
@@ -78,6 +81,44 @@ class DeviceRegistry:
         outcome = presence.apply_activity(record, at_ms)
         self._devices[device_id] = outcome.record
         return outcome
+
+    # -- devices that speak HTTP, not MQTT -----------------------------------------------------
+
+    def holds_other_device(self, device_id: str) -> bool:
+        """Whether ``device_id`` belongs to a device that is not a browser kiosk (an MQTT
+        device): a browser kiosk must not take its id."""
+        record = self._devices.get(device_id)
+        return record is not None and record.model != BROWSER_KIOSK_MODEL
+
+    async def browser_kiosk_seen(self, device_id: str, site: str, at_ms: int) -> None:
+        """A browser kiosk made a request with its key: it is listed as a kiosk, online, and
+        goes offline (alarm ``device.offline``) after the kiosk timeout without one. The kiosk
+        page checks in every 30 s, so silence means its screen or network is gone. The record
+        is written when it is new or changes presence, and at most once a minute otherwise."""
+        record = self._devices.get(device_id)
+        if record is not None and record.model != BROWSER_KIOSK_MODEL:
+            return  # an MQTT device's id: its presence is its own (holds_other_device)
+        if record is None:
+            record = DeviceRecord(device_id=device_id, kind=DeviceKind.KIOSK,
+                                  model=BROWSER_KIOSK_MODEL, site=site, online=True,
+                                  first_seen_ms=at_ms, last_seen_ms=at_ms, online_since_ms=at_ms)
+            outcome = Outcome(record, Change.WENT_ONLINE, registered=True)
+        else:
+            outcome = presence.apply_activity(record, at_ms)
+            if not record.online and outcome.change is Change.NONE:
+                # Offline for another reason than a timeout (a controller shutdown): back now.
+                outcome = Outcome(dataclasses.replace(outcome.record, online=True,
+                                                      online_since_ms=at_ms,
+                                                      offline_reason=None), Change.WENT_ONLINE)
+            if site and outcome.record.site != site:
+                outcome = Outcome(dataclasses.replace(outcome.record, site=site), outcome.change)
+        self._devices[device_id] = outcome.record
+        written = self._browser_written.get(device_id, 0)
+        if outcome.change is Change.NONE and at_ms - written < 60_000:
+            return
+        self._browser_written[device_id] = at_ms
+        await self._store.upsert_devices([outcome.record])
+        await self.announce(outcome)
 
     # -- effects after the batch is committed --------------------------------------------------
 

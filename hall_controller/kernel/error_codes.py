@@ -86,8 +86,14 @@ class ErrorCode(StrEnum):
     KIOSK_NOT_SET_UP = "kiosk.not_set_up"
     KIOSK_THROTTLED = "kiosk.throttled", "retry_after_s"
     KIOSK_KEY_UNKNOWN = "kiosk.key_unknown", "key"
+    KIOSK_PAIRING_CODE_UNKNOWN = "kiosk.pairing_code_unknown"
+    KIOSK_PAIRING_CODE_EXPIRED = "kiosk.pairing_code_expired"
+    KIOSK_PAIRING_CODE_USED = "kiosk.pairing_code_used"
+    KIOSK_PAIRING_THROTTLED = "kiosk.pairing_throttled", "retry_after_s"
+    IDENTITY_UNKNOWN = "identity.unknown"        # a card or QR code nobody in the hall knows
     # -- devices, commands, alarms, provisioning ---------------------------------------------
     DEVICE_UNKNOWN = "device.unknown", "device"
+    DEVICE_ID_IN_USE = "device.id_in_use", "device"
     DEVICE_OFFLINE = "device.offline", "device"
     DEVICE_NOT_ACCESS = "device.not_access", "device", "kind"
     DEVICE_NO_COMMAND_KEY = "device.no_command_key", "device"

@@ -131,6 +131,13 @@ class KioskCheckIn(Protocol):
         ...
 
 
+class VisitorLookup(Protocol):
+    """Someone who knows people: whether a card or QR code read at a kiosk names anyone
+    (the cases room by its applicants and case ids, the access room by its people's cards)."""
+
+    async def knows_identity(self, identity_type: str, value: str) -> bool: ...
+
+
 class TicketService:
     """Issues tickets; ``take`` is the ``ticket.take`` handler for the request router."""
 
@@ -157,6 +164,9 @@ class TicketService:
         # Set by the composition root when remote tickets are on (it needs this service for
         # the estimate, so it cannot be passed in here).
         self.checkin: KioskCheckIn | None = None
+        # Who can tell whether a card or QR code names anyone (``take``'s
+        # ``refuse_unknown_identity``); each feature that knows people adds itself.
+        self.visitors: list[VisitorLookup] = []
 
     async def start(self) -> None:
         """Sync the services catalog in the database with the config (every controller does
@@ -172,13 +182,17 @@ class TicketService:
         return service_day_at(at_ms, self._zone, self.settings.rollover_at)
 
     async def take(self, device_id: str, device: DeviceRecord | None,
-                   params: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
+                   params: dict[str, Any], request_id: str | None = None, *,
+                   refuse_unknown_identity: bool = False) -> dict[str, Any]:
         """``ticket.take``: params ``{"service": code, "identity"?: {"type", "value"},
         "priority"?: bool}`` → ``{"ticket", "ticket_id", "service", "waiting_ahead",
         "estimated_wait_s", "cases"}`` (+ ``"checked_in": true`` when the identity's remote
         ticket was checked in instead of a new one issued). Errors: invalid_params,
-        unknown_service, hall_closed, daily_cap_reached, unavailable. ``request_id``: the
-        device's request id; a redelivery with the same one gets the same ticket."""
+        unknown_service, hall_closed, daily_cap_reached, unavailable, unknown_identity.
+        ``request_id``: the device's request id; a redelivery with the same one gets the same
+        ticket. ``refuse_unknown_identity`` (the browser kiosk): an identity that none of
+        ``visitors`` knows is refused (``unknown_identity``) rather than given a ticket that
+        looks identified and is not; the kiosk then offers a ticket without it."""
         service_code, identity, priority = _parse_params(params)
         if service_code not in self.settings.service_codes:
             raise RequestError("unknown_service",
@@ -200,6 +214,8 @@ class TicketService:
                                    "the ticket store is unavailable; try again") from exc
             if checked_in is not None:
                 return await self._reply(checked_in, identity, device_id, at, checked_in=True)
+        if identity is not None and refuse_unknown_identity:
+            await self._check_known(identity)
         request = TicketRequest(
             ticket_id=str(uuid.uuid4()), service_code=service_code,
             service_day=self.service_day(at), issued_ms=at, actor=f"kiosk:{device_id}",
@@ -224,6 +240,19 @@ class TicketService:
             logger.info("ticket %s (%s) issued to %s", ticket.number, ticket.service_code, device_id,
                         extra={"device_id": device_id, "ticket_id": ticket.ticket_id})
         return await self._reply(issued, identity, device_id, at, checked_in=False)
+
+    async def _check_known(self, identity: tuple[str, str]) -> None:
+        if not self.visitors:
+            return  # nobody here knows people: nothing to tell an unknown card by
+        try:
+            for lookup in self.visitors:
+                if await lookup.knows_identity(*identity):
+                    return
+        except StoreUnavailable as exc:
+            raise RequestError("unavailable", "the people directory is unavailable; "
+                                              "try again") from exc
+        raise RequestError("unknown_identity",
+                           f"no one is known by this {identity[0].replace('_', ' ')}")
 
     async def _reply(self, issued: IssuedTicket, identity: tuple[str, str] | None,
                      device_id: str, at: int, *, checked_in: bool) -> dict[str, Any]:

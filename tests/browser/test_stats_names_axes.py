@@ -14,7 +14,7 @@ from playwright.async_api import Page, expect
 
 from tests.browser.conftest import LAPTOP, TV, ContextBrowser, screenshot
 from tests.browser.hall_process import HallProcess
-from tests.browser.pages import live, log_in
+from tests.browser.pages import display_controls, live, log_in
 
 CODES = {"student-id", "transcript", "dorm", "finance"}
 PERSON = "2024010001"
@@ -150,6 +150,7 @@ async def test_the_window_terminal_and_the_display_name_services(
     # The display opens in English: the language is remembered per browser.
     await expect(display.locator("#waiting li[data-service=dorm] span").first).to_have_text(
         "Dormitory affairs")
+    await display_controls(display)
     await display.locator("#lang").click()
     await expect(display.locator("#waiting li[data-service=dorm] span").first).to_have_text(
         "宿舍事务")

@@ -4,10 +4,13 @@ provides a ``kiosk_keys`` fixture: an empty store."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from hall_controller.kernel.errors import NotFound
 from hall_controller.queue.kiosk_keys import KioskKey, KioskKeyStore
+from hall_controller.queue.kiosk_pairing import PairingCode
 
 T0 = 1_764_300_000_000
 
@@ -52,3 +55,27 @@ class KioskKeyStoreContract:
         await kiosk_keys.mark_kiosk_key_used("k00000000009", T0)             # unknown: ignored
         read = await kiosk_keys.get_kiosk_key("k00000000001")
         assert read is not None and read.last_used_ms == T0 + 60_000
+
+    async def test_a_pairing_code_is_claimed_once_and_not_after_it_expires(
+            self, kiosk_keys: KioskKeyStore) -> None:
+        store: Any = kiosk_keys   # the adapters keep keys and pairing codes together
+        await store.insert_pairing_code(code("a" * 64, expires_ms=T0 + 600_000))
+        await store.insert_pairing_code(code("b" * 64, expires_ms=T0 + 600_000))
+        claimed = await store.claim_pairing_code("a" * 64, T0 + 1000, "10.0.0.1")
+        assert claimed is not None and claimed.used_ms == T0 + 1000
+        assert claimed.used_from == "10.0.0.1"
+        assert await store.claim_pairing_code("a" * 64, T0 + 2000, "10.0.0.2") is None
+        assert await store.claim_pairing_code("b" * 64, T0 + 600_000, "10.0.0.1") is None
+        assert await store.claim_pairing_code("c" * 64, T0, "10.0.0.1") is None
+        await store.insert_kiosk_key(key("k00000000001"))
+        await store.set_pairing_code_key("a" * 64, "k00000000001")
+        read = await store.get_pairing_code("a" * 64)
+        assert read is not None and read.key_id == "k00000000001" and read.used_ms == T0 + 1000
+        listed = await store.list_pairing_codes(10)
+        assert {c.code_hash for c in listed} == {"a" * 64, "b" * 64}
+        assert await store.get_pairing_code("c" * 64) is None
+
+
+def code(code_hash: str, *, expires_ms: int) -> PairingCode:
+    return PairingCode(code_hash=code_hash, device_id="kiosk-web-1", name="一楼大厅",
+                       created_ms=T0, created_by="admin", expires_ms=expires_ms)

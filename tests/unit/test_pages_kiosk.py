@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from api.auth import Authenticator
 from hall_controller.fleet.model import Role
 from hall_controller.queue.kiosk_keys import KioskKeyService, KioskLimits
+from hall_controller.queue.kiosk_pairing import KioskPairingService
 from hall_controller.queue.memory_kiosk_keys import MemoryKioskKeys
 from hall_controller.queue.memory_tickets import MemoryTicketStore
 from hall_controller.queue.tickets import QueueSettings, TicketService
@@ -31,8 +32,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     await ensure_user(users, "clerk1", "clerk-pass-1", Role.CLERK, hasher=FAST_HASHER)
     tickets = TicketService(MemoryTicketStore(), QueueSettings(services=tuple(SERVICES)))
     await tickets.start()
-    app = api_app(users, tickets, KioskKeyService(MemoryKioskKeys(),
-                                                  KioskLimits(requests_per_key=20)))
+    store = MemoryKioskKeys()
+    keys = KioskKeyService(store, KioskLimits(requests_per_key=20))
+    app = api_app(users, tickets, keys, KioskPairingService(store, keys))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as c:
         c.headers["Authorization"] = f"Bearer {await token(app, 'admin')}"
@@ -165,3 +167,35 @@ async def test_a_kiosk_over_its_rate_gets_429_with_retry_after(client: httpx.Asy
     last = await client.get("/kiosk/services", headers=kiosk("kiosk-web-2"))
     assert last.status_code == 429
     assert int(last.headers["Retry-After"]) >= 1
+
+
+async def test_a_pairing_code_from_an_admin_sets_up_a_kiosk_once(client: httpx.AsyncClient) -> None:
+    app = app_of(client)
+    admin = {"Authorization": f"Bearer {await token(app, 'admin')}"}
+    clerk = {"Authorization": f"Bearer {await token(app, 'clerk1')}"}
+    assert (await client.post("/kiosk/pairing-codes", json={"device_id": "kiosk-web-9"},
+                              headers=clerk)).status_code == 403
+    issued = await client.post("/kiosk/pairing-codes", headers=admin,
+                               json={"device_id": "kiosk-web-9", "name": "二楼"})
+    assert issued.status_code == 201, issued.text
+    code = issued.json()["code"]
+    assert issued.json()["state"] == "pending"
+
+    wrong = await client.post("/kiosk/pair", json={"code": "ZZZZ-ZZZZ"})
+    assert wrong.status_code == 404 and wrong.json()["code"] == "kiosk.pairing_code_unknown"
+    assert (await client.post("/kiosk/pair", json={"code": "<script>"})).status_code == 422
+    assert (await client.post("/kiosk/pair", json={"code": code, "x": 1})).status_code == 422
+    paired = await client.post("/kiosk/pair", json={"code": code.lower()})
+    assert paired.status_code == 200, paired.text
+    assert paired.json()["device_id"] == "kiosk-web-9"
+    headers = {"X-Kiosk-Device": "kiosk-web-9", "X-Kiosk-Key": paired.json()["kiosk_key"]}
+    status = await client.get("/kiosk/status", headers=headers)
+    assert status.json() == {"device_id": "kiosk-web-9", "name": "二楼"}
+    again = await client.post("/kiosk/pair", json={"code": code})
+    assert again.status_code == 410 and again.json()["code"] == "kiosk.pairing_code_used"
+    listed = (await client.get("/kiosk/pairing-codes", headers=admin)).json()
+    assert [(c["device_id"], c["state"]) for c in listed] == [("kiosk-web-9", "used")]
+    assert code not in str(listed) and code.replace("-", "") not in str(listed)
+    refused = await client.get("/kiosk/status", headers={**headers, "X-Kiosk-Key": "kk_x"})
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "kiosk.not_set_up"

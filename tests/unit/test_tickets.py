@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from devices.contract import Request
-from hall_controller.fleet.requests import RequestRouter
+from hall_controller.fleet.requests import RequestError, RequestRouter
 from hall_controller.queue.memory_tickets import ConstraintViolation, MemoryTicketStore
 from hall_controller.queue.model import Ticket, TicketState, WindowDef
 from hall_controller.queue.ports import BusyWindow, NumberInUse, UnknownService, WaitInputs
@@ -137,6 +137,32 @@ async def test_identity_is_kept_and_a_person_id_names_the_person(kiosk: Kiosk) -
     assert kiosk.store.tickets[card_id].person_id is None
     assert kiosk.store.tickets[person_id].person_id == "p-42"
     assert kiosk.store.tickets[person_id].priority
+
+
+class KnownCards:
+    def __init__(self, *cards: str) -> None:
+        self.cards = set(cards)
+
+    async def knows_identity(self, identity_type: str, value: str) -> bool:
+        return identity_type == "campus_card" and value in self.cards
+
+
+async def test_an_unknown_card_is_refused_when_the_kiosk_asks_and_no_ticket_is_issued(
+        kiosk: Kiosk) -> None:
+    kiosk.service.visitors.extend([KnownCards(), KnownCards("20231234")])
+    card = {"type": "campus_card", "value": "99999999"}
+    with pytest.raises(RequestError) as refused:
+        await kiosk.service.take("kiosk-web-1", None, {"service": "student-id", "identity": card},
+                                 "r-unknown-1", refuse_unknown_identity=True)
+    assert refused.value.code == "unknown_identity"
+    assert kiosk.store.tickets == {}
+    known = await kiosk.service.take(
+        "kiosk-web-1", None, {"service": "student-id",
+                              "identity": {"type": "campus_card", "value": "20231234"}},
+        "r-known-1", refuse_unknown_identity=True)
+    assert known["ticket"] == "A001"
+    # An MQTT kiosk's ticket.take is unchanged: the wire contract does not refuse.
+    assert (await kiosk.take({"service": "student-id", "identity": card}))["ok"]
 
 
 async def test_hall_closed_outside_opening_hours() -> None:

@@ -2,14 +2,18 @@
 // change the role of the others (the server refuses changes to oneself and to the last
 // enabled admin). Every logged-in user changes their own password here; the server then
 // revokes all their tokens and answers with a new one for this session. Admins also create
-// browser kiosk keys (shown once), see when each was last used, and revoke them.
-import { api, applyWords, errorText, esc, fmtDateTime, header, languageSwitch, requireLogin, t } from "./common.js";
+// browser kiosk keys (shown once), see when each was last used, and revoke them; or, without
+// anyone copying a key, a one-time pairing code the kiosk's setup screen takes (10 minutes).
+import { api, applyWords, errorText, esc, fmtDateTime, fmtTime, header, languageSwitch, requireLogin, t } from "./common.js";
+import "./words-kiosk.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLES = ["admin", "facilities", "clerk"];
 let me = null;
 let users = [];
 let kioskKeys = [];
+let pairingCodes = [];
+let lastCode = null;
 
 function draw() {
   $("users").innerHTML = users.map((u) => {
@@ -67,22 +71,49 @@ function drawKioskKeys() {
 async function loadKioskKeys() {
   kioskKeys = await api("/kiosk/keys");
   drawKioskKeys();
+  pairingCodes = await api("/kiosk/pairing-codes");
+  drawPairingCodes();
+}
+
+function drawPairingCodes() {
+  $("pairing-codes").innerHTML = pairingCodes.map((c) => `<tr data-device="${esc(c.device_id)}" data-state="${esc(c.state)}">
+      <td>${esc(c.device_id)}</td><td>${esc(fmtDateTime(c.created_ms))}</td><td>${esc(fmtTime(c.expires_ms))}</td>
+      <td class="state">${esc(t(`kiosks.pair.${c.state}`))}${c.used_ms == null ? "" : ` ${esc(fmtTime(c.used_ms))}`}</td>
+      <td>${esc(c.used_from ?? "")}</td></tr>`).join("");
+  if (lastCode) $("kiosk-code-once").textContent = t("kiosks.pair.once", { time: fmtTime(lastCode.expires_ms) });
 }
 
 function wireKioskKeys() {
   const form = $("kiosk-form");
   const message = $("kiosk-message");
+  const body = () => {
+    const data = new FormData(form);
+    return { device_id: String(data.get("device")).trim(), name: String(data.get("name")).trim() };
+  };
+  // The default action: a pairing code, typed on the kiosk; nobody copies a key around.
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const data = new FormData(form);
     message.textContent = "";
     try {
-      const created = await api("/kiosk/keys", {
-        method: "POST", body: { device_id: String(data.get("device")).trim(), name: String(data.get("name")).trim() },
-      });
+      lastCode = await api("/kiosk/pairing-codes", { method: "POST", body: body() });
+      $("kiosk-code").textContent = lastCode.code;
+      $("kiosk-paired").hidden = false;
+      $("kiosk-created").hidden = true;
+      form.reset();
+      await loadKioskKeys();
+    } catch (error) {
+      message.textContent = errorText(error);
+    }
+  });
+  $("kiosk-create-key").addEventListener("click", async () => {
+    if (!form.reportValidity()) return;
+    message.textContent = "";
+    try {
+      const created = await api("/kiosk/keys", { method: "POST", body: body() });
       // The only time the key is shown: the server keeps its hash alone.
       $("kiosk-key").textContent = created.kiosk_key;
       $("kiosk-created").hidden = false;
+      $("kiosk-paired").hidden = true;
       form.reset();
       await loadKioskKeys();
     } catch (error) {
@@ -130,7 +161,7 @@ function wirePasswordForm() {
 
 async function start() {
   header("users.title", { logoutButton: true });
-  languageSwitch(() => { if (me?.role === "admin") { draw(); drawKioskKeys(); } });
+  languageSwitch(() => { if (me?.role === "admin") { draw(); drawKioskKeys(); drawPairingCodes(); } });
   me = await requireLogin(["facilities", "clerk"]);
   applyWords();
   wirePasswordForm();
