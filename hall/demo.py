@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.rules import Scope
 from hall_controller.fleet.provisioning import ProvisioningService
 from hall_controller.queue.clerk import ClerkService
+from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.service_day import service_day_at
 from simulators.access_roster import simulated_roster
 from simulators.clerks import ClerkPlan, run_clerks, simulated_clerk_name
@@ -242,8 +244,13 @@ async def run_simulated_hall(config: HallConfig, mqtt_url: str, hall: Hall, *,
             return
         replayed: Replayed | None = None
         if demo.replay_day:
+            remote = hall.controller.services.find(RemoteTicketService)
             try:
-                replayed = await replay_day(config, hall.adapters, plans, now_ms())
+                # The rollover would close a replayed earlier day's tickets mid-replay (the
+                # demo started between the rollover and opening time replays yesterday).
+                async with (remote.rollover_held() if remote is not None
+                            else contextlib.nullcontext()):
+                    replayed = await replay_day(config, hall.adapters, plans, now_ms())
             except Exception:
                 # A loop boundary of sorts: the demo goes on live without the day so far.
                 logger.exception("demo: the replay failed; the live hall starts without it")

@@ -28,10 +28,11 @@ is skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -96,6 +97,9 @@ class RemoteTicketService:
         self._clock = clock
         self.settings = tickets.settings
         self._zone = ZoneInfo(self.settings.timezone)
+        # Held while an earlier day is replayed through the services (the demo): its tickets
+        # belong to a past service day, and the rollover would close them mid-replay.
+        self._rollover_lock = asyncio.Lock()
 
     @property
     def checkin_window_ms(self) -> int:
@@ -259,8 +263,19 @@ class RemoteTicketService:
             if len(due) < BATCH or not this_round:  # no progress: leave it to the next round
                 return lapsed
 
+    @contextlib.asynccontextmanager
+    async def rollover_held(self) -> AsyncIterator[None]:
+        """No rollover while inside (one in progress finishes first): for replaying an
+        earlier day's tickets through the services, which the rollover would close."""
+        async with self._rollover_lock:
+            yield
+
     async def rollover(self) -> int:
         """Close the tickets of earlier service days still open; how many were closed."""
+        async with self._rollover_lock:
+            return await self._rollover()
+
+    async def _rollover(self) -> int:
         closed = 0
         while True:
             now = self._clock()

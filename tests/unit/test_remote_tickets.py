@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -366,3 +367,21 @@ class TestMemoryRemoteTickets(RemoteTicketsContract):
     def remote_stores(self) -> RemoteStores:
         tickets = MemoryTicketStore()
         return RemoteStores(tickets, MemoryRemoteTickets(tickets))
+
+
+async def test_no_rollover_while_it_is_held_for_an_earlier_day_being_replayed() -> None:
+    # The demo started between the rollover and opening replays yesterday through the
+    # services; the controller's housekeeping must not cancel those tickets mid-replay.
+    hall = Hall(remote_checkin_window_min=24 * 60)
+    await hall.tickets.start()
+    hall.now = utc_ms(2026, 11, 28, 12, 0)  # 20:00 local on the 28th
+    taken = (await hall.kiosk_take({"service": "student-id"}))["result"]["ticket_id"]
+    hall.now = utc_ms(2026, 11, 28, 20, 0)  # 04:00 local: the 29th's day
+    async with hall.remote.rollover_held():
+        housekeeping = asyncio.create_task(hall.remote.rollover())
+        for _ in range(20):                  # loop turns (no I/O here): it waits for the hold
+            await asyncio.sleep(0)
+        assert not housekeeping.done()
+        assert hall.store.tickets[taken].state is TicketState.WAITING
+    assert await housekeeping == 1           # once the replay is over, it closes what is left
+    assert hall.store.tickets[taken].state is TicketState.CANCELLED
