@@ -40,6 +40,7 @@ from api.routes import health as health_routes
 from api.routes import integration as integration_routes
 from api.routes import kiosk as kiosk_routes
 from api.routes import live as live_routes
+from api.routes import notify as notify_routes
 from api.routes import provisioning as provisioning_routes
 from api.routes import remote_tickets as remote_ticket_routes
 from api.routes import stats as stats_routes
@@ -57,6 +58,8 @@ from hall_controller.fleet.views import FleetViews
 from hall_controller.kernel.errors import Conflict, DeviceOffline, HallError, NotFound, StoreUnavailable
 from hall_controller.kernel.services import Services
 from hall_controller.live.hub import LiveHub
+from hall_controller.notify.directory import NotifyDirectory
+from hall_controller.notify.service import NotificationService
 from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.kiosk_keys import KioskKeyService
 from hall_controller.queue.remote_tickets import RemoteTicketService
@@ -101,6 +104,10 @@ _TAGS = [
     {"name": "kiosk", "description": "Browser kiosks: take a ticket with a kiosk key."},
     {"name": "access", "description": "People and face enrolment, schedules, rules, holidays, "
                                       "door modes, signed remote unlock, the access audit."},
+    {"name": "notify", "description": "Alarm notification: recipients and channels, the "
+                                      "on-call rota, maintenance windows, each alarm's "
+                                      "notifications and escalations, the delivery log, and "
+                                      "the signed acknowledgement link."},
 ]
 
 
@@ -128,6 +135,7 @@ FEATURE_ROUTERS = (
     FeatureRouters((kiosk_routes.router,), needs=(TicketService, KioskKeyService)),
     FeatureRouters((access_routes.router,), needs=(AccessService,)),
     FeatureRouters((provisioning_routes.router,), needs=(ProvisioningService,)),
+    FeatureRouters((notify_routes.router,), needs=(NotificationService, NotifyDirectory)),
 )
 
 
@@ -243,6 +251,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Starlette re-raises after answering, so the server still logs the traceback.
         return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
 
+    async def notify_refused(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, notify_routes.Refused)
+        return notify_routes.refused_response(exc.exc)
+
+    app.add_exception_handler(notify_routes.Refused, notify_refused)
     app.add_exception_handler(AuthError, auth_error)
     app.add_exception_handler(HallError, hall_error)
     app.add_exception_handler(Exception, unexpected)
