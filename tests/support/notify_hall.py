@@ -15,7 +15,7 @@ from hall_controller.cases.webhooks import RetryPolicy
 from hall_controller.features import DeviceIdentityFeature, NotifyFeature
 from hall_controller.fleet.memory_provisioning import MemoryProvisioningStore
 from hall_controller.fleet.model import AlarmSeverity
-from hall_controller.fleet.ports import HallStore
+from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.notify.email_channel import EmailSender, SmtpSettings
 from hall_controller.notify.model import Channel, Recipient, RecipientDraft, Role, Shift
 from hall_controller.notify.postgres_store import PostgresNotifyStore
@@ -41,13 +41,12 @@ class NotifyHall:
 
 
 @contextlib.asynccontextmanager
-async def notify_hall(broker_url: str, prefix: str, store: HallStore, *,
+async def notify_hall(broker_url: str, prefix: str, store: PostgresStore, *,
                       escalation_s: tuple[float, ...] = (1.5, 4.0),
                       ) -> AsyncIterator[NotifyHall]:
     """Critical alarms escalate after ``escalation_s``; the on-call person is reached by
     mail and WeCom, the supervisor and the manager by mail."""
-    pool = getattr(store, "pool")
-    notify_store = PostgresNotifyStore(pool)
+    notify_store = PostgresNotifyStore(store.pool)
     with smtp_server() as (mail, smtp_port), channel_server() as apis:
         people = []
         for name, role, channels in (

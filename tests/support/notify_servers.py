@@ -47,14 +47,17 @@ class MailSink:
     mails: list[ReceivedMail] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    # aiosmtpd finds its hooks by these names.
+    async def handle_RCPT(  # noqa: N802
+            self, server: SMTP, session: Session, envelope: Envelope, address: str,
+            rcpt_options: list[str]) -> str:
         if address in self.refuse:
             return "550 5.1.1 no such user"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(  # noqa: N802
+            self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         message = message_from_bytes(raw, policy=policy.default)
         assert isinstance(message, EmailMessage)
