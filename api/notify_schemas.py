@@ -68,6 +68,13 @@ class RecipientOut(RecipientIn):
                    updated_ms=r.updated_ms, updated_by=r.updated_by)
 
 
+class PersonOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    active: bool
+
+
 class ShiftIn(StrictIn):
     recipient_id: Annotated[int, Field(ge=1)]
     weekday: Annotated[int, Field(ge=0, le=6, description="0 = Monday")]

@@ -24,6 +24,7 @@ from api.notify_schemas import (
     HistoryOut,
     OverrideIn,
     OverrideOut,
+    PersonOut,
     RecipientIn,
     RecipientOut,
     RotaOut,
@@ -86,6 +87,13 @@ def refused_response(exc: InvalidNotifyInput) -> JSONResponse:
 async def list_recipients(directory: Directory, _: AdminOnly) -> list[RecipientOut]:
     """Everyone who may be notified, with their channels and addresses."""
     return [RecipientOut.build(r) for r in await directory.recipients()]
+
+
+@router.get("/people", response_model=list[PersonOut])
+async def people(directory: Directory, _: Facilities) -> list[PersonOut]:
+    """Who can be put on the rota: names and roles only (addresses are for admins)."""
+    return [PersonOut(id=r.id, name=r.name, role=r.role, active=r.active)
+            for r in await directory.recipients()]
 
 
 @router.post("/recipients", response_model=RecipientOut, status_code=201, responses=REFUSED)

@@ -246,12 +246,23 @@ _SEVERITY_WORDS = {
     "en": {"critical": "CRITICAL", "major": "MAJOR", "minor": "minor", "warning": "warning"},
 }
 _TYPE_WORDS = {
-    "zh": {"door.forced": "门被强行打开", "door.held_open": "门长时间未关", "device.offline":
-           "设备离线", "tamper": "设备被拆动", "battery.low": "电池电量低",
-           "printer.paper_out": "打印机缺纸", "camera.fault": "摄像头故障"},
+    "zh": {"door.forced": "门被强行打开", "door.held_open": "门长时间未关",
+           "device.offline": "设备离线", "device.kind_mismatch": "设备类型与登记不符",
+           "lock.tamper": "门锁被拆动", "lock.battery_low": "门锁电量低",
+           "printer.paper_near_end": "打印纸将尽", "printer.paper_out": "打印机缺纸",
+           "printer.print_failed": "打印失败", "printer.jam": "打印机卡纸",
+           "hardware.fault": "硬件故障", "auth.lockout": "登录被锁定",
+           "access.suspicious_grant": "可疑的开门授权", "access.policy_refused": "设备拒绝门禁策略",
+           "controller.internal_error": "控制器内部错误"},
     "en": {"door.forced": "door forced open", "door.held_open": "door held open",
-           "device.offline": "device offline", "tamper": "tamper", "battery.low": "low battery",
-           "printer.paper_out": "printer out of paper", "camera.fault": "camera fault"},
+           "device.offline": "device offline", "device.kind_mismatch": "device kind mismatch",
+           "lock.tamper": "lock tampered with", "lock.battery_low": "lock battery low",
+           "printer.paper_near_end": "printer paper nearly out",
+           "printer.paper_out": "printer out of paper", "printer.print_failed": "print failed",
+           "printer.jam": "printer jam", "hardware.fault": "hardware fault",
+           "auth.lockout": "login locked out", "access.suspicious_grant": "suspicious access grant",
+           "access.policy_refused": "device refused its access policy",
+           "controller.internal_error": "controller internal error"},
 }
 _TEXT = {
     "zh": {"device": "设备", "site": "位置", "raised": "发生时间", "count": "次数",

@@ -79,7 +79,7 @@ const WORDS = {
     "fac.site": "位置", "fac.alarmstate": "告警状态", "fac.all": "全部", "fac.withalarm": "有告警",
     "fac.noalarm": "无告警", "fac.online": "在线", "fac.offline": "离线", "fac.lastseen": "最后通信",
     "fac.ack": "确认", "fac.clear": "清除", "fac.acked": "已确认", "fac.device": "设备",
-    "fac.type": "类型", "fac.severity": "级别", "fac.raised": "产生时间", "fac.count": "次数",
+    "fac.history": "通知记录", "fac.type": "类型", "fac.severity": "级别", "fac.raised": "产生时间", "fac.count": "次数",
     "fac.noalarms": "没有活动告警",
     "prov.title": "设备开通（管理员）", "prov.id": "设备编号", "prov.provision": "开通",
     "prov.once": "以下配置只显示这一次：请复制到设备主机的 config.toml，关闭后无法再查看。",
@@ -191,7 +191,7 @@ const WORDS = {
     "fac.site": "Site", "fac.alarmstate": "Alarm state", "fac.all": "All", "fac.withalarm": "With alarm",
     "fac.noalarm": "No alarm", "fac.online": "online", "fac.offline": "offline", "fac.lastseen": "Last seen",
     "fac.ack": "Ack", "fac.clear": "Clear", "fac.acked": "acknowledged", "fac.device": "Device",
-    "fac.type": "Type", "fac.severity": "Severity", "fac.raised": "Raised", "fac.count": "Count",
+    "fac.history": "Notifications", "fac.type": "Type", "fac.severity": "Severity", "fac.raised": "Raised", "fac.count": "Count",
     "fac.noalarms": "No active alarms",
     "prov.title": "Device provisioning (admin)", "prov.id": "Device id", "prov.provision": "Provision",
     "prov.once": "Shown this once: copy it into the device host's config.toml; it cannot be shown again.",
@@ -301,9 +301,12 @@ export function serviceName(s) {
 // -- login and API ---------------------------------------------------------------------------
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  // `code`: the stable code some refusals carry ({"detail", "code", "field"}), for a page to
+  // put in its reader's words.
+  constructor(status, detail, code = undefined) {
     super(detail);
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -350,7 +353,9 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
     sessionStorage.removeItem("hall.token");
     location.reload();
   }
-  if (!response.ok) throw new ApiError(response.status, detailText(data) || response.statusText);
+  if (!response.ok) {
+    throw new ApiError(response.status, detailText(data) || response.statusText, data?.code);
+  }
   return data;
 }
 

@@ -44,7 +44,8 @@ function drawAlarms() {
     <td><span class="badge ${esc(a.severity)}">${esc(a.severity)}</span></td>
     <td>${esc(fmtDateTime(a.raised_ms))}</td>
     <td>${a.acknowledged ? esc(t("fac.acked")) : `<button data-ack="${a.id}">${esc(t("fac.ack"))}</button>`}
-        <button data-clear="${a.id}">${esc(t("fac.clear"))}</button></td></tr>`).join("")
+        <button data-clear="${a.id}">${esc(t("fac.clear"))}</button>
+        <a href="alarm-history.html?id=${a.id}" class="history-link">${esc(t("fac.history"))}</a></td></tr>`).join("")
     : `<tr><td colspan="5" class="muted">${esc(t("fac.noalarms"))}</td></tr>`;
 }
 
