@@ -29,13 +29,14 @@ from hall_controller.notify.ports import SendFailed
 from hall_controller.notify.rules import AckLinks, EscalationPolicy
 from hall_controller.notify.service import NotificationService, NotifySettings
 
-# The AlarmService stamps alarms with the real clock; the test's clock starts there too.
-T0 = now_ms()
+T0 = 1_700_000_000_000   # when the directory entries were made
 
 
 @dataclass
 class Clock:
-    now: int = T0
+    # The AlarmService stamps alarms with the real clock; the test's clock starts there too,
+    # when each test begins.
+    now: int = field(default_factory=now_ms)
 
     def __call__(self) -> int:
         return self.now
@@ -156,7 +157,8 @@ async def test_escalation_reads_the_store_so_an_ack_elsewhere_stops_it(hall: Hal
 
 
 async def test_maintenance_window_holds_the_message_and_marks_the_alarm(hall: Hall) -> None:
-    await hall.store.add_window(MaintenanceWindow(T0 - 1, T0 + 3_600_000, "battery swap",
+    start = hall.clock.now
+    await hall.store.add_window(MaintenanceWindow(start - 1, start + 3_600_000, "battery swap",
                                                   device_id="lock-1"))
     alarm = await hall.alarms.raise_alarm("lock-1", "door.forced", AlarmSeverity.CRITICAL)
     other = await hall.alarms.raise_alarm("lock-2", "door.forced", AlarmSeverity.CRITICAL)
