@@ -175,3 +175,16 @@ async def test_refused_input_names_the_field(broker_url: str, topic_prefix: str,
             bad_token = await api.post("/notify/ack", json={"token": "1.1.1.x"})
             assert bad_token.status_code == 422 and bad_token.json()["code"] == "invalid_link"
             assert isinstance(hall.notifier, NotificationService)
+
+            # Addresses are for admins; facilities staff see names for the rota only.
+            await ensure_user(hall_store, "fac2", "fac-pass-2", Role.FACILITIES,
+                              hasher=FAST_HASHER)
+            token = (await api.post("/auth/token", data={
+                "username": "fac2", "password": "fac-pass-2"})).json()["access_token"]
+            staff = {"Authorization": f"Bearer {token}"}
+            assert (await api.get("/notify/recipients", headers=staff)).status_code == 403
+            assert (await api.post(f"/notify/recipients/{hall.on_call.id}/test",
+                                   headers=staff)).status_code == 403
+            people = (await api.get("/notify/people", headers=staff)).json()
+            assert set(people[0]) == {"id", "name", "role", "active"}
+            assert (await api.get("/notify/rota")).status_code == 401
