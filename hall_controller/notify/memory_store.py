@@ -100,11 +100,12 @@ class MemoryNotifyStore:
             raise NotFound(f"unknown recipient {recipient_id}")
 
     # -- tracks
-    async def start_track(self, track: AlarmTrack) -> bool:
+    async def start_track(self, track: AlarmTrack, planned: Sequence[PlannedMessage] = (),
+                          history: Sequence[HistoryEntry] = (),
+                          at_ms: int = 0) -> list[int] | None:
         if track.alarm_id in self.tracks:
-            return False
-        self.tracks[track.alarm_id] = dataclasses.replace(track)
-        return True
+            return None
+        return await self.advance(track, planned, history, at_ms)
 
     async def tracked(self, alarm_ids: Sequence[int]) -> set[int]:
         return {i for i in alarm_ids if i in self.tracks}

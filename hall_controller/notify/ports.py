@@ -85,9 +85,13 @@ class DirectoryStore(Protocol):
 class TrackStore(Protocol):
     """Each alarm's notification track, its history, and the outgoing deliveries."""
 
-    async def start_track(self, track: AlarmTrack) -> bool:
-        """Record a new track; False (and nothing changes) when the alarm has one already,
-        so an alarm is handled once however often it is heard of."""
+    async def start_track(self, track: AlarmTrack, planned: Sequence[PlannedMessage] = (),
+                          history: Sequence[HistoryEntry] = (),
+                          at_ms: int = 0) -> list[int] | None:
+        """In one transaction: record a new track, queue ``planned`` and write ``history``
+        (as ``advance`` does); returns the new delivery ids. None, and nothing changes, when
+        the alarm has a track already: an alarm is handled once however often it is heard
+        of, and never half-handled."""
         ...
 
     async def tracked(self, alarm_ids: Sequence[int]) -> set[int]: ...

@@ -123,10 +123,14 @@ class PostgresNotifyStore:
         return MaintenanceWindow(**row)
 
     # -- tracks
-    async def start_track(self, track: AlarmTrack) -> bool:
-        row = await fetch_one(self._pool, "start track", QUERIES["start_track"],
-                              _track_params(track))
-        return row is not None
+    async def start_track(self, track: AlarmTrack, planned: Sequence[PlannedMessage] = (),
+                          history: Sequence[HistoryEntry] = (),
+                          at_ms: int = 0) -> list[int] | None:
+        async with transaction(self._pool, "start track") as cur:
+            await cur.execute(QUERIES["start_track"], _track_params(track))
+            if await cur.fetchone() is None:
+                return None
+            return await _write_steps(cur, planned, history, at_ms)
 
     async def tracked(self, alarm_ids: Sequence[int]) -> set[int]:
         if not alarm_ids:
@@ -149,9 +153,7 @@ class PostgresNotifyStore:
                       history: Sequence[HistoryEntry], at_ms: int) -> list[int]:
         async with transaction(self._pool, "advance track") as cur:
             await cur.execute(QUERIES["save_track"], _track_params(track))
-            for entry in history:
-                await cur.execute(QUERIES["insert_history"], _history_params(entry))
-            return [await _queue(cur, p, at_ms) for p in planned]
+            return await _write_steps(cur, planned, history, at_ms)
 
     async def queue_message(self, planned: PlannedMessage, at_ms: int) -> int:
         async with transaction(self._pool, "queue message") as cur:
@@ -220,6 +222,13 @@ class PostgresNotifyStore:
             "alarm_id": alarm_id, "status": None if status is None else status.value,
             "limit": max(limit, 0)})
         return [_delivery(r) for r in rows]
+
+
+async def _write_steps(cur: psycopg.AsyncCursor[Row], planned: Sequence[PlannedMessage],
+                       history: Sequence[HistoryEntry], at_ms: int) -> list[int]:
+    for entry in history:
+        await cur.execute(QUERIES["insert_history"], _history_params(entry))
+    return [await _queue(cur, p, at_ms) for p in planned]
 
 
 async def _queue(cur: psycopg.AsyncCursor[Row], planned: PlannedMessage, at_ms: int) -> int:

@@ -142,6 +142,8 @@ class NotificationService:
     async def start(self, alarm: Alarm) -> bool:
         """Handle a new alarm once: hold it (maintenance), queue it for the digest (minor,
         flapping), or tell level 0. False when it was handled already."""
+        if await self._store.get_track(alarm.id) is not None:
+            return False   # a bump of an alarm already handled (most repeats end here)
         now = self._clock()
         site = self._site_of(alarm.device_id)
         track = AlarmTrack(alarm.id, alarm.device_id, alarm.type, alarm.severity, site,
@@ -169,11 +171,10 @@ class NotificationService:
 
     async def _begin(self, track: AlarmTrack, planned: Sequence[PlannedMessage],
                      history: Sequence[HistoryEntry], now: int) -> bool:
-        # Claimed first (the primary key decides), then advanced: a second controller that
-        # hears of the same alarm stops at start_track.
-        if not await self._store.start_track(track):
+        # The track's primary key decides: a second controller that hears of the same alarm
+        # writes nothing; the messages and history go in with the track, or not at all.
+        if await self._store.start_track(track, planned, history, now) is None:
             return False
-        await self._store.advance(track, planned, history, now)
         logger.info("alarm %s: %s (%d messages)", track.alarm_id, track.status.value,
                     len(planned), extra={"alarm_id": track.alarm_id})
         if planned:

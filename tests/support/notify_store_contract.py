@@ -93,8 +93,15 @@ class NotifyStoreContract:
     async def test_an_alarm_is_tracked_once(self, notify_store: NotifyStore,
                                             new_alarm: NewAlarm) -> None:
         alarm = await new_alarm()
-        assert await notify_store.start_track(track(alarm))
-        assert not await notify_store.start_track(track(alarm, status=TrackStatus.DIGEST))
+        assert await notify_store.start_track(track(alarm)) == []
+        r = await notify_store.save_recipient(None, RecipientDraft(
+            "a", Role.ONCALL, (Channel.EMAIL,), email="a@b.cn"), T0, "x")
+        again = await notify_store.start_track(
+            track(alarm, status=TrackStatus.DIGEST), [planned(r.id, alarm)],
+            [HistoryEntry(alarm, T0, HistoryKind.FLAPPING)], T0)
+        assert again is None
+        assert await notify_store.history(alarm) == []
+        assert await notify_store.list_deliveries() == []
         got = await notify_store.get_track(alarm)
         assert got is not None and got.status is TrackStatus.NOTIFYING
         assert await notify_store.tracked([alarm, alarm + 1000]) == {alarm}
@@ -107,14 +114,16 @@ class NotifyStoreContract:
         r = await notify_store.save_recipient(None, RecipientDraft(
             "a", Role.ONCALL, (Channel.EMAIL,), email="a@b.cn"), T0, "x")
         current = track(alarm)
-        await notify_store.start_track(current)
+        first = await notify_store.start_track(current, [planned(r.id, alarm)], [], T0)
+        assert first is not None and len(first) == 1
         current.level, current.next_step_ms = 1, T0 + 60_000
         ids = await notify_store.advance(current, [planned(r.id, alarm)], [HistoryEntry(
             alarm, T0, HistoryKind.ESCALATED, level=1)], T0)
         history = await notify_store.history(alarm)
         assert [(e.kind, e.delivery_id) for e in history] == [
-            (HistoryKind.ESCALATED, None), (HistoryKind.NOTIFIED, ids[0])]
-        [delivery] = await notify_store.list_deliveries(alarm_id=alarm)
+            (HistoryKind.NOTIFIED, first[0]), (HistoryKind.ESCALATED, None),
+            (HistoryKind.NOTIFIED, ids[0])]
+        delivery, _ = await notify_store.list_deliveries(alarm_id=alarm)
         assert delivery.status is DeliveryStatus.PENDING and delivery.recipient_id == r.id
         assert delivery.message.link == "https://l" and delivery.message.subject == "主题"
         saved = await notify_store.get_track(alarm)
