@@ -178,6 +178,15 @@ async def test_recipients_rota_maintenance_mail_ack_link_and_history(
     await expect(steps.locator("li[data-kind=maintenance]")).to_contain_text("更换锁芯")
     assert len(sink.mails) == 1
 
+    # 6. The dashboard marks the held alarm and links each alarm to its notifications.
+    await rota.goto(f"{notify_hall.base}/pages/facilities.html")
+    held_row = rota.locator("#alarms tr[data-device=lock-maint]")
+    await expect(held_row).to_contain_text("维护中")
+    await expect(rota.locator("#alarms tr[data-device=lock-web-1]")).not_to_contain_text("维护中")
+    await held_row.get_by_role("link", name="通知记录").click()
+    await expect(rota.locator("li[data-kind=maintenance]")).to_contain_text("更换锁芯")
+    await rota.goto(f"{notify_hall.base}/pages/notify-rota.html")
+
     await history.locator("#lang").click()
     await expect(history.locator("#alarm-facts")).to_contain_text("in maintenance (nobody told)")
     await history.locator(f"tr[data-alarm='{alarms['lock-web-1']}']").click()

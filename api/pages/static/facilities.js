@@ -3,10 +3,12 @@
 // server keeps only the password's hash), and they re-key or revoke a device.
 import { api, applyWords, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
          showLiveStatus, t } from "./common.js";
+import "./words-notify.js";
 
 const $ = (id) => document.getElementById(id);
 let devices = new Map();   // device_id -> device
 let alarms = [];           // active alarms
+let inMaintenance = new Set();   // alarm ids raised inside a maintenance window (not notified)
 let provisioned = [];      // provisioned devices (admin only), no secrets
 const KINDS = ["kiosk", "face_gate", "door_lock", "queue_display"];
 
@@ -40,7 +42,7 @@ function drawDevices() {
 function drawAlarms() {
   $("alarms").innerHTML = alarms.length ? alarms.map((a) => `<tr data-alarm="${a.id}" data-device="${esc(a.device_id)}">
     <td><a href="device.html?id=${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>
-    <td>${esc(a.type)}${a.count > 1 ? ` ×${a.count}` : ""}</td>
+    <td>${esc(a.type)}${a.count > 1 ? ` ×${a.count}` : ""}${inMaintenance.has(a.id) ? ` <span class="badge maintenance">${esc(t("ntf.inMaintenance"))}</span>` : ""}</td>
     <td><span class="badge ${esc(a.severity)}">${esc(a.severity)}</span></td>
     <td>${esc(fmtDateTime(a.raised_ms))}</td>
     <td>${a.acknowledged ? esc(t("fac.acked")) : `<button data-ack="${a.id}">${esc(t("fac.ack"))}</button>`}
@@ -56,6 +58,9 @@ async function loadDevices() {
 
 async function loadAlarms() {
   alarms = await api("/alarms?status=active");
+  // Without the notify feature there is no such list: nothing is marked.
+  const held = await api("/notify/alarms?status=maintenance&limit=500").catch(() => []);
+  inMaintenance = new Set(held.map((h) => h.alarm_id));
   drawAlarms();
   drawDevices();
 }
