@@ -169,6 +169,19 @@ async def test_refused_input_names_the_field(broker_url: str, topic_prefix: str,
                 answer = await api.post(path, json=body, headers=admin)
                 assert answer.status_code == 422, (path, answer.text)
                 assert (answer.json()["field"], answer.json()["code"]) == (field, code)
+            # A test message goes out on the recipient's channels; one without any configured
+            # channel is refused.
+            sent = await api.post(f"/notify/recipients/{hall.supervisor.id}/test", headers=admin)
+            assert sent.status_code == 202, sent.text
+            [test_mail] = await eventually(lambda: hall.mail.to(hall.supervisor.email),
+                                           what="the test mail")
+            assert test_mail.message["Subject"] == "校园服务大厅：测试消息"
+            sms_only = await api.post("/notify/recipients", headers=admin, json={
+                "name": "短信", "role": "watcher", "channels": ["sms"], "phone": "13800138000"})
+            assert sms_only.status_code == 201, sms_only.text
+            refused = await api.post(f"/notify/recipients/{sms_only.json()['id']}/test",
+                                     headers=admin)
+            assert refused.status_code == 409
             unknown = await api.post("/notify/rota/shifts", headers=admin, json={
                 "recipient_id": 999_999, "weekday": 1, "start_minute": 0, "end_minute": 60})
             assert unknown.status_code == 404
