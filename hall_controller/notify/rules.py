@@ -40,7 +40,7 @@ from hall_controller.notify.model import (
 MINUTES_PER_DAY = 24 * 60
 MAX_NAME = 100
 MAX_SITES = 50
-_EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s<>,;\"\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 _PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 _USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")   # WeCom / DingTalk user ids, platform ids
 _SITE = re.compile(r"^[^\x00-\x1f]{1,128}$")
@@ -102,8 +102,9 @@ def validate_override(override: Override) -> Override:
         raise InvalidNotifyInput("day", "invalid_day", "day is a date, YYYY-MM-DD") from None
     _check_minutes(override.start_minute, override.end_minute)
     _check_site(override.site)
-    if len(override.note) > 200:
-        raise InvalidNotifyInput("note", "note_too_long", "a note is at most 200 characters")
+    if len(override.note) > 200 or _has_control(override.note):
+        raise InvalidNotifyInput("note", "invalid_note",
+                                 "a note is at most 200 printable characters")
     return override
 
 
@@ -121,10 +122,14 @@ def validate_window(window: MaintenanceWindow) -> MaintenanceWindow:
     if window.ends_ms - window.starts_ms > 31 * 24 * 3600_000:
         raise InvalidNotifyInput("ends_ms", "window_too_long",
                                  "a maintenance window lasts at most 31 days")
-    if not window.reason.strip() or len(window.reason) > 200:
+    if not window.reason.strip() or len(window.reason) > 200 or _has_control(window.reason):
         raise InvalidNotifyInput("reason", "invalid_reason",
                                  "say why, in 1 to 200 characters")
     return window
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def _check_minutes(start: int, end: int) -> None:
@@ -230,10 +235,14 @@ class AckLinks:
         """(alarm id, recipient id); raises InvalidNotifyInput ``invalid_link`` or
         ``expired_link``."""
         parts = token.split(".")
-        if len(parts) != 4 or not all(p.isdigit() and len(p) < 20 for p in parts[:3]):
+        # Digits only (ASCII: "²" is a digit to isdigit), and ids that fit PostgreSQL's bigint.
+        if len(parts) != 4 or not all(p.isascii() and p.isdigit() and len(p) <= 18
+                                      for p in parts[:3]):
             raise InvalidNotifyInput("token", "invalid_link", "this link is not valid")
         alarm_id, recipient_id, expires = (int(p) for p in parts[:3])
-        if not hmac.compare_digest(self._mac(alarm_id, recipient_id, expires), parts[3]):
+        # Bytes: compare_digest refuses str holding anything but ASCII (a forged token may).
+        if not hmac.compare_digest(self._mac(alarm_id, recipient_id, expires).encode(),
+                                   parts[3].encode()):
             raise InvalidNotifyInput("token", "invalid_link", "this link is not valid")
         if now_ms >= expires:
             raise InvalidNotifyInput("token", "expired_link",

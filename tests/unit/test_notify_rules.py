@@ -99,7 +99,9 @@ def test_ack_link_is_bound_to_its_alarm_and_expires() -> None:
     alarm, recipient, expires, mac = token.split(".")
     forged = f"43.{recipient}.{expires}.{mac}"
     longer = f"{alarm}.{recipient}.{int(expires) + 10**9}.{mac}"
-    for bad in (forged, longer, token + "x", "42.7", "a.b.c.d", ""):
+    for bad in (forged, longer, token + "x", "42.7", "a.b.c.d", "", f"{alarm}.{recipient}."
+                f"{expires}.{mac[:-1]}é", f"²{alarm}.{recipient}.{expires}.{mac}",
+                f"{'9' * 25}.{recipient}.{expires}.{mac}"):
         with pytest.raises(InvalidNotifyInput) as refused:
             links.verify(bad, 30_000)
         assert refused.value.code == "invalid_link"
@@ -127,6 +129,16 @@ def test_refused_recipients_name_the_field() -> None:
         with pytest.raises(InvalidNotifyInput) as refused:
             validate_recipient(draft)
         assert refused.value.field == field, draft
+
+
+def test_control_characters_are_refused() -> None:
+    with pytest.raises(InvalidNotifyInput) as refused:
+        validate_window(MaintenanceWindow(1, 2, "换锁\x00芯", device_id="lock-1"))
+    assert refused.value.field == "reason"
+    with pytest.raises(InvalidNotifyInput) as refused:
+        validate_recipient(RecipientDraft("x", Role.ONCALL, (Channel.EMAIL,),
+                                          email="a\x00b@campus.edu.cn"))
+    assert refused.value.field == "email"
 
 
 def test_refused_windows() -> None:
