@@ -150,12 +150,18 @@ class MemoryNotifyStore:
             self.leases[track.alarm_id] = now_ms + lease_ms
         return [dataclasses.replace(t) for t in due[:limit]]
 
-    async def claim_digest(self, now_ms: int, limit: int) -> list[AlarmTrack]:
-        waiting = sorted((t for t in self.tracks.values() if t.digest_pending),
+    async def claim_digest(self, now_ms: int, lease_ms: int, limit: int) -> list[AlarmTrack]:
+        waiting = sorted((t for t in self.tracks.values() if t.digest_pending
+                          and self.leases.get(t.alarm_id, 0) <= now_ms),
                          key=lambda t: t.alarm_id)[:limit]
         for track in waiting:
-            track.digest_pending = False
+            self.leases[track.alarm_id] = now_ms + lease_ms
         return [dataclasses.replace(t) for t in waiting]
+
+    async def finish_digest(self, alarm_ids: Sequence[int]) -> None:
+        for alarm_id in alarm_ids:
+            self.tracks[alarm_id].digest_pending = False
+            self.leases.pop(alarm_id, None)
 
     async def stop(self, alarm_id: int, entry: HistoryEntry) -> bool:
         track = self.tracks.get(alarm_id)

@@ -115,9 +115,13 @@ class TrackStore(Protocol):
         controller does not claim them until the lease runs out or ``advance`` saves them)."""
         ...
 
-    async def claim_digest(self, now_ms: int, limit: int) -> list[AlarmTrack]:
-        """Tracks waiting for the digest; they no longer wait once returned."""
+    async def claim_digest(self, now_ms: int, lease_ms: int, limit: int) -> list[AlarmTrack]:
+        """Tracks waiting for the digest, leased to the caller; they wait no longer once
+        ``finish_digest`` says they went out (a caller that dies first leaves them to the
+        next digest: sent twice rather than never)."""
         ...
+
+    async def finish_digest(self, alarm_ids: Sequence[int]) -> None: ...
 
     async def stop(self, alarm_id: int, entry: HistoryEntry) -> bool:
         """End a notifying track's escalation and write ``entry``; False when it was not

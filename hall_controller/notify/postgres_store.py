@@ -165,10 +165,14 @@ class PostgresNotifyStore:
                                {"now_ms": now_ms, "lease_ms": lease_ms, "limit": limit})
         return [_track(r) for r in rows]
 
-    async def claim_digest(self, now_ms: int, limit: int) -> list[AlarmTrack]:
+    async def claim_digest(self, now_ms: int, lease_ms: int, limit: int) -> list[AlarmTrack]:
         rows = await fetch_all(self._pool, "claim digest", QUERIES["claim_digest"],
-                               {"limit": limit})
+                               {"now_ms": now_ms, "lease_ms": lease_ms, "limit": limit})
         return [_track(r) for r in rows]
+
+    async def finish_digest(self, alarm_ids: Sequence[int]) -> None:
+        await execute(self._pool, "finish digest", QUERIES["finish_digest"],
+                      {"ids": list(alarm_ids)})
 
     async def stop(self, alarm_id: int, entry: HistoryEntry) -> bool:
         async with transaction(self._pool, "stop track") as cur:

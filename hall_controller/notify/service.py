@@ -257,7 +257,7 @@ class NotificationService:
     async def send_digest(self) -> int:
         """One message per recipient listing the alarms waiting for the digest."""
         now = self._clock()
-        waiting = await self._store.claim_digest(now, limit=500)
+        waiting = await self._store.claim_digest(now, lease_ms=600_000, limit=500)
         by_recipient: dict[int, tuple[Recipient, list[tuple[Alarm, str]]]] = {}
         for track in waiting:
             alarm = await self._alarms_get(track.alarm_id)
@@ -272,6 +272,7 @@ class NotificationService:
             for message in messages_for(recipient, subject, text, "", self.channels):
                 await self._store.queue_message(PlannedMessage(
                     message, recipient.id, alarm_ids, "digest", 0, HistoryKind.DIGESTED), now)
+        await self._store.finish_digest([t.alarm_id for t in waiting])
         if by_recipient:
             self._wake_dispatcher()
         return len(waiting)

@@ -158,8 +158,13 @@ class NotifyStoreContract:
         for alarm in (first, second):
             await notify_store.start_track(track(alarm, status=TrackStatus.DIGEST,
                                                  digest_pending=True))
-        assert {t.alarm_id for t in await notify_store.claim_digest(T0, 10)} == {first, second}
-        assert await notify_store.claim_digest(T0, 10) == []
+        claimed = await notify_store.claim_digest(T0, 60_000, 10)
+        assert {t.alarm_id for t in claimed} == {first, second}
+        assert await notify_store.claim_digest(T0 + 1, 60_000, 10) == []      # leased
+        # A digest never finished (its controller died) goes out with the next one.
+        assert len(await notify_store.claim_digest(T0 + 60_000, 60_000, 10)) == 2
+        await notify_store.finish_digest([first, second])
+        assert await notify_store.claim_digest(T0 + 10**6, 60_000, 10) == []
         r = await notify_store.save_recipient(None, RecipientDraft(
             "a", Role.ONCALL, (Channel.EMAIL,), email="a@b.cn"), T0, "x")
         digest_id = await notify_store.queue_message(planned(r.id, first, second), T0)

@@ -117,12 +117,18 @@ RETURNING alarm_id, device_id, type, severity, site, hall_ms(raised_at) AS raise
           level, hall_ms(next_step_at) AS next_step_ms, digest_pending, reason
 
 -- name: claim_digest
-UPDATE notify_tracks SET digest_pending = false
+-- Leased, still pending: a controller that dies before finish_digest leaves them to the next.
+UPDATE notify_tracks SET lease_until = hall_ts(%(now_ms)s) + %(lease_ms)s * interval '1 ms'
 WHERE alarm_id IN (
-    SELECT alarm_id FROM notify_tracks WHERE digest_pending
+    SELECT alarm_id FROM notify_tracks
+    WHERE digest_pending AND (lease_until IS NULL OR lease_until <= hall_ts(%(now_ms)s))
     ORDER BY alarm_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 RETURNING alarm_id, device_id, type, severity, site, hall_ms(raised_at) AS raised_ms, status,
           level, hall_ms(next_step_at) AS next_step_ms, digest_pending, reason
+
+-- name: finish_digest
+UPDATE notify_tracks SET digest_pending = false, lease_until = NULL
+WHERE alarm_id = ANY(%(ids)s)
 
 -- name: stop_track
 UPDATE notify_tracks SET status = 'done', next_step_at = NULL, lease_until = NULL
