@@ -61,7 +61,8 @@ def notify_settings(config: NotifyConfig, timezone: str) -> NotifySettings:
         escalation=EscalationPolicy({s: tuple(getattr(esc, s.value)) for s in AlarmSeverity}),
         public_url=config.public_url, digest_severities=frozenset(config.digest_severities),
         digest_interval_s=config.digest_interval_s, flapping_window_s=config.flapping_window_s,
-        flapping_threshold=config.flapping_threshold, tick_s=config.tick_s)
+        flapping_threshold=config.flapping_threshold, tick_s=config.tick_s,
+        grace_s=dict(config.grace_s))
 
 
 def ack_links(config: NotifyConfig, auth_secret: str) -> AckLinks:

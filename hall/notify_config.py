@@ -145,6 +145,10 @@ class NotifyConfig(ConfigSection):
     flapping_window_s: Annotated[float, Field(ge=1)] = 600
     flapping_threshold: Annotated[int, Field(ge=2)] = 4
     tick_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    grace_s: dict[str, Annotated[float, Field(ge=0, le=3600)]] = Field(
+        default_factory=lambda: {"device.offline": 60.0},
+        description="alarm type → seconds it must stay active before anyone is told (a "
+                    "device that reboots comes back within it)")
     retry_initial_s: Seconds = 5.0
     retry_max_s: Seconds = 600.0
     retry_max_attempts: Annotated[int, Field(ge=1, le=50)] = 8

@@ -127,7 +127,7 @@ class AlarmTrack:
     site: str
     raised_ms: int
     status: TrackStatus
-    level: int = 0
+    level: int = 0                 # -1: in its grace period, nobody told yet
     next_step_ms: int | None = None
     digest_pending: bool = False
     reason: str = ""
@@ -136,6 +136,7 @@ class AlarmTrack:
 class HistoryKind(StrEnum):
     """The steps an alarm's history shows (the API's ``kind``)."""
 
+    GRACE = "grace"                         # waits: the alarm may clear itself (a reboot)
     NOTIFIED = "notified"                   # a message queued for a recipient (delivery_id)
     ESCALATED = "escalated"                 # went to the next level
     NO_RECIPIENT = "no_recipient"           # a level had nobody: skipped to the next

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -69,6 +69,9 @@ class NotifySettings:
     tick_s: float = 1.0                  # how often due escalations are looked for
     catch_up_s: float = 600.0            # untracked alarms younger than this are handled
     catch_up_interval_s: float = 30.0
+    # Alarm types told only if still active (and unacknowledged) this long after being
+    # raised: a device that reboots or roams comes back within it, and nobody is woken.
+    grace_s: Mapping[str, float] = field(default_factory=lambda: {"device.offline": 60.0})
 
 
 class NotificationService:
@@ -166,6 +169,13 @@ class NotificationService:
             details = {"recent": recent + 1, "window_s": s.flapping_window_s} if flapping else {}
             return await self._begin(track, [], [HistoryEntry(alarm.id, now, kind,
                                                               details=details)], now)
+        grace = s.grace_s.get(alarm.type, 0.0)
+        if grace > 0:
+            # Level -1: the escalation job tells level 0 when the grace is over, unless the
+            # alarm cleared (or was acknowledged) meanwhile.
+            track.level, track.next_step_ms = -1, alarm.raised_ms + int(grace * 1000)
+            return await self._begin(track, [], [HistoryEntry(
+                alarm.id, now, HistoryKind.GRACE, level=-1, details={"grace_s": grace})], now)
         planned, history = await self._plan_level(alarm, track, 0, now)
         return await self._begin(track, planned, history, now)
 
@@ -202,7 +212,9 @@ class NotificationService:
             history.append(HistoryEntry(alarm.id, now, HistoryKind.NO_RECIPIENT, level=level))
         if track.next_step_ms is None:
             track.status = TrackStatus.DONE
-            history.append(HistoryEntry(alarm.id, now, HistoryKind.EXHAUSTED, level=level))
+            if level > 0:   # the ladder's end (a severity that never escalates has none)
+                history.append(HistoryEntry(alarm.id, now, HistoryKind.EXHAUSTED,
+                                            level=level))
         return planned, history
 
     async def _recipients(self, level: int, track: AlarmTrack, now: int) -> list[Recipient]:
@@ -245,7 +257,7 @@ class NotificationService:
                 continue
             planned, history = await self._plan_level(alarm, track, track.level + 1, now)
             await self._store.advance(track, planned, history, now)
-            logger.warning("alarm %s unacknowledged: escalated to level %s", alarm.id,
+            logger.warning("alarm %s unacknowledged: told level %s", alarm.id,
                            track.level, extra={"alarm_id": alarm.id, "level": track.level})
         if due:
             self._wake_dispatcher()

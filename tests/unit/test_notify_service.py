@@ -177,8 +177,8 @@ async def test_maintenance_window_holds_the_message_and_marks_the_alarm(hall: Ha
 
 async def test_flapping_alarm_goes_to_the_digest(hall: Hall) -> None:
     for _ in range(3):
-        await hall.alarms.raise_alarm("gate-1", "device.offline", AlarmSeverity.MAJOR)
-        await hall.alarms.clear("gate-1", "device.offline")
+        await hall.alarms.raise_alarm("lock-1", "door.held_open", AlarmSeverity.MAJOR)
+        await hall.alarms.clear("lock-1", "door.held_open")
         hall.clock.now += 1_000
     await hall.pump()
     assert len(await hall.deliver()) == 2          # the first two; the third is flapping
@@ -186,7 +186,7 @@ async def test_flapping_alarm_goes_to_the_digest(hall: Hall) -> None:
     assert tracks[0].status is TrackStatus.DIGEST and tracks[0].reason == "flapping"
     await hall.notifier.send_digest()
     [digest] = await hall.deliver()
-    assert "gate-1" in digest.text
+    assert "lock-1" in digest.text
     assert HistoryKind.DIGESTED in [e.kind for e in await hall.notifier.history(
         tracks[0].alarm_id)]
 
@@ -200,6 +200,23 @@ async def test_minor_alarms_come_as_one_digest(hall: Hall) -> None:
     [digest] = await hall.deliver()
     assert "kiosk-1" in digest.text and "kiosk-2" in digest.text
     assert await hall.notifier.send_digest() == 0       # each alarm goes out once
+
+
+async def test_offline_device_is_told_only_if_it_stays_offline(hall: Hall) -> None:
+    back = await hall.alarms.raise_alarm("gate-1", "device.offline", AlarmSeverity.MAJOR)
+    gone = await hall.alarms.raise_alarm("gate-2", "device.offline", AlarmSeverity.MAJOR)
+    await hall.pump()
+    assert await hall.deliver() == []                       # the grace (60 s) first
+    await hall.alarms.clear("gate-1", "device.offline")     # rebooted: back within it
+    await hall.pump()
+    hall.clock.now += 61_000
+    await hall.notifier.escalate_due()
+    [message] = await hall.deliver()
+    assert "gate-2" in message.subject and message.address == "on-call@campus.edu.cn"
+    assert [e.kind for e in await hall.notifier.history(back.id)] == [
+        HistoryKind.GRACE, HistoryKind.STOPPED]
+    assert [e.kind for e in await hall.notifier.history(gone.id)] == [
+        HistoryKind.GRACE, HistoryKind.NOTIFIED]
 
 
 async def test_nobody_on_call_goes_straight_to_the_supervisor(hall: Hall) -> None:

@@ -25,7 +25,7 @@ function stepText(step) {
     const reason = d.reason === "cleared" ? "ntf.reason.cleared" : "ntf.reason.acknowledged";
     return t("ntf.kind.stopped", { reason: t(reason, { by: d.by || "-" }) });
   }
-  const text = t(`ntf.kind.${step.kind}`, { level: step.level, reason: d.reason ?? "", recent: d.recent ?? "" });
+  const text = t(`ntf.kind.${step.kind}`, { level: step.level, reason: d.reason ?? "", recent: d.recent ?? "", s: d.grace_s ?? "" });
   if (step.kind === "notified" || step.kind === "digested") {
     return `${text}: ${step.recipient ?? "-"} · ${t(`ntf.ch.${step.channel}`)}`;
   }
