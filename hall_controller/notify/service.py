@@ -94,6 +94,9 @@ class NotificationService:
         # Alarm changes heard in this process, handled in order by ``run``. Alarms are few
         # (one per device and type while active) and each is handled in milliseconds.
         self._heard: asyncio.Queue[Alarm] = asyncio.Queue()
+        # When this controller started: devices that went offline while it was down get
+        # their grace again from here, so they can reconnect before anyone is told.
+        self.started_ms = 0
 
     def heard(self, alarm: Alarm) -> None:
         """``AlarmService`` listener: raised, bumped, acknowledged or cleared."""
@@ -101,6 +104,7 @@ class NotificationService:
 
     async def run(self) -> None:
         """Handle alarm changes, due escalations, digests and the catch-up until cancelled."""
+        self.started_ms = self._clock()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._handle_heard(), name="notify-alarms")
             tasks.create_task(self._every(self.settings.tick_s, self.escalate_due),
@@ -255,6 +259,13 @@ class NotificationService:
                     track.alarm_id, now, HistoryKind.STOPPED,
                     details={"reason": reason, "by": by})], now)
                 continue
+            if track.level < 0:
+                restart_grace = self.started_ms + int(
+                    self.settings.grace_s.get(track.type, 0.0) * 1000)
+                if now < restart_grace:
+                    track.next_step_ms = restart_grace
+                    await self._store.advance(track, [], [], now)
+                    continue
             planned, history = await self._plan_level(alarm, track, track.level + 1, now)
             await self._store.advance(track, planned, history, now)
             logger.warning("alarm %s unacknowledged: told level %s", alarm.id,

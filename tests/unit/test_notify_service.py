@@ -219,6 +219,19 @@ async def test_offline_device_is_told_only_if_it_stays_offline(hall: Hall) -> No
         HistoryKind.GRACE, HistoryKind.NOTIFIED]
 
 
+async def test_after_a_restart_offline_devices_get_their_grace_again(hall: Hall) -> None:
+    await hall.alarms.raise_alarm("gate-3", "device.offline", AlarmSeverity.MAJOR)
+    await hall.pump()
+    hall.clock.now += 600_000                    # the controller was down for ten minutes
+    hall.notifier.started_ms = hall.clock.now    # and starts again now
+    await hall.notifier.escalate_due()
+    assert await hall.deliver() == []            # its devices may reconnect first
+    hall.clock.now += 61_000
+    await hall.notifier.escalate_due()
+    [message] = await hall.deliver()
+    assert "gate-3" in message.subject
+
+
 async def test_nobody_on_call_goes_straight_to_the_supervisor(hall: Hall) -> None:
     for shift in await hall.store.list_shifts():
         await hall.store.delete_shift(shift.id)
