@@ -272,3 +272,20 @@ async def test_retryable_failure_is_retried_and_permanent_one_fails(hall: Hall) 
     await hall.deliver()
     failed = await hall.store.list_deliveries(status=DeliveryStatus.FAILED)
     assert [d.last_error for d in failed] == ["smtp 550 no such user"]
+
+
+async def test_unacknowledged_alarm_climbs_the_whole_ladder_then_stops(hall: Hall) -> None:
+    alarm = await hall.alarms.raise_alarm("lock-1", "door.forced", AlarmSeverity.CRITICAL)
+    await hall.pump()
+    sent = [m.address for m in await hall.deliver()]
+    for after_s in (61, 181):
+        hall.clock.now = alarm.raised_ms + after_s * 1000
+        await hall.notifier.escalate_due()
+        sent += [m.address for m in await hall.deliver()]
+    assert sent == ["on-call@campus.edu.cn", "boss@campus.edu.cn", "manager@campus.edu.cn"]
+    hall.clock.now += 3_600_000
+    assert await hall.notifier.escalate_due() == 0
+    kinds = [e.kind for e in await hall.notifier.history(alarm.id)]
+    assert kinds[-3:] == [HistoryKind.ESCALATED, HistoryKind.EXHAUSTED, HistoryKind.NOTIFIED]
+    track = await hall.notifier.track(alarm.id)
+    assert track is not None and (track.status, track.level) == (TrackStatus.DONE, 2)
