@@ -107,6 +107,18 @@ async def test_work_app_token_is_cached_and_refreshed_when_expired(
     await sender.aclose()
 
 
+async def test_dingtalk_token_error_wrapped_in_errcode_88_is_refreshed_too(
+        apis: ChannelServer) -> None:
+    apis.dingtalk_wraps_errors = True
+    sender = dingtalk(apis)
+    message = OutgoingMessage(Channel.DINGTALK, "ZhangSan", "s", TEXT)
+    await sender.send(message)
+    apis.expire_token()
+    await sender.send(message)
+    assert (apis.tokens_issued, apis.refused_tokens, len(apis.dingtalk)) == (2, 1, 2)
+    await sender.aclose()
+
+
 async def test_wecom_wrong_credentials_and_unknown_user_are_permanent(
         apis: ChannelServer) -> None:
     bad = wecom(apis, key="another-corp")

@@ -96,6 +96,8 @@ class ChannelServer:
     sms: list[dict[str, Any]] = field(default_factory=list)
     refused_tokens: int = 0
     sms_status: int = 200
+    # DingTalk's newer gateway answers a bad token as errcode 88 with the old code in sub_code.
+    dingtalk_wraps_errors: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
 
@@ -170,7 +172,11 @@ def _handler(state: ChannelServer) -> type[BaseHTTPRequestHandler]:
             elif url.path == "/topapi/message/corpconversation/asyncsend_v2":
                 if not token_ok:
                     state.refused_tokens += 1
-                    self._answer({"errcode": 40014, "errmsg": "不合法的access_token"})
+                    if state.dingtalk_wraps_errors:
+                        self._answer({"errcode": 88, "sub_code": "40014",
+                                      "sub_msg": "不合法的access_token", "errmsg": "ding talk error"})
+                    else:
+                        self._answer({"errcode": 40014, "errmsg": "不合法的access_token"})
                     return
                 assert body["agent_id"] == state.agent_id, body
                 assert body["msg"]["msgtype"] == "text" and body["msg"]["text"]["content"]
