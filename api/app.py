@@ -39,6 +39,7 @@ from api.routes import health as health_routes
 from api.routes import integration as integration_routes
 from api.routes import kiosk as kiosk_routes
 from api.routes import live as live_routes
+from api.routes import notify as notify_routes
 from api.routes import provisioning as provisioning_routes
 from api.routes import remote_tickets as remote_ticket_routes
 from api.routes import stats as stats_routes
@@ -55,6 +56,8 @@ from hall_controller.fleet.provisioning import ProvisioningService
 from hall_controller.fleet.views import FleetViews
 from hall_controller.kernel.services import Services
 from hall_controller.live.hub import LiveHub
+from hall_controller.notify.directory import NotifyDirectory
+from hall_controller.notify.service import NotificationService
 from hall_controller.queue.clerk import ClerkService
 from hall_controller.queue.kiosk_keys import KioskKeyService
 from hall_controller.queue.remote_tickets import RemoteTicketService
@@ -88,6 +91,10 @@ _TAGS = [
     {"name": "kiosk", "description": "Browser kiosks: take a ticket with a kiosk key."},
     {"name": "access", "description": "People and face enrolment, schedules, rules, holidays, "
                                       "door modes, signed remote unlock, the access audit."},
+    {"name": "notify", "description": "Alarm notification: recipients and channels, the "
+                                      "on-call rota, maintenance windows, each alarm's "
+                                      "notifications and escalations, the delivery log, and "
+                                      "the signed acknowledgement link."},
 ]
 
 
@@ -115,6 +122,7 @@ FEATURE_ROUTERS = (
     FeatureRouters((kiosk_routes.router,), needs=(TicketService, KioskKeyService)),
     FeatureRouters((access_routes.router,), needs=(AccessService,)),
     FeatureRouters((provisioning_routes.router,), needs=(ProvisioningService,)),
+    FeatureRouters((notify_routes.router,), needs=(NotificationService, NotifyDirectory)),
 )
 
 

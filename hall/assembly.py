@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from hall.config import HallConfig
+from hall.notify_assembly import notify_feature
 from hall.settings import (
     auth_secret,
     clerk_settings,
@@ -44,6 +45,7 @@ from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.kernel.mqtt_bus import MqttBus
 from hall_controller.kernel.postgres.migrate import apply_migrations
 from hall_controller.live.postgres_feed import PostgresLiveFeed
+from hall_controller.notify.postgres_store import PostgresNotifyStore
 from hall_controller.queue.postgres_kiosk_keys import PostgresKioskKeys
 from hall_controller.queue.postgres_moves import PostgresTicketMoves
 from hall_controller.queue.postgres_remote import PostgresRemoteTickets
@@ -71,6 +73,7 @@ class PostgresAdapters:
     users: PostgresUserStore
     provisioning: PostgresProvisioningStore
     kiosk_keys: PostgresKioskKeys
+    notify: PostgresNotifyStore
     live: PostgresLiveFeed
 
 
@@ -92,7 +95,7 @@ async def postgres_adapters(config: HallConfig, dsn: str) -> AsyncIterator[Postg
             cases=PostgresCaseStore(pool), ticket_cases=PostgresTicketCases(pool),
             access=PostgresAccessStore(pool), users=PostgresUserStore(pool),
             provisioning=PostgresProvisioningStore(pool), kiosk_keys=PostgresKioskKeys(pool),
-            live=live)
+            notify=PostgresNotifyStore(pool), live=live)
 
 
 def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str) -> list[Feature]:
@@ -101,6 +104,8 @@ def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str)
     them."""
     queue = queue_settings(config.queue)
     a = adapters
+    notify = [notify_feature(config.notify, a.notify, timezone=config.queue.timezone,
+                             auth_secret=auth_secret(config))] if config.notify.enabled else []
     return [
         DeviceIdentityFeature(a.provisioning, config.devices.auto_register,
                               broker_url=config.devices.broker_url or mqtt_url),
@@ -113,6 +118,7 @@ def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str)
         AccessFeature(a.access, command_secret(config), config.queue.timezone),
         FaceCheckInFeature(tuple(config.access.checkin_gates), a.tickets, a.access,
                            remote=a.remote),
+        *notify,
     ]
 
 

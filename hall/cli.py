@@ -202,8 +202,18 @@ def _windows_line(config: HallConfig, base: str) -> str:
 
 
 async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
+    from hall.demo_mail import demo_mailbox
+
+    # Alarm notifications go to a local mailbox unless [notify.email] names a server.
+    with demo_mailbox(config) as (mailing, mailbox):
+        await _demo_with(mailing, args, mailbox)
+
+
+async def _demo_with(config: HallConfig, args: argparse.Namespace, mailbox: Path | None) -> None:
     from hall.demo import run_simulated_hall
+    from hall.demo_mail import demo_rota
     from hall.infrastructure import database_url, hall_broker
+    from hall_controller.notify.directory import NotifyDirectory
 
     per_kind = args.devices_per_kind if args.devices_per_kind is not None else config.demo.devices_per_kind
     admin_password = config.auth.admin_password or secrets.token_urlsafe(12)
@@ -239,9 +249,15 @@ async def _demo(config: HallConfig, args: argparse.Namespace) -> None:
                 f"{base}/pages/users.html, 自助机密钥 / Kiosk keys → 生成配对码 (10 min, once)",
                 f"  Display:  {base}/pages/display.html (public; double-click it and log in "
                 "for sound, full screen and language)",
+                *([f"  Alarms:   mailed to a local mailbox ({mailbox}); who gets them: "
+                   f"{base}/pages/notify-rota.html, the delivery log: "
+                   f"{base}/pages/notify-settings.html"] if mailbox is not None else []),
                 "  Stop with Ctrl-C.",
                 "",
             ]), flush=True)
+            directory = hall.controller.services.find(NotifyDirectory)
+            if mailbox is not None and directory is not None:
+                await demo_rota(directory)
             await run_simulated_hall(config, url, hall, devices_per_kind=per_kind)
 
         await _serve_controller(config, broker, dsn, then=simulated_hall,

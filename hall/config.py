@@ -35,6 +35,7 @@ from hall.config_sections import (
     LoginConfig,
     MqttConfig,
 )
+from hall.notify_config import NotifyConfig
 
 
 class ConfigError(Exception):
@@ -54,6 +55,7 @@ class HallConfig(ConfigSection):
     edge: EdgeConfig = EdgeConfig()
     demo: DemoConfig = DemoConfig()
     queue: QueueConfig = QueueConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     @model_validator(mode="after")
     def _edge_certificate_needs_tls(self) -> HallConfig:
@@ -94,6 +96,10 @@ ENV_KEYS: dict[str, str] = {
     "HALL_EDGE_COMMAND_KEY": "edge.command_key",
     "HALL_EDGE_TLS_CERT_FILE": "edge.tls_cert_file",
     "HALL_EDGE_TLS_KEY_FILE": "edge.tls_key_file",
+    "HALL_NOTIFY_EMAIL_PASSWORD": "notify.email.password",
+    "HALL_NOTIFY_WECOM_SECRET": "notify.wecom.secret",
+    "HALL_NOTIFY_DINGTALK_SECRET": "notify.dingtalk.secret",
+    "HALL_NOTIFY_WEBHOOK_SECRET": "notify.webhook.secret",
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +27,19 @@ from hall_controller.cases.destinations import DestinationPolicy
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.ports import CaseLinks, IntegrationStore
 from hall_controller.cases.service import CaseService
-from hall_controller.cases.webhooks import WebhookDispatcher, WebhookService
+from hall_controller.cases.webhooks import RetryPolicy, WebhookDispatcher, WebhookService
 from hall_controller.fleet.model import DeviceRecord
 from hall_controller.fleet.ports import ProvisioningStore
 from hall_controller.fleet.provisioning import CommandKeys, DeviceIdentities, ProvisioningService
 from hall_controller.fleet.requests import Handler, RequestError
 from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict
+from hall_controller.notify.directory import NotifyDirectory
+from hall_controller.notify.dispatch import DeliveryDispatcher
+from hall_controller.notify.model import Channel
+from hall_controller.notify.ports import ChannelSender, NotifyStore
+from hall_controller.notify.rules import AckLinks
+from hall_controller.notify.service import NotificationService, NotifySettings
 from hall_controller.queue.clerk import ClerkService, ClerkSettings
 from hall_controller.queue.kiosk_keys import KioskKeyService
 from hall_controller.queue.kiosk_pairing import KioskPairingService, KioskStore
@@ -257,6 +263,38 @@ class FaceCheckInFeature:
             commands=hall.commands, audit=self.audit,
             cases=cases if isinstance(cases, PersonCases) else None, remote=self.remote,
             policies=hall.services.find(AccessService)))
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyFeature:
+    """Alarm notification (``notify/``): every alarm the ``AlarmService`` raises is sent to
+    the people the rota and the recipients say, on the configured ``senders``, escalated
+    while nobody acknowledges it, held in maintenance windows, digested when minor or
+    flapping. Acknowledgement links are signed by ``links`` (None: no links)."""
+
+    store: NotifyStore
+    settings: NotifySettings
+    senders: Mapping[Channel, ChannelSender]
+    links: AckLinks | None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def install(self, hall: HallController) -> None:
+        dispatcher = DeliveryDispatcher(self.store, self.senders, policy=self.retry)
+
+        def site_of(device_id: str) -> str:
+            device = hall.registry.get(device_id)
+            return "" if device is None else device.site
+
+        notifier = NotificationService(
+            self.store, hall.alarms, hall.store, self.settings, channels=self.senders.keys(),
+            links=self.links, site_of=site_of, wake_dispatcher=dispatcher.wake)
+        hall.alarms.subscribe(notifier.heard)
+        hall.services.add(notifier)
+        hall.services.add(NotifyDirectory(self.store, self.settings.timezone))
+        hall.services.add(dispatcher)
+        # Undelivered messages stay in the database for the next start.
+        hall.add_job("alarm-notifier", notifier.run)
+        hall.add_job("notification-dispatcher", dispatcher.run)
 
 
 def command_signer(keys: CommandKeys) -> Signer:

@@ -122,6 +122,8 @@ class ErrorCode(StrEnum):
     API_KEY_UNKNOWN = "api_key.unknown", "key"
     WEBHOOK_UNKNOWN = "webhook.unknown", "webhook"
     DELIVERY_UNKNOWN = "delivery.unknown", "delivery"
+    # -- alarm notification (hall_controller/notify) -----------------------------------------
+    NOTIFY_INVALID = "notify.invalid", "field", "reason"   # reason: notify/rules.py's own code
 
 
 __all__ = ["ErrorCode"]

@@ -162,6 +162,9 @@ def test_demo_lists_simulated_devices_online_and_stops_cleanly(
     assert "simulated people and" in demo.output()
     # One window is left for a real clerk: nobody simulated holds it.
     assert "w4 free for you" in demo.output()
+    # Alarm notifications go to the demo's local mailbox, to an on-call person on the rota.
+    assert "Alarms:   mailed to a local mailbox" in demo.output()
+    assert [p["name"] for p in demo.get("/notify/rota")["on_call_now"]] == ["值班员（演示）"]
     windows = {w["window_id"]: w for w in demo.get("/windows")}
     assert windows["w4"]["session"] is None
     assert {windows[w]["session"]["clerk"] for w in ("w1", "w2", "w3")} == {

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 
 from api.pages import STATIC_DIR, mount_pages
 
-PAGES = ["index", "window", "display", "kiosk", "facilities", "device", "stats", "users"]
+PAGES = ["index", "window", "display", "kiosk", "facilities", "device", "stats", "users",
+         "notify-rota", "alarm-history", "notify-settings", "alarm-ack"]
 
 
 @pytest.fixture

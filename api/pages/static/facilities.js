@@ -6,10 +6,12 @@ import { api, applyWords, errorText, esc, fmtDateTime, header, languageSwitch, l
          showLiveStatus, t } from "./common.js";
 import { acknowledgeAlarm, clearAlarm } from "./alarm-actions.js";
 import { alarmName, severityName } from "./words-facilities.js";
+import "./words-notify.js";
 
 const $ = (id) => document.getElementById(id);
 let devices = new Map();   // device_id -> device
 let alarms = [];           // active alarms
+let inMaintenance = new Set();   // alarm ids raised inside a maintenance window (not notified)
 let provisioned = [];      // provisioned devices (admin only), no secrets
 const KINDS = ["kiosk", "face_gate", "door_lock", "queue_display"];
 
@@ -43,11 +45,12 @@ function drawDevices() {
 function drawAlarms() {
   $("alarms").innerHTML = alarms.length ? alarms.map((a) => `<tr data-alarm="${a.id}" data-device="${esc(a.device_id)}">
     <td><a href="device.html?id=${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>
-    <td>${esc(alarmName(a.type))}${a.count > 1 ? ` ×${a.count}` : ""}</td>
+    <td>${esc(alarmName(a.type))}${a.count > 1 ? ` ×${a.count}` : ""}${inMaintenance.has(a.id) ? ` <span class="badge maintenance">${esc(t("ntf.inMaintenance"))}</span>` : ""}</td>
     <td><span class="badge ${esc(a.severity)}">${esc(severityName(a.severity))}</span></td>
     <td>${esc(fmtDateTime(a.raised_ms))}</td>
     <td class="alarm-actions">${a.acknowledged ? esc(t("fac.acked")) : `<button data-ack="${a.id}">${esc(t("fac.ack"))}</button>`}
-        <button data-clear="${a.id}">${esc(t("fac.clear"))}</button></td></tr>`).join("")
+        <button data-clear="${a.id}">${esc(t("fac.clear"))}</button>
+        <a href="alarm-history.html?id=${a.id}" class="history-link">${esc(t("fac.history"))}</a></td></tr>`).join("")
     : `<tr><td colspan="5" class="muted">${esc(t("fac.noalarms"))}</td></tr>`;
 }
 
@@ -58,6 +61,9 @@ async function loadDevices() {
 
 async function loadAlarms() {
   alarms = await api("/alarms?status=active");
+  // Without the notify feature there is no such list: nothing is marked.
+  const held = await api("/notify/alarms?status=maintenance&limit=500").catch(() => []);
+  inMaintenance = new Set(held.map((h) => h.alarm_id));
   drawAlarms();
   drawDevices();
 }
