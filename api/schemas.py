@@ -193,4 +193,11 @@ class HealthOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    detail: str
+    """Every error answer (docs/integration.md#errors)."""
+
+    detail: Any = Field(description="English, for developers; may be reworded (a validation "
+                                    "error keeps FastAPI's list of {loc, msg, type})")
+    code: str = Field(description='stable, e.g. "window.open_by_other"; act on this, not on '
+                                  "detail")
+    params: dict[str, Any] = Field(description='what the code names, e.g. {"window": 1, '
+                                               '"clerk": "sim-w1"}')
