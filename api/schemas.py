@@ -213,9 +213,11 @@ class HealthOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    detail: str
-    code: str = Field(description="the stable error code (hall_controller/kernel/error_codes.py, "
-                                  "docs/integration.md), e.g. note.required, "
-                                  "alarm.condition_holds")
-    params: dict[str, Any] = Field(default_factory=dict,
-                                   description="the values the code names, e.g. condition, field")
+    """Every error answer (docs/integration.md#errors)."""
+
+    detail: Any = Field(description="English, for developers; may be reworded (a validation "
+                                    "error keeps FastAPI's list of {loc, msg, type})")
+    code: str = Field(description='stable, e.g. "window.open_by_other"; act on this, not on '
+                                  "detail")
+    params: dict[str, Any] = Field(description='what the code names, e.g. {"window": 1, '
+                                               '"clerk": "sim-w1"}')

@@ -26,6 +26,7 @@ from tests.browser.journeys import (
 )
 from tests.browser.pages import live, log_in
 from tests.browser.test_queue_pages import file_case
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(autouse=True)
@@ -82,8 +83,14 @@ async def clerk_pass(hall: HallProcess, browser: ContextBrowser, n: int, languag
     second = hall.take_ticket("student-id")["ticket"]
 
     page = await open_in(browser, hall, "/pages/window.html", language, viewport)
+    lists_read: list[str] = []
+    page.on("response", lambda r: lists_read.append(r.url)
+            if r.url.endswith("/api/v1/windows") and r.request.method == "GET" else None)
     await log_in(page, "clerk1")
     await live(page)
+    # The page reads the window list at its start and again just after its live stream says
+    # hello; after that nothing moves here, so the list stays as it was read.
+    await eventually(lambda: len(lists_read) >= 2)
     await check(page, f"{where}: logged in", language)
 
     # The list said window 3 was free; a colleague opened it meanwhile: the server's refusal
@@ -93,7 +100,11 @@ async def clerk_pass(hall: HallProcess, browser: ContextBrowser, n: int, languag
     hall.call("POST", "/windows/w3/open", user="clerk2")
     await page.locator("#open").click()
     await expect(page.locator("#message")).to_have_text(says["taken"])
+    # ... and the page catches up: the list says who holds it, and it cannot be opened.
+    await expect(page.locator("#window-select option[value=w3]")).to_contain_text("clerk2")
+    await expect(page.locator("#open")).to_be_disabled()
     await check(page, f"{where}: refused", language)
+    await screenshot(page, f"journey-clerk-{language}-{size}-refused")
     hall.call("POST", "/windows/w3/close", user="clerk2")
 
     await page.locator("#window-select").select_option("w1")
@@ -107,6 +118,7 @@ async def clerk_pass(hall: HallProcess, browser: ContextBrowser, n: int, languag
     # The linked case: its state in words, never "awaiting_visit".
     await expect(page.locator("#cases")).to_contain_text(says["case_state"])
     await check(page, f"{where}: called", language)
+    await screenshot(page, f"journey-clerk-{language}-{size}-called")
     await page.keyboard.press("r")
     await expect(page.locator("#message")).to_have_text(says["recalled"].format(t=first))
     await expect(page.locator("#act-recall")).to_contain_text(says["recall"])

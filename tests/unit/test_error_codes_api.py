@@ -62,3 +62,17 @@ async def test_a_missing_role_and_a_missing_route_have_codes(terminal: Terminal)
     assert (nothing.status_code, nothing.json()["code"]) == (404, "not_found")
     anonymous = await terminal.client.get("/api/v1/windows")
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, "auth.invalid_token")
+
+
+async def test_a_wrong_method_and_a_refused_password_have_codes(terminal: Terminal) -> None:  # noqa: F811
+    cleo = await terminal.login("cleo")
+    wrong = await terminal.client.delete("/api/v1/windows", headers=cleo)
+    assert (wrong.status_code, wrong.json()["code"]) == (405, "request.method_not_allowed")
+    weak = await terminal.client.post("/api/v1/auth/password", headers=cleo, json={
+        "current_password": "clerk-pass-1", "new_password": "short"})
+    assert weak.status_code == 422
+    # A too-short password is the server's rule (10 characters), with the minimum to say.
+    assert (weak.json()["code"], weak.json()["params"]) == ("password.too_short", {"min": 10})
+    named = await terminal.client.post("/api/v1/auth/password", headers=cleo, json={
+        "current_password": "clerk-pass-1", "new_password": "my-cleo-password"})
+    assert (named.status_code, named.json()["code"]) == (422, "password.contains_username")

@@ -144,6 +144,9 @@ async function act(path, body, after) {
     result = await api(`/windows/${selected()}/${path}`, { method: "POST", body });
   } catch (error) {
     say(errorText(error));
+    // A refusal means the page's picture was old (a colleague opened the window, another
+    // window called the ticket): show what holds now.
+    if (error.status) Promise.all([refresh(), reloadWindows()]).catch(() => {});
     return;
   } finally {
     // Only the move itself is exclusive: the next key press may come while the page re-reads.
@@ -247,6 +250,10 @@ function supervise(path) {
   dialog.returnValue = "";  // Esc keeps the last one otherwise
   dialog.showModal();
 }
+async function reloadWindows() {
+  windows = await api("/windows");
+  drawWindowList();
+}
 function listed(window) {
   const i = windows.findIndex((w) => w.window_id === window.window_id);
   if (i >= 0) windows[i] = window;
@@ -301,10 +308,7 @@ async function start() {
       liveTimer = setTimeout(() => {
         refresh().catch(() => {});
         // Who holds the other windows changes too (a colleague opens, an admin takes over).
-        api("/windows").then((all) => {
-          windows = all;
-          drawWindowList();
-        }).catch(() => {});
+        reloadWindows().catch(() => {});
       }, 150);
     },
   });
