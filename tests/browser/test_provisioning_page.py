@@ -20,8 +20,9 @@ def provisioning_listing(hall: HallProcess, user: str) -> httpx.Response:
                      headers={"Authorization": f"Bearer {hall.token(user)}"})
 
 
-def accept_next_dialog(page: Page) -> None:
-    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+async def confirm(page: Page, button: str) -> None:
+    """Confirm in the page's dialog (note-dialog.js), which names the action on its button."""
+    await page.locator("#note-dialog").get_by_role("button", name=button).click()
 
 
 async def bundle_on(page: Page) -> dict[str, dict[str, str]]:
@@ -58,15 +59,16 @@ async def test_an_admin_provisions_rekeys_and_revokes_a_device(
 
     await page.locator("#lang").click()
     await expect(section.locator("h2")).to_have_text("Device provisioning (admin)")
-    accept_next_dialog(page)
     await row.get_by_role("button", name="Re-key").click()
+    await confirm(page, "Re-key")
     second = await bundle_on(page)
     assert second["edge"]["command_key"] != first["edge"]["command_key"]
     assert second["mqtt"]["url"] != first["mqtt"]["url"]
     await page.get_by_role("button", name="Saved, close").click()
 
-    accept_next_dialog(page)
     await row.get_by_role("button", name="Revoke").click()
+    await expect(page.locator("#note-dialog")).to_contain_text("lock-b3-0412")
+    await confirm(page, "Revoke")
     await expect(row.locator(".status")).to_have_text("revoked")
     await expect(row.get_by_role("button")).to_have_count(0)
     await screenshot(page, "provisioning-en")

@@ -133,6 +133,8 @@ async def test_a_forced_door_is_cleared_with_a_note_kept_in_the_alarm_history(
         assert too_long.json()["detail"][0]["loc"] == ["body", "note"]
         unknown_field = await api.post(path, headers=fay, json={"note": "ok", "force": True})
         assert unknown_field.status_code == 422
+        nul = await api.post(path, headers=fay, json={"note": "门\x00框"})
+        assert nul.status_code == 422 and nul.json()["detail"][0]["loc"] == ["body", "note"]
 
         cleared = await api.post(path, headers=fay, json={"note": "  门框被撬，已报保卫处  "})
         assert cleared.status_code == 200, cleared.text

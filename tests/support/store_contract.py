@@ -456,6 +456,36 @@ class StoreContract:
         assert await store.list_commands("door-1", limit=1) == [second]
         assert await store.get_command("nope") is None
 
+    async def test_the_history_without_automatic_commands_keeps_what_people_sent(
+        self, store: HallStore,
+    ) -> None:
+        reboot = command("c-1", BASE)
+        reboot.method, reboot.note = "device.reboot", "froze after the update"
+        await store.insert_command(reboot)
+        for i, requester in enumerate(("system:queue-display", "clerk-service", "system:access")):
+            automatic = command(f"c-auto-{i}", BASE + 1000 * (i + 1))
+            automatic.requested_by = requester
+            await store.insert_command(automatic)
+
+        assert [c.command_id for c in await store.list_commands("door-1")] == [
+            "c-auto-2", "c-auto-1", "c-auto-0", "c-1"]
+        # Filtered before the limit: one row is the person's command, not a newer automatic one.
+        assert await store.list_commands("door-1", limit=1, automatic=False) == [reboot]
+        assert (await store.list_commands("door-1", automatic=False))[0].note == (
+            "froze after the update")
+
+    async def test_a_cleared_alarm_keeps_the_first_clear_and_its_note(
+        self, store: HallStore,
+    ) -> None:
+        alarm, _ = await store.raise_alarm("door-1", "door.forced", AlarmSeverity.CRITICAL, {},
+                                           BASE)
+        cleared = await store.clear_alarm(alarm.id, BASE + 1000, "fay", "frame pried, reported")
+        assert (cleared.status, cleared.cleared_by, cleared.cleared_note) == (
+            AlarmStatus.CLEARED, "fay", "frame pried, reported")
+        again = await store.clear_alarm(alarm.id, BASE + 2000, "ada", "another")
+        assert (again.cleared_by, again.cleared_note, again.cleared_ms) == (
+            "fay", "frame pried, reported", BASE + 1000)
+
     async def test_a_command_id_is_stored_once(self, store: HallStore) -> None:
         await store.insert_command(command("c-1", BASE))
         with pytest.raises(Conflict):

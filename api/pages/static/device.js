@@ -182,7 +182,7 @@ function say(text, ok = false) {
 
 async function command(method, params = {}, note = undefined) {
   try {
-    say("");
+    say(t("dev.waiting", { what: commandName(method) }), true);
     const result = await api(`${path}/commands`, { method: "POST", body: { method, params, wait: true, note } });
     say(t("dev.sent", { what: commandName(method), status: commandStatusName(result.status) }),
         result.status === "succeeded");
@@ -204,7 +204,7 @@ async function unlock() {
                                  confirm: t("dev.unlock") });
   if (!reason) return;
   try {
-    say("");
+    say(t("dev.waiting", { what: commandName("door.unlock") }), true);
     const result = await api(`/access/doors/${encodeURIComponent(deviceId)}/unlock`,
                              { method: "POST", body: { duration_s: 5, reason } });
     say(t("dev.sent", { what: commandName("door.unlock"), status: commandStatusName(result.status) }),

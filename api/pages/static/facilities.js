@@ -5,6 +5,7 @@
 import { api, applyWords, errorText, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
          showLiveStatus, t } from "./common.js";
 import { acknowledgeAlarm, clearAlarm } from "./alarm-actions.js";
+import { askNote } from "./note-dialog.js";
 import { alarmName, severityName } from "./words-facilities.js";
 import "./words-notify.js";
 
@@ -116,7 +117,11 @@ function wireProvisioning() {
   $("provisioned").addEventListener("click", async (event) => {
     const rekey = event.target.dataset.rekey, revoke = event.target.dataset.revoke;
     const id = rekey ?? revoke;
-    if (!id || !window.confirm(t(rekey ? "prov.rekey.confirm" : "prov.revoke.confirm", { id }))) return;
+    if (!id) return;
+    const action = rekey ? "prov.rekey" : "prov.revoke";
+    const sure = await askNote({ title: t(action), text: t(`${action}.confirm`, { id }), confirm: t(action),
+                                 withNote: false });
+    if (sure === null) return;
     message.textContent = "";
     try {
       const answer = await api(`/provisioning/${encodeURIComponent(id)}/${rekey ? "rekey" : "revoke"}`,
