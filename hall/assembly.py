@@ -26,11 +26,13 @@ from hall.settings import (
     throttle_policy,
 )
 from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.alarm_rules.postgres_store import PostgresAlarmRuleStore
 from hall_controller.cases.destinations import DestinationPolicy
 from hall_controller.cases.postgres_store import PostgresCaseStore
 from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
 from hall_controller.features import (
     AccessFeature,
+    AlarmRulesFeature,
     CasesFeature,
     DeviceIdentityFeature,
     FaceCheckInFeature,
@@ -71,6 +73,7 @@ class PostgresAdapters:
     users: PostgresUserStore
     provisioning: PostgresProvisioningStore
     kiosk_keys: PostgresKioskKeys
+    alarm_rules: PostgresAlarmRuleStore
     live: PostgresLiveFeed
 
 
@@ -92,7 +95,7 @@ async def postgres_adapters(config: HallConfig, dsn: str) -> AsyncIterator[Postg
             cases=PostgresCaseStore(pool), ticket_cases=PostgresTicketCases(pool),
             access=PostgresAccessStore(pool), users=PostgresUserStore(pool),
             provisioning=PostgresProvisioningStore(pool), kiosk_keys=PostgresKioskKeys(pool),
-            live=live)
+            alarm_rules=PostgresAlarmRuleStore(pool), live=live)
 
 
 def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str) -> list[Feature]:
@@ -113,6 +116,7 @@ def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str)
         AccessFeature(a.access, command_secret(config), config.queue.timezone),
         FaceCheckInFeature(tuple(config.access.checkin_gates), a.tickets, a.access,
                            remote=a.remote),
+        AlarmRulesFeature(a.alarm_rules, a.alarm_rules, config.queue.timezone),
     ]
 
 
