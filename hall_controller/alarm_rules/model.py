@@ -31,7 +31,7 @@ RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 DEVICE_PATTERN = re.compile(r"^[a-z0-9*?][a-z0-9*?-]{0,62}$")
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,4}$")
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-SITE_NAME = re.compile(r"^[^\x00-\x1f]{0,64}$")
+SITE_NAME = re.compile(r"^[^\x00-\x1f\ud800-\udfff]{0,64}$")
 HOUR_MINUTE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 LANGUAGES = ("zh-CN", "en")
 MAX_NAME = 80
@@ -252,6 +252,12 @@ def _pattern(devices: str) -> re.Pattern[str]:
 
 # -- parsing a draft -----------------------------------------------------------------------
 
+def _printable(text: str) -> bool:
+    """No control characters (NUL included: the database cannot store it) and no lone
+    surrogates (not UTF-8: the database cannot store them either)."""
+    return not any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
 class _Reader:
     """Reads one JSON object, naming the field in every refusal."""
 
@@ -318,8 +324,8 @@ def parse_rule(body: Any, *, rule_id: str | None = None) -> AlarmRule:
         raise RuleRefused("invalid_field", "id", "id must be 1–48 characters of a-z, 0-9, "
                           "_ and -, starting with a letter or digit")
     name = read.get("name", "")
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME or any(
-            ord(c) < 32 for c in name):
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME or not _printable(
+            name):
         raise RuleRefused("invalid_field", "name", f"name must be 1–{MAX_NAME} printable "
                           "characters")
     severity_text = read.get("severity")
@@ -405,8 +411,8 @@ def _condition(body: Any) -> Condition:
         condition = NoData(_metric(read, star=True), read.seconds("after_s", None, low=10))
     elif kind == "equals":
         value = read.get("value")
-        if not isinstance(value, str | bool) or (isinstance(value, str) and not
-                                                  0 < len(value) <= 64):
+        if not isinstance(value, str | bool) or (isinstance(value, str) and not (
+                0 < len(value) <= 64 and _printable(value))):
             raise RuleRefused("invalid_field", "condition.value",
                               "condition.value must be a string (1–64 characters) or a boolean")
         condition = Equals(_metric(read), value, read.seconds("for_s"),
@@ -451,8 +457,8 @@ def _messages(body: Any, condition: Condition) -> dict[str, str]:
     for language in LANGUAGES:
         where = f"message.{language}"
         text = read.get(language)
-        if not isinstance(text, str) or not 1 <= len(text.strip()) <= MAX_TEMPLATE or any(
-                ord(c) < 32 for c in text):
+        if not isinstance(text, str) or not 1 <= len(text.strip()) <= MAX_TEMPLATE or not (
+                _printable(text)):
             raise RuleRefused("invalid_field", where, f"{where} must be 1–{MAX_TEMPLATE} "
                               "printable characters")
         for name in template_fields(text, where):
