@@ -8,7 +8,7 @@ raises and clears it decides go into a queue that ``run`` empties through ``Alar
 (two per rule and device at most between two passes), never samples, and an alarm is never
 dropped. ``tick`` (every second) lets durations, silences and quiet windows run out, raises
 the built-in alarms whose tuned delay has passed, and reloads the rules when another
-controller (or the API of this one) changed them.
+controller changed them (this controller's API reloads them at once, ``rules_changed``).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class RuleEvaluation:
         self._decided: asyncio.Queue[Transition] = asyncio.Queue()
         self._known: dict[str, Device] = {}
         self._revision: str | None = None
-        self._reload_wanted = asyncio.Event()
+        self._reloading = asyncio.Lock()
         self.counters = EvaluationCounters()
 
     # -- input -----------------------------------------------------------------------------
@@ -104,9 +104,9 @@ class RuleEvaluation:
                                                      event.type, event.ts_ms):
             self._decided.put_nowait(transition)
 
-    def rules_changed(self) -> None:
-        """A rule or tuning was stored here: reload at the next tick."""
-        self._reload_wanted.set()
+    async def rules_changed(self) -> None:
+        """A rule or tuning was stored here: judge by it from now on."""
+        await self._reload()
 
     # -- state -----------------------------------------------------------------------------
 
@@ -123,13 +123,14 @@ class RuleEvaluation:
                 for alarm in await self._alarms.active(RULE_ALARM_PREFIX)]
 
     async def _reload(self) -> None:
-        revision = await self._store.revision()
-        rules = await self._store.list_rules()
-        self._tunings.use(await self._store.list_tunings())
-        for transition in self._engine.set_rules(rules, now_ms()):
-            self._decided.put_nowait(transition)
-        self._revision = revision
-        self.counters.reloads += 1
+        async with self._reloading:  # the timer's and an API change's, one after the other
+            revision = await self._store.revision()
+            rules = await self._store.list_rules()
+            self._tunings.use(await self._store.list_tunings())
+            for transition in self._engine.set_rules(rules, now_ms()):
+                self._decided.put_nowait(transition)
+            self._revision = revision
+            self.counters.reloads += 1
         logger.info("alarm rules loaded: %d enabled of %d", len(self._engine.rules), len(rules))
 
     # -- the two tasks ---------------------------------------------------------------------
@@ -174,10 +175,7 @@ class RuleEvaluation:
                 logger.exception("alarm rule tick failed; will retry")
 
     async def tick(self, at_ms: int, *, check_revision: bool = False) -> None:
-        if self._reload_wanted.is_set():
-            self._reload_wanted.clear()
-            await self._reload()
-        elif check_revision and await self._store.revision() != self._revision:
+        if check_revision and await self._store.revision() != self._revision:
             await self._reload()
         for transition in self._engine.tick(at_ms):
             self._decided.put_nowait(transition)

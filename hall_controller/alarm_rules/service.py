@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -77,7 +77,7 @@ class Preview:
     intervals: list[PreviewInterval]
 
 
-RulesChanged = Callable[[], None]
+RulesChanged = Callable[[], Awaitable[None]]
 
 
 class AlarmRuleService:
@@ -90,14 +90,16 @@ class AlarmRuleService:
         self._listeners: list[RulesChanged] = []
 
     def subscribe(self, listener: RulesChanged) -> None:
-        """Hear every stored change (the evaluation reloads its rules)."""
+        """Hear every stored change: the evaluation reloads its rules before the change is
+        answered, so what staff saved is what is judged from the next sample on."""
         self._listeners.append(listener)
 
-    def _changed(self) -> None:
+    async def _changed(self) -> None:
         for listener in self._listeners:
             try:
-                listener()
+                await listener()
             except Exception:
+                # Stored already; the evaluation's own timer notices the new revision.
                 logger.exception("alarm rule listener failed")
 
     # -- rules -----------------------------------------------------------------------------
@@ -117,7 +119,7 @@ class AlarmRuleService:
         stored = await self._store.create_rule(rule, AuditEntry(
             rule.id, "created", by, at_ms, None, rule.to_body()))
         logger.info("alarm rule %s created by %s", rule.id, by, extra={"rule_id": rule.id})
-        self._changed()
+        await self._changed()
         return stored
 
     async def update(self, rule_id: str, body: Any, by: str, at_ms: int,
@@ -128,7 +130,7 @@ class AlarmRuleService:
         stored = await self._store.update_rule(rule, AuditEntry(
             rule_id, "updated", by, at_ms, before.to_body(), rule.to_body()), expected_version)
         logger.info("alarm rule %s updated by %s", rule_id, by, extra={"rule_id": rule_id})
-        self._changed()
+        await self._changed()
         return stored
 
     async def set_enabled(self, rule_id: str, enabled: bool, by: str, at_ms: int) -> AlarmRule:
@@ -141,7 +143,7 @@ class AlarmRuleService:
         stored = await self._store.update_rule(rule, AuditEntry(
             rule_id, "enabled" if enabled else "disabled", by, at_ms, before.to_body(),
             rule.to_body()), before.version)
-        self._changed()
+        await self._changed()
         return stored
 
     async def delete(self, rule_id: str, by: str, at_ms: int) -> None:
@@ -149,7 +151,7 @@ class AlarmRuleService:
         await self._store.delete_rule(rule_id, AuditEntry(rule_id, "deleted", by, at_ms,
                                                           before.to_body(), None))
         logger.info("alarm rule %s deleted by %s", rule_id, by, extra={"rule_id": rule_id})
-        self._changed()
+        await self._changed()
 
     async def audit(self, rule_id: str | None, limit: int) -> list[AuditEntry]:
         return await self._store.list_audit(rule_id, limit)
@@ -183,7 +185,7 @@ class AlarmRuleService:
         stored = await self._store.save_tuning(tuning, AuditEntry(
             f"builtin:{builtin_id}", "tuned", by, at_ms,
             None if before is None else before.body(), tuning.body()))
-        self._changed()
+        await self._changed()
         return BuiltinView(BUILTINS[builtin_id], stored)
 
     async def reset(self, builtin_id: str, by: str, at_ms: int) -> BuiltinView:
@@ -192,7 +194,7 @@ class AlarmRuleService:
         before = {t.builtin_id: t for t in await self._store.list_tunings()}.get(builtin_id)
         if before is not None and await self._store.delete_tuning(builtin_id, AuditEntry(
                 f"builtin:{builtin_id}", "reset", by, at_ms, before.body(), None)):
-            self._changed()
+            await self._changed()
         return BuiltinView(BUILTINS[builtin_id], None)
 
     # -- preview ---------------------------------------------------------------------------
