@@ -16,9 +16,9 @@ from devices.contract import Channel, Topics, now_ms
 from hall.assembly import controller_bus
 from hall_controller.access.face_checkin import PersonCases
 from hall_controller.access.ports import AccessStore
-from hall_controller.cases.ports import CaseLinks
 from hall_controller.alarm_rules.memory_store import MemoryAlarmRuleStore
 from hall_controller.alarm_rules.postgres_store import PostgresAlarmRuleStore
+from hall_controller.cases.ports import CaseLinks
 from hall_controller.features import (
     AccessFeature,
     AlarmRulesFeature,
