@@ -19,7 +19,7 @@ Pure and synchronous: the controller feeds it from the ingest path and a one-sec
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from hall_controller.alarm_rules.model import (
     Above,
     AlarmRule,
+    Condition,
     Equals,
     EventCount,
     NoData,
@@ -90,7 +91,7 @@ class RuleEngine:
         self._by_metric: dict[str, list[AlarmRule]] = {}
         self._any_metric: list[AlarmRule] = []
         self._by_event: dict[str, list[AlarmRule]] = {}
-        self._applicable: dict[tuple[str, str, str, str], list[AlarmRule]] = {}
+        self._applicable: dict[tuple[str, str, str, str], list[_Watch]] = {}
         self._tracks: dict[tuple[str, str], _Track] = {}
         self._devices: dict[str, Device] = {}
         # Tracks whose state can change with time alone; ``tick`` looks only at these.
@@ -145,16 +146,21 @@ class RuleEngine:
                 self._timed.add(key)
         return track
 
-    def _for(self, device: Device, metric: str) -> list[AlarmRule]:
+    def _for(self, device: Device, metric: str) -> list[_Watch]:
+        """The rules watching ``metric`` on ``device``, with their tracks (cached: this runs
+        for every sample on the ingest path)."""
         key = (device.device_id, device.kind, device.site, metric)
         found = self._applicable.get(key)
         if found is None:
             candidates = self._by_metric.get(metric, []) + self._any_metric
-            found = [r for r in candidates
-                     if r.target.matches(device.device_id, device.kind, device.site)]
+            found = [(rule, self._track(rule, device.device_id), _judge_for(rule.condition),
+                      rule.active_hours is not None)
+                     for rule in candidates
+                     if rule.target.matches(device.device_id, device.kind, device.site)]
             if len(self._applicable) >= _MAX_APPLICABLE_CACHE:
                 self._applicable.clear()
             self._applicable[key] = found
+            self._devices[device.device_id] = device
         return found
 
     # -- input ---------------------------------------------------------------------------
@@ -162,13 +168,33 @@ class RuleEngine:
     def observe(self, device: Device, metric: str, ts_ms: int, value: TelemetryScalar
                 ) -> list[Transition]:
         """One telemetry sample."""
-        rules = self._for(device, metric)
-        if not rules:
+        watching = self._for(device, metric)
+        if not watching:
             return []
-        self._devices[device.device_id] = device
         out: list[Transition] = []
-        for rule in rules:
-            self._sample(rule, device.device_id, ts_ms, value, out)
+        for rule, track, judge, hours in watching:
+            if ts_ms <= track.last_ts:
+                continue  # redelivered, or older than what this track has judged
+            previous_ts, previous = track.last_ts, track.last_value
+            track.last_ts, track.last_value = ts_ms, value
+            if judge is None:  # no_data: any sample ends the silence
+                if track.active:
+                    track.active = False
+                    out.append(self._transition(rule, device.device_id, False, ts_ms, track,
+                                                more={"value": value}))
+                continue
+            judged = judge(value, previous_ts, previous, ts_ms)
+            if judged is None:
+                continue
+            breach, calm, shown = judged
+            if shown is not None:
+                track.shown = shown
+            if not breach and not track.active:
+                track.breach_since = None  # the common case: all quiet
+                continue
+            if breach and hours:
+                breach = self._in_hours(rule, ts_ms)
+            self._step(rule, device.device_id, track, ts_ms, breach=breach, calm=calm, out=out)
         return out
 
     def observe_event(self, device: Device, event_type: str, ts_ms: int) -> list[Transition]:
@@ -229,28 +255,6 @@ class RuleEngine:
         return out
 
     # -- judging ---------------------------------------------------------------------------
-
-    def _sample(self, rule: AlarmRule, device_id: str, ts_ms: int, value: TelemetryScalar,
-                out: list[Transition]) -> None:
-        track = self._track(rule, device_id)
-        if ts_ms <= track.last_ts:
-            return
-        previous_ts, previous = track.last_ts, track.last_value
-        track.last_ts, track.last_value = ts_ms, value
-        condition = rule.condition
-        if isinstance(condition, NoData):
-            if track.active:
-                track.active = False
-                out.append(self._transition(rule, device_id, False, ts_ms, track,
-                                            more={"value": value}))
-            return
-        judged = _judge(rule, value, previous_ts, previous, ts_ms)
-        if judged is None:
-            return
-        breach, calm, shown = judged
-        track.shown = shown
-        self._step(rule, device_id, track, ts_ms, breach=breach and self._in_hours(rule, ts_ms),
-                   calm=calm, out=out)
 
     def _step(self, rule: AlarmRule, device_id: str, track: _Track, at_ms: int, *,
               breach: bool, calm: bool, out: list[Transition]) -> None:
@@ -328,33 +332,61 @@ def _condition_values(rule: AlarmRule) -> dict[str, object]:
     return {}
 
 
-def _judge(rule: AlarmRule, value: TelemetryScalar, previous_ts: int,
-           previous: TelemetryScalar | None, ts_ms: int
-           ) -> tuple[bool, bool, dict[str, object]] | None:
-    """(raise condition holds, clear condition holds, values to show), or None when the
-    sample says nothing to this rule (a string where a number is watched, a first sample
-    for a rate)."""
-    condition = rule.condition
-    if isinstance(condition, Equals):
-        same = type(value) is type(condition.value) and value == condition.value
-        return same, not same, {}
-    number = _number(value)
-    if number is None:
+Judged = tuple[bool, bool, dict[str, object] | None] | None
+Judge = Callable[[TelemetryScalar, int, TelemetryScalar | None, int], Judged]
+_Watch = tuple[AlarmRule, _Track, Judge | None, bool]
+
+
+def _judge_for(condition: Condition) -> Judge | None:
+    """The condition as a function of one sample (and the one before it): (raise condition
+    holds, clear condition holds, values to show or None), or None when the sample says
+    nothing to the rule (a string where a number is watched, a first sample for a rate).
+    Built once per rule and device, so each sample costs one call. None for ``no_data``."""
+    if isinstance(condition, NoData | EventCount):
         return None
+    if isinstance(condition, Equals):
+        expected, kind = condition.value, type(condition.value)
+
+        def equals(value: TelemetryScalar, previous_ts: int, previous: TelemetryScalar | None,
+                   ts_ms: int) -> Judged:
+            same = type(value) is kind and value == expected
+            return same, not same, None
+        return equals
     if isinstance(condition, Above):
+        threshold, clear_at = condition.threshold, condition.clear_at
         if condition.below:
-            return number < condition.threshold, number >= condition.clear_at, {}
-        return number > condition.threshold, number <= condition.clear_at, {}
+            def below(value: TelemetryScalar, previous_ts: int,
+                      previous: TelemetryScalar | None, ts_ms: int) -> Judged:
+                if type(value) is bool or not isinstance(value, int | float):
+                    return None
+                return value < threshold, value >= clear_at, None
+            return below
+
+        def above(value: TelemetryScalar, previous_ts: int, previous: TelemetryScalar | None,
+                  ts_ms: int) -> Judged:
+            if type(value) is bool or not isinstance(value, int | float):
+                return None
+            return value > threshold, value <= clear_at, None
+        return above
     if isinstance(condition, Outside):
-        h = condition.hysteresis
-        return (number < condition.low or number > condition.high,
-                condition.low + h <= number <= condition.high - h, {})
-    if isinstance(condition, Rate):
-        before = _number(previous)
-        if before is None or previous_ts < 0 or ts_ms <= previous_ts:
+        low, high, h = condition.low, condition.high, condition.hysteresis
+
+        def outside(value: TelemetryScalar, previous_ts: int, previous: TelemetryScalar | None,
+                    ts_ms: int) -> Judged:
+            if type(value) is bool or not isinstance(value, int | float):
+                return None
+            return value < low or value > high, low + h <= value <= high - h, None
+        return outside
+    per_min, clear_per_min, direction = (condition.per_min, condition.clear_per_min,
+                                         condition.direction)
+
+    def rate(value: TelemetryScalar, previous_ts: int, previous: TelemetryScalar | None,
+             ts_ms: int) -> Judged:
+        number, before = _number(value), _number(previous)
+        if number is None or before is None or previous_ts < 0 or ts_ms <= previous_ts:
             return None
-        rate = (number - before) / (ts_ms - previous_ts) * 60_000
-        signed = {"rise": rate, "fall": -rate, "either": abs(rate)}[condition.direction]
-        return (signed > condition.per_min, signed <= condition.clear_per_min,
-                {"rate": round(rate, 3)})
-    return None
+        change = (number - before) / (ts_ms - previous_ts) * 60_000
+        signed = change if direction == "rise" else -change if direction == "fall" else abs(
+            change)
+        return signed > per_min, signed <= clear_per_min, {"rate": round(change, 3)}
+    return rate
