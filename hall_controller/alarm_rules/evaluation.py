@@ -93,9 +93,11 @@ class RuleEvaluation:
         """The ingest pipeline's telemetry listener: judge in memory, hand on the changes."""
         engine = self._engine
         self.counters.samples += len(points)
+        device_id, device = "", Device("")
         for point in points:
-            for transition in engine.observe(self._device(point.device_id), point.metric,
-                                             point.ts_ms, point.value):
+            if point.device_id != device_id:  # a message's points come together
+                device_id, device = point.device_id, self._device(point.device_id)
+            for transition in engine.observe(device, point.metric, point.ts_ms, point.value):
                 self._decided.put_nowait(transition)
 
     async def on_event(self, event: DeviceEvent) -> None:

@@ -301,9 +301,11 @@ export function serviceName(s) {
 // -- login and API ---------------------------------------------------------------------------
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  // `body`: the answer's JSON, e.g. a refusal's stable `code` and `field`.
+  constructor(status, detail, body = null) {
     super(detail);
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -350,7 +352,7 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
     sessionStorage.removeItem("hall.token");
     location.reload();
   }
-  if (!response.ok) throw new ApiError(response.status, detailText(data) || response.statusText);
+  if (!response.ok) throw new ApiError(response.status, detailText(data) || response.statusText, data);
   return data;
 }
 

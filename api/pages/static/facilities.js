@@ -1,8 +1,9 @@
 // Facilities dashboard: devices with live presence, filters, and the active alarms (ack, clear).
 // Admins also provision devices here: the one-time bundle is shown once and never again (the
 // server keeps only the password's hash), and they re-key or revoke a device.
-import { api, applyWords, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
+import { api, applyWords, esc, fmtDateTime, header, languageSwitch, lang, liveStream, requireLogin,
          showLiveStatus, t } from "./common.js";
+import "./words-alarm-rules.js";
 
 const $ = (id) => document.getElementById(id);
 let devices = new Map();   // device_id -> device
@@ -37,10 +38,16 @@ function drawDevices() {
   }).join("");
 }
 
+// An alarm raised by an alarm rule carries its message in both languages.
+function ruleMessage(alarm) {
+  const text = alarm.details?.message?.[lang() === "en" ? "en" : "zh-CN"];
+  return typeof text === "string" ? `<div class="muted rule-message">${esc(text)}</div>` : "";
+}
+
 function drawAlarms() {
   $("alarms").innerHTML = alarms.length ? alarms.map((a) => `<tr data-alarm="${a.id}" data-device="${esc(a.device_id)}">
     <td><a href="device.html?id=${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>
-    <td>${esc(a.type)}${a.count > 1 ? ` ×${a.count}` : ""}</td>
+    <td>${esc(a.type)}${a.count > 1 ? ` ×${a.count}` : ""}${ruleMessage(a)}</td>
     <td><span class="badge ${esc(a.severity)}">${esc(a.severity)}</span></td>
     <td>${esc(fmtDateTime(a.raised_ms))}</td>
     <td>${a.acknowledged ? esc(t("fac.acked")) : `<button data-ack="${a.id}">${esc(t("fac.ack"))}</button>`}
