@@ -7,8 +7,8 @@ Three runs, same broker and publishers:
   3. lag           – a fixed offered rate below saturation: end-to-end lag p50/p99 from the
                      device's timestamp to the moment its batch is committed.
 
-Then the cost of alarm rules: the saturation and lag runs again without rules and with 200
-rules active (``--rules``), side by side in the same run (docs/benchmarks.md, "Alarm rules").
+Then the cost of alarm rules: saturation and lag with no rules and with 200 (``--rules``), in
+the same run (docs/benchmarks.md, "Alarm rules"; the rules: benchmarks/alarm_rules_load.py).
 
 Then the same three over TLS (``mqtts://``, certificates made by hall/tls.py) against the same
 Mosquitto's TLS listener, with the same devices, messages and rates, and the TLS/plain ratios:
@@ -54,12 +54,14 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.alarm_rules_load import bench_rules, engine_cost
 from devices.broker_address import BrokerAddress, with_tls_files
 from devices.contract import Channel, Topics, now_ms
 from hall.assembly import controller_bus
 from hall.embedded_broker import free_port
 from hall.tls import ensure_broker_certificates
-from hall_controller.alarm_rules.model import AuditEntry, parse_rule
+from hall_controller.alarm_rules.drafts import parse_rule
+from hall_controller.alarm_rules.model import AuditEntry
 from hall_controller.alarm_rules.postgres_store import PostgresAlarmRuleStore
 from hall_controller.features import AlarmRulesFeature
 from hall_controller.fleet.model import IngestBatch
@@ -272,33 +274,10 @@ def raw_ceiling(url: str, prefix: str, devices: int, seconds: float, processes: 
     return received / elapsed
 
 
-def bench_rules(count: int) -> list[dict[str, Any]]:
-    """``count`` rules as a hall might have them: each over one tenth of the devices (by the
-    id's last digit) and one metric the publishers send, most of them quiet, a few firing
-    (the devices whose paper level is 0, the cpu_temp_c thresholds under 45.5 after 60 s).
-    About 20 rules apply to each device, 4–8 to each of its metrics."""
-    message = {"zh-CN": "{device} {rule}", "en": "{device} {rule}"}
-    conditions = [
-        lambda i: {"type": "above", "metric": "cpu_temp_c", "threshold": 40 + i % 9,
-                   "clear_at": 39 + i % 9, "for_s": 60},
-        lambda i: {"type": "below", "metric": "paper_level_pct", "threshold": 0.5,
-                   "clear_at": 5},
-        lambda i: {"type": "rate", "metric": "paper_level_pct", "per_min": 1000,
-                   "clear_per_min": 500, "direction": "either"},
-        lambda i: {"type": "equals", "metric": "printer_state", "value": "jam", "for_s": 30},
-        lambda i: {"type": "no_data", "metric": "cpu_temp_c", "after_s": 300},
-    ]
-    return [{"id": f"bench-rule-{i:03d}", "name": f"bench rule {i}", "severity": "minor",
-             "target": {"devices": f"bench-*{i % 10}"},
-             "condition": conditions[(i // 10) % len(conditions)](i), "message": message}
-            for i in range(count)]
-
-
 async def controller_run(url: str, database_url: str, prefix: str, devices: int, seconds: float,
                          rate: float | None, processes: int, rules: int | None = None
                          ) -> tuple[float, list[int], int, int]:
-    """``rules``: None, no alarm rules feature (as the other runs); a number, the feature with
-    that many rules (0 included)."""
+    """``rules``: None, no alarm rules feature; a number, the feature with that many rules."""
     async with fresh_database(database_url) as dsn:
         await apply_migrations(dsn)
         async with PostgresStore.connect(dsn, min_size=2, max_size=4) as store:
@@ -376,31 +355,6 @@ async def measure(url: str, args: argparse.Namespace, label: str) -> IngestFigur
     print(f"  summary: ceiling={ceiling:.0f} committed={done:.0f} p50={pct(lags_fixed, .5):.0f} "
           f"p99={pct(lags_fixed, .99):.0f} mean={statistics.fmean(lags_fixed) if lags_fixed else 0:.0f}")
     return IngestFigures(ceiling, done, pct(lags_fixed, .5), pct(lags_fixed, .99), lost)
-
-
-def engine_cost(rules: int, devices: int, samples: int = 60_000) -> tuple[float, float]:
-    """The rule engine alone, as the ingest path calls it: microseconds per telemetry point
-    with ``rules`` rules and with none (the bench's messages, three points each)."""
-    from zoneinfo import ZoneInfo
-
-    from hall_controller.alarm_rules.model import KNOWN_METRICS
-    from hall_controller.alarm_rules.rules import Device, RuleEngine
-
-    ids = [Device(f"bench-{i:05d}") for i in range(devices)]
-    costs = []
-    for count in (0, rules):
-        engine = RuleEngine(ZoneInfo("Asia/Shanghai"), KNOWN_METRICS)
-        engine.set_rules([parse_rule(body) for body in bench_rules(count)], 0)
-        started = time.perf_counter()
-        for n in range(samples // 3):
-            device, ts = ids[n % devices], 1_000 + n
-            engine.observe(device, "paper_level_pct", ts, n % 100)
-            engine.observe(device, "printer_state", ts, "ok")
-            engine.observe(device, "cpu_temp_c", ts, 45.5)
-            if n % devices == 0:
-                engine.tick(ts)
-        costs.append((time.perf_counter() - started) / samples * 1e6)
-    return costs[0], costs[1]
 
 
 async def measure_rules(url: str, args: argparse.Namespace) -> None:

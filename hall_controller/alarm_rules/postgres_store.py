@@ -16,7 +16,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from hall_controller.alarm_rules.builtin import Tuning
-from hall_controller.alarm_rules.model import AlarmRule, AuditEntry, RuleRefused, parse_rule
+from hall_controller.alarm_rules.drafts import parse_rule
+from hall_controller.alarm_rules.model import AlarmRule, AuditEntry, RuleRefused
 from hall_controller.alarm_rules.queries import QUERIES
 from hall_controller.fleet.model import AlarmSeverity, TelemetryScalar
 from hall_controller.kernel.errors import Conflict, NotFound

@@ -17,13 +17,13 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from hall_controller.alarm_rules.builtin import BUILTINS, BuiltinAlarm, Tuning, parse_tuning
+from hall_controller.alarm_rules.drafts import parse_rule
 from hall_controller.alarm_rules.model import (
     KNOWN_METRICS,
     AlarmRule,
     AuditEntry,
     EventCount,
     RuleRefused,
-    parse_rule,
 )
 from hall_controller.alarm_rules.ports import AlarmRuleStore, RuleHistory
 from hall_controller.alarm_rules.rules import Device, RuleEngine, Transition

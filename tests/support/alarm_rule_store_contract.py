@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from hall_controller.alarm_rules.builtin import Tuning
-from hall_controller.alarm_rules.model import AlarmRule, AuditEntry, parse_rule
+from hall_controller.alarm_rules.drafts import parse_rule
+from hall_controller.alarm_rules.model import AlarmRule, AuditEntry
 from hall_controller.alarm_rules.ports import AlarmRuleStore
 from hall_controller.fleet.model import AlarmSeverity
 from hall_controller.kernel.errors import Conflict, NotFound

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hall_controller.alarm_rules.model import AlarmRule, parse_rule
+from hall_controller.alarm_rules.drafts import parse_rule
+from hall_controller.alarm_rules.model import AlarmRule
 from hall_controller.alarm_rules.rules import Device, RuleEngine, Transition
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
