@@ -141,7 +141,7 @@ def _target(body: Any) -> Target:
     devices = read.text("devices", DEVICE_PATTERN, "a device id pattern (a-z, 0-9, -, with * "
                         "for any run and ? for one character)", "*")
     kind = read.get("kind", "")
-    if kind not in KINDS | {""}:
+    if not isinstance(kind, str) or kind not in KINDS | {""}:
         raise RuleRefused("invalid_field", "target.kind", "target.kind must be one of "
                           + ", ".join(sorted(KINDS)) + " (or empty for any)")
     site = read.text("site", SITE_NAME, "a site name of up to 64 characters", "")

@@ -3,6 +3,7 @@ stable codes, the audit, built-in tuning and the preview over a device's stored 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -109,6 +110,10 @@ async def test_facilities_write_a_rule_and_clerks_may_only_read_it(
     ({"id": "Kiosk Hot!"}, "invalid_field", "id"),
     ({"name": "a\x00b"}, "invalid_field", "name"),
     ({"colour": "red"}, "invalid_field", "colour"),
+    ({"target": {"kind": {"a": 1}}}, "invalid_field", "target.kind"),
+    ({"severity": ["major"]}, "invalid_field", "severity"),
+    ({"name": "bad \ud800 text"}, "invalid_field", "name"),
+    ({"condition": {"threshold": float("inf")}}, "invalid_field", "condition.threshold"),
     ({"condition": {"type": "sometimes"}}, "invalid_field", "condition.type"),
     ({"active_hours": {"from": "22:00", "to": "22:00"}}, "impossible_condition",
      "active_hours.to"),
@@ -116,7 +121,10 @@ async def test_facilities_write_a_rule_and_clerks_may_only_read_it(
 ])
 async def test_bad_rules_are_refused_with_a_stable_code_and_the_field(
         client: httpx.AsyncClient, change: dict[str, Any], code: str, field: str) -> None:
-    reply = await client.post(RULES, json=hot_rule(**change), headers=await login(client, "fay"))
+    # Sent as raw JSON: a careless or hostile client may send what httpx would not encode
+    # (a lone surrogate escaped as \ud800, Infinity).
+    reply = await client.post(RULES, content=json.dumps(hot_rule(**change)).encode(), headers={
+        **await login(client, "fay"), "Content-Type": "application/json"})
     assert reply.status_code == 422, reply.text
     assert (reply.json()["code"], reply.json()["field"]) == (code, field)
     assert reply.json()["detail"]
