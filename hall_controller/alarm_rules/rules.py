@@ -154,7 +154,7 @@ class RuleEngine:
         if found is None:
             candidates = self._by_metric.get(metric, []) + self._any_metric
             found = [(rule, self._track(rule, device.device_id), _judge_for(rule.condition),
-                      rule.active_hours is not None)
+                      rule.active_hours is not None, _for_ms(rule.condition))
                      for rule in candidates
                      if rule.target.matches(device.device_id, device.kind, device.site)]
             if len(self._applicable) >= _MAX_APPLICABLE_CACHE:
@@ -172,7 +172,7 @@ class RuleEngine:
         if not watching:
             return []
         out: list[Transition] = []
-        for rule, track, judge, hours in watching:
+        for rule, track, judge, hours, for_ms in watching:
             if ts_ms <= track.last_ts:
                 continue  # redelivered, or older than what this track has judged
             previous_ts, previous = track.last_ts, track.last_value
@@ -189,11 +189,17 @@ class RuleEngine:
             breach, calm, shown = judged
             if shown is not None:
                 track.shown = shown
-            if not breach and not track.active:
-                track.breach_since = None  # the common case: all quiet
+            if not track.active:
+                if not breach:
+                    track.breach_since = None  # the common case: all quiet
+                    continue
+                if hours:
+                    breach = self._in_hours(rule, ts_ms)
+                elif track.breach_since is not None and ts_ms - track.breach_since < for_ms:
+                    continue  # breaching, the duration still running
+            elif not calm:
+                track.calm_since = None  # still raised
                 continue
-            if breach and hours:
-                breach = self._in_hours(rule, ts_ms)
             self._step(rule, device.device_id, track, ts_ms, breach=breach, calm=calm, out=out)
         return out
 
@@ -334,7 +340,13 @@ def _condition_values(rule: AlarmRule) -> dict[str, object]:
 
 Judged = tuple[bool, bool, dict[str, object] | None] | None
 Judge = Callable[[TelemetryScalar, int, TelemetryScalar | None, int], Judged]
-_Watch = tuple[AlarmRule, _Track, Judge | None, bool]
+# A rule watching one metric of one device: the rule, its track, its judge, whether it has
+# active hours, its duration in ms.
+_Watch = tuple[AlarmRule, _Track, Judge | None, bool, int]
+
+
+def _for_ms(condition: Condition) -> int:
+    return 0 if isinstance(condition, NoData | EventCount) else condition.for_s * 1000
 
 
 def _judge_for(condition: Condition) -> Judge | None:
