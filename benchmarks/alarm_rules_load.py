@@ -48,7 +48,7 @@ def engine_cost(rules: int, devices: int, samples: int = 60_000) -> tuple[float,
             engine.observe(device, "paper_level_pct", ts, n % 100)
             engine.observe(device, "printer_state", ts, "ok")
             engine.observe(device, "cpu_temp_c", ts, 45.5)
-            if n % devices == 0:
+            if n % 1000 == 0:  # about once a second at the bench's rates, as the timer does
                 engine.tick(ts)
         costs.append((time.perf_counter() - started) / samples * 1e6)
     return costs[0], costs[1]

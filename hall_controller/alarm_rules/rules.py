@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -70,15 +70,9 @@ class _Track:
     calm_since: int | None = None
     last_ts: int = -1
     last_value: TelemetryScalar | None = None
-    shown: dict[str, object] = field(default_factory=dict)
+    rate: float | None = None  # the last change per minute a rate rule saw
     events: deque[int] | None = None
     last_event_ms: int = 0
-
-
-def _number(value: TelemetryScalar | None) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 class RuleEngine:
@@ -186,9 +180,9 @@ class RuleEngine:
             judged = judge(value, previous_ts, previous, ts_ms)
             if judged is None:
                 continue
-            breach, calm, shown = judged
-            if shown is not None:
-                track.shown = shown
+            breach, calm, rate = judged
+            if rate is not None:
+                track.rate = rate
             if not track.active:
                 if not breach:
                     track.breach_since = None  # the common case: all quiet
@@ -317,7 +311,8 @@ class RuleEngine:
             values |= {"metric": condition.metric, "unit": self._units.get(condition.metric, ""),
                        "value": track.last_value}
             values |= _condition_values(rule)
-            values |= track.shown
+            if track.rate is not None:
+                values["rate"] = round(track.rate, 3)
             if isinstance(condition, NoData):
                 values |= {"after": condition.after_s, "last_seen": track.last_ts}
         values |= more or {}
@@ -338,7 +333,7 @@ def _condition_values(rule: AlarmRule) -> dict[str, object]:
     return {}
 
 
-Judged = tuple[bool, bool, dict[str, object] | None] | None
+Judged = tuple[bool, bool, float | None] | None
 Judge = Callable[[TelemetryScalar, int, TelemetryScalar | None, int], Judged]
 # A rule watching one metric of one device: the rule, its track, its judge, whether it has
 # active hours, its duration in ms.
@@ -351,7 +346,7 @@ def _for_ms(condition: Condition) -> int:
 
 def _judge_for(condition: Condition) -> Judge | None:
     """The condition as a function of one sample (and the one before it): (raise condition
-    holds, clear condition holds, values to show or None), or None when the sample says
+    holds, clear condition holds, the change per minute for a rate), or None when the sample says
     nothing to the rule (a string where a number is watched, a first sample for a rate).
     Built once per rule and device, so each sample costs one call. None for ``no_data``."""
     if isinstance(condition, NoData | EventCount):
@@ -394,11 +389,11 @@ def _judge_for(condition: Condition) -> Judge | None:
 
     def rate(value: TelemetryScalar, previous_ts: int, previous: TelemetryScalar | None,
              ts_ms: int) -> Judged:
-        number, before = _number(value), _number(previous)
-        if number is None or before is None or previous_ts < 0 or ts_ms <= previous_ts:
-            return None
-        change = (number - before) / (ts_ms - previous_ts) * 60_000
+        if (type(value) is bool or not isinstance(value, int | float) or type(previous) is bool
+                or not isinstance(previous, int | float) or ts_ms <= previous_ts):
+            return None  # previous is None for a track's first sample
+        change = (value - previous) / (ts_ms - previous_ts) * 60_000
         signed = change if direction == "rise" else -change if direction == "fall" else abs(
             change)
-        return signed > per_min, signed <= clear_per_min, {"rate": round(change, 3)}
+        return signed > per_min, signed <= clear_per_min, change
     return rate
