@@ -273,7 +273,8 @@ class AlarmRulesFeature:
         tunings = BuiltinTunings(hall.registry)
         hall.alarms.tuning = tunings
         evaluation = RuleEvaluation(RuleEngine(zone, KNOWN_METRICS), self.store, hall.alarms,
-                                    hall.registry, tunings, tick_s=self.tick_s)
+                                    hall.registry, tunings, latest=hall.store,
+                                    tick_s=self.tick_s)
         service.subscribe(evaluation.rules_changed)
         hall.services.add(service)
         hall.services.add(evaluation)

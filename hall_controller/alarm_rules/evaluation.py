@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from devices.contract import now_ms
 from hall_controller.alarm_rules.builtin import Tuning, builtin_for
@@ -24,9 +25,19 @@ from hall_controller.alarm_rules.ports import AlarmRuleStore
 from hall_controller.alarm_rules.rules import Device, RuleEngine, Transition
 from hall_controller.alarm_rules.service import DeviceDirectory, device_of
 from hall_controller.fleet.alarms import AlarmService, Tuned
-from hall_controller.fleet.model import AlarmSeverity, DeviceEvent, TelemetryPoint
+from hall_controller.fleet.model import (
+    AlarmSeverity,
+    DeviceEvent,
+    LatestValue,
+    TelemetryPoint,
+)
 
 logger = logging.getLogger(__name__)
+
+
+class LatestValues(Protocol):
+    async def latest_values(self, device_ids: list[str] | None = None
+                            ) -> dict[str, list[LatestValue]]: ...
 
 RULE_CLEARER = "rule"
 
@@ -65,12 +76,16 @@ class EvaluationCounters:
 class RuleEvaluation:
     def __init__(self, engine: RuleEngine, store: AlarmRuleStore, alarms: AlarmService,
                  devices: DeviceDirectory, tunings: BuiltinTunings, *,
-                 tick_s: float = 1.0, reload_s: float = 5.0) -> None:
+                 latest: LatestValues | None = None, tick_s: float = 1.0,
+                 reload_s: float = 5.0) -> None:
+        """``latest``: the fleet's latest value per device and metric (``DeviceStore``), so
+        that after a restart ``no_data`` rules count silences from the last stored sample."""
         self._engine = engine
         self._store = store
         self._alarms = alarms
         self._devices = devices
         self._tunings = tunings
+        self._latest = latest
         self._tick_s = tick_s
         self._reload_every = max(1, round(reload_s / tick_s))
         self._decided: asyncio.Queue[Transition] = asyncio.Queue()
@@ -119,6 +134,10 @@ class RuleEvaluation:
         active = await self._alarms_store_active()
         for device_id, rule_id in active:
             self._engine.mark_active(rule_id, self._device(device_id))
+        if self._latest is not None:
+            for device_id, values in (await self._latest.latest_values()).items():
+                for value in values:
+                    self._engine.seed(self._device(device_id), value.metric, value.ts_ms)
 
     async def _alarms_store_active(self) -> list[tuple[str, str]]:
         return [(alarm.device_id, alarm.type[len(RULE_ALARM_PREFIX):])

@@ -157,6 +157,14 @@ class RuleEngine:
             self._devices[device.device_id] = device
         return found
 
+    def seed(self, device: Device, metric: str, ts_ms: int) -> None:
+        """The device's last sample of ``metric`` was at ``ts_ms`` (stored before a restart):
+        a ``no_data`` rule counts its silence from there, so a device that went quiet while
+        the controller was down is still found silent."""
+        for _, track, judge, _, _ in self._for(device, metric):
+            if judge is None and track.last_ts < ts_ms:
+                track.last_ts = ts_ms
+
     # -- input ---------------------------------------------------------------------------
 
     def observe(self, device: Device, metric: str, ts_ms: int, value: TelemetryScalar

@@ -221,3 +221,11 @@ def test_utc_timestamps_are_read_in_local_time() -> None:
                  active_hours={"from": "22:00", "to": "06:00"})
     at = int(datetime(2026, 12, 1, 14, 30, tzinfo=UTC).timestamp() * 1000)
     assert [t.raised for t in engine(night).observe(KIOSK, "tamper", at, True)] == [True]
+
+
+def test_no_data_counts_from_the_last_stored_sample_after_a_restart() -> None:
+    e = engine(rule({"type": "no_data", "metric": "cpu_temp_c", "after_s": 600}))
+    e.seed(KIOSK, "cpu_temp_c", T0)       # the kiosk's last sample, before the restart
+    e.seed(KIOSK, "cpu_temp_c", T0 - MIN)  # an older one changes nothing
+    assert e.tick(T0 + 9 * MIN) == []
+    assert [t.raised for t in e.tick(T0 + 10 * MIN)] == [True]

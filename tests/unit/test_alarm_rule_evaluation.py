@@ -27,6 +27,7 @@ from hall_controller.fleet.model import (
     AlarmStatus,
     DeviceEvent,
     DeviceRecord,
+    IngestBatch,
     TelemetryPoint,
 )
 from tests.support.waiting import eventually
@@ -46,7 +47,7 @@ class Hall:
         tunings = BuiltinTunings(self.devices)
         self.alarms.tuning = tunings
         self.evaluation = RuleEvaluation(RuleEngine(ZONE, KNOWN_METRICS), self.rules,
-                                         self.alarms, self.devices, tunings)
+                                         self.alarms, self.devices, tunings, latest=self.fleet)
         self.service.subscribe(self.evaluation.rules_changed)
 
     async def alarm(self, device_id: str, type: str) -> Alarm | None:
@@ -167,3 +168,16 @@ async def test_event_count_rule_through_the_event_listener(hall: Hall) -> None:
 
         alarm = await eventually(lambda: hall.alarm("lock-101", "rule.denied"))
         assert alarm.details["message"]["en"] == "3 refusals at lock-101"
+
+
+async def test_a_device_silent_since_before_a_restart_is_found_silent(hall: Hall) -> None:
+    silent = hot_rule(id="kiosk-silent", message={"zh-CN": "{device} 无数据",
+                                                  "en": "{device} silent"})
+    silent["condition"] = {"type": "no_data", "metric": "cpu_temp_c", "after_s": 600}
+    await hall.service.create(silent, "fay", now_ms())
+    last = now_ms() - 11 * 60_000
+    await hall.fleet.commit_batch(IngestBatch(telemetry=sample(44, last)))
+    async with running(hall):   # the restart: load() reads the latest stored values
+        await hall.evaluation.tick(now_ms())
+        alarm = await eventually(lambda: hall.alarm("kiosk-01", "rule.kiosk-silent"))
+        assert alarm.details["message"]["en"] == "kiosk-01 silent"
