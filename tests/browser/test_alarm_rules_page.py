@@ -18,7 +18,8 @@ from tests.support.waiting import eventually
 MINUTE_MS = 60_000
 
 
-async def fill_hot_rule(page: Page, *, clear_at: str = "43", message_en: str = "{device} at {value} {unit}") -> None:
+async def fill_hot_rule(page: Page, *, clear_at: str = "43",
+                        message_en: str = "{device} at {value} {unit}") -> None:
     form = page.locator("#rule-form")
     if await form.locator("input[name=id]").is_editable():  # read-only once the rule is saved
         await form.locator("input[name=id]").fill("kiosk-hot")
@@ -129,9 +130,24 @@ async def test_a_rule_is_previewed_refused_saved_and_a_builtin_tuned(
         await page.set_viewport_size(LAPTOP)  # type: ignore[arg-type]
         await screenshot(page, "alarm-rules-en")
 
-        # The facilities dashboard links to the rules.
+        # The facilities dashboard links to the rules, and shows a rule's alarm with its
+        # message: a rule with no duration, and the kiosk sending 60 °C now.
+        hall.call("POST", "/alarm-rules", user="fac1", json={
+            "id": "kiosk-very-hot", "name": "Kiosk very hot", "severity": "critical",
+            "target": {"devices": "kiosk-b7"},
+            "condition": {"type": "above", "metric": "cpu_temp_c", "threshold": 55,
+                          "clear_at": 50},
+            "message": {"zh-CN": "{device} 温度过高：{value}{unit}",
+                        "en": "{device} very hot: {value} {unit}"}})
+        kiosk.publish("telemetry", {"ts": int(time.time() * 1000),
+                                    "values": {"cpu_temp_c": 60.5}})
         await page.goto(f"{hall.base}/pages/facilities.html")
         await expect(page.locator("#alarm-rules-link")).to_have_text("Alarm rules")
+        rule_alarm = page.locator("#alarms tr[data-device=kiosk-b7]")
+        await expect(rule_alarm.locator(".rule-message")).to_have_text(
+            "kiosk-b7 very hot: 60.5 °C", timeout=10_000)
+        await page.locator("#lang").click()
+        await expect(rule_alarm.locator(".rule-message")).to_have_text("kiosk-b7 温度过高：60.5°C")
     finally:
         kiosk.kill()
         kiosk.clear_retained()
