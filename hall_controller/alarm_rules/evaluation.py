@@ -160,19 +160,20 @@ class RuleEvaluation:
         """Send each decided raise or clear through ``AlarmService``, in order."""
         while True:
             transition = await self._decided.get()
-            try:
-                await self._apply(transition)
-            except Exception:
-                # The loop boundary: the database may be away. Try once more shortly; a
-                # raise that cannot be stored is retried rather than dropped.
-                logger.exception("alarm rule %s on %s not applied; retrying",
-                                 transition.rule.id, transition.device.device_id)
-                await asyncio.sleep(1.0)
-                self._decided.put_nowait(transition)
+            while True:
+                try:
+                    await self._apply(transition)
+                    break
+                except Exception:
+                    # The loop boundary: the database may be away. The same one again shortly,
+                    # before any later one: a raise and its clear must not swap places, and a
+                    # raise that cannot be stored is retried rather than dropped.
+                    logger.exception("alarm rule %s on %s not applied; retrying",
+                                     transition.rule.id, transition.device.device_id)
+                    await asyncio.sleep(1.0)
 
     async def _apply(self, transition: Transition) -> None:
         rule, device = transition.rule, transition.device
-        self.counters.transitions += 1
         if transition.raised:
             details = {"rule_id": rule.id, "rule_version": rule.version,
                        "message": transition.messages(), "at_ms": transition.at_ms,
@@ -184,6 +185,7 @@ class RuleEvaluation:
         else:
             await self._alarms.clear(device.device_id, rule.alarm_type,
                                      by=f"{RULE_CLEARER}:{rule.id}")
+        self.counters.transitions += 1
 
     async def tick_forever(self) -> None:
         ticks = 0

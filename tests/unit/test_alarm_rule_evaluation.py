@@ -181,3 +181,19 @@ async def test_a_device_silent_since_before_a_restart_is_found_silent(hall: Hall
         await hall.evaluation.tick(now_ms())
         alarm = await eventually(lambda: hall.alarm("kiosk-01", "rule.kiosk-silent"))
         assert alarm.details["message"]["en"] == "kiosk-01 silent"
+
+
+async def test_while_the_database_is_away_raise_and_clear_wait_in_order(hall: Hall) -> None:
+    await hall.service.create(hot_rule(condition={"for_s": 0}), "fay", now_ms())
+    async with running(hall):
+        hall.fleet.available = False
+        t = now_ms()
+        hall.evaluation.on_telemetry(sample(60, t))   # raise ...
+        hall.evaluation.on_telemetry(sample(40, t + 1))  # ... and clear, both decided now
+        await eventually(lambda: hall.evaluation.counters.transitions == 0
+                         and hall.evaluation.backlog == 1, what="the raise being retried")
+        hall.fleet.available = True
+        # Both arrive, the raise first: the alarm ends cleared, not stuck active.
+        await eventually(lambda: hall.evaluation.counters.transitions == 2)
+        alarm = await hall.alarm("kiosk-01", "rule.kiosk-hot")
+        assert alarm is not None and alarm.status is AlarmStatus.CLEARED
