@@ -29,6 +29,7 @@ from api.limits import (
 from api.pages import mount_pages
 from api.params import refuse_nul
 from api.routes import access as access_routes
+from api.routes import alarm_rules as alarm_rule_routes
 from api.routes import alarms as alarm_routes
 from api.routes import cases as case_routes
 from api.routes import clerk as clerk_routes
@@ -46,6 +47,7 @@ from api.routes import stats as stats_routes
 from api.routes import users as user_routes
 from api.security_headers import SecurityHeaders
 from hall_controller.access.service import AccessService
+from hall_controller.alarm_rules.service import AlarmRuleService
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.service import CaseService
 from hall_controller.cases.webhooks import WebhookService
@@ -89,6 +91,10 @@ _TAGS = [
     {"name": "live", "description": "Server-sent events for the pages: ticket calls (public), "
                                     "device presence and alarms (facilities)."},
     {"name": "kiosk", "description": "Browser kiosks: take a ticket with a kiosk key."},
+    {"name": "alarm rules", "description": "Alarm rules staff write (thresholds, rates, "
+                                           "silences, values, event counts), the tuning of "
+                                           "the built-in alarms, a preview over a day, the "
+                                           "audit; see docs/alarms.md."},
     {"name": "access", "description": "People and face enrolment, schedules, rules, holidays, "
                                       "door modes, signed remote unlock, the access audit."},
     {"name": "notify", "description": "Alarm notification: recipients and channels, the "
@@ -123,6 +129,7 @@ FEATURE_ROUTERS = (
     FeatureRouters((access_routes.router,), needs=(AccessService,)),
     FeatureRouters((provisioning_routes.router,), needs=(ProvisioningService,)),
     FeatureRouters((notify_routes.router,), needs=(NotificationService, NotifyDirectory)),
+    FeatureRouters((alarm_rule_routes.router,), needs=(AlarmRuleService,)),
 )
 
 

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import InvalidApiKeyError
 from api.refusal import ApiRefusal, unprocessable
+from hall_controller.alarm_rules.model import RuleRefused
 from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import (
     Conflict,
@@ -129,7 +130,7 @@ def install_error_handlers(app: FastAPI) -> None:
         code, params = exc.error_code, exc.error_params
         if isinstance(exc, NotFound):
             return error_response(status.HTTP_404_NOT_FOUND, str(exc) or "not found", code, params)
-        if isinstance(exc, NoteRequired):
+        if isinstance(exc, NoteRequired | RuleRefused):
             return error_response(422, str(exc), code, params)
         if isinstance(exc, DeviceOffline):
             return error_response(status.HTTP_409_CONFLICT,

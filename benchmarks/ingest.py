@@ -7,6 +7,9 @@ Three runs, same broker and publishers:
   3. lag           – a fixed offered rate below saturation: end-to-end lag p50/p99 from the
                      device's timestamp to the moment its batch is committed.
 
+Then the cost of alarm rules: saturation and lag with no rules and with 200 (``--rules``), in
+the same run (docs/benchmarks.md, "Alarm rules"; the rules: benchmarks/alarm_rules_load.py).
+
 Then the same three over TLS (``mqtts://``, certificates made by hall/tls.py) against the same
 Mosquitto's TLS listener, with the same devices, messages and rates, and the TLS/plain ratios:
 the cost of TLS is a figure, not a guess (docs/benchmarks.md, "Ingest over TLS").
@@ -18,7 +21,8 @@ Database: a fresh database on --database-url, dropped afterwards.
 Everything stays on 127.0.0.1 and stops by itself.
 
     .venv/bin/python benchmarks/ingest.py [--devices 200] [--seconds 10] [--rate 2000]
-                                          [--no-tls | --tls-first]
+                                          [--no-tls | --tls-first] [--rules 200]
+                                          [--rules-only] [--no-rules]
 """
 
 from __future__ import annotations
@@ -50,15 +54,20 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.alarm_rules_load import bench_rules, engine_cost
 from devices.broker_address import BrokerAddress, with_tls_files
 from devices.contract import Channel, Topics, now_ms
 from hall.assembly import controller_bus
 from hall.embedded_broker import free_port
 from hall.tls import ensure_broker_certificates
+from hall_controller.alarm_rules.drafts import parse_rule
+from hall_controller.alarm_rules.model import AuditEntry
+from hall_controller.alarm_rules.postgres_store import PostgresAlarmRuleStore
+from hall_controller.features import AlarmRulesFeature
 from hall_controller.fleet.model import IngestBatch
 from hall_controller.fleet.postgres_store import PostgresStore
 from hall_controller.kernel.postgres.migrate import apply_migrations
-from hall_controller.runtime import ControllerSettings, HallController
+from hall_controller.runtime import ControllerSettings, Feature, HallController
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -266,15 +275,26 @@ def raw_ceiling(url: str, prefix: str, devices: int, seconds: float, processes: 
 
 
 async def controller_run(url: str, database_url: str, prefix: str, devices: int, seconds: float,
-                         rate: float | None, processes: int) -> tuple[float, list[int], int, int]:
+                         rate: float | None, processes: int, rules: int | None = None
+                         ) -> tuple[float, list[int], int, int]:
+    """``rules``: None, no alarm rules feature; a number, the feature with that many rules."""
     async with fresh_database(database_url) as dsn:
         await apply_migrations(dsn)
         async with PostgresStore.connect(dsn, min_size=2, max_size=4) as store:
             measuring = MeasuringStore(store)
             settings = ControllerSettings(mqtt_url=url, topic_prefix=prefix,
                                           client_id=f"bench-ctl-{uuid.uuid4().hex[:6]}")
+            features: list[Feature] = []
+            if rules is not None:
+                # Stored as the API stores them (the fleet check is skipped: the bench's
+                # devices send no birth, so the hall does not list them).
+                rule_store = PostgresAlarmRuleStore(store.pool)
+                for body in bench_rules(rules):
+                    await rule_store.create_rule(parse_rule(body), AuditEntry(
+                        body["id"], "created", "bench", now_ms(), None, body))
+                features.append(AlarmRulesFeature(rule_store, rule_store, "Asia/Shanghai"))
             controller = HallController(settings, measuring,  # type: ignore[arg-type]
-                                        controller_bus(settings))
+                                        controller_bus(settings), features)
             async with controller.running():
                 await controller.bus.connected.wait()
                 procs, counter, _ = await asyncio.to_thread(
@@ -337,6 +357,39 @@ async def measure(url: str, args: argparse.Namespace, label: str) -> IngestFigur
     return IngestFigures(ceiling, done, pct(lags_fixed, .5), pct(lags_fixed, .99), lost)
 
 
+async def measure_rules(url: str, args: argparse.Namespace) -> None:
+    """Saturation and lag with the alarm rules feature installed: no rules against
+    ``args.rules`` rules, in one run against the same broker. On a shared machine the later of
+    two runs tends to be the slower, whatever it runs: the runs go none, rules, rules, none
+    (ABBA), and each figure is the mean of its two."""
+    print(f"alarm rules: {args.rules} rules active against none, broker "
+          f"{BrokerAddress.parse(url).display}")
+    runs: dict[int, list[tuple[float, float, float]]] = {0: [], args.rules: []}
+    for rules in (0, args.rules, args.rules, 0):
+        done, _, _, _ = await controller_run(
+            url, args.database_url, f"bench-{uuid.uuid4().hex[:6]}/hall/v1", args.devices,
+            args.seconds, None, args.publishers, rules)
+        _, lags, sent_fixed, _ = await controller_run(
+            url, args.database_url, f"bench-{uuid.uuid4().hex[:6]}/hall/v1", args.devices,
+            args.seconds, args.rate, args.publishers, rules)
+        runs[rules].append((done, pct(lags, .5), pct(lags, .99)))
+        lost = sent_fixed - len(lags)
+        print(f"  {rules:>3} rules: committed {done:,.0f} msg/s; at {args.rate:,.0f} msg/s "
+              f"offered lag p50 {pct(lags, .5):.0f} ms p99 {pct(lags, .99):.0f} ms "
+              f"(lost {lost})")
+    bare, ruled = engine_cost(args.rules, args.devices)
+    print(f"  rule engine alone: {bare:.2f} µs per telemetry point with no rules, {ruled:.2f} µs "
+          f"with {args.rules} (≈ {ruled * 3:.0f} µs per 3-value message on the ingest path)")
+    print("  alarm rules, mean of two runs each (ABBA), same broker, devices and rates:")
+    for index, (name, unit) in enumerate((("committed", "msg/s"),
+                                          (f"lag p50 at {args.rate:,.0f} msg/s", "ms"),
+                                          (f"lag p99 at {args.rate:,.0f} msg/s", "ms"))):
+        a = statistics.fmean(r[index] for r in runs[0])
+        b = statistics.fmean(r[index] for r in runs[args.rules])
+        print(f"  {name:<26} no rules {a:>9,.0f} {unit:<5}  {args.rules} rules {b:>9,.0f} "
+              f"{unit:<5}  ratio {b / a if a else float('nan'):.2f}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -349,6 +402,11 @@ async def main() -> None:
     parser.add_argument("--no-tls", action="store_true", help="skip the runs over TLS")
     parser.add_argument("--tls-first", action="store_true",
                         help="run the TLS part before the plain one")
+    parser.add_argument("--rules", type=int, default=200,
+                        help="alarm rules active in the rules comparison")
+    parser.add_argument("--no-rules", action="store_true", help="skip the rules comparison")
+    parser.add_argument("--rules-only", action="store_true",
+                        help="only the rules comparison (plain TCP)")
     parser.add_argument("--database-url", default=os.environ.get(
         "HALL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
@@ -358,8 +416,13 @@ async def main() -> None:
         url = args.broker_url or (broker.plain_url if broker else "")
         print(f"ingest benchmark: {args.devices} devices, {args.publishers} publisher processes, "
               f"{os.cpu_count()} cores")
+        if args.rules_only:
+            await measure_rules(url, args)
+            return
         if broker is None or args.no_tls:
             await measure(url, args, "plain TCP")
+            if not args.no_rules:
+                await measure_rules(url, args)
             return
         tls_label = "TLS (mqtts, same Mosquitto, same data)"
         # On a shared machine the later of two runs tends to be the slower one, whatever it
@@ -370,6 +433,8 @@ async def main() -> None:
         else:
             plain = await measure(url, args, "plain TCP")
             tls = await measure(broker.tls_url, args, tls_label)
+        if not args.no_rules:
+            await measure_rules(url, args)
         print("TLS vs plain TCP (same run, same broker process, same devices and rates):")
         for name, a, b, unit in (("raw ceiling", plain.ceiling, tls.ceiling, "msg/s"),
                                  ("committed", plain.committed, tls.committed, "msg/s"),

@@ -27,11 +27,13 @@ from hall.settings import (
     throttle_policy,
 )
 from hall_controller.access.postgres_store import PostgresAccessStore
+from hall_controller.alarm_rules.postgres_store import PostgresAlarmRuleStore
 from hall_controller.cases.destinations import DestinationPolicy
 from hall_controller.cases.postgres_store import PostgresCaseStore
 from hall_controller.cases.postgres_ticket_links import PostgresTicketCases
 from hall_controller.features import (
     AccessFeature,
+    AlarmRulesFeature,
     CasesFeature,
     DeviceIdentityFeature,
     FaceCheckInFeature,
@@ -74,6 +76,7 @@ class PostgresAdapters:
     provisioning: PostgresProvisioningStore
     kiosk_keys: PostgresKioskKeys
     notify: PostgresNotifyStore
+    alarm_rules: PostgresAlarmRuleStore
     live: PostgresLiveFeed
 
 
@@ -95,7 +98,8 @@ async def postgres_adapters(config: HallConfig, dsn: str) -> AsyncIterator[Postg
             cases=PostgresCaseStore(pool), ticket_cases=PostgresTicketCases(pool),
             access=PostgresAccessStore(pool), users=PostgresUserStore(pool),
             provisioning=PostgresProvisioningStore(pool), kiosk_keys=PostgresKioskKeys(pool),
-            notify=PostgresNotifyStore(pool), live=live)
+            notify=PostgresNotifyStore(pool), alarm_rules=PostgresAlarmRuleStore(pool),
+            live=live)
 
 
 def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str) -> list[Feature]:
@@ -119,6 +123,7 @@ def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str)
         FaceCheckInFeature(tuple(config.access.checkin_gates), a.tickets, a.access,
                            remote=a.remote),
         *notify,
+        AlarmRulesFeature(a.alarm_rules, a.alarm_rules, config.queue.timezone),
     ]
 
 

@@ -26,8 +26,10 @@ import httpx
 
 from devices.contract import now_ms
 from hall.config import HallConfig
+from hall.demo_rules import ensure_demo_rules
 from hall.settings import clerk_settings, command_secret, queue_settings
 from hall_controller.access.service import AccessService
+from hall_controller.alarm_rules.service import AlarmRuleService
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.rules import Scope
 from hall_controller.fleet.provisioning import ProvisioningService
@@ -240,6 +242,10 @@ async def run_simulated_hall(config: HallConfig, mqtt_url: str, hall: Hall, *,
         kiosk.doors_open.clear()   # until the replayed day is in the queue
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(run_agents(agents), name="demo-fleet")
+        rules = hall.controller.services.find(AlarmRuleService)
+        if rules is not None:
+            tasks.create_task(ensure_demo_rules(rules, hall.controller.registry),
+                              name="demo-alarm-rules")
         if not demo.live_queue:
             return
         replayed: Replayed | None = None

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from devices.contract import Command
 from devices.signing import sign_command
@@ -22,6 +23,11 @@ from hall_controller.access.grant_check import GrantCheck
 from hall_controller.access.policy_refusals import PolicyRefusals
 from hall_controller.access.ports import AccessStore
 from hall_controller.access.service import AccessService, Signer
+from hall_controller.alarm_rules.evaluation import BuiltinTunings, RuleEvaluation
+from hall_controller.alarm_rules.model import KNOWN_METRICS
+from hall_controller.alarm_rules.ports import AlarmRuleStore, RuleHistory
+from hall_controller.alarm_rules.rules import RuleEngine
+from hall_controller.alarm_rules.service import AlarmRuleService
 from hall_controller.cases.destination_guard import DestinationGuard, Resolver, system_resolver
 from hall_controller.cases.destinations import DestinationPolicy
 from hall_controller.cases.integration_keys import ApiKeyService
@@ -295,6 +301,36 @@ class NotifyFeature:
         # Undelivered messages stay in the database for the next start.
         hall.add_job("alarm-notifier", notifier.run)
         hall.add_job("notification-dispatcher", dispatcher.run)
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRulesFeature:
+    """Alarm rules staff edit (``alarm_rules/``): judged on the ingest path (in memory) and
+    a one-second timer, raised and cleared through the fleet's ``AlarmService``; and the
+    tuning of the built-in alarms (severity, delay, off), which the fleet asks through
+    ``hall.alarms.tuning``. ``timezone``: the local time of a rule's active hours."""
+
+    store: AlarmRuleStore
+    history: RuleHistory
+    timezone: str
+    tick_s: float = 1.0
+
+    def install(self, hall: HallController) -> None:
+        zone = ZoneInfo(self.timezone)
+        service = AlarmRuleService(self.store, self.history, hall.registry, zone)
+        tunings = BuiltinTunings(hall.registry)
+        hall.alarms.tuning = tunings
+        evaluation = RuleEvaluation(RuleEngine(zone, KNOWN_METRICS), self.store, hall.alarms,
+                                    hall.registry, tunings, latest=hall.store,
+                                    tick_s=self.tick_s)
+        service.subscribe(evaluation.rules_changed)
+        hall.services.add(service)
+        hall.services.add(evaluation)
+        hall.pipeline.on_telemetry(evaluation.on_telemetry)
+        hall.pipeline.on_event(evaluation.on_event)
+        hall.on_start(evaluation.load)
+        hall.add_job("alarm-rules", evaluation.run)
+        hall.add_job("alarm-rules-timer", evaluation.tick_forever)
 
 
 def command_signer(keys: CommandKeys) -> Signer:

@@ -55,7 +55,9 @@ HARDWARE_PARTS = frozenset({"printer", "card_reader", "lock_board", "led_display
 
 
 class DeviceAlarmRules:
-    """An ingest event listener (``IngestPipeline.on_event``)."""
+    """An ingest event listener (``IngestPipeline.on_event``). Staff may tune each alarm's
+    severity and delay, or turn it off (``AlarmService.raise_builtin``,
+    ``alarm_rules/builtin.py``)."""
 
     def __init__(self, alarms: AlarmService) -> None:
         self._alarms = alarms
@@ -63,8 +65,8 @@ class DeviceAlarmRules:
     async def __call__(self, event: DeviceEvent) -> None:
         rule = RULES.get(event.type)
         if isinstance(rule, Raise):
-            await self._alarms.raise_alarm(event.device_id, rule.alarm, rule.severity,
-                                           _details(event))
+            await self._alarms.raise_builtin(event.device_id, rule.alarm, rule.severity,
+                                             _details(event))
         elif isinstance(rule, Clear):
             for alarm in rule.alarms:
                 await self._alarms.clear(event.device_id, alarm, by=event.device_id)
@@ -75,8 +77,8 @@ class DeviceAlarmRules:
                                event.device_id, part, extra={"device_id": event.device_id})
                 return
             if event.type == HARDWARE_FAULT:
-                await self._alarms.raise_alarm(event.device_id, f"hardware.{part}",
-                                               AlarmSeverity.MAJOR, _details(event))
+                await self._alarms.raise_builtin(event.device_id, f"hardware.{part}",
+                                                 AlarmSeverity.MAJOR, _details(event))
             else:
                 await self._alarms.clear(event.device_id, f"hardware.{part}", by=event.device_id)
 

@@ -69,6 +69,9 @@ CONTROLLER_ALARM_SOURCE = "controller"
 
 # Hears each device event once it is committed (alarm rules, access check-in, live feeds).
 EventListener = Callable[[DeviceEvent], Awaitable[None]]
+# Hears each committed batch's telemetry (alarm rules). Synchronous and called on the ingest
+# path, so it must be quick: anything slow it hands to a task of its own.
+TelemetryListener = Callable[[list[TelemetryPoint]], None]
 
 
 @dataclass(slots=True)
@@ -107,6 +110,7 @@ class IngestPipeline:
         self._request_slots = asyncio.Semaphore(request_concurrency)
         self._request_tasks: set[asyncio.Task[None]] = set()
         self._event_listeners: list[EventListener] = []
+        self._telemetry_listeners: list[TelemetryListener] = []
         self._identities: DeviceIdentities | None = None
 
     def check_identities(self, identities: DeviceIdentities) -> None:
@@ -119,6 +123,11 @@ class IngestPipeline:
         """Call ``listener`` for every new event after its batch is committed. Redelivered
         events (already stored) are not heard again, so listeners need not dedupe."""
         self._event_listeners.append(listener)
+
+    def on_telemetry(self, listener: TelemetryListener) -> None:
+        """Call ``listener`` with the telemetry of every batch once it is committed (a
+        redelivered sample may be heard twice: listeners judge by its timestamp)."""
+        self._telemetry_listeners.append(listener)
 
     @property
     def queue_depth(self) -> int:
@@ -167,7 +176,18 @@ class IngestPipeline:
         events = sum(len(p.batch.events) for p in parsed)
         self.counters.events_new += len(new_event_ids)
         self.counters.events_duplicate += events - len(new_event_ids)
+        if self._telemetry_listeners:
+            self._tell_telemetry([p for item in parsed for p in item.batch.telemetry])
         await self._after_commit(parsed, new_event_ids)
+
+    def _tell_telemetry(self, points: list[TelemetryPoint]) -> None:
+        if not points:
+            return
+        for listener in self._telemetry_listeners:
+            try:
+                listener(points)
+            except Exception:
+                logger.exception("telemetry listener failed")
 
     # -- parsing (pure apart from the in-memory registry) ---------------------------------
 

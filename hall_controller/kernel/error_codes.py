@@ -124,6 +124,8 @@ class ErrorCode(StrEnum):
     DELIVERY_UNKNOWN = "delivery.unknown", "delivery"
     # -- alarm notification (hall_controller/notify) -----------------------------------------
     NOTIFY_INVALID = "notify.invalid", "field", "reason"   # reason: notify/rules.py's own code
+    # -- alarm rules (hall_controller/alarm_rules) ----------------------------------------------
+    ALARM_RULE_INVALID = "alarm_rule.invalid", "field", "reason"   # reason: the rule check's code
 
 
 __all__ = ["ErrorCode"]

@@ -15,7 +15,7 @@ REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 MAIN_PAGES = [("index.html", None), ("display.html", None), ("kiosk.html", None),
               ("window.html", "clerk1"), ("facilities.html", "fac1"),
               ("device.html?id=lock-1", "fac1"), ("stats.html", "admin"),
-              ("users.html", "admin")]
+              ("users.html", "admin"), ("alarm-rules.html", "fac1")]
 
 
 def policy_violations(page: Page) -> list[str]:

@@ -16,9 +16,12 @@ from devices.contract import Channel, Topics, now_ms
 from hall.assembly import controller_bus
 from hall_controller.access.face_checkin import PersonCases
 from hall_controller.access.ports import AccessStore
+from hall_controller.alarm_rules.memory_store import MemoryAlarmRuleStore
+from hall_controller.alarm_rules.postgres_store import PostgresAlarmRuleStore
 from hall_controller.cases.ports import CaseLinks
 from hall_controller.features import (
     AccessFeature,
+    AlarmRulesFeature,
     DeviceIdentityFeature,
     FaceCheckInFeature,
     RemoteTicketsFeature,
@@ -54,6 +57,7 @@ async def running_controller(broker_url: str, prefix: str, store: HallStore, *,
                              keep_session: bool = False,
                              provisioning: ProvisioningStore | None = None,
                              auto_register: bool = True,
+                             alarm_rules: bool = False,
                              **overrides: Any) -> AsyncIterator[HallController]:
     """A controller over ``store`` with the features the given stores make possible,
     installed as the composition root installs them (``hall_controller.features``): device
@@ -61,7 +65,8 @@ async def running_controller(broker_url: str, prefix: str, store: HallStore, *,
     or in memory; ``auto_register`` on, so a test's devices register by their birth), tickets
     when there is a ticket store (``tickets``, else ``store`` when it is one), remote tickets
     with ``moves`` and ``remote_tickets`` too, access with ``access``, face check-in with
-    ``checkin_gates``. ``overrides`` are ``ControllerSettings`` fields."""
+    ``checkin_gates``, alarm rules with ``alarm_rules`` (over ``store``'s database, or in
+    memory). ``overrides`` are ``ControllerSettings`` fields."""
     settings = ControllerSettings(mqtt_url=broker_url, topic_prefix=prefix,
                                   client_id=overrides.pop("client_id", f"ctl-{uuid.uuid4().hex[:8]}"),
                                   presence_check_interval_s=overrides.pop("presence_check_interval_s", 0.2),
@@ -87,6 +92,10 @@ async def running_controller(broker_url: str, prefix: str, store: HallStore, *,
             features.append(FaceCheckInFeature(
                 checkin_gates, tickets, access, remote=remote_tickets,
                 cases=cases if isinstance(cases, PersonCases) else None))
+    if alarm_rules:
+        pool = getattr(store, "pool", None)
+        rule_store = MemoryAlarmRuleStore() if pool is None else PostgresAlarmRuleStore(pool)
+        features.append(AlarmRulesFeature(rule_store, rule_store, queue.timezone))
     controller = HallController(settings, store, controller_bus(settings), features)
     async with controller.running():
         async with asyncio.timeout(10):

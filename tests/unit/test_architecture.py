@@ -40,6 +40,7 @@ PURE_MODULES = (
     "hall_controller/*/rules.py",
     "hall_controller/*/model.py",
     "hall_controller/fleet/presence.py",
+    "hall_controller/alarm_rules/drafts.py",
     "hall_controller/fleet/batch.py",
     "hall_controller/queue/wait_estimate.py",
     "hall_controller/queue/service_day.py",

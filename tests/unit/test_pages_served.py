@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api.pages import STATIC_DIR, mount_pages
 
 PAGES = ["index", "window", "display", "kiosk", "facilities", "device", "stats", "users",
-         "notify-rota", "alarm-history", "notify-settings", "alarm-ack"]
+         "notify-rota", "alarm-history", "notify-settings", "alarm-ack", "alarm-rules"]
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ async def test_each_page_is_served_in_chinese_with_every_file_it_loads(
         for name in list(scripts):
             if name.endswith(".js"):
                 source = (await client.get(f"/pages/{name}")).text
-                scripts += re.findall(r'from "\./([^"]+)"', source)
+                scripts += re.findall(r'(?:from|import) "\./([^"]+)"', source)
         for name in set(scripts):
             assert (await client.get(f"/pages/{name}")).status_code == 200, name
         # Its icon in the browser tab (and no 404 for /favicon.ico in the log).

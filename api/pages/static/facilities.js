@@ -2,12 +2,13 @@
 // clear after a confirmation with a note), each type and severity in words.
 // Admins also provision devices here: the one-time bundle is shown once and never again (the
 // server keeps only the password's hash), and they re-key or revoke a device.
-import { api, applyWords, errorText, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
+import { api, applyWords, errorText, esc, fmtDateTime, header, languageSwitch, lang, liveStream, requireLogin,
          showLiveStatus, t } from "./common.js";
 import { acknowledgeAlarm, clearAlarm } from "./alarm-actions.js";
 import { askNote } from "./note-dialog.js";
 import { alarmName, severityName } from "./words-facilities.js";
 import "./words-notify.js";
+import "./words-alarm-rules.js";
 
 const $ = (id) => document.getElementById(id);
 let devices = new Map();   // device_id -> device
@@ -43,10 +44,16 @@ function drawDevices() {
   }).join("");
 }
 
+// An alarm raised by an alarm rule carries its message in both languages.
+function ruleMessage(alarm) {
+  const text = alarm.details?.message?.[lang() === "en" ? "en" : "zh-CN"];
+  return typeof text === "string" ? `<div class="muted rule-message">${esc(text)}</div>` : "";
+}
+
 function drawAlarms() {
   $("alarms").innerHTML = alarms.length ? alarms.map((a) => `<tr data-alarm="${a.id}" data-device="${esc(a.device_id)}">
     <td><a href="device.html?id=${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>
-    <td>${esc(alarmName(a.type))}${a.count > 1 ? ` ×${a.count}` : ""}${inMaintenance.has(a.id) ? ` <span class="badge maintenance">${esc(t("ntf.inMaintenance"))}</span>` : ""}</td>
+    <td>${esc(alarmName(a.type))}${a.count > 1 ? ` ×${a.count}` : ""}${inMaintenance.has(a.id) ? ` <span class="badge maintenance">${esc(t("ntf.inMaintenance"))}</span>` : ""}${ruleMessage(a)}</td>
     <td><span class="badge ${esc(a.severity)}">${esc(severityName(a.severity))}</span></td>
     <td>${esc(fmtDateTime(a.raised_ms))}</td>
     <td class="alarm-actions">${a.acknowledged ? esc(t("fac.acked")) : `<button data-ack="${a.id}">${esc(t("fac.ack"))}</button>`}

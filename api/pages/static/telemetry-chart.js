@@ -55,6 +55,8 @@ export function telemetryChart(container, points, { from, to, metric, height = 2
   const plotH = height - pad.t - pad.b;
   const sx = (x) => pad.l + ((x - x0) / Math.max(x1 - x0, 1)) * plotW;
   const sy = (y) => pad.t + (1 - (y - lo) / (hi - lo)) * plotH;
+  // The plot's scale, for a page that draws over the chart (the alarm rules' preview bands).
+  svg.plot = { sx, top: pad.t, height: plotH };
   // Value axis: a grid line and a label at each round value, and the title with the unit.
   for (const v of ticks) {
     svg.append(svgEl("line", { x1: pad.l, x2: width - pad.r, y1: sy(v), y2: sy(v), class: "grid" }));
