@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.params import MillisIn
+from api.params import BIGINT_MAX, MillisIn
 from api.schemas import AlarmOut
 from hall_controller.fleet.model import Alarm, AlarmSeverity
 from hall_controller.notify.model import (
@@ -76,7 +76,7 @@ class PersonOut(BaseModel):
 
 
 class ShiftIn(StrictIn):
-    recipient_id: Annotated[int, Field(ge=1)]
+    recipient_id: Annotated[int, Field(ge=1, le=BIGINT_MAX)]
     weekday: Annotated[int, Field(ge=0, le=6, description="0 = Monday")]
     start_minute: Minute
     end_minute: Minute
@@ -88,7 +88,7 @@ class ShiftOut(ShiftIn):
 
 
 class OverrideIn(StrictIn):
-    recipient_id: Annotated[int, Field(ge=1)]
+    recipient_id: Annotated[int, Field(ge=1, le=BIGINT_MAX)]
     day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
     start_minute: Minute = 0
     end_minute: Minute = 1440
