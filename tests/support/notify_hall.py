@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from hall.assembly import controller_bus
+from hall_controller.alarm_rules.postgres_store import PostgresAlarmRuleStore
 from hall_controller.cases.webhooks import RetryPolicy
-from hall_controller.features import DeviceIdentityFeature, NotifyFeature
+from hall_controller.features import AlarmRulesFeature, DeviceIdentityFeature, NotifyFeature
 from hall_controller.fleet.memory_provisioning import MemoryProvisioningStore
 from hall_controller.fleet.model import AlarmSeverity
 from hall_controller.fleet.postgres_store import PostgresStore
@@ -42,10 +43,11 @@ class NotifyHall:
 
 @contextlib.asynccontextmanager
 async def notify_hall(broker_url: str, prefix: str, store: PostgresStore, *,
-                      escalation_s: tuple[float, ...] = (1.5, 4.0),
+                      escalation_s: tuple[float, ...] = (1.5, 4.0), alarm_rules: bool = False,
                       ) -> AsyncIterator[NotifyHall]:
     """Critical alarms escalate after ``escalation_s``; the on-call person is reached by
-    mail and WeCom, the supervisor and the manager by mail."""
+    mail and WeCom, the supervisor and the manager by mail. ``alarm_rules``: with the rules
+    staff write (``AlarmRuleService``) judged on the ingest path too."""
     notify_store = PostgresNotifyStore(store.pool)
     with smtp_server() as (mail, smtp_port), channel_server() as apis:
         people = []
@@ -70,13 +72,15 @@ async def notify_hall(broker_url: str, prefix: str, store: PostgresStore, *,
             escalation=EscalationPolicy({AlarmSeverity.CRITICAL: escalation_s}))
         feature = NotifyFeature(notify_store, settings, senders, AckLinks(b"a" * 32, 600),
                                 RetryPolicy(initial_s=0.2, max_s=1.0, max_attempts=5))
+        rule_store = PostgresAlarmRuleStore(store.pool)
+        rules = [AlarmRulesFeature(rule_store, rule_store, "Asia/Shanghai")] if alarm_rules else []
         controller_settings = ControllerSettings(
             mqtt_url=broker_url, topic_prefix=prefix, client_id=f"ctl-{uuid.uuid4().hex[:8]}",
             presence_check_interval_s=0.2)
         controller = HallController(
             controller_settings, store, controller_bus(controller_settings),
             [DeviceIdentityFeature(MemoryProvisioningStore(), True, broker_url=broker_url),
-             feature])
+             feature, *rules])
         async with controller.running():
             await controller.bus.connected.wait()
             yield NotifyHall(controller, controller.services.get(NotificationService),
