@@ -42,9 +42,11 @@ from api.routes import kiosk as kiosk_routes
 from api.routes import live as live_routes
 from api.routes import provisioning as provisioning_routes
 from api.routes import remote_tickets as remote_ticket_routes
+from api.routes import sign_on as sign_on_routes
 from api.routes import stats as stats_routes
 from api.routes import users as user_routes
 from api.security_headers import SecurityHeaders
+from api.session_cookies import SessionCookies
 from hall_controller.access.service import AccessService
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.cases.service import CaseService
@@ -62,6 +64,7 @@ from hall_controller.queue.kiosk_keys import KioskKeyService
 from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.stats import StatsService
 from hall_controller.queue.tickets import TicketService
+from hall_controller.sign_on.service import SignOnService
 from hall_controller.users.lockout_alarms import LockoutAlarms
 from hall_controller.users.service import (
     AccountChangeRefused,
@@ -99,6 +102,8 @@ _TAGS = [
     {"name": "live", "description": "Server-sent events for the pages: ticket calls (public), "
                                     "device presence and alarms (facilities)."},
     {"name": "kiosk", "description": "Browser kiosks: take a ticket with a kiosk key."},
+    {"name": "sign-on", "description": "Campus sign-on (统一身份认证): OpenID Connect for the "
+                                       "pages, back-channel logout, signed-on accounts."},
     {"name": "access", "description": "People and face enrolment, schedules, rules, holidays, "
                                       "door modes, signed remote unlock, the access audit."},
 ]
@@ -128,6 +133,7 @@ FEATURE_ROUTERS = (
     FeatureRouters((kiosk_routes.router,), needs=(TicketService, KioskKeyService)),
     FeatureRouters((access_routes.router,), needs=(AccessService,)),
     FeatureRouters((provisioning_routes.router,), needs=(ProvisioningService,)),
+    FeatureRouters((sign_on_routes.router,), needs=(SignOnService,)),
 )
 
 
@@ -176,6 +182,10 @@ def create_app(services: Services, *, title: str = "Campus hall controller",
     app.state.authenticator = authenticator
     if ApiKeyService in services:
         authenticator.api_keys = services.get(ApiKeyService)
+    if SignOnService in services:
+        sign_on = authenticator.sign_on = services.get(SignOnService)
+        authenticator.cookies = SessionCookies(secure=sign_on.settings.cookie_secure,
+                                               max_age_s=sign_on.settings.ttl_s)
     if authenticator.service.lockout_audit is None:
         # Login lockouts are raised as an alarm, where staff see them.
         authenticator.service.lockout_audit = LockoutAlarms(services.get(AlarmService))

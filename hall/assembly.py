@@ -50,6 +50,9 @@ from hall_controller.queue.postgres_remote import PostgresRemoteTickets
 from hall_controller.queue.postgres_stats import PostgresStatsStore
 from hall_controller.queue.postgres_tickets import PostgresTicketStore
 from hall_controller.runtime import ControllerSettings, Feature, HallController
+from hall_controller.sign_on.oidc import OidcSettings
+from hall_controller.sign_on.postgres_store import PostgresSignOnStore
+from hall_controller.sign_on.service import SessionSettings
 from hall_controller.users.postgres_store import PostgresUserStore
 
 logger = logging.getLogger(__name__)
@@ -71,6 +74,7 @@ class PostgresAdapters:
     users: PostgresUserStore
     provisioning: PostgresProvisioningStore
     kiosk_keys: PostgresKioskKeys
+    sign_on: PostgresSignOnStore
     live: PostgresLiveFeed
 
 
@@ -92,7 +96,7 @@ async def postgres_adapters(config: HallConfig, dsn: str) -> AsyncIterator[Postg
             cases=PostgresCaseStore(pool), ticket_cases=PostgresTicketCases(pool),
             access=PostgresAccessStore(pool), users=PostgresUserStore(pool),
             provisioning=PostgresProvisioningStore(pool), kiosk_keys=PostgresKioskKeys(pool),
-            live=live)
+            sign_on=PostgresSignOnStore(pool), live=live)
 
 
 def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str) -> list[Feature]:
@@ -101,7 +105,8 @@ def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str)
     them."""
     queue = queue_settings(config.queue)
     a = adapters
-    return [
+    sign_on = sign_on_feature(config, a)
+    return [*([] if sign_on is None else [sign_on]),
         DeviceIdentityFeature(a.provisioning, config.devices.auto_register,
                               broker_url=config.devices.broker_url or mqtt_url),
         CasesFeature(a.cases, DestinationPolicy.allowing(config.integration.webhook_allow)),
@@ -114,6 +119,27 @@ def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str)
         FaceCheckInFeature(tuple(config.access.checkin_gates), a.tickets, a.access,
                            remote=a.remote),
     ]
+
+
+def sign_on_feature(config: HallConfig, adapters: PostgresAdapters) -> Feature | None:
+    """Campus sign-on when ``[sign_on.oidc]`` names a provider (docs/sign-on.md)."""
+    from hall_controller.features import SignOnFeature
+    from hall_controller.sign_on.http_provider import HttpxProvider
+
+    sign_on = config.sign_on
+    if not sign_on.enabled:
+        return None
+    base = sign_on.base_url
+    return SignOnFeature(
+        adapters.sign_on, sign_on.claim_mapping(),
+        SessionSettings(ttl_s=sign_on.session_ttl_s, secret=auth_secret(config),
+                        cookie_secure=sign_on.cookie_secure),
+        OidcSettings(checks=sign_on.token_checks(), client_secret=sign_on.oidc.client_secret,
+                     redirect_uri=f"{base}/api/v1/sign-on/oidc/callback",
+                     post_logout_redirect_uri=f"{base}/pages/",
+                     scopes=tuple(sign_on.oidc.scopes), use_userinfo=sign_on.oidc.use_userinfo,
+                     jwks_refetch_interval_s=sign_on.oidc.jwks_refetch_interval_s),
+        HttpxProvider(verify=sign_on.oidc.ca_file or True), local_users=adapters.users)
 
 
 def controller_bus(settings: ControllerSettings) -> MqttBus:
@@ -158,10 +184,12 @@ async def assemble(config: HallConfig, mqtt_url: str, dsn: str, *,
         services = controller.services
         services.add(adapters.live.hub)
         # Lockouts are raised as alarms: create_app hands the authenticator the AlarmService.
-        services.add(Authenticator(AuthSettings(secret=auth_secret(config),
-                                                token_ttl_s=config.auth.token_ttl_s),
-                                   adapters.users, throttle=throttle_policy(config.auth.login),
-                                   hash_slots=hash_slots(config.auth.login)))
+        authenticator = Authenticator(AuthSettings(secret=auth_secret(config),
+                                                   token_ttl_s=config.auth.token_ttl_s),
+                                      adapters.users, throttle=throttle_policy(config.auth.login),
+                                      hash_slots=hash_slots(config.auth.login))
+        authenticator.local_login_admins_only = config.sign_on.local_login == "admins"
+        services.add(authenticator)
         http = config.http
         app = create_app(services, max_body_bytes=http.max_body_bytes,
                          max_upload_bytes=http.max_upload_bytes,

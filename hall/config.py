@@ -35,6 +35,7 @@ from hall.config_sections import (
     LoginConfig,
     MqttConfig,
 )
+from hall.config_sign_on import SignOnConfig
 
 
 class ConfigError(Exception):
@@ -54,6 +55,7 @@ class HallConfig(ConfigSection):
     edge: EdgeConfig = EdgeConfig()
     demo: DemoConfig = DemoConfig()
     queue: QueueConfig = QueueConfig()
+    sign_on: SignOnConfig = SignOnConfig()
 
     @model_validator(mode="after")
     def _edge_certificate_needs_tls(self) -> HallConfig:
@@ -94,6 +96,12 @@ ENV_KEYS: dict[str, str] = {
     "HALL_EDGE_COMMAND_KEY": "edge.command_key",
     "HALL_EDGE_TLS_CERT_FILE": "edge.tls_cert_file",
     "HALL_EDGE_TLS_KEY_FILE": "edge.tls_key_file",
+    "HALL_SIGN_ON_LOCAL_LOGIN": "sign_on.local_login",
+    "HALL_SIGN_ON_PUBLIC_URL": "sign_on.public_url",
+    "HALL_SIGN_ON_COOKIE_SECURE": "sign_on.cookie_secure",
+    "HALL_SIGN_ON_OIDC_ISSUER": "sign_on.oidc.issuer",
+    "HALL_SIGN_ON_OIDC_CLIENT_ID": "sign_on.oidc.client_id",
+    "HALL_SIGN_ON_OIDC_CLIENT_SECRET": "sign_on.oidc.client_secret",
 }
 
 
@@ -145,5 +153,6 @@ __all__ = [
     "ENV_KEYS", "AccessConfig", "AuthConfig", "ConfigError", "ControllerConfig", "DatabaseConfig",
     "DemoConfig", "DevicesConfig", "EdgeConfig", "EmbeddedBrokerConfig", "HallConfig", "HttpConfig",
     "IntegrationConfig", "LoginConfig", "MqttConfig",
-    "QueueCallingConfig", "QueueConfig", "QueueServiceConfig", "QueueWindowConfig", "load_config",
+    "QueueCallingConfig", "QueueConfig", "QueueServiceConfig", "QueueWindowConfig", "SignOnConfig",
+    "load_config",
 ]
