@@ -108,7 +108,7 @@ class ProviderKeys:
                 continue
             try:
                 key = jwt.PyJWK(entry)
-            except (jwt.PyJWKError, jwt.InvalidKeyError):
+            except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
                 continue  # a key type we cannot use (or a broken one) signs nothing for us
             keys[str(entry.get("kid", ""))] = key
         self._keys = keys

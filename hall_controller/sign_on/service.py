@@ -106,11 +106,13 @@ class SignOnService:
             raise SignOnRefused(Refusal.STATE, "this sign-in is unknown, expired or used already")
         finished = await client.finish(attempt, code)
         identity = map_identity(finished.claims, self.mapping, client.settings.issuer)
-        return await self._open(identity, Protocol.OIDC, finished.sid, finished.id_token,
+        return await self.open_session(identity, Protocol.OIDC, finished.sid, finished.id_token,
                                 attempt.return_to)
 
-    async def _open(self, identity: Identity, protocol: Protocol, sid: str | None,
+    async def open_session(self, identity: Identity, protocol: Protocol, sid: str | None,
                     id_token: str | None, return_to: str) -> SignedOn:
+        """A page session for ``identity``, whom the provider has just confirmed (the
+        protocol's own checks are done). Raises SignOnRefused (DISABLED, CLAIMS)."""
         now = self._clock()
         await self._refuse_if_locally_disabled(identity.username)
         account = await self.store.record_login(identity, now)
