@@ -3,8 +3,9 @@ logout from a page, the provider's back-channel logout, and the admin's list of 
 
 The browser's part of a sign-in never sees a token: the callback turns the provider's code
 into a page session and sets its cookies (``api.session_cookies``). A refused sign-in sends
-the browser back to the pages with ``?sign_on_error=<code>`` (``rules.Refusal``), which the
-login box shows in the reader's language; the reason goes to the log.
+the browser back to the page it started from (or the pages' start) with
+``?sign_on_error=<code>`` (``rules.Refusal``), which the login box shows in the reader's
+language; the reason goes to the log.
 """
 
 from __future__ import annotations
@@ -77,9 +78,12 @@ async def options(sign_on: SignOn, authenticator: Auth) -> OptionsOut:
                       else "everyone")
 
 
-def _refused(code: Refusal) -> RedirectResponse:
-    return RedirectResponse(f"/pages/?sign_on_error={quote(code.value)}", status_code=303,
-                            headers=_NO_STORE)
+def _refused(code: Refusal, page: str | None = None) -> RedirectResponse:
+    """Back to the page the sign-in started from (when known), which shows why."""
+    page = page or "/pages/"
+    joiner = "&" if "?" in page else "?"
+    return RedirectResponse(f"{page}{joiner}sign_on_error={quote(code.value)}",
+                            status_code=303, headers=_NO_STORE)
 
 
 @router.get("/oidc/login", response_class=RedirectResponse, status_code=303)
@@ -110,7 +114,7 @@ async def oidc_callback(request: Request, sign_on: SignOn, authenticator: Auth, 
     except SignOnRefused as exc:
         logger.warning("sign-on refused (%s): %s", exc.code.value, exc,
                        extra={"code": exc.code.value})
-        response = _refused(exc.code)
+        response = _refused(exc.code, exc.return_to)
         authenticator.cookies.clear_state(response)
         return response
     response = RedirectResponse(signed_on.return_to, status_code=303, headers=_NO_STORE)

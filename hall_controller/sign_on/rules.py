@@ -55,6 +55,8 @@ class SignOnRefused(Exception):
     def __init__(self, code: Refusal, message: str) -> None:
         super().__init__(message)
         self.code = code
+        # The page the refused sign-in started from, once known: it shows the refusal.
+        self.return_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,13 +104,17 @@ class SignOnService:
         attempt = await self.store.take_attempt(state, self._clock())
         if attempt is None or attempt.protocol is not Protocol.OIDC:
             raise SignOnRefused(Refusal.STATE, "this sign-in is unknown, expired or used already")
-        finished = await client.finish(attempt, code)
-        identity = map_identity(finished.claims, self.mapping, client.settings.issuer)
-        return await self.open_session(identity, Protocol.OIDC, finished.sid, finished.id_token,
-                                attempt.return_to)
+        try:
+            finished = await client.finish(attempt, code)
+            identity = map_identity(finished.claims, self.mapping, client.settings.issuer)
+            return await self.open_session(identity, Protocol.OIDC, finished.sid,
+                                           finished.id_token, attempt.return_to)
+        except SignOnRefused as refused:
+            refused.return_to = attempt.return_to
+            raise
 
     async def open_session(self, identity: Identity, protocol: Protocol, sid: str | None,
-                    id_token: str | None, return_to: str) -> SignedOn:
+                           id_token: str | None, return_to: str) -> SignedOn:
         """A page session for ``identity``, whom the provider has just confirmed (the
         protocol's own checks are done). Raises SignOnRefused (DISABLED, CLAIMS)."""
         now = self._clock()

@@ -6,7 +6,7 @@
 import { api, applyWords, esc, fmtDateTime, header, languageSwitch, requireLogin, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
-const ROLES = ["admin", "facilities", "clerk"];
+const ROLES = ["admin", "facilities", "clerk", "supervisor"];
 let me = null;
 let users = [];
 let kioskKeys = [];
