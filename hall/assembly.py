@@ -129,7 +129,7 @@ def sign_on_feature(config: HallConfig, adapters: PostgresAdapters) -> Feature |
     sign_on = config.sign_on
     if not sign_on.enabled:
         return None
-    base = sign_on.base_url
+    base = sign_on.base_url(config.http.host, config.http.port)
     return SignOnFeature(
         adapters.sign_on, sign_on.claim_mapping(),
         SessionSettings(ttl_s=sign_on.session_ttl_s, secret=auth_secret(config),

@@ -109,8 +109,10 @@ class SignOnConfig(ConfigSection):
     local_login: Literal["everyone", "admins"] = Field(
         default="everyone", description="who may still log in with a local password; "
                                         "\"admins\" keeps them for break-glass only")
-    public_url: AnyHttpUrl = Field(default=AnyHttpUrl("http://127.0.0.1:8080"),
-                                   description="the hall's address as browsers reach it")
+    public_url: AnyHttpUrl | None = Field(
+        default=None, description="the hall's address as browsers reach it (behind a proxy: "
+                                  "the proxy's https:// address); unset → http://<http.host>:"
+                                  "<http.port>")
     session_ttl_s: Annotated[int, Field(ge=300, le=7 * 86400)] = 8 * 3600
     cookie_secure: bool = Field(default=True, description="Secure cookies (HTTPS; browsers "
                                 "accept them from http://localhost and 127.0.0.1 too)")
@@ -130,9 +132,12 @@ class SignOnConfig(ConfigSection):
     def enabled(self) -> bool:
         return self.oidc.issuer is not None
 
-    @property
-    def base_url(self) -> str:
-        return str(self.public_url).rstrip("/")
+    def base_url(self, http_host: str, http_port: int) -> str:
+        """Where the provider sends browsers back: ``public_url``, else the API's address."""
+        if self.public_url is not None:
+            return str(self.public_url).rstrip("/")
+        host = f"[{http_host}]" if ":" in http_host else http_host
+        return f"http://{host}:{http_port}"
 
     def claim_mapping(self) -> ClaimMapping:
         return ClaimMapping(

@@ -15,6 +15,7 @@ from playwright.async_api import Page, expect
 
 from tests.browser.conftest import LAPTOP, ContextBrowser, screenshot
 from tests.browser.hall_process import HallProcess
+from tests.browser.pages import log_in
 from tests.support.idp import TestIdp
 from tests.support.sign_on_hall import signed_on_hall
 
@@ -117,3 +118,30 @@ async def test_refused_sign_ons_say_why_in_the_readers_language(
     await sign_on(student, idp, "wang.fang")
     await student.wait_for_url(f"{hall.base}/pages/window.html")
     await expect(student.locator("#login-error")).to_contain_text("此页面需要以下角色之一")
+
+
+async def test_an_admin_disables_a_signed_on_clerk_whose_page_is_refused_at_once(
+        sso: tuple[HallProcess, TestIdp], browser: ContextBrowser) -> None:
+    hall, idp = sso
+    # The admin's break-glass password, in its own tab (a token, which wins over any cookie).
+    admin = await browser.new_page(LAPTOP)
+    await admin.goto(f"{hall.base}/pages/users.html")
+    await log_in(admin, "admin")
+    clerk = await browser.new_page(LAPTOP)
+    await clerk.goto(f"{hall.base}/pages/window.html")
+    await sign_on(clerk, idp, "zhang.wei")
+    await expect(clerk.locator("#who")).to_have_text("zhang.wei")
+
+    await admin.reload()
+    row = admin.locator("tr[data-account='zhang.wei']")
+    await expect(row).to_contain_text("窗口工作人员")
+    await expect(row).to_contain_text("T2001")
+    await row.get_by_role("button", name="停用").click()
+    await expect(row.locator(".state")).to_have_text("已停用")
+    await screenshot(admin, "sign-on-accounts-zh")
+    await clerk.reload()
+    await expect(clerk.locator("#sign-on")).to_be_visible()
+    # And the campus account cannot come back in until an admin enables it.
+    await clerk.locator("#sign-on").click()
+    await clerk.wait_for_url(f"{hall.base}/pages/window.html?sign_on_error=sign_on_disabled")
+    await expect(clerk.locator("#login-error")).to_have_text("您的账号已被管理员停用")

@@ -4,6 +4,7 @@
 // revokes all their tokens and answers with a new one for this session. Admins also create
 // browser kiosk keys (shown once), see when each was last used, and revoke them.
 import { api, applyWords, esc, fmtDateTime, header, languageSwitch, requireLogin, t } from "./common.js";
+import { drawSignOnAccounts } from "./sign-on-accounts.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLES = ["admin", "facilities", "clerk", "supervisor"];
@@ -130,11 +131,17 @@ function wirePasswordForm() {
 
 async function start() {
   header("users.title", { logoutButton: true });
-  languageSwitch(() => { if (me?.role === "admin") { draw(); drawKioskKeys(); } });
-  me = await requireLogin(["facilities", "clerk"]);
+  languageSwitch(() => { if (me?.role === "admin") { draw(); drawKioskKeys(); drawSignOnAccounts(document.querySelector("main")); } });
+  me = await requireLogin(["facilities", "clerk", "supervisor"]);
   applyWords();
-  wirePasswordForm();
+  if (me.cookie) {
+    // Signed on with the campus account: there is no local password to change here.
+    $("password-form").replaceWith(Object.assign(document.createElement("p"), { textContent: t("signon.noPassword") }));
+  } else {
+    wirePasswordForm();
+  }
   if (me.role === "admin") {
+    drawSignOnAccounts(document.querySelector("main")).catch((error) => { $("message").textContent = t("err.generic") + error.message; });
     $("user-admin").hidden = false;
     $("kiosk-admin").hidden = false;
     wireUserTable();

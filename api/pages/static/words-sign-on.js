@@ -16,6 +16,11 @@ addWords({
     "signon.error.sign_on_email_unverified": "您的邮箱尚未验证，无法登录",
     "signon.error.sign_on_disabled": "您的账号已被管理员停用",
     "role.supervisor": "值班主管",
+    "signon.accounts": "统一身份认证账号",
+    "signon.accounts.hint": "通过统一身份认证登录过的人员。角色在每次登录时按身份认证信息更新；停用后其会话立即失效，且无法再登录。",
+    "signon.personId": "学工号", "signon.lastLogin": "最近登录",
+    "signon.person.student": "学生", "signon.person.staff": "教职工",
+    "signon.noPassword": "您通过统一身份认证登录，密码请在学校统一身份认证平台修改。",
   },
   en: {
     "signon.button": "Campus sign-on",
@@ -31,5 +36,10 @@ addWords({
     "signon.error.sign_on_email_unverified": "Your e-mail address is not verified, so you cannot sign on",
     "signon.error.sign_on_disabled": "An admin has disabled your account",
     "role.supervisor": "supervisor",
+    "signon.accounts": "Campus sign-on accounts",
+    "signon.accounts.hint": "People who signed on with their campus account. Roles follow the campus directory at each sign-on; disabling ends their sessions at once and refuses their next sign-on.",
+    "signon.personId": "Person ID", "signon.lastLogin": "Last sign-on",
+    "signon.person.student": "student", "signon.person.staff": "staff",
+    "signon.noPassword": "You signed on with your campus account: change its password at the campus sign-on service.",
   },
 });
