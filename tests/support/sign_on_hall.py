@@ -3,6 +3,7 @@ sign-on tests (tests/security/test_sign_on_oidc.py, tests/browser/test_sign_on.p
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,18 @@ from pathlib import Path
 from hall.embedded_broker import free_port
 from tests.browser.hall_process import ROOT, HallProcess
 from tests.support.idp import TestIdp, sign_on_toml
+
+
+def without_sign_on(toml: str) -> str:
+    """The repository's config without its ``[sign_on]`` tables (the test writes its own)."""
+    kept, skipping = [], False
+    for line in toml.splitlines():
+        header = re.match(r"^\[\[?([A-Za-z_.]+)\]\]?", line)
+        if header is not None:
+            skipping = header.group(1).split(".")[0] == "sign_on"
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
 
 
 @contextmanager
@@ -22,7 +35,7 @@ def signed_on_hall(broker_url: str, database_url: str, work: Path, *,
     hall_url = f"http://127.0.0.1:{hall_port}"
     idp = TestIdp(idp_port, hall_url, work)
     config = work / "config.toml"
-    config.write_text((ROOT / "config.toml").read_text(encoding="utf-8")
+    config.write_text(without_sign_on((ROOT / "config.toml").read_text(encoding="utf-8"))
                       + sign_on_toml(idp.issuer, hall_url, local_login="admins"),
                       encoding="utf-8")
     hall = HallProcess(mqtt_url=broker_url, database_url=database_url,
