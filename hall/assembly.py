@@ -50,6 +50,7 @@ from hall_controller.queue.postgres_remote import PostgresRemoteTickets
 from hall_controller.queue.postgres_stats import PostgresStatsStore
 from hall_controller.queue.postgres_tickets import PostgresTicketStore
 from hall_controller.runtime import ControllerSettings, Feature, HallController
+from hall_controller.sign_on.cas import CasSettings
 from hall_controller.sign_on.oidc import OidcSettings
 from hall_controller.sign_on.postgres_store import PostgresSignOnStore
 from hall_controller.sign_on.service import SessionSettings
@@ -130,16 +131,21 @@ def sign_on_feature(config: HallConfig, adapters: PostgresAdapters) -> Feature |
     if not sign_on.enabled:
         return None
     base = sign_on.base_url(config.http.host, config.http.port)
+    oidc = None if sign_on.oidc.issuer is None else OidcSettings(
+        checks=sign_on.token_checks(), client_secret=sign_on.oidc.client_secret,
+        redirect_uri=f"{base}/api/v1/sign-on/oidc/callback",
+        post_logout_redirect_uri=f"{base}/pages/",
+        scopes=tuple(sign_on.oidc.scopes), use_userinfo=sign_on.oidc.use_userinfo,
+        jwks_refetch_interval_s=sign_on.oidc.jwks_refetch_interval_s)
+    cas = None if sign_on.cas.server_url is None else CasSettings(
+        server_url=sign_on.cas.server_url, callback_url=f"{base}/api/v1/sign-on/cas/callback",
+        post_logout_url=f"{base}/pages/")
     return SignOnFeature(
         adapters.sign_on, sign_on.claim_mapping(),
         SessionSettings(ttl_s=sign_on.session_ttl_s, secret=auth_secret(config),
                         cookie_secure=sign_on.cookie_secure),
-        OidcSettings(checks=sign_on.token_checks(), client_secret=sign_on.oidc.client_secret,
-                     redirect_uri=f"{base}/api/v1/sign-on/oidc/callback",
-                     post_logout_redirect_uri=f"{base}/pages/",
-                     scopes=tuple(sign_on.oidc.scopes), use_userinfo=sign_on.oidc.use_userinfo,
-                     jwks_refetch_interval_s=sign_on.oidc.jwks_refetch_interval_s),
-        HttpxProvider(verify=sign_on.oidc.ca_file or True), local_users=adapters.users)
+        oidc, HttpxProvider(verify=sign_on.oidc.ca_file or True), local_users=adapters.users,
+        cas=cas)
 
 
 def controller_bus(settings: ControllerSettings) -> MqttBus:

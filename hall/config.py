@@ -102,6 +102,7 @@ ENV_KEYS: dict[str, str] = {
     "HALL_SIGN_ON_OIDC_ISSUER": "sign_on.oidc.issuer",
     "HALL_SIGN_ON_OIDC_CLIENT_ID": "sign_on.oidc.client_id",
     "HALL_SIGN_ON_OIDC_CLIENT_SECRET": "sign_on.oidc.client_secret",
+    "HALL_SIGN_ON_CAS_SERVER_URL": "sign_on.cas.server_url",
 }
 
 

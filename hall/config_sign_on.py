@@ -54,15 +54,7 @@ class OidcConfig(ConfigSection):
     @field_validator("issuer")
     @classmethod
     def _https_issuer(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
-        if parts.scheme != "https" and not (parts.scheme == "http" and local):
-            raise ValueError("expected an https:// URL (http:// only for localhost)")
-        if parts.query or parts.fragment or not parts.hostname:
-            raise ValueError("expected a URL with a host and no query or fragment")
-        return value
+        return None if value is None else _https_url(value)
 
     @field_validator("algorithms")
     @classmethod
@@ -86,6 +78,29 @@ class OidcConfig(ConfigSection):
             raise ValueError("sign_on.oidc.issuer is set: client_id and client_secret are "
                              "needed too")
         return self
+
+
+class CasConfig(ConfigSection):
+    """A CAS 3.0 server; the hall's service URL is ``<public_url>/api/v1/sign-on/cas/callback``
+    (register it, with single logout to the same URL)."""
+
+    server_url: str | None = Field(default=None, description="the CAS prefix, e.g. "
+                                   "https://cas.campus.edu/cas; unset → no CAS sign-on")
+
+    @field_validator("server_url")
+    @classmethod
+    def _https_server(cls, value: str | None) -> str | None:
+        return None if value is None else _https_url(value).rstrip("/")
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        raise ValueError("expected an https:// URL (http:// only for localhost)")
+    if parts.query or parts.fragment or not parts.hostname:
+        raise ValueError("expected a URL with a host and no query or fragment")
+    return value
 
 
 class MappingRuleConfig(ConfigSection):
@@ -120,17 +135,18 @@ class SignOnConfig(ConfigSection):
     person_id_claim: ClaimName | None = None
     mapping: list[MappingRuleConfig] = Field(default_factory=list)
     oidc: OidcConfig = OidcConfig()
+    cas: CasConfig = CasConfig()
 
     @model_validator(mode="after")
     def _mapping_when_configured(self) -> SignOnConfig:
-        if self.oidc.issuer is not None and not self.mapping:
-            raise ValueError("sign_on.oidc is configured but sign_on.mapping has no rule: "
-                             "nobody could sign on")
+        if self.enabled and not self.mapping:
+            raise ValueError("sign_on.oidc or sign_on.cas is configured but sign_on.mapping "
+                             "has no rule: nobody could sign on")
         return self
 
     @property
     def enabled(self) -> bool:
-        return self.oidc.issuer is not None
+        return self.oidc.issuer is not None or self.cas.server_url is not None
 
     def base_url(self, http_host: str, http_port: int) -> str:
         """Where the provider sends browsers back: ``public_url``, else the API's address."""

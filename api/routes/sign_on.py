@@ -45,6 +45,7 @@ Opaque = Annotated[str | None, Query(max_length=2048)]
 
 class OptionsOut(BaseModel):
     oidc: bool
+    cas: bool
     local_login: Literal["everyone", "admins"]
 
 
@@ -73,7 +74,7 @@ class AccountOut(BaseModel):
 @router.get("/options", response_model=OptionsOut)
 async def options(sign_on: SignOn, authenticator: Auth) -> OptionsOut:
     """What the login box offers (no login needed)."""
-    return OptionsOut(oidc=sign_on.oidc is not None,
+    return OptionsOut(oidc=sign_on.oidc is not None, cas=sign_on.cas is not None,
                       local_login="admins" if authenticator.local_login_admins_only
                       else "everyone")
 
@@ -121,6 +122,50 @@ async def oidc_callback(request: Request, sign_on: SignOn, authenticator: Auth, 
     authenticator.cookies.clear_state(response)
     authenticator.cookies.set(response, signed_on.session_id, signed_on.csrf_token)
     return response
+
+
+@router.get("/cas/login", response_class=RedirectResponse, status_code=303)
+async def cas_login(sign_on: SignOn, authenticator: Auth,
+                    return_to: Annotated[str | None, Query(max_length=512)] = None) -> Response:
+    """Send the browser to the CAS server's ``/login``; it comes back to the callback."""
+    state, url = await sign_on.begin_cas(return_to)
+    response = RedirectResponse(url, status_code=303, headers=_NO_STORE)
+    authenticator.cookies.set_state(response, state, ATTEMPT_TTL_S)
+    return response
+
+
+@router.get("/cas/callback", response_class=RedirectResponse, status_code=303)
+async def cas_callback(request: Request, sign_on: SignOn, authenticator: Auth, *,
+                       state: Opaque = None, ticket: Opaque = None) -> Response:
+    """Where the CAS server sends the browser back with a service ticket."""
+    try:
+        if not ticket or not state:
+            raise SignOnRefused(Refusal.PROVIDER, "the CAS server answered without a ticket")
+        signed_on = await sign_on.finish_cas(state, ticket, request.cookies.get(STATE_COOKIE))
+    except SignOnRefused as exc:
+        logger.warning("CAS sign-on refused (%s): %s", exc.code.value, exc,
+                       extra={"code": exc.code.value})
+        response = _refused(exc.code, exc.return_to)
+        authenticator.cookies.clear_state(response)
+        return response
+    response = RedirectResponse(signed_on.return_to, status_code=303, headers=_NO_STORE)
+    authenticator.cookies.clear_state(response)
+    authenticator.cookies.set(response, signed_on.session_id, signed_on.csrf_token)
+    return response
+
+
+@router.post("/cas/callback", responses={400: {"description": "not a logout request"}})
+async def cas_single_logout(
+    sign_on: SignOn, logout_request: Annotated[str, Form(alias="logoutRequest",
+                                                         max_length=16384)],
+) -> Response:
+    """CAS single logout: the server POSTs a SAML ``LogoutRequest`` naming the service ticket
+    the session was opened with; that session ends."""
+    try:
+        await sign_on.cas_single_logout(logout_request)
+    except SignOnRefused as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=400, headers=_NO_STORE)
+    return Response(status_code=200, headers=_NO_STORE)
 
 
 @router.post("/logout", response_model=LogoutOut)

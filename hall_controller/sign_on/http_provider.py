@@ -31,6 +31,19 @@ class HttpxProvider:
             headers["Authorization"] = f"Bearer {bearer}"
         return await self._send(self._client.build_request("GET", url, headers=headers))
 
+    async def get_text(self, url: str) -> tuple[int, bytes]:
+        try:
+            async with self._client.stream("GET", url) as response:
+                body = b""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > _MAX_ANSWER_BYTES:
+                        raise ProviderUnreachable(f"{url} answered more than "
+                                                  f"{_MAX_ANSWER_BYTES} bytes")
+        except httpx.HTTPError as exc:
+            raise ProviderUnreachable(f"{type(exc).__name__}") from None
+        return response.status_code, body
+
     async def post_form(self, url: str, form: dict[str, str],
                         basic_auth: tuple[str, str] | None = None) -> dict[str, Any]:
         headers = {"Accept": "application/json"}

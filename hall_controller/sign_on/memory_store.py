@@ -63,6 +63,15 @@ class MemorySignOnStore:
         self.sessions[id_hash] = replace(session, ended_at=now)
         return session
 
+    async def end_cas_sessions(self, ticket: str, now: float) -> int:
+        ended = 0
+        for key, session in list(self.sessions.items()):
+            if (session.protocol is Protocol.CAS and session.provider_sid == ticket
+                    and session.ended_at is None):
+                self.sessions[key] = replace(session, ended_at=now)
+                ended += 1
+        return ended
+
     async def end_provider_sessions(self, issuer: str, *, sid: str | None,
                                     subject: str | None, now: float) -> int:
         ended = 0

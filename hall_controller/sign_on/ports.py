@@ -20,6 +20,8 @@ class ProviderHttp(Protocol):
     async def get_json(self, url: str, *, bearer: str | None = None) -> dict[str, Any]: ...
     async def post_form(self, url: str, form: dict[str, str],
                         basic_auth: tuple[str, str] | None = None) -> dict[str, Any]: ...
+    async def get_text(self, url: str) -> tuple[int, bytes]:
+        """The status and body of a GET (CAS answers in XML)."""
     async def aclose(self) -> None: ...
 
 
@@ -40,5 +42,7 @@ class SignOnStore(Protocol):
         """End it; the session as it was, or None if unknown or already ended."""
     async def end_provider_sessions(self, issuer: str, *, sid: str | None,
                                     subject: str | None, now: float) -> int:
-        """End the live sessions of the IdP session ``sid`` (or, without one, of ``subject``);
-        how many ended."""
+        """End the live OIDC sessions of the IdP session ``sid`` (or, without one, of
+        ``subject``); how many ended."""
+    async def end_cas_sessions(self, ticket: str, now: float) -> int:
+        """End the live CAS sessions opened with service ticket ``ticket``; how many."""

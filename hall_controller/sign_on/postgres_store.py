@@ -106,6 +106,10 @@ class PostgresSignOnStore:
                               {"id_hash": id_hash, "now": now})
         return None if row is None else _session(row)
 
+    async def end_cas_sessions(self, ticket: str, now: float) -> int:
+        return await execute(self._pool, "end CAS sessions", QUERIES["end_cas_sessions"],
+                             {"ticket": ticket, "now": now})
+
     async def end_provider_sessions(self, issuer: str, *, sid: str | None,
                                     subject: str | None, now: float) -> int:
         return await execute(self._pool, "end provider sessions",

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hall_controller.kernel.errors import NotFound
+from hall_controller.sign_on.cas import CasClient, parse_logout_request
 from hall_controller.sign_on.model import Account, PageSession, Protocol
 from hall_controller.sign_on.oidc import OidcClient
 from hall_controller.sign_on.ports import SignOnStore
@@ -74,12 +75,14 @@ class SignOnService:
     the same name."""
 
     def __init__(self, store: SignOnStore, mapping: ClaimMapping, settings: SessionSettings,
-                 *, oidc: OidcClient | None = None, local_users: UserStore | None = None,
+                 *, oidc: OidcClient | None = None, cas: CasClient | None = None,
+                 local_users: UserStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.mapping = mapping
         self.settings = settings
         self.oidc = oidc
+        self.cas = cas
         self.local_users = local_users
         self._clock = clock
 
@@ -112,6 +115,42 @@ class SignOnService:
         except SignOnRefused as refused:
             refused.return_to = attempt.return_to
             raise
+
+    async def begin_cas(self, return_to: str | None) -> tuple[str, str]:
+        """``(state, url)`` of a CAS sign-in, as ``begin_oidc``."""
+        if self.cas is None:
+            raise NotFound("CAS sign-on is not configured")
+        attempt, url = self.cas.begin(safe_return_to(return_to))
+        await self.store.add_attempt(attempt)
+        return attempt.state, url
+
+    async def finish_cas(self, state: str, ticket: str, browser_state: str | None) -> SignedOn:
+        """The CAS server's redirect back with a service ticket."""
+        if self.cas is None:
+            raise NotFound("CAS sign-on is not configured")
+        if not browser_state or not hmac.compare_digest(browser_state, state):
+            raise SignOnRefused(Refusal.STATE, "this sign-in was not started in this browser")
+        attempt = await self.store.take_attempt(state, self._clock())
+        if attempt is None or attempt.protocol is not Protocol.CAS:
+            raise SignOnRefused(Refusal.STATE, "this sign-in is unknown, expired or used already")
+        try:
+            user, attributes = await self.cas.validate(attempt, ticket)
+            # CAS's user is the name; the attributes are the claims the mapping reads.
+            claims: dict[str, object] = {**attributes, "sub": user}
+            claims.setdefault(self.mapping.username_claim, user)
+            identity = map_identity(claims, self.mapping, self.cas.issuer)
+            return await self.open_session(identity, Protocol.CAS, ticket, None,
+                                           attempt.return_to)
+        except SignOnRefused as refused:
+            refused.return_to = attempt.return_to
+            raise
+
+    async def cas_single_logout(self, logout_request: str) -> int:
+        """The CAS server's single logout: end the session of the ticket it names."""
+        ticket = parse_logout_request(logout_request)
+        ended = await self.store.end_cas_sessions(ticket, self._clock())
+        logger.info("CAS single logout ended %d session(s)", ended, extra={"ended": ended})
+        return ended
 
     async def open_session(self, identity: Identity, protocol: Protocol, sid: str | None,
                            id_token: str | None, return_to: str) -> SignedOn:
@@ -179,6 +218,8 @@ class SignOnService:
         logger.info("%s logged out", ended.username, extra={"username": ended.username})
         if ended.protocol is Protocol.OIDC and self.oidc is not None:
             return await self.oidc.end_session_url(ended.id_token) or "/pages/"
+        if ended.protocol is Protocol.CAS and self.cas is not None:
+            return self.cas.logout_url()
         return "/pages/"
 
     async def backchannel_logout(self, logout_token: str) -> int:

@@ -28,15 +28,18 @@ def without_sign_on(toml: str) -> str:
 
 @contextmanager
 def signed_on_hall(broker_url: str, database_url: str, work: Path, *,
-                   cookie_secure: bool = True) -> Iterator[tuple[HallProcess, TestIdp]]:
+                   cookie_secure: bool = True,
+                   cas_url: str | None = None) -> Iterator[tuple[HallProcess, TestIdp]]:
     """A running IdP and a hall configured for it (local passwords for admins only), with a
-    local clerk ``clerk1`` (whose password no longer opens the hall)."""
+    local clerk ``clerk1`` (whose password no longer opens the hall); ``cas_url``: a CAS
+    server the hall offers too."""
     hall_port, idp_port = free_port(), free_port()
     hall_url = f"http://127.0.0.1:{hall_port}"
     idp = TestIdp(idp_port, hall_url, work)
     config = work / "config.toml"
     config.write_text(without_sign_on((ROOT / "config.toml").read_text(encoding="utf-8"))
-                      + sign_on_toml(idp.issuer, hall_url, local_login="admins"),
+                      + sign_on_toml(idp.issuer, hall_url, local_login="admins")
+                      + ("" if cas_url is None else f'\n[sign_on.cas]\nserver_url = "{cas_url}"\n'),
                       encoding="utf-8")
     hall = HallProcess(mqtt_url=broker_url, database_url=database_url,
                        prefix=f"sso-{uuid.uuid4().hex[:8]}/hall/v1", port=hall_port,

@@ -72,5 +72,9 @@ UPDATE sign_on_sessions s SET ended_at = to_timestamp(%(now)s)
    AND CASE WHEN %(sid)s::text IS NOT NULL THEN s.provider_sid = %(sid)s::text
             ELSE a.subject = %(subject)s::text END
 
+-- name: end_cas_sessions
+UPDATE sign_on_sessions SET ended_at = to_timestamp(%(now)s)
+ WHERE protocol = 'cas' AND provider_sid = %(ticket)s AND ended_at IS NULL
+
 -- name: forget_old_sessions
 DELETE FROM sign_on_sessions WHERE expires_at < to_timestamp(%(before)s)
