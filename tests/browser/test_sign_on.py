@@ -1,8 +1,9 @@
 """Campus sign-on (统一身份认证) in Chromium, against the real OpenID provider
-(``oidc-provider``, started by the test): the login box's sign-on button, the provider's
-login form, the callback, the page with the right person and role, logout through the
-provider, and a campus logout ending the hall page's session by the back channel. Secure,
-HttpOnly, SameSite=Lax cookies (Chromium takes Secure cookies from http://127.0.0.1).
+(``oidc-provider``, started by the test) and the test CAS server: the login box's sign-on
+button, the provider's login form, the callback, the page with the right person and role,
+logout through the provider, and a campus logout ending the hall page's session by the back
+channel. Secure, HttpOnly, SameSite=Lax cookies (Chromium takes Secure cookies from
+http://127.0.0.1).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from playwright.async_api import Page, expect
 from tests.browser.conftest import LAPTOP, ContextBrowser, screenshot
 from tests.browser.hall_process import HallProcess
 from tests.browser.pages import log_in
+from tests.support.cas_server import PASSWORD as CAS_PASSWORD
+from tests.support.cas_server import cas_server
 from tests.support.idp import TestIdp
 from tests.support.sign_on_hall import signed_on_hall
 
@@ -145,3 +148,24 @@ async def test_an_admin_disables_a_signed_on_clerk_whose_page_is_refused_at_once
     await clerk.locator("#sign-on").click()
     await clerk.wait_for_url(f"{hall.base}/pages/window.html?sign_on_error=sign_on_disabled")
     await expect(clerk.locator("#login-error")).to_have_text("您的账号已被管理员停用")
+
+
+async def test_a_clerk_signs_on_through_cas(broker_url: str, database_url: str, tmp_path: Path,
+                                             browser: ContextBrowser) -> None:
+    with cas_server() as (prefix, state), signed_on_hall(
+            broker_url, database_url, tmp_path, cas_url=prefix) as (hall, _):
+        page = await browser.new_page(LAPTOP)
+        await page.goto(f"{hall.base}/pages/window.html")
+        await expect(page.locator("#sign-on-cas")).to_have_text("统一身份认证登录（CAS）")
+        await page.locator("#sign-on-cas").click()
+        await page.wait_for_url(f"{prefix}/login**")
+        await page.locator("input[name=username]").fill("zhang.wei")
+        await page.locator("input[name=password]").fill(CAS_PASSWORD)
+        await page.get_by_role("button", name="登录").click()
+        await page.wait_for_url(f"{hall.base}/pages/window.html")
+        await expect(page.locator("#who")).to_have_text("zhang.wei")
+        await page.locator("#logout").click()
+        await page.wait_for_url(f"{hall.base}/pages/")
+        assert state.sessions == {}   # the CAS session ended too
+        await page.goto(f"{hall.base}/pages/window.html")
+        await expect(page.locator("#sign-on-cas")).to_be_visible()

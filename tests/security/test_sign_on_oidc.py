@@ -197,8 +197,8 @@ def test_local_passwords_are_for_admins_only(sso: tuple[HallProcess, TestIdp]) -
     admin = httpx.post(f"{hall.api}/auth/token",
                        data={"username": "admin", "password": ADMIN_PASSWORD})
     assert admin.status_code == 200
-    assert httpx.get(f"{hall.api}/sign-on/options").json() == {"oidc": True,
-                                                               "local_login": "admins"}
+    assert httpx.get(f"{hall.api}/sign-on/options").json() == {
+        "oidc": True, "cas": False, "local_login": "admins"}
 
 
 def test_an_admin_disabling_someone_ends_their_session_at_once(sso: tuple[HallProcess, TestIdp]) -> None:

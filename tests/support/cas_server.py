@@ -164,10 +164,13 @@ def _handler(state: CasState) -> type[BaseHTTPRequestHandler]:
                 issued = state.issued.pop(tgc, [])
                 for ticket, target in zip(issued[::2], issued[1::2], strict=True):
                     # Back channel, to each service the session signed on to (spec §2.3.3).
-                    response = httpx.post(str(target),
-                                          data={"logoutRequest": _logout_request(str(ticket))},
-                                          timeout=5)
-                    state.logout_posts.append((str(target), response.status_code))
+                    # A service that does not answer must not keep the user from logging out.
+                    try:
+                        status = httpx.post(str(target), timeout=10, data={
+                            "logoutRequest": _logout_request(str(ticket))}).status_code
+                    except httpx.HTTPError:
+                        status = 0
+                    state.logout_posts.append((str(target), status))
                 del state.sessions[tgc]
             headers = {"Set-Cookie": "CASTGC=; Path=/cas; Max-Age=0"}
             if service:

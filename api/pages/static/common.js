@@ -392,8 +392,9 @@ export async function requireLogin(roles) {
         <label><span data-i18n="login.password"></span><input name="password" type="password" autocomplete="current-password" required></label>
         <p class="error" id="login-error"></p>
         <button type="submit" class="primary" data-i18n="login.submit"></button>
-        ${options.oidc ? `<p class="muted" data-i18n="${options.local_login === "admins" ? "signon.localAdmins" : "signon.or"}"></p>
-        <button type="button" class="primary" id="sign-on" data-i18n="signon.button"></button>` : ""}
+        ${options.oidc || options.cas ? `<p class="muted" data-i18n="${options.local_login === "admins" ? "signon.localAdmins" : "signon.or"}"></p>` : ""}
+        ${options.oidc ? '<button type="button" class="primary" id="sign-on" data-protocol="oidc" data-i18n="signon.button"></button>' : ""}
+        ${options.cas ? `<button type="button" class="primary" id="sign-on-cas" data-protocol="cas" data-i18n="${options.oidc ? "signon.cas" : "signon.button"}"></button>` : ""}
       </form>`;
     document.body.append(box);
     applyWords(box);
@@ -404,10 +405,12 @@ export async function requireLogin(roles) {
       const key = `signon.error.${refused}`;
       error.textContent = t(key) === key ? t("signon.error") : t(key);
     }
-    box.querySelector("#sign-on")?.addEventListener("click", () => {
-      const back = location.pathname + location.search.replace(/[?&]sign_on_error=[^&]*/, "");
-      location.assign(`${API}/sign-on/oidc/login?return_to=${encodeURIComponent(back)}`);
-    });
+    for (const button of box.querySelectorAll("button[data-protocol]")) {
+      button.addEventListener("click", () => {
+        const back = location.pathname + location.search.replace(/[?&]sign_on_error=[^&]*/, "");
+        location.assign(`${API}/sign-on/${button.dataset.protocol}/login?return_to=${encodeURIComponent(back)}`);
+      });
+    }
     box.querySelector("form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const form = new FormData(event.target);

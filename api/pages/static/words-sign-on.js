@@ -3,7 +3,7 @@ import { addWords } from "./common.js";
 
 addWords({
   zh: {
-    "signon.button": "统一身份认证登录",
+    "signon.button": "统一身份认证登录", "signon.cas": "统一身份认证登录（CAS）",
     "signon.or": "或使用学校统一身份认证：",
     "signon.localAdmins": "本地密码仅限管理员应急使用；其他人请使用统一身份认证：",
     "signon.localOff": "本地密码登录已关闭（仅限管理员），请使用统一身份认证登录",
@@ -23,7 +23,7 @@ addWords({
     "signon.noPassword": "您通过统一身份认证登录，密码请在学校统一身份认证平台修改。",
   },
   en: {
-    "signon.button": "Campus sign-on",
+    "signon.button": "Campus sign-on", "signon.cas": "Campus sign-on (CAS)",
     "signon.or": "Or sign on with your campus account:",
     "signon.localAdmins": "Local passwords are for admins (break-glass) only; everyone else:",
     "signon.localOff": "Local passwords are switched off (admins only): use campus sign-on",
