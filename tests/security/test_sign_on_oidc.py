@@ -260,3 +260,19 @@ def test_a_rotated_signing_key_is_fetched(sso: tuple[HallProcess, TestIdp]) -> N
     client, done = sign_in(hall, idp, "zhang.wei")
     assert done.headers["location"] == "/pages/window.html"
     assert client.get(f"{hall.api}/auth/me").json()["username"] == "zhang.wei"
+
+
+def test_a_role_changed_at_the_provider_applies_at_the_next_sign_on(
+        sso: tuple[HallProcess, TestIdp]) -> None:
+    hall, idp = sso
+    before, _ = sign_in(hall, idp, "zhang.wei")
+    assert before.get(f"{hall.api}/auth/me").json()["role"] == "clerk"
+    idp.change_account("zhang.wei", groups=["hall-supervisors"])
+    idp.restart_with_key("key-3")
+    # The open session keeps the role it was given ...
+    assert before.get(f"{hall.api}/auth/me").json()["role"] == "clerk"
+    # ... the next sign-on gets the new one, and the admin's list shows it.
+    after, _ = sign_in(hall, idp, "zhang.wei")
+    assert after.get(f"{hall.api}/auth/me").json()["role"] == "supervisor"
+    listed = {a["username"]: a["role"] for a in hall.call("GET", "/sign-on/accounts")}
+    assert listed["zhang.wei"] == "supervisor"

@@ -130,6 +130,13 @@ class TestIdp:
                 self.proc.wait(timeout=5)
         self.proc = None
 
+    def change_account(self, login: str, **claims: Any) -> None:
+        """Change what the directory says about ``login``; the provider reads it at its next
+        start (``restart_with_key``)."""
+        accounts = json.loads(self.accounts_file.read_text(encoding="utf-8"))
+        accounts[login].update(claims)
+        self.accounts_file.write_text(json.dumps(accounts, ensure_ascii=False), encoding="utf-8")
+
     def restart_with_key(self, kid: str) -> None:
         """Stop and start again with a new signing key: a key rotation (and its sessions gone)."""
         self.stop()
