@@ -103,7 +103,7 @@ async def oidc_login(sign_on: SignOn, authenticator: Auth,
 
 @router.get("/oidc/callback", response_class=RedirectResponse, status_code=303)
 async def oidc_callback(request: Request, sign_on: SignOn, authenticator: Auth, *,
-                        state: Opaque = None, code: Opaque = None,
+                        state: Opaque = None, code: Opaque = None, iss: Opaque = None,
                         error: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     """Where the identity provider sends the browser back with a code (or an error)."""
     browser_state = request.cookies.get(STATE_COOKIE)
@@ -111,13 +111,13 @@ async def oidc_callback(request: Request, sign_on: SignOn, authenticator: Auth, 
         if error is not None or not code or not state:
             raise SignOnRefused(Refusal.PROVIDER,
                                 f"the provider answered {error or 'without a code'}")
-        signed_on = await sign_on.finish_oidc(state, code, browser_state)
+        signed_on = await sign_on.finish_oidc(state, code, browser_state, iss)
     except SignOnRefused as exc:
         logger.warning("sign-on refused (%s): %s", exc.code.value, exc,
                        extra={"code": exc.code.value})
-        response = _refused(exc.code, exc.return_to)
-        authenticator.cookies.clear_state(response)
-        return response
+        # The state cookie stays: a stray callback (a link someone was sent) must not spoil
+        # a sign-in this browser has under way; a used state is worthless anyway.
+        return _refused(exc.code, exc.return_to)
     response = RedirectResponse(signed_on.return_to, status_code=303, headers=_NO_STORE)
     authenticator.cookies.clear_state(response)
     authenticator.cookies.set(response, signed_on.session_id, signed_on.csrf_token)
@@ -145,9 +145,7 @@ async def cas_callback(request: Request, sign_on: SignOn, authenticator: Auth, *
     except SignOnRefused as exc:
         logger.warning("CAS sign-on refused (%s): %s", exc.code.value, exc,
                        extra={"code": exc.code.value})
-        response = _refused(exc.code, exc.return_to)
-        authenticator.cookies.clear_state(response)
-        return response
+        return _refused(exc.code, exc.return_to)
     response = RedirectResponse(signed_on.return_to, status_code=303, headers=_NO_STORE)
     authenticator.cookies.clear_state(response)
     authenticator.cookies.set(response, signed_on.session_id, signed_on.csrf_token)

@@ -97,8 +97,10 @@ class SignOnService:
         await self.store.add_attempt(attempt)
         return attempt.state, url
 
-    async def finish_oidc(self, state: str, code: str, browser_state: str | None) -> SignedOn:
-        """The provider's callback: the attempt must be this browser's and unused."""
+    async def finish_oidc(self, state: str, code: str, browser_state: str | None,
+                          iss: str | None = None) -> SignedOn:
+        """The provider's callback: the attempt must be this browser's and unused; ``iss``,
+        when the provider sends it (RFC 9207), must be its issuer."""
         client = self._oidc()
         # The browser's cookie binds the callback to the browser that started it: an
         # attacker's own callback link cannot sign a victim into the attacker's account.
@@ -108,6 +110,9 @@ class SignOnService:
         if attempt is None or attempt.protocol is not Protocol.OIDC:
             raise SignOnRefused(Refusal.STATE, "this sign-in is unknown, expired or used already")
         try:
+            if iss is not None and iss != client.settings.issuer:
+                # A mix-up: the code came from another provider the browser was sent to.
+                raise SignOnRefused(Refusal.PROVIDER, f"the callback names another issuer {iss!r}")
             finished = await client.finish(attempt, code)
             identity = map_identity(finished.claims, self.mapping, client.settings.issuer)
             return await self.open_session(identity, Protocol.OIDC, finished.sid,

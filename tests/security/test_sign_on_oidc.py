@@ -157,6 +157,12 @@ def test_a_wrong_or_foreign_state_is_refused(sso: tuple[HallProcess, TestIdp]) -
     victim = httpx.Client(timeout=15)
     assert refusal(victim.get(callback)) == "sign_on_state"
     assert victim.get(f"{hall.api}/auth/me").status_code == 401
+    # The right browser, but the callback names another issuer (RFC 9207 mix-up).
+    assert query["iss"] == [idp.issuer]
+    mixed = client.get(f"{hall.api}/sign-on/oidc/callback", params={
+        "code": query["code"][0], "state": query["state"][0], "iss": "https://evil.example"})
+    assert refusal(mixed) == "sign_on_provider_error"
+    assert client.get(f"{hall.api}/auth/me").status_code == 401
 
 
 def test_a_replayed_callback_or_code_is_refused(sso: tuple[HallProcess, TestIdp]) -> None:
