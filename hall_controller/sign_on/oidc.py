@@ -29,6 +29,7 @@ from hall_controller.sign_on.rules import (
     pkce_challenge,
 )
 from hall_controller.sign_on.tokens import (
+    BadSignature,
     LogoutRequest,
     TokenChecks,
     token_header,
@@ -83,14 +84,21 @@ class ProviderKeys:
 
     async def key_for(self, jwks_uri: str, kid: str | None) -> Any:
         key = self._pick(kid)
-        if key is None and (self._fetched_at is None
-                            or self._clock() - self._fetched_at >= self._min_interval_s):
-            await self._fetch(jwks_uri)
+        if key is None and await self.refresh(jwks_uri):
             key = self._pick(kid)
         if key is None:
             raise SignOnRefused(Refusal.TOKEN, "the token is signed with a key the identity "
                                                "provider does not publish")
         return key.key
+
+    async def refresh(self, jwks_uri: str) -> bool:
+        """Fetch the keys again unless that was done less than ``min_interval_s`` ago;
+        whether it fetched."""
+        if self._fetched_at is not None and \
+                self._clock() - self._fetched_at < self._min_interval_s:
+            return False
+        await self._fetch(jwks_uri)
+        return True
 
     def _pick(self, kid: str | None) -> jwt.PyJWK | None:
         if kid is None:
@@ -211,12 +219,20 @@ class OidcClient:
     async def _verified(self, token: str, found: dict[str, Any],
                            check: Callable[[Any], T]) -> T:
         kid = token_header(token).get("kid")
+        kid = kid if isinstance(kid, str) else None
         try:
-            key = await self.keys.key_for(found["jwks_uri"], kid if isinstance(kid, str) else None)
+            key = await self.keys.key_for(found["jwks_uri"], kid)
+            try:
+                return check(key)
+            except BadSignature:
+                # A provider may have replaced the key under the same id: look once more (at
+                # most once per interval, like an unknown kid), then judge with what it says.
+                if not await self.keys.refresh(found["jwks_uri"]):
+                    raise
+                return check(await self.keys.key_for(found["jwks_uri"], kid))
         except ProviderUnreachable as exc:
             raise SignOnRefused(Refusal.PROVIDER, f"the provider's keys are unreachable ({exc})") \
                 from None
-        return check(key)
 
     async def _userinfo(self, endpoint: str, access_token: str, subject: str) -> dict[str, Any]:
         try:

@@ -40,6 +40,11 @@ class TokenChecks:
             raise ValueError(f"signing algorithms not allowed: {sorted(unsafe)}")
 
 
+class BadSignature(SignOnRefused):
+    """The signature does not verify with the key of that ``kid`` (a forgery, or a key the
+    provider replaced under the same id)."""
+
+
 def token_header(token: str) -> dict[str, Any]:
     """The unverified header (to pick the key); SignOnRefused when it is not a JWS."""
     try:
@@ -57,7 +62,7 @@ def _claims(token: str, key: Any, checks: TokenChecks) -> dict[str, Any]:
     except jwt.InvalidAlgorithmError:
         raise SignOnRefused(Refusal.TOKEN, "the token's signing algorithm is not allowed") from None
     except jwt.InvalidSignatureError:
-        raise SignOnRefused(Refusal.TOKEN, "the token's signature is wrong") from None
+        raise BadSignature(Refusal.TOKEN, "the token's signature is wrong") from None
     except jwt.InvalidTokenError as exc:
         raise SignOnRefused(Refusal.TOKEN, f"the token is malformed ({exc})") from None
     return claims

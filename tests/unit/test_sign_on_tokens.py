@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from hall_controller.sign_on.oidc import ProviderKeys
+from hall_controller.sign_on.oidc import OidcClient, OidcSettings, ProviderKeys
 from hall_controller.sign_on.rules import Refusal, SignOnRefused
 from hall_controller.sign_on.tokens import (
     BACKCHANNEL_EVENT,
@@ -164,3 +164,36 @@ async def test_keys_that_are_not_for_signing_or_broken_are_ignored() -> None:
     for kid in ("enc", "broken"):
         with pytest.raises(SignOnRefused):
             await keys.key_for("https://idp/jwks", kid)
+
+
+class FakeDiscoveringProvider(FakeProvider):
+    """Discovery and JWKS of one provider in memory."""
+
+    async def get_json(self, url: str, *, bearer: str | None = None) -> dict[str, Any]:
+        if url.endswith("/.well-known/openid-configuration"):
+            return {"issuer": ISSUER, "authorization_endpoint": f"{ISSUER}/auth",
+                    "token_endpoint": f"{ISSUER}/token", "jwks_uri": f"{ISSUER}/jwks"}
+        return await super().get_json(url)
+
+
+async def test_a_key_replaced_under_the_same_kid_is_refetched_once_per_interval() -> None:
+    provider = FakeDiscoveringProvider(_jwk(KEY, "k1"))
+    clock = [NOW]
+    client = OidcClient(OidcSettings(checks=CHECKS, client_secret="s", redirect_uri="r",
+                                     post_logout_redirect_uri="p",
+                                     jwks_refetch_interval_s=10),
+                        provider, clock=lambda: clock[0])
+    assert (await client.logout_request(_sign(_logout_claims()))).sid == "s-1"
+    fetched = provider.asked
+    provider.keys = [_jwk(OTHER_KEY, "k1")]   # the same kid, another key
+    replaced = _sign(_logout_claims(iat=NOW + 5), key=OTHER_KEY)
+    clock[0] += 5   # within the interval: no refetch, the signature fails
+    with pytest.raises(SignOnRefused, match="signature"):
+        await client.logout_request(replaced)
+    assert provider.asked == fetched
+    clock[0] += 6
+    assert (await client.logout_request(replaced)).sid == "s-1"
+    assert provider.asked == fetched + 1
+    # A forgery is still a forgery after the refetch.
+    with pytest.raises(SignOnRefused, match="signature"):
+        await client.logout_request(_sign(_logout_claims(iat=NOW + 11), key=KEY))
