@@ -195,7 +195,9 @@ def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         if not principal.has_any_role(roles):
             needed = ", ".join(sorted({r.value for r in roles} | {Role.ADMIN.value}))
-            you = "an API key" if principal.role is None else principal.role.value
+            you = (principal.role.value if principal.role is not None
+                   else "an API key" if principal.kind == "api_key"
+                   else f"signed on as {principal.person_kind or 'someone'} without a staff role")
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"this needs one of the roles {needed}; you are {you}",
             )
