@@ -3,6 +3,7 @@
 #   make test   – unit tests, then integration/acceptance tests against the machine's
 #                 Mosquitto and PostgreSQL, then the pages in headless Chromium, then the same
 #                 integration tests against the embedded amqtt broker and pgserver
+#                 (scripts/ensure-idp first installs the sign-on tests' OpenID provider from npm)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -36,6 +37,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	scripts/ensure-services
+	scripts/ensure-idp
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration tests/acceptance tests/security
 	scripts/ensure-browser

@@ -43,9 +43,11 @@ from api.routes import live as live_routes
 from api.routes import notify as notify_routes
 from api.routes import provisioning as provisioning_routes
 from api.routes import remote_tickets as remote_ticket_routes
+from api.routes import sign_on as sign_on_routes
 from api.routes import stats as stats_routes
 from api.routes import users as user_routes
 from api.security_headers import SecurityHeaders
+from api.session_cookies import SessionCookies
 from hall_controller.access.service import AccessService
 from hall_controller.alarm_rules.service import AlarmRuleService
 from hall_controller.cases.integration_keys import ApiKeyService
@@ -65,6 +67,7 @@ from hall_controller.queue.kiosk_keys import KioskKeyService
 from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.stats import StatsService
 from hall_controller.queue.tickets import TicketService
+from hall_controller.sign_on.service import SignOnService
 from hall_controller.users.lockout_alarms import LockoutAlarms
 
 API_PREFIX = "/api/v1"
@@ -95,6 +98,8 @@ _TAGS = [
                                            "silences, values, event counts), the tuning of "
                                            "the built-in alarms, a preview over a day, the "
                                            "audit; see docs/alarms.md."},
+    {"name": "sign-on", "description": "Campus sign-on (统一身份认证): OpenID Connect for the "
+                                       "pages, back-channel logout, signed-on accounts."},
     {"name": "access", "description": "People and face enrolment, schedules, rules, holidays, "
                                       "door modes, signed remote unlock, the access audit."},
     {"name": "notify", "description": "Alarm notification: recipients and channels, the "
@@ -130,6 +135,7 @@ FEATURE_ROUTERS = (
     FeatureRouters((provisioning_routes.router,), needs=(ProvisioningService,)),
     FeatureRouters((notify_routes.router,), needs=(NotificationService, NotifyDirectory)),
     FeatureRouters((alarm_rule_routes.router,), needs=(AlarmRuleService,)),
+    FeatureRouters((sign_on_routes.router,), needs=(SignOnService,)),
 )
 
 
@@ -178,6 +184,10 @@ def create_app(services: Services, *, title: str = "Campus hall controller",
     app.state.authenticator = authenticator
     if ApiKeyService in services:
         authenticator.api_keys = services.get(ApiKeyService)
+    if SignOnService in services:
+        sign_on = authenticator.sign_on = services.get(SignOnService)
+        authenticator.cookies = SessionCookies(secure=sign_on.settings.cookie_secure,
+                                               max_age_s=sign_on.settings.ttl_s)
     if authenticator.service.lockout_audit is None:
         # Login lockouts are raised as an alarm, where staff see them.
         authenticator.service.lockout_audit = LockoutAlarms(services.get(AlarmService))

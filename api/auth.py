@@ -8,6 +8,10 @@ someone, or a new password, refuses their earlier tokens at once (the routes tha
 users are in ``api.routes.users``). Roles: ``clerk``,
 ``facilities``, ``admin``; admin implies every role.
 
+Signed-on pages (``hall_controller.sign_on``) send a session cookie instead of a token; a
+state-changing request made with it must carry the session's CSRF token in ``X-CSRF-Token``
+(``api.session_cookies``). A bearer token, when present, wins over the cookie.
+
 Integration clients (the online service platform) authenticate with API keys
 (``X-Api-Key: hk_...`` or ``Authorization: ApiKey hk_...``), resolved in
 :func:`current_principal`, the one place that turns a request into a :class:`Principal`.  A
@@ -28,9 +32,11 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, OAuth2PasswordR
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.refusal import ApiRefusal
+from api.session_cookies import CSRF_HEADER, SAFE_METHODS, SessionCookies
 from hall_controller.cases.integration_keys import ApiKeyService
 from hall_controller.fleet.model import Role, User
 from hall_controller.kernel.error_codes import ErrorCode
+from hall_controller.sign_on.service import SignOnService
 from hall_controller.users.accounts import UserAccounts
 from hall_controller.users.ports import UserStore
 from hall_controller.users.rules import ThrottlePolicy
@@ -66,6 +72,11 @@ class Principal:
     role: Role | None
     kind: Literal["user", "api_key"] = "user"
     scopes: frozenset[str] = frozenset()
+    # Set for a signed-on page session: whether they are a student or staff, and the
+    # person_id access control and cases know them by.
+    person_kind: str | None = None
+    person_id: str | None = None
+    signed_on: bool = False
 
     def has_any_role(self, roles: tuple[Role, ...]) -> bool:
         """Admin implies every role; no roles asked means any logged-in user. An API key has
@@ -95,6 +106,11 @@ class Authenticator:
         # Set by create_app when the online-case integration is mounted; without it every
         # API key is refused.
         self.api_keys: ApiKeyService | None = None
+        # Set by create_app when campus sign-on is installed: page sessions by cookie.
+        self.sign_on: SignOnService | None = None
+        self.cookies = SessionCookies()
+        # sign_on.local_login = "admins": local passwords are the admins' break-glass only.
+        self.local_login_admins_only = False
 
     @property
     def settings(self) -> AuthSettings:
@@ -157,9 +173,20 @@ async def current_principal(
             api_key = credentials
     if api_key is not None:
         return await authenticator.principal_for_api_key(api_key)
-    if token is None:
+    if token is not None:
+        return await authenticator.principal_for_token(token)
+    session_id = authenticator.cookies.session_id(request)
+    if session_id is None or authenticator.sign_on is None:
         raise InvalidTokenError("not authenticated: log in at " + TOKEN_URL)
-    return await authenticator.principal_for_token(token)
+    session = await authenticator.sign_on.session(session_id)
+    if request.method not in SAFE_METHODS and not authenticator.sign_on.csrf_ok(
+            session_id, request.headers.get(CSRF_HEADER)):
+        # The cookie comes with any request the browser makes; the token only from our page.
+        raise ApiRefusal(status.HTTP_403_FORBIDDEN,
+                         f"the {CSRF_HEADER} header is missing or wrong", ErrorCode.AUTH_CSRF_FAILED)
+    return Principal(name=session.username, role=session.role, signed_on=True,
+                     person_kind=None if session.person_kind is None
+                     else session.person_kind.value, person_id=session.person_id)
 
 
 def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
@@ -170,7 +197,9 @@ def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         if not principal.has_any_role(roles):
             needed = ", ".join(sorted({r.value for r in roles} | {Role.ADMIN.value}))
-            you = "an API key" if principal.role is None else principal.role.value
+            you = (principal.role.value if principal.role is not None
+                   else "an API key" if principal.kind == "api_key"
+                   else f"signed on as {principal.person_kind or 'someone'} without a staff role")
             raise ApiRefusal(status.HTTP_403_FORBIDDEN,
                              f"this needs one of the roles {needed}; you are {you}",
                              ErrorCode.AUTH_ROLE_NEEDED, {"roles": needed, "role": you})
@@ -219,6 +248,9 @@ class MeOut(BaseModel):
     username: str
     role: Role | None
     kind: Literal["user", "api_key"]
+    signed_on: bool = Field(default=False, description="a campus sign-on page session")
+    person_kind: str | None = None
+    person_id: str | None = None
 
 
 class UserCreate(BaseModel):
@@ -241,7 +273,8 @@ router = APIRouter(tags=["auth"])
 
 @router.post("/auth/token", response_model=TokenOut, responses={
     401: {"description": "wrong username or password"},
-    403: {"description": "the account is disabled"},
+    403: {"description": "the account is disabled, or local passwords are for admins only "
+                         "(sign_on.local_login)"},
     429: {"description": "too many failed logins for this user or from this address; "
                          "Retry-After says when to try again"},
     503: {"description": "too many logins at once; Retry-After says when to try again"},
@@ -260,6 +293,10 @@ async def login(
     # trust its forwarding headers (``http.forwarded_allow_ips``, docs/deployment.md).
     client = request.client.host if request.client is not None else "unknown"
     user = await authenticator.authenticate(form.username, form.password, client)
+    if authenticator.local_login_admins_only and user.role is not Role.ADMIN:
+        # Checked after the password, so the refusal tells nothing to someone guessing.
+        raise ApiRefusal(status.HTTP_403_FORBIDDEN, "local passwords are for admins only here; "
+                         "use campus sign-on (统一身份认证)", ErrorCode.AUTH_LOCAL_LOGIN_OFF)
     issued = authenticator.issue_token(user)
     return TokenOut(access_token=issued.access_token, role=issued.role,
                     expires_in=issued.expires_in)
@@ -268,7 +305,9 @@ async def login(
 @router.get("/auth/me", response_model=MeOut)
 async def me(principal: Annotated[Principal, Depends(current_principal)]) -> MeOut:
     """Who the token (or API key) belongs to, and their role (none for an API key)."""
-    return MeOut(username=principal.name, role=principal.role, kind=principal.kind)
+    return MeOut(username=principal.name, role=principal.role, kind=principal.kind,
+                 signed_on=principal.signed_on, person_kind=principal.person_kind,
+                 person_id=principal.person_id)
 
 
 @router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED,

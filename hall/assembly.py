@@ -54,6 +54,10 @@ from hall_controller.queue.postgres_remote import PostgresRemoteTickets
 from hall_controller.queue.postgres_stats import PostgresStatsStore
 from hall_controller.queue.postgres_tickets import PostgresTicketStore
 from hall_controller.runtime import ControllerSettings, Feature, HallController
+from hall_controller.sign_on.cas import CasSettings
+from hall_controller.sign_on.oidc import OidcSettings
+from hall_controller.sign_on.postgres_store import PostgresSignOnStore
+from hall_controller.sign_on.service import SessionSettings
 from hall_controller.users.postgres_store import PostgresUserStore
 
 logger = logging.getLogger(__name__)
@@ -77,6 +81,7 @@ class PostgresAdapters:
     kiosk_keys: PostgresKioskKeys
     notify: PostgresNotifyStore
     alarm_rules: PostgresAlarmRuleStore
+    sign_on: PostgresSignOnStore
     live: PostgresLiveFeed
 
 
@@ -99,7 +104,7 @@ async def postgres_adapters(config: HallConfig, dsn: str) -> AsyncIterator[Postg
             access=PostgresAccessStore(pool), users=PostgresUserStore(pool),
             provisioning=PostgresProvisioningStore(pool), kiosk_keys=PostgresKioskKeys(pool),
             notify=PostgresNotifyStore(pool), alarm_rules=PostgresAlarmRuleStore(pool),
-            live=live)
+            sign_on=PostgresSignOnStore(pool), live=live)
 
 
 def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str) -> list[Feature]:
@@ -110,7 +115,8 @@ def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str)
     a = adapters
     notify = [notify_feature(config.notify, a.notify, timezone=config.queue.timezone,
                              auth_secret=auth_secret(config))] if config.notify.enabled else []
-    return [
+    sign_on = sign_on_feature(config, a)
+    return [*([] if sign_on is None else [sign_on]),
         DeviceIdentityFeature(a.provisioning, config.devices.auto_register,
                               broker_url=config.devices.broker_url or mqtt_url),
         CasesFeature(a.cases, DestinationPolicy.allowing(config.integration.webhook_allow)),
@@ -125,6 +131,32 @@ def hall_features(config: HallConfig, adapters: PostgresAdapters, mqtt_url: str)
         *notify,
         AlarmRulesFeature(a.alarm_rules, a.alarm_rules, config.queue.timezone),
     ]
+
+
+def sign_on_feature(config: HallConfig, adapters: PostgresAdapters) -> Feature | None:
+    """Campus sign-on when ``[sign_on.oidc]`` names a provider (docs/sign-on.md)."""
+    from hall_controller.features import SignOnFeature
+    from hall_controller.sign_on.http_provider import HttpxProvider
+
+    sign_on = config.sign_on
+    if not sign_on.enabled:
+        return None
+    base = sign_on.base_url(config.http.host, config.http.port)
+    oidc = None if sign_on.oidc.issuer is None else OidcSettings(
+        checks=sign_on.token_checks(), client_secret=sign_on.oidc.client_secret,
+        redirect_uri=f"{base}/api/v1/sign-on/oidc/callback",
+        post_logout_redirect_uri=f"{base}/pages/",
+        scopes=tuple(sign_on.oidc.scopes), use_userinfo=sign_on.oidc.use_userinfo,
+        jwks_refetch_interval_s=sign_on.oidc.jwks_refetch_interval_s)
+    cas = None if sign_on.cas.server_url is None else CasSettings(
+        server_url=sign_on.cas.server_url, callback_url=f"{base}/api/v1/sign-on/cas/callback",
+        post_logout_url=f"{base}/pages/")
+    return SignOnFeature(
+        adapters.sign_on, sign_on.claim_mapping(),
+        SessionSettings(ttl_s=sign_on.session_ttl_s, secret=auth_secret(config),
+                        cookie_secure=sign_on.cookie_secure),
+        oidc, HttpxProvider(verify=sign_on.oidc.ca_file or True), local_users=adapters.users,
+        cas=cas)
 
 
 def controller_bus(settings: ControllerSettings) -> MqttBus:
@@ -169,10 +201,12 @@ async def assemble(config: HallConfig, mqtt_url: str, dsn: str, *,
         services = controller.services
         services.add(adapters.live.hub)
         # Lockouts are raised as alarms: create_app hands the authenticator the AlarmService.
-        services.add(Authenticator(AuthSettings(secret=auth_secret(config),
-                                                token_ttl_s=config.auth.token_ttl_s),
-                                   adapters.users, throttle=throttle_policy(config.auth.login),
-                                   hash_slots=hash_slots(config.auth.login)))
+        authenticator = Authenticator(AuthSettings(secret=auth_secret(config),
+                                                   token_ttl_s=config.auth.token_ttl_s),
+                                      adapters.users, throttle=throttle_policy(config.auth.login),
+                                      hash_slots=hash_slots(config.auth.login))
+        authenticator.local_login_admins_only = config.sign_on.local_login == "admins"
+        services.add(authenticator)
         http = config.http
         app = create_app(services, max_body_bytes=http.max_body_bytes,
                          max_upload_bytes=http.max_upload_bytes,

@@ -35,6 +35,7 @@ from hall.config_sections import (
     LoginConfig,
     MqttConfig,
 )
+from hall.config_sign_on import SignOnConfig
 from hall.notify_config import NotifyConfig
 
 
@@ -56,6 +57,7 @@ class HallConfig(ConfigSection):
     demo: DemoConfig = DemoConfig()
     queue: QueueConfig = QueueConfig()
     notify: NotifyConfig = NotifyConfig()
+    sign_on: SignOnConfig = SignOnConfig()
 
     @model_validator(mode="after")
     def _edge_certificate_needs_tls(self) -> HallConfig:
@@ -100,6 +102,13 @@ ENV_KEYS: dict[str, str] = {
     "HALL_NOTIFY_WECOM_SECRET": "notify.wecom.secret",
     "HALL_NOTIFY_DINGTALK_SECRET": "notify.dingtalk.secret",
     "HALL_NOTIFY_WEBHOOK_SECRET": "notify.webhook.secret",
+    "HALL_SIGN_ON_LOCAL_LOGIN": "sign_on.local_login",
+    "HALL_SIGN_ON_PUBLIC_URL": "sign_on.public_url",
+    "HALL_SIGN_ON_COOKIE_SECURE": "sign_on.cookie_secure",
+    "HALL_SIGN_ON_OIDC_ISSUER": "sign_on.oidc.issuer",
+    "HALL_SIGN_ON_OIDC_CLIENT_ID": "sign_on.oidc.client_id",
+    "HALL_SIGN_ON_OIDC_CLIENT_SECRET": "sign_on.oidc.client_secret",
+    "HALL_SIGN_ON_CAS_SERVER_URL": "sign_on.cas.server_url",
 }
 
 
@@ -151,5 +160,6 @@ __all__ = [
     "ENV_KEYS", "AccessConfig", "AuthConfig", "ConfigError", "ControllerConfig", "DatabaseConfig",
     "DemoConfig", "DevicesConfig", "EdgeConfig", "EmbeddedBrokerConfig", "HallConfig", "HttpConfig",
     "IntegrationConfig", "LoginConfig", "MqttConfig",
-    "QueueCallingConfig", "QueueConfig", "QueueServiceConfig", "QueueWindowConfig", "load_config",
+    "QueueCallingConfig", "QueueConfig", "QueueServiceConfig", "QueueWindowConfig", "SignOnConfig",
+    "load_config",
 ]

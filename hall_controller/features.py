@@ -60,6 +60,12 @@ from hall_controller.queue.remote_tickets import RemoteTicketService
 from hall_controller.queue.stats import StatsService
 from hall_controller.queue.tickets import QueueSettings, TicketCaseRecorder, TicketService
 from hall_controller.runtime import HallController
+from hall_controller.sign_on.cas import CasClient, CasSettings
+from hall_controller.sign_on.oidc import OidcClient, OidcSettings
+from hall_controller.sign_on.ports import ProviderHttp, SignOnStore
+from hall_controller.sign_on.rules import ClaimMapping
+from hall_controller.sign_on.service import SessionSettings, SignOnService
+from hall_controller.users.ports import UserStore
 
 logger = logging.getLogger(__name__)
 
@@ -331,6 +337,30 @@ class AlarmRulesFeature:
         hall.on_start(evaluation.load)
         hall.add_job("alarm-rules", evaluation.run)
         hall.add_job("alarm-rules-timer", evaluation.tick_forever)
+
+
+@dataclass(frozen=True, slots=True)
+class SignOnFeature:
+    """Campus sign-on (统一身份认证, ``sign_on/``): OpenID Connect and/or CAS 3.0 sign-in for
+    the pages, page sessions, back-channel and single logout. ``provider`` reaches the IdP
+    (closed when the hall stops); ``local_users``: a local account disabled by an admin
+    refuses a sign-on of its name."""
+
+    store: SignOnStore
+    mapping: ClaimMapping
+    sessions: SessionSettings
+    oidc: OidcSettings | None
+    provider: ProviderHttp
+    local_users: UserStore | None = None
+    cas: CasSettings | None = None
+
+    def install(self, hall: HallController) -> None:
+        hall.services.add(SignOnService(
+            self.store, self.mapping, self.sessions,
+            oidc=None if self.oidc is None else OidcClient(self.oidc, self.provider),
+            cas=None if self.cas is None else CasClient(self.cas, self.provider),
+            local_users=self.local_users))
+        hall.on_stop(self.provider.aclose)
 
 
 def command_signer(keys: CommandKeys) -> Signer:

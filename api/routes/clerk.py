@@ -29,8 +29,9 @@ from hall_controller.queue.rules import Outcome
 
 ClerkDesk = Annotated[ClerkService, Depends(provide(ClerkService))]
 LinkedCases = Annotated[CaseService | None, Depends(provide_optional(CaseService))]
-Clerk = Annotated[Principal, Depends(require_role(Role.CLERK))]
-Supervisor = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+# A supervisor works the windows like a clerk, and may also act on anyone's window.
+Clerk = Annotated[Principal, Depends(require_role(Role.CLERK, Role.SUPERVISOR))]
+Supervisor = Annotated[Principal, Depends(require_role(Role.SUPERVISOR))]
 WindowId = Annotated[str, Path(pattern=WINDOW_ID_PATTERN, description="e.g. w3")]
 TEXT = NO_NUL   # PostgreSQL text cannot hold NUL
 MAX_QUEUE_SHOWN = 100
@@ -226,7 +227,7 @@ class TakeOverOut(BaseModel):
 
 
 def _is_supervisor(principal: Principal) -> bool:
-    return principal.role is Role.ADMIN
+    return principal.role in (Role.ADMIN, Role.SUPERVISOR)
 
 
 def _window_out(clerk: ClerkService, status: WindowStatus) -> WindowOut:

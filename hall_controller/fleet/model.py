@@ -154,6 +154,8 @@ class Role(StrEnum):
     ADMIN = "admin"
     FACILITIES = "facilities"
     CLERK = "clerk"
+    # Takes over and force-closes windows (api/routes/clerk.py), which only admins could.
+    SUPERVISOR = "supervisor"
 
 
 @dataclass(frozen=True, slots=True)

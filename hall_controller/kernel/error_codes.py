@@ -50,6 +50,9 @@ class ErrorCode(StrEnum):
     AUTH_WRONG_PASSWORD = "auth.wrong_password"
     AUTH_ROLE_NEEDED = "auth.role_needed", "roles", "role"
     AUTH_SCOPE_NEEDED = "auth.scope_needed", "scope"
+    AUTH_CSRF_FAILED = "auth.csrf_failed"              # a signed-on page's change without its token
+    AUTH_LOCAL_LOGIN_OFF = "auth.local_login_off"      # local passwords for admins only
+    SIGN_ON_REFUSED = "sign_on.refused", "reason"      # reason: sign_on's Refusal codes
     # -- users ----------------------------------------------------------------------------------
     USER_UNKNOWN = "user.unknown", "user"
     USER_EXISTS = "user.exists", "user"

@@ -121,7 +121,8 @@ async def test_login_with_the_right_password_returns_a_bearer_token(hall: Hall) 
     me = await hall.client.get("/api/v1/auth/me",
                                headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
-    assert me.json() == {"username": "fay", "role": "facilities", "kind": "user"}
+    assert me.json() == {"username": "fay", "role": "facilities", "kind": "user",
+                         "signed_on": False, "person_kind": None, "person_id": None}
 
 
 async def test_wrong_password_and_unknown_user_get_the_same_401(hall: Hall) -> None:

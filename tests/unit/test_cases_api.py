@@ -106,7 +106,8 @@ async def test_an_admin_creates_a_key_that_is_shown_once_and_stored_hashed(
 
     me = await platform.client.get("/api/v1/auth/me", headers={"X-Api-Key": plaintext})
     assert me.json() == {"username": f"api-key:{created['key_id']}", "role": None,
-                         "kind": "api_key"}
+                         "kind": "api_key", "signed_on": False, "person_kind": None,
+                         "person_id": None}
     # The Authorization: ApiKey form works too.
     me = await platform.client.get("/api/v1/auth/me",
                                    headers={"Authorization": f"ApiKey {plaintext}"})

@@ -2,7 +2,7 @@
 // for the chosen one (?id= in the address, so the dashboard can link here), every step —
 // messages queued, escalations, holds for maintenance or flapping, digests, the stop — and
 // each delivery with its attempts. Updated live when an alarm changes.
-import { api, applyWords, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
+import { api, applyWords, errorText, esc, fmtDateTime, header, languageSwitch, liveStream, requireLogin,
   showLiveStatus, t } from "./common.js";
 import { alarmType } from "./words-notify.js";
 
@@ -67,7 +67,7 @@ async function loadDetail() {
     $("message").textContent = "";
     drawDetail();
   } catch (error) {
-    $("message").textContent = t("err.generic") + error.message;
+    $("message").textContent = errorText(error);
   }
 }
 

@@ -400,13 +400,30 @@ export function errorText(error) {
   return t(`error.${code}`, params);
 }
 
+// A page signed on through campus sign-on (统一身份认证) has no token: the browser holds an
+// HttpOnly session cookie, and the page sends the CSRF token from the readable cookie with
+// every change (docs/sign-on.md). Set by requireLogin when /auth/me answers for the cookie.
+let cookieSession = null;
+
+function csrfToken() {
+  return document.cookie.match(/(?:^|;\s*)(?:__Host-)?hall_csrf=([^;]+)/)?.[1] ?? "";
+}
+
 export function session() {
   const token = sessionStorage.getItem("hall.token");
-  if (!token) return null;
+  if (!token) return cookieSession;
   return { token, role: sessionStorage.getItem("hall.role"), user: sessionStorage.getItem("hall.user") };
 }
 
-export function logout() {
+export async function logout() {
+  if (!sessionStorage.getItem("hall.token") && cookieSession) {
+    // Ends the hall session, then the campus one at the provider (which comes back here).
+    const response = await fetch(`${API}/sign-on/logout`, { method: "POST", headers: { "X-CSRF-Token": csrfToken() } });
+    cookieSession = null;
+    const next = response.ok ? (await response.json()).redirect : "/pages/";
+    location.assign(next);
+    return;
+  }
   sessionStorage.removeItem("hall.token");
   sessionStorage.removeItem("hall.role");
   sessionStorage.removeItem("hall.user");
@@ -423,7 +440,8 @@ function detailText(body) {
 export async function api(path, { method = "GET", body, headers = {} } = {}) {
   const s = session();
   const init = { method, headers: { ...headers } };
-  if (s) init.headers.Authorization = `Bearer ${s.token}`;
+  if (s?.token) init.headers.Authorization = `Bearer ${s.token}`;
+  else if (s && !["GET", "HEAD"].includes(method)) init.headers["X-CSRF-Token"] = csrfToken();
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -446,6 +464,7 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   }
   if (response.status === 401 && s) {
     sessionStorage.removeItem("hall.token");
+    cookieSession = null;
     location.reload();
   }
   if (!response.ok) throw apiError(response.status, data);
@@ -457,11 +476,14 @@ const roleWords = (roles) => [...new Set([...roles, "admin"])].map((r) => known(
   .join(lang() === "en" ? ", " : "、");
 
 // Resolves with the session once someone with one of `roles` (admin always) is logged in;
-// draws the login form over the page until then.
-export function requireLogin(roles) {
+// draws the login form over the page until then. A campus sign-on session (cookie) counts.
+export async function requireLogin(roles) {
   const ok = (s) => s && (s.role === "admin" || roles.includes(s.role));
+  await import("./words-sign-on.js");
+  if (!session()) cookieSession = await signedOnSession();
   const current = session();
-  if (ok(current)) return Promise.resolve(current);
+  if (ok(current)) return current;
+  const options = await signOnOptions();
   return new Promise((resolve) => {
     const box = document.createElement("div");
     box.className = "login-overlay";
@@ -472,20 +494,36 @@ export function requireLogin(roles) {
         <label><span data-i18n="login.password"></span><input name="password" type="password" autocomplete="current-password" required></label>
         <p class="error" id="login-error"></p>
         <button type="submit" class="primary" data-i18n="login.submit"></button>
+        ${options.oidc || options.cas ? `<p class="muted" data-i18n="${options.local_login === "admins" ? "signon.localAdmins" : "signon.or"}"></p>` : ""}
+        ${options.oidc ? '<button type="button" class="primary" id="sign-on" data-protocol="oidc" data-i18n="signon.button"></button>' : ""}
+        ${options.cas ? `<button type="button" class="primary" id="sign-on-cas" data-protocol="cas" data-i18n="${options.oidc ? "signon.cas" : "signon.button"}"></button>` : ""}
       </form>`;
     document.body.append(box);
     applyWords(box);
     const error = box.querySelector("#login-error");
+    const refused = new URLSearchParams(location.search).get("sign_on_error");
     if (current) error.textContent = t("login.role") + roleWords(roles);
+    else if (refused) {
+      const key = `signon.error.${refused}`;
+      error.textContent = t(key) === key ? t("signon.error") : t(key);
+    }
+    for (const button of box.querySelectorAll("button[data-protocol]")) {
+      button.addEventListener("click", () => {
+        const back = location.pathname + location.search.replace(/[?&]sign_on_error=[^&]*/, "");
+        location.assign(`${API}/sign-on/${button.dataset.protocol}/login?return_to=${encodeURIComponent(back)}`);
+      });
+    }
     box.querySelector("form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const form = new FormData(event.target);
       const response = await fetch(`${API}/auth/token`, { method: "POST", body: new URLSearchParams(form) });
       if (!response.ok) {
         // A locked-out user must not be told the password is wrong: they would keep trying it.
+        const body = response.status === 403 ? await response.json().catch(() => null) : null;
         error.textContent = response.status === 429
           ? t("login.locked", { n: response.headers.get("Retry-After") ?? "60" })
-          : response.status === 503 ? t("login.busy") : t("login.failed");
+          : response.status === 503 ? t("login.busy")
+          : body?.code === "auth.local_login_off" ? t("signon.localOff") : t("login.failed");
         return;
       }
       const issued = await response.json();
@@ -504,6 +542,28 @@ export function requireLogin(roles) {
   });
 }
 
+// The campus sign-on session of this browser, if its cookie is good.
+async function signedOnSession() {
+  try {
+    const response = await fetch(`${API}/auth/me`, { cache: "no-store" });
+    if (!response.ok) return null;
+    const me = await response.json();
+    return me.signed_on ? { cookie: true, role: me.role, user: me.username, personKind: me.person_kind } : null;
+  } catch {
+    return null;
+  }
+}
+
+// What the login box offers; nothing extra when sign-on is not configured (404).
+async function signOnOptions() {
+  try {
+    const response = await fetch(`${API}/sign-on/options`, { cache: "no-store" });
+    return response.ok ? await response.json() : { oidc: false };
+  } catch {
+    return { oidc: false };
+  }
+}
+
 // -- live updates ----------------------------------------------------------------------------
 
 // Reads a server-sent event stream with fetch (so it can send the Authorization header, which
@@ -519,7 +579,7 @@ export function liveStream(path, { onEvent, onStatus = () => {}, auth = false })
       try {
         const headers = { Accept: "text/event-stream" };
         const s = session();
-        if (auth && s) headers.Authorization = `Bearer ${s.token}`;
+        if (auth && s?.token) headers.Authorization = `Bearer ${s.token}`;
         const response = await fetch(API + path, { headers, cache: "no-store" });
         if (response.status === 401) {
           logout();

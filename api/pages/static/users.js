@@ -4,11 +4,13 @@
 // revokes all their tokens and answers with a new one for this session. Admins also create
 // browser kiosk keys (shown once), see when each was last used, and revoke them; or, without
 // anyone copying a key, a one-time pairing code the kiosk's setup screen takes (10 minutes).
+// Admins also see the accounts that signed on through campus sign-on, and disable them.
 import { api, applyWords, errorText, esc, fmtDateTime, fmtTime, header, languageSwitch, requireLogin, t } from "./common.js";
+import { drawSignOnAccounts } from "./sign-on-accounts.js";
 import "./words-kiosk.js";
 
 const $ = (id) => document.getElementById(id);
-const ROLES = ["admin", "facilities", "clerk"];
+const ROLES = ["admin", "facilities", "clerk", "supervisor"];
 let me = null;
 let users = [];
 let kioskKeys = [];
@@ -161,11 +163,19 @@ function wirePasswordForm() {
 
 async function start() {
   header("users.title", { logoutButton: true });
-  languageSwitch(() => { if (me?.role === "admin") { draw(); drawKioskKeys(); drawPairingCodes(); } });
-  me = await requireLogin(["facilities", "clerk"]);
+  languageSwitch(() => {
+    if (me?.role === "admin") { draw(); drawKioskKeys(); drawPairingCodes(); drawSignOnAccounts(document.querySelector("main")); }
+  });
+  me = await requireLogin(["facilities", "clerk", "supervisor"]);
   applyWords();
-  wirePasswordForm();
+  if (me.cookie) {
+    // Signed on with the campus account: there is no local password to change here.
+    $("password-form").replaceWith(Object.assign(document.createElement("p"), { textContent: t("signon.noPassword") }));
+  } else {
+    wirePasswordForm();
+  }
   if (me.role === "admin") {
+    drawSignOnAccounts(document.querySelector("main")).catch((error) => { $("message").textContent = errorText(error); });
     $("user-admin").hidden = false;
     $("kiosk-admin").hidden = false;
     wireUserTable();

@@ -65,7 +65,8 @@ function drawWindowList() {
   if (chosen) $("window-select").value = chosen;
 }
 const openSession = (w) => (w?.session && w.session.closed_ms == null ? w.session : null);
-const isAdmin = () => me.role === "admin";
+// Admins and supervisors may act on another clerk's window (take over, force close).
+const isAdmin = () => me.role === "admin" || me.role === "supervisor";
 
 function draw() {
   if (!status) return;
@@ -266,7 +267,7 @@ async function start() {
     drawWindowList();
     draw();
   });
-  me = await requireLogin(["clerk"]);
+  me = await requireLogin(["clerk", "supervisor"]);
   $("who").textContent = me.user;
   windows = await api("/windows");
   const mine = windows.find((w) => openSession(w)?.clerk === me.user);
