@@ -9,6 +9,7 @@ keeps the folder).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -52,8 +53,9 @@ def hall(broker_url: str, database_url: str, tmp_path: Path) -> Iterator[HallPro
         process.stop()
 
 
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[ContextBrowser]:
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[ContextBrowser]:
+    """Headless Chromium with a profile of its own, deleted afterwards."""
     if not Path(CHROMIUM).is_file():  # noqa: ASYNC240 - one stat before any test runs
         pytest.fail(f"Chromium is missing at {CHROMIUM}: run scripts/ensure-browser",
                     pytrace=False)
@@ -68,6 +70,12 @@ async def browser() -> AsyncIterator[ContextBrowser]:
             await context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[ContextBrowser]:
+    async with chromium() as started:
+        yield started
 
 
 class ContextBrowser:

@@ -13,18 +13,15 @@ and take ``tabs`` (the browser) and ``module_hall`` in each case.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
 from hall.embedded_broker import free_port
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, LAPTOP, ContextBrowser
+from tests.browser.conftest import ContextBrowser, chromium
 from tests.browser.hall_process import HallProcess
 from tests.support.db_fixtures import (
     MigratedTemplate,
@@ -57,19 +54,8 @@ def module_hall(session_broker_url: str, pg_server_url: str, migrated_template: 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def module_browser() -> AsyncIterator[ContextBrowser]:
-    if not Path(CHROMIUM).is_file():  # noqa: ASYNC240 - one stat before any test runs
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: run scripts/ensure-browser",
-                    pytrace=False)
-    profile = Path(tempfile.mkdtemp(prefix="hall-chromium-"))
-    try:
-        async with async_playwright() as playwright:
-            context = await playwright.chromium.launch_persistent_context(
-                str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-                viewport=LAPTOP, locale="zh-CN")
-            yield ContextBrowser(context)
-            await context.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+    async with chromium() as started:
+        yield started
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -57,7 +57,7 @@ async def test_a_missing_role_and_a_missing_route_have_codes(terminal: Terminal)
     refused = await terminal.client.post("/api/v1/windows/w1/open", headers=fay)
     assert refused.status_code == 403
     assert refused.json()["code"] == "auth.role_needed"
-    assert refused.json()["params"] == {"roles": "admin, clerk", "role": "facilities"}
+    assert refused.json()["params"] == {"roles": "admin, clerk, supervisor", "role": "facilities"}
     nothing = await terminal.client.get("/api/v1/no-such-thing", headers=fay)
     assert (nothing.status_code, nothing.json()["code"]) == (404, "not_found")
     anonymous = await terminal.client.get("/api/v1/windows")
