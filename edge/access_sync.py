@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from devices.access_rules import AccessPolicy
+from devices.cancellation import raise_if_cancelled
 from devices.contract import now_ms
 from devices.policy_signing import PolicyRefused, verify_policy_reply
 from devices.vision.gallery import Gallery
-from edge.cancellation import raise_if_cancelled
 from edge.driver import DeviceHandle
 from edge.errors import OutboxError
 

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any, Self
 
+from devices.cancellation import raise_if_cancelled
 from devices.contract import (
     MAX_TELEMETRY_VALUES,
     Channel,
@@ -38,7 +39,6 @@ from devices.contract import (
 )
 from devices.signing import CommandRejected, CommandVerifier, NonceCache
 from edge.backoff import Backoff
-from edge.cancellation import raise_if_cancelled
 from edge.commands import CommandRunner
 from edge.connection import BrokerConnection
 from edge.driver import DeviceDriver, TelemetryScalar

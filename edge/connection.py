@@ -16,9 +16,9 @@ import random
 import aiomqtt
 
 from devices.broker_address import is_tls_failure
+from devices.cancellation import raise_if_cancelled
 from devices.contract import Birth, Channel, Response, Topics, Will, encode, now_ms
 from edge.backoff import Backoff
-from edge.cancellation import raise_if_cancelled
 from edge.errors import EdgeError, OutboxError
 from edge.inbound import InboundDispatcher
 from edge.outbox import Outbox

@@ -58,7 +58,7 @@ def run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(runner())
 
 
-STOP_REPORT_AFTER_S = 15.0
+STOP_REPORT_AFTER_S = 10.0
 
 
 def _report_slow_stop(loop: asyncio.AbstractEventLoop) -> None:

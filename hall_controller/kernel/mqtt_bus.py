@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 import aiomqtt
 
 from devices.broker_address import BrokerAddress, is_tls_failure
+from devices.cancellation import raise_if_cancelled
 from devices.contract import Topics, now_ms
 from hall_controller.kernel.bus import BrokerUnavailable, InboundMessage, MessageSink
 
@@ -80,6 +81,7 @@ class MqttBus:
         """
         backoff = 0.5
         while True:
+            raise_if_cancelled()
             try:
                 await self._session_once(sink)
                 backoff = 0.5
@@ -97,6 +99,7 @@ class MqttBus:
                                    self.url, exc, delay)
                 await asyncio.sleep(delay)
                 backoff = min(backoff * 2, 30.0)
+                raise_if_cancelled()
 
     async def _session_once(self, sink: MessageSink) -> None:
         will = aiomqtt.Will(self._topics.controller_state, self._state_payload(False), qos=1,
@@ -127,6 +130,8 @@ class MqttBus:
                 if self._on_connected is not None:
                     await self._on_connected()
                 async for message in client.messages:
+                    # A stop whose cancellation an acknowledgement's wait_for swallowed.
+                    raise_if_cancelled()
                     payload = message.payload
                     if not isinstance(payload, bytes | bytearray):
                         payload = str(payload).encode()

@@ -21,6 +21,7 @@ from types import TracebackType
 
 import psycopg
 
+from devices.cancellation import raise_if_cancelled
 from hall_controller.live.hub import RESYNC, LiveHub, LiveNotice, parse_notice
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class PostgresLiveFeed:
     async def _run(self) -> None:
         delay = 0.2
         while True:
+            raise_if_cancelled()   # a stop a library's wait swallowed (devices/cancellation.py)
             try:
                 async for notice in self._listen():
                     delay = 0.2

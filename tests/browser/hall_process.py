@@ -4,6 +4,7 @@ against the real Mosquitto and a fresh PostgreSQL database, plus a device made o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -74,12 +75,17 @@ class HallProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=12)
             except subprocess.TimeoutExpired:
+                # Where it is stuck: the hall prints every task's and thread's stack on SIGUSR1.
+                self.proc.send_signal(signal.SIGUSR1)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=3)
                 self.proc.kill()
                 self.proc.wait(timeout=5)
-                raise AssertionError("hall controller did not stop within 15 s of "
-                                     f"{signal.Signals(sig).name}") from None
+                raise AssertionError(
+                    f"hall controller did not stop within 15 s of {signal.Signals(sig).name}; "
+                    "its log ends:\n" + self.log.read_text(errors="replace")[-12000:]) from None
         self.proc = None
 
     def token(self, user: str = "admin") -> str:

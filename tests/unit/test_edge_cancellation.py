@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from edge.cancellation import raise_if_cancelled
+from devices.cancellation import raise_if_cancelled
 
 
 async def test_a_task_whose_cancellation_was_swallowed_stops_at_the_next_check() -> None:
