@@ -14,10 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import time
 from types import TracebackType
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from devices.contract import now_ms
@@ -27,19 +24,23 @@ from hall_controller.fleet.ports import CommandSender
 from hall_controller.kernel.error_codes import ErrorCode
 from hall_controller.kernel.errors import Conflict, HallError, NotFound
 from hall_controller.queue import rules as queue
-from hall_controller.queue.clerk_views import Completion, TakeOver, WindowStatus
+from hall_controller.queue.clerk_views import (
+    ClerkSettings,
+    Completion,
+    TakeOver,
+    TicketReader,
+    WindowStatus,
+)
 from hall_controller.queue.displays import CALL_TEXT, DeviceDirectory, DisplayAnnouncer
-from hall_controller.queue.model import ServiceDef, Ticket, TicketState, WindowDef
+from hall_controller.queue.model import Ticket, TicketState, WindowDef
 from hall_controller.queue.ports import ClerkDay, MoveConflict, TicketMoveStore, WindowSession
 from hall_controller.queue.rules import (
-    DEFAULT_MAX_RECALLS,
-    CallingPolicy,
     InvalidTransition,
     Moved,
     Outcome,
     choose_next,
 )
-from hall_controller.queue.service_day import DEFAULT_ROLLOVER, service_day_at
+from hall_controller.queue.service_day import service_day_at
 
 logger = logging.getLogger(__name__)
 
@@ -47,38 +48,6 @@ logger = logging.getLogger(__name__)
 # window got a ticket (progress for the hall), and windows racing for the same head of the
 # queue can lose several times in a row, so this is a safety bound, not an expected count.
 _CALL_ATTEMPTS = 200
-
-
-class TicketReader(Protocol):
-    """The one thing the clerk flow reads from the ticket store directly."""
-
-    async def get_ticket(self, ticket_id: str) -> Ticket | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ClerkSettings:
-    """The windows and calling rules (``[[queue.windows]]`` and ``[queue.calling]``)."""
-
-    windows: tuple[WindowDef, ...]
-    # The hall's services: their names go on the displays' waiting list, and they are what a
-    # ticket may be transferred to. Empty: the services the windows serve.
-    services: tuple[ServiceDef, ...] = ()
-    policy: CallingPolicy = field(default_factory=CallingPolicy)
-    max_recalls: int = DEFAULT_MAX_RECALLS
-    timezone: str = "Asia/Shanghai"     # the service day of "today's queue" ...
-    rollover_at: time = DEFAULT_ROLLOVER  # ... ends at this local time, as the tickets' does
-    lang: str = "zh-CN"                 # the language displays announce in
-    queue_preview: int = 5              # waiting numbers per service a display shows
-
-    def __post_init__(self) -> None:
-        if self.lang not in CALL_TEXT:
-            raise ValueError(f"lang: expected one of {', '.join(CALL_TEXT)}")
-        if self.max_recalls < 0:
-            raise ValueError("max_recalls must not be negative")
-        ids = [w.window_id for w in self.windows]
-        numbers = [w.number for w in self.windows]
-        if len(set(ids)) != len(ids) or len(set(numbers)) != len(numbers):
-            raise ValueError("window ids and numbers must be unique")
 
 
 class ClerkService:
