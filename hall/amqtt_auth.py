@@ -61,10 +61,12 @@ class BrokerAccounts:
         """A credential changed in this process: look it up afresh."""
         self._cache.pop(device_id, None)
 
-    async def credential(self, device_id: str) -> DeviceCredential | None:
+    async def credential(self, device_id: str, *, fresh: bool = False) -> DeviceCredential | None:
+        """The device's stored credential; through the cache unless ``fresh`` (a login: a
+        revocation made by another process must hold from the next connect)."""
         now = time.monotonic()
         cached = self._cache.get(device_id)
-        if cached is not None and now - cached[0] <= self._cache_ttl_s:
+        if not fresh and cached is not None and now - cached[0] <= self._cache_ttl_s:
             return cached[1]
         if self.lookup is None:
             return None
@@ -85,7 +87,7 @@ class BrokerAccounts:
             return False
         if username == self.controller_user:
             return hmac.compare_digest(password.encode(), self._controller_password.encode())
-        credential = await self.credential(username)
+        credential = await self.credential(username, fresh=True)
         if credential is None or not credential.active:
             return False
         key = (credential.password_hash, password)

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,11 @@ person_kind = "student"
 """
 
 
+# The hall refetches the provider's keys at most this often (its defence against made-up key
+# ids); a rotation sooner after its last fetch is, by that rule, not followed yet.
+JWKS_REFETCH_S = 1
+
+
 def sign_on_toml(issuer: str, hall_url: str, *, local_login: str = "everyone") -> str:
     return f"""
 [sign_on]
@@ -79,7 +85,7 @@ issuer = "{issuer}"
 client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"
 # A restarted provider (a key rotation) is followed within a second.
-jwks_refetch_interval_s = 1
+jwks_refetch_interval_s = {JWKS_REFETCH_S}
 """
 
 
@@ -138,10 +144,16 @@ class TestIdp:
         self.accounts_file.write_text(json.dumps(accounts, ensure_ascii=False), encoding="utf-8")
 
     def restart_with_key(self, kid: str) -> None:
-        """Stop and start again with a new signing key: a key rotation (and its sessions gone)."""
+        """Stop and start again with a new signing key: a key rotation (and its sessions gone).
+
+        Returns no sooner than the hall's refetch interval after the stop began: the hall
+        fetched the old keys before that, and may fetch again only once the interval is over
+        (a fast restart on an idle machine came back within it, and the next sign-in failed)."""
+        began = time.monotonic()
         self.stop()
         self.kid = kid
         self.start()
+        time.sleep(max(0.0, JWKS_REFETCH_S + 0.2 - (time.monotonic() - began)))
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
