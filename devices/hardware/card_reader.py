@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+from devices.cancellation import raise_if_cancelled
 from devices.hardware.card_frames import CardFrameDecoder, RejectedFrame
 from devices.hardware.errors import PortUnavailable
 from devices.hardware.link import SerialLink
@@ -60,6 +61,7 @@ class SerialCardReader:
         """Read frames until cancelled; the link reopens a vanished port by itself."""
         try:
             while True:
+                raise_if_cancelled()  # a stop swallowed by a timeout (devices/cancellation.py)
                 try:
                     data = await self.link.read()
                 except PortUnavailable:

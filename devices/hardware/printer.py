@@ -16,6 +16,7 @@ from collections import deque
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from devices.cancellation import raise_if_cancelled
 from devices.hardware.errors import BadFrame, DeviceNotAnswering, PortUnavailable
 from devices.hardware.link import SerialLink
 from devices.hardware.ports import PRINTER, EventSink, PaperState, TicketPrint
@@ -130,6 +131,7 @@ class SerialTicketPrinter:
 
     async def _poll_status(self) -> None:
         while True:
+            raise_if_cancelled()  # a stop swallowed by a timeout (devices/cancellation.py)
             try:
                 async with self._line:
                     await self._query_paper()
@@ -167,6 +169,7 @@ class SerialTicketPrinter:
 
     async def _print_queue(self) -> None:
         while True:
+            raise_if_cancelled()  # a stop swallowed by a timeout (devices/cancellation.py)
             await self._queued.wait()
             if not self._queue:
                 self._queued.clear()

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from devices.cancellation import raise_if_cancelled
 from devices.contract import now_ms
 from devices.hardware.card_reader import SerialCardReader
 from devices.hardware.errors import HardwareError
@@ -125,6 +126,7 @@ class HardwareDoor:
 
     async def _poll_forever(self, device: DeviceHandle) -> None:
         while True:
+            raise_if_cancelled()  # a stop swallowed by a timeout (devices/cancellation.py)
             try:
                 await self.poll_once()
             except HardwareError:
@@ -163,6 +165,7 @@ class HardwareDoor:
 
     async def _serve_cards(self, reader: CardReader) -> None:
         while True:
+            raise_if_cancelled()  # a stop swallowed by a timeout (devices/cancellation.py)
             card = await reader.next_card()
             await self._emit(self.logic.present_credential(AccessMethod.CARD, card, self._now()))
             try:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from devices.cancellation import raise_if_cancelled
 from devices.contract import now_ms
 from devices.hardware.card_reader import SerialCardReader
 from devices.hardware.ports import CardReader, TicketPrint, TicketPrinter
@@ -83,6 +84,7 @@ class HardwareKiosk:
 
     async def _serve_swipes(self, device: DeviceHandle, reader: CardReader) -> None:
         while True:
+            raise_if_cancelled()  # a stop swallowed by a timeout (devices/cancellation.py)
             card = await reader.next_card()
             self.swipes += 1
             try:

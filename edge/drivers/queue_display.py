@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any, ClassVar
 
+from devices.cancellation import raise_if_cancelled
 from devices.contract import now_ms
 from devices.hardware.errors import HardwareError
 from devices.hardware.led_display import SerialLedDisplay
@@ -50,6 +51,7 @@ class HardwareQueueDisplay:
         await self.events.attach(device)
         try:
             while True:
+                raise_if_cancelled()  # a stop swallowed by a timeout (devices/cancellation.py)
                 was_online = self.led.link.health.online
                 try:
                     await self.led.ping()
