@@ -8,6 +8,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from devices.cancellation import raise_if_cancelled
 from devices.contract import now_ms
 from devices.kinds import DeviceKind
 from edge.driver import DeviceHandle, TelemetryScalar
@@ -49,6 +50,7 @@ class SimulatedDevice:
         loop = asyncio.get_running_loop()
         last = loop.time()
         while True:
+            raise_if_cancelled()  # a stop swallowed by a wait (devices/cancellation.py)
             await self.flush_events(device)
             await asyncio.sleep(self.tick_s)
             now = loop.time()

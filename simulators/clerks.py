@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from devices.cancellation import raise_if_cancelled
 from hall_controller.kernel.errors import HallError
 from hall_controller.queue.model import Ticket, TicketState
 from hall_controller.queue.rules import Outcome, RecallLimitReached
@@ -115,6 +116,7 @@ class SimulatedClerk:
         idle = self.plan.idle_min_s
         opened = False
         while True:
+            raise_if_cancelled()  # a stop swallowed by a wait (devices/cancellation.py)
             try:
                 if not opened:
                     await self.terminal.open_window(self.window_id, self.clerk)

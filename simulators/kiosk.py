@@ -15,6 +15,7 @@ import random
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from devices.cancellation import raise_if_cancelled
 from devices.contract import now_ms
 from devices.kinds import DeviceKind
 from edge.driver import DeviceHandle, TelemetryScalar
@@ -96,6 +97,7 @@ class SimulatedKiosk(SimulatedDevice):
         rng = self._visitor_rng
         await self.doors_open.wait()
         while True:
+            raise_if_cancelled()  # a stop swallowed by a wait (devices/cancellation.py)
             await asyncio.sleep(rng.expovariate(peak))
             # Thinning: a candidate at the peak rate is a visitor with probability rate now /
             # peak rate, which makes the arrivals follow the day's profile.

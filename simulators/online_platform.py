@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from devices.cancellation import raise_if_cancelled
 from devices.contract import now_ms
 from hall_controller.cases.rules import (
     Applicant as CaseApplicant,
@@ -195,6 +196,7 @@ class OnlinePlatform:
     async def skip_feed(self) -> None:
         """Start following the feed from its end (events of earlier runs are not ours)."""
         while True:
+            raise_if_cancelled()  # a stop swallowed by a wait (devices/cancellation.py)
             events, cursor = await self.desk.events_after(self.state.cursor, FEED_PAGE)
             self.state.cursor = cursor
             if len(events) < FEED_PAGE:
@@ -205,6 +207,7 @@ class OnlinePlatform:
         (they must come again), in the order the hall completed them."""
         again: list[OnlineApplicant] = []
         while True:
+            raise_if_cancelled()  # a stop swallowed by a wait (devices/cancellation.py)
             events, cursor = await self.desk.events_after(self.state.cursor, FEED_PAGE)
             self.state.cursor = cursor
             for event in events:
@@ -259,6 +262,7 @@ class VisitSchedule:
     async def run(self) -> None:
         """Send each applicant when due, until cancelled."""
         while True:
+            raise_if_cancelled()  # a stop swallowed by a wait (devices/cancellation.py)
             self._changed.clear()
             now = self._clock()
             while self._heap and self._heap[0][0] <= now:
@@ -326,6 +330,7 @@ async def run_platform(platform: OnlinePlatform, plan: PlatformPlan,
     async def filings(service: str) -> None:
         peak = plan.filings.peak_rate_per_s(service)
         while True:
+            raise_if_cancelled()  # a stop swallowed by a wait (devices/cancellation.py)
             await asyncio.sleep(rng.expovariate(peak))
             if (plan.filings.profile is not None
                     and rng.random() * peak > plan.filings.rate_per_s(service, now_ms())):
@@ -336,6 +341,7 @@ async def run_platform(platform: OnlinePlatform, plan: PlatformPlan,
 
     async def follow_feed() -> None:
         while True:
+            raise_if_cancelled()  # a stop swallowed by a wait (devices/cancellation.py)
             try:
                 for applicant in await platform.sent_back():
                     schedule.add(after(plan.return_after_s), applicant)
